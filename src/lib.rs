@@ -1,0 +1,11 @@
+//! edigate: an EDI gateway for hospital supply chains.
+//!
+//! Data moves one way: channel -> decode (`x12`, `cxml`) -> check -> map -> store -> flow -> deliver.
+//! Each module owns one stage; dependencies point backwards (`canonical` depends on nothing,
+//! `x12`/`cxml` do no I/O beyond reading a caller's `Read`, `store` never parses).
+
+pub mod canonical;
+pub mod cli;
+pub mod cxml;
+pub mod store;
+pub mod x12;

@@ -1,0 +1,1 @@
+//! The durable store: payload files plus sled trees. Never parses documents.
