@@ -31,9 +31,10 @@ SETS = {
 TYPES = {"AN", "ID", "DT", "TM", "R", "B"} | {f"N{i}" for i in range(10)}
 
 HEADER = (
-    "# Generated once by scripts/gen_grammars.py from the project's X12 structure tables\n"
-    "# (docs X12-TABLES.md, envelope segments from REFERENCE.md section 1);\n"
-    "# edit this file directly.  It is the source of truth: do not regenerate over it.\n"
+    "# generated once by scripts/gen_grammars.py from the project's X12 structure tables;"
+    " edit this file directly\n"
+    "# (sources: docs X12-TABLES.md; envelope segments ISA/IEA/GS/GE/TA1 from REFERENCE.md\n"
+    "# section 1). This file is the source of truth: do not regenerate over it.\n"
 )
 
 # Legend of X12-TABLES.md section 0: these elements are ID with external code lists even
@@ -191,13 +192,11 @@ def ack_codes():
             "4": "Number of Included Segments Does Not Match Actual Count",
             "5": "One or More Segments in Error", "6": "Missing or Invalid Transaction Set Identifier",
             "7": "Missing or Invalid Transaction Set Control Number"}
-    for c in range(8, 18):
-        n718[str(c)] = "Security"
+    codes718 = [str(c) for c in range(1, 18)]  # 8-17: security codes (REFERENCE.md gives no names)
     n718_5 = dict(n718, **{"18": "Transaction Set Not in Functional Group",
                            "19": "Invalid Transaction Set Implementation Convention Reference",
                            "23": "Transaction Set Control Number Not Unique within the Functional Group"})
-    for c in range(24, 28):
-        n718_5[str(c)] = "Security pairing"
+    codes718_5 = codes718 + ["18", "19", "23", "24", "25", "26", "27"]  # 24-27: security pairing
     n618 = dict(n718_5, **{"I5": "Implementation One or More Segments in Error",
                            "I6": "Implementation Convention Not Supported"})
     keys = lambda d: sorted(d, key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0, c))
@@ -208,8 +207,8 @@ def ack_codes():
         # complete 18-value 621 list of the tables, whose non-I codes are 1-10,12,13).
         "723": {"004010": (keys(n723), True, n723), "005010": (keys(n723_5), True, n723_5)},
         # AK502-506: no count anywhere -> open lists.
-        "718": {"004010": (keys(n718), False, n718), "005010": (keys(n718_5), False, n718_5)},
-        "618": {"005010": (keys(n618), False, n618)},
+        "718": {"004010": (codes718, False, n718), "005010": (codes718_5, False, n718_5)},
+        "618": {"005010": (codes718_5 + ["I5", "I6"], False, n618)},
     }
 
 
