@@ -1,7 +1,90 @@
-//! The `edigate` command line: one file per verb; errors get context here, at the edge.
+//! The `edigate` command line: one file per verb. Errors get their context here, at the edge;
+//! the verbs call library functions and decide exit codes (0 accepted, 1 rejected or not a
+//! document we read, 2 unreadable input or bad arguments).
 
+mod inspect;
+mod report;
+mod validate;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::x12::grammar::Grammars;
+
+#[derive(Parser)]
+#[command(
+    name = "edigate",
+    version,
+    about = "EDI gateway for hospital supply chains"
+)]
+struct Cli {
+    /// Grammar directory (one subdirectory per X12 version) instead of the embedded grammars.
+    #[arg(long, global = true, value_name = "DIR")]
+    grammars: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AckArg {
+    #[value(name = "997")]
+    F997,
+    #[value(name = "999")]
+    F999,
+    Ta1,
+    Auto,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check X12 or cXML files; report every error with its code and position.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Report format: readable text, or one JSON record per transaction set.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Write only the acknowledgement to stdout (the report goes to stderr).
+        #[arg(long, value_enum)]
+        ack: Option<AckArg>,
+    },
+    /// Show a file as an indented tree with segment and element names from the grammar.
+    Inspect { file: PathBuf },
+}
+
+pub(crate) fn load_grammars(dir: Option<&PathBuf>) -> Result<Grammars, String> {
+    match dir {
+        Some(d) => Grammars::from_dir(d).map_err(|e| e.to_string()),
+        None => Grammars::embedded().map_err(|e| e.to_string()),
+    }
+}
+
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let grammars = match load_grammars(cli.grammars.as_ref()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("edigate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match cli.command {
+        Command::Validate { files, format, ack } => validate::run(&grammars, &files, format, ack),
+        Command::Inspect { file } => inspect::run(&grammars, &file),
+    };
+    ExitCode::from(code)
 }

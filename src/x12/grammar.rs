@@ -1,0 +1,955 @@
+//! Grammars as data: loads the element and segment dictionaries and the transaction-set
+//! structures from `grammars/x12/<version>/*.toml` (embedded at build time, or a directory the
+//! caller names), checks every reference, and compiles them into tables the validator walks.
+//! A mistake is reported as `file:line: what is wrong, expected what`. It does not validate
+//! documents; `validate` does.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+
+use include_dir::{include_dir, Dir};
+use serde::Deserialize;
+use toml::Spanned;
+
+static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/grammars/x12");
+
+/// A grammar file problem, with the file and line it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct GrammarError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Packs a 2-3 character segment id into one integer for fast comparison.
+#[inline]
+pub fn seg_key(id: &[u8]) -> u32 {
+    match id {
+        [a, b] => u32::from_be_bytes([2, *a, *b, 0]),
+        [a, b, c] => u32::from_be_bytes([3, *a, *b, *c]),
+        [a] => u32::from_be_bytes([1, *a, 0, 0]),
+        _ => 0,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElemType {
+    AN,
+    ID,
+    DT,
+    TM,
+    R,
+    /// Numeric with this many implied decimals (N0 .. N9).
+    N(u8),
+    B,
+}
+
+impl ElemType {
+    fn parse(s: &str) -> Option<ElemType> {
+        Some(match s {
+            "AN" => ElemType::AN,
+            "ID" => ElemType::ID,
+            "DT" => ElemType::DT,
+            "TM" => ElemType::TM,
+            "R" => ElemType::R,
+            "B" => ElemType::B,
+            "N" => ElemType::N(0),
+            _ => {
+                let d = s.strip_prefix('N')?;
+                let n: u8 = d.parse().ok()?;
+                if n > 9 {
+                    return None;
+                }
+                ElemType::N(n)
+            }
+        })
+    }
+}
+
+impl fmt::Display for ElemType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ElemType::AN => f.write_str("AN"),
+            ElemType::ID => f.write_str("ID"),
+            ElemType::DT => f.write_str("DT"),
+            ElemType::TM => f.write_str("TM"),
+            ElemType::R => f.write_str("R"),
+            ElemType::N(n) => write!(f, "N{n}"),
+            ElemType::B => f.write_str("B"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Req {
+    Mandatory,
+    Optional,
+    /// Relational: governed by a syntax note.
+    Relational,
+}
+
+impl Req {
+    fn parse(s: &str) -> Option<Req> {
+        match s {
+            "M" => Some(Req::Mandatory),
+            "O" => Some(Req::Optional),
+            "X" | "C" => Some(Req::Relational),
+            _ => None,
+        }
+    }
+}
+
+/// Code values of an ID element. Packed so that the common short codes compare as integers.
+#[derive(Debug, Clone, Default)]
+pub struct CodeList {
+    short: Vec<u64>,
+    long: Vec<Vec<u8>>,
+    /// The list is the standard's whole list for this version: a value outside it is AK403 7.
+    pub complete: bool,
+    pub names: BTreeMap<String, String>,
+}
+
+fn pack(v: &[u8]) -> Option<u64> {
+    if v.len() > 7 {
+        return None;
+    }
+    let mut b = [0u8; 8];
+    b[0] = v.len() as u8;
+    b[1..=v.len()].copy_from_slice(v);
+    Some(u64::from_be_bytes(b))
+}
+
+impl CodeList {
+    fn new(values: &[String], complete: bool, names: BTreeMap<String, String>) -> Self {
+        let mut short = Vec::new();
+        let mut long = Vec::new();
+        for v in values {
+            match pack(v.as_bytes()) {
+                Some(p) => short.push(p),
+                None => long.push(v.as_bytes().to_vec()),
+            }
+        }
+        short.sort_unstable();
+        long.sort();
+        CodeList {
+            short,
+            long,
+            complete,
+            names,
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, v: &[u8]) -> bool {
+        match pack(v) {
+            Some(p) => self.short.binary_search(&p).is_ok(),
+            None => self.long.iter().any(|l| l == v),
+        }
+    }
+
+    pub fn name(&self, v: &str) -> Option<&str> {
+        self.names.get(v).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ElementDef {
+    pub id: String,
+    pub name: String,
+    pub typ: ElemType,
+    pub min: u32,
+    pub max: u32,
+    pub codes: Option<CodeList>,
+}
+
+/// A simple element at one position of a segment or composite, with effective type and length.
+#[derive(Debug, Clone)]
+pub struct ElementUse {
+    pub element: usize,
+    pub req: Req,
+    pub typ: ElemType,
+    pub min: u32,
+    pub max: u32,
+    pub repeat: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum Position {
+    Simple(ElementUse),
+    Composite {
+        composite: usize,
+        req: Req,
+        repeat: u32,
+    },
+}
+
+impl Position {
+    pub fn req(&self) -> Req {
+        match self {
+            Position::Simple(u) => u.req,
+            Position::Composite { req, .. } => *req,
+        }
+    }
+    pub fn repeat(&self) -> u32 {
+        match self {
+            Position::Simple(u) => u.repeat,
+            Position::Composite { repeat, .. } => *repeat,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteKind {
+    /// Paired: if any is present, all are required.
+    Paired,
+    /// Required: at least one is required.
+    Required,
+    /// Exclusion: at most one may be present.
+    Exclusion,
+    /// Conditional: if the first is present, all others are required.
+    Conditional,
+    /// List conditional: if the first is present, at least one other is required.
+    ListConditional,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyntaxNote {
+    pub kind: NoteKind,
+    /// 1-based positions.
+    pub positions: Vec<usize>,
+    pub text: String,
+}
+
+fn parse_note(s: &str) -> Option<SyntaxNote> {
+    let mut chars = s.chars();
+    let kind = match chars.next()? {
+        'P' => NoteKind::Paired,
+        'R' => NoteKind::Required,
+        'E' => NoteKind::Exclusion,
+        'C' => NoteKind::Conditional,
+        'L' => NoteKind::ListConditional,
+        _ => return None,
+    };
+    let digits = chars.as_str();
+    if digits.len() < 4 || digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let positions = digits
+        .as_bytes()
+        .chunks(2)
+        .map(|c| ((c[0] - b'0') * 10 + (c[1] - b'0')) as usize)
+        .collect();
+    Some(SyntaxNote {
+        kind,
+        positions,
+        text: s.to_string(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct CompositeDef {
+    pub id: String,
+    pub name: String,
+    pub components: Vec<ElementUse>,
+    pub syntax: Vec<SyntaxNote>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SegmentDef {
+    pub id: String,
+    pub key: u32,
+    pub name: String,
+    pub positions: Vec<Position>,
+    pub syntax: Vec<SyntaxNote>,
+}
+
+/// One version's element, composite and segment dictionary.
+#[derive(Debug, Clone, Default)]
+pub struct Dictionary {
+    pub version: String,
+    pub elements: Vec<ElementDef>,
+    pub element_index: HashMap<String, usize>,
+    pub composites: Vec<CompositeDef>,
+    pub composite_index: HashMap<String, usize>,
+    pub segments: Vec<SegmentDef>,
+    pub segment_index: HashMap<u32, usize>,
+}
+
+impl Dictionary {
+    pub fn segment(&self, id: &[u8]) -> Option<&SegmentDef> {
+        self.segment_index
+            .get(&seg_key(id))
+            .map(|&i| &self.segments[i])
+    }
+    pub fn segment_by_key(&self, key: u32) -> Option<(usize, &SegmentDef)> {
+        self.segment_index
+            .get(&key)
+            .map(|&i| (i, &self.segments[i]))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxUse {
+    Limited(u32),
+    Unbounded,
+}
+
+impl MaxUse {
+    #[inline]
+    pub fn exceeded_by(self, n: u32) -> bool {
+        matches!(self, MaxUse::Limited(m) if n > m)
+    }
+}
+
+impl fmt::Display for MaxUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxUse::Limited(n) => write!(f, "{n}"),
+            MaxUse::Unbounded => f.write_str(">1"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Node {
+    Segment {
+        segment: usize,
+        key: u32,
+        req: Req,
+        max: MaxUse,
+    },
+    Loop(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct LoopDef {
+    /// Loop id (its first segment's id, or a suffixed variant); the root is "".
+    pub id: String,
+    pub path: String,
+    pub req: Req,
+    pub max: MaxUse,
+    pub children: Vec<Node>,
+    /// Key of the first segment, which starts each iteration.
+    pub trigger: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hierarchy {
+    pub segment: String,
+    pub levels: BTreeMap<String, String>,
+    pub structure_element: Option<String>,
+    pub structures: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SetGrammar {
+    pub id: String,
+    pub name: String,
+    pub functional_group: String,
+    /// `loops[0]` is the set itself.
+    pub loops: Vec<LoopDef>,
+    pub hierarchy: Option<Hierarchy>,
+    /// Every segment key used anywhere in the set.
+    pub members: HashSet<u32>,
+}
+
+/// One version: its dictionary and its transaction sets.
+#[derive(Debug, Clone)]
+pub struct VersionGrammar {
+    pub dict: Dictionary,
+    pub sets: HashMap<String, SetGrammar>,
+}
+
+/// Every loaded version, keyed by the six-character version (`004010`).
+#[derive(Debug, Clone, Default)]
+pub struct Grammars {
+    pub versions: BTreeMap<String, VersionGrammar>,
+    /// Hash of every grammar file's content, recorded in document provenance.
+    pub fingerprint: String,
+}
+
+impl Grammars {
+    /// The grammars shipped inside the binary.
+    pub fn embedded() -> Result<Grammars, GrammarError> {
+        let mut files = Vec::new();
+        for dir in EMBEDDED.dirs() {
+            for f in dir.files() {
+                if let Some(text) = f.contents_utf8() {
+                    files.push((
+                        format!("grammars/x12/{}", f.path().display()),
+                        text.to_string(),
+                    ));
+                }
+            }
+        }
+        Self::from_files(files)
+    }
+
+    /// Grammars from a directory holding one subdirectory per version.
+    pub fn from_dir(dir: &Path) -> Result<Grammars, GrammarError> {
+        let mut files = Vec::new();
+        let io_err = |p: &Path, e: std::io::Error| GrammarError {
+            file: p.display().to_string(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        };
+        let rd = std::fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
+        for v in rd {
+            let v = v.map_err(|e| io_err(dir, e))?.path();
+            if !v.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(&v).map_err(|e| io_err(&v, e))? {
+                let p = f.map_err(|e| io_err(&v, e))?.path();
+                if p.extension().is_some_and(|e| e == "toml") {
+                    let text = std::fs::read_to_string(&p).map_err(|e| io_err(&p, e))?;
+                    files.push((p.display().to_string(), text));
+                }
+            }
+        }
+        Self::from_files(files)
+    }
+
+    /// Grammars from (path, text) pairs; the parent directory name of each path is its version.
+    pub fn from_files(mut files: Vec<(String, String)>) -> Result<Grammars, GrammarError> {
+        use sha2::Digest;
+        files.sort();
+        let mut hasher = sha2::Sha256::new();
+        let mut by_version: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for (path, text) in files {
+            hasher.update(path.as_bytes());
+            hasher.update(text.as_bytes());
+            let p = Path::new(&path);
+            let version = p
+                .parent()
+                .and_then(|d| d.file_name())
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            by_version.entry(version).or_default().push((path, text));
+        }
+        let mut versions = BTreeMap::new();
+        for (version, files) in by_version {
+            versions.insert(version.clone(), load_version(&version, &files)?);
+        }
+        Ok(Grammars {
+            versions,
+            fingerprint: hex::encode(&hasher.finalize()[..8]),
+        })
+    }
+
+    /// The grammar for a GS08 value: only its first six characters name the version.
+    pub fn version(&self, gs08: &[u8]) -> Option<&VersionGrammar> {
+        let v = gs08.get(..6)?;
+        self.versions.get(std::str::from_utf8(v).ok()?)
+    }
+}
+
+// ---- raw file shapes -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawElementsFile {
+    elements: BTreeMap<String, Spanned<RawElement>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawElement {
+    name: String,
+    #[serde(rename = "type")]
+    typ: Spanned<String>,
+    min: u32,
+    max: u32,
+    #[serde(default)]
+    codes: Option<Vec<String>>,
+    #[serde(default)]
+    codes_complete: bool,
+    #[serde(default)]
+    code_names: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSegmentsFile {
+    segments: BTreeMap<String, Spanned<RawSegment>>,
+    #[serde(default)]
+    composites: BTreeMap<String, Spanned<RawComposite>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSegment {
+    name: String,
+    #[serde(default)]
+    syntax: Vec<Spanned<String>>,
+    elements: Vec<Spanned<RawPosition>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComposite {
+    name: String,
+    #[serde(default)]
+    syntax: Vec<Spanned<String>>,
+    components: Vec<Spanned<RawPosition>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPosition {
+    #[serde(default, rename = "ref")]
+    element: Option<String>,
+    #[serde(default)]
+    composite: Option<String>,
+    req: String,
+    #[serde(default, rename = "type")]
+    typ: Option<String>,
+    #[serde(default)]
+    min: Option<u32>,
+    #[serde(default)]
+    max: Option<u32>,
+    #[serde(default)]
+    repeat: Option<u32>,
+    /// A note for the reader of the file; the name comes from elements.toml.
+    #[serde(default)]
+    #[allow(dead_code)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSetFile {
+    id: String,
+    name: String,
+    functional_group: String,
+    structure: Vec<Spanned<RawEntry>>,
+    #[serde(default)]
+    hierarchy: Option<RawHierarchy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    #[serde(default)]
+    segment: Option<String>,
+    #[serde(default, rename = "loop")]
+    loop_id: Option<String>,
+    #[serde(default, rename = "in")]
+    parent: Option<String>,
+    req: String,
+    max: RawMax,
+    #[serde(default)]
+    area: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawMax {
+    Count(u32),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHierarchy {
+    segment: String,
+    levels: BTreeMap<String, String>,
+    #[serde(default)]
+    structure_element: Option<String>,
+    #[serde(default)]
+    structures: BTreeMap<String, Vec<String>>,
+}
+
+// ---- loading ---------------------------------------------------------------------------------
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> GrammarError {
+        GrammarError {
+            file: self.file.to_string(),
+            line: line_of(self.text, span.start),
+            message: message.into(),
+        }
+    }
+    fn parse<T: for<'de> Deserialize<'de>>(&self) -> Result<T, GrammarError> {
+        toml::from_str(self.text).map_err(|e| {
+            let line = e.span().map(|s| line_of(self.text, s.start)).unwrap_or(0);
+            GrammarError {
+                file: self.file.to_string(),
+                line,
+                message: e.message().trim().to_string(),
+            }
+        })
+    }
+}
+
+fn load_version(version: &str, files: &[(String, String)]) -> Result<VersionGrammar, GrammarError> {
+    let find = |name: &str| {
+        files
+            .iter()
+            .find(|(p, _)| Path::new(p).file_name().is_some_and(|f| f == name))
+    };
+    let missing = |name: &str| GrammarError {
+        file: format!("grammars/x12/{version}/{name}"),
+        line: 0,
+        message: format!("missing file, expected {name} beside the transaction sets of {version}"),
+    };
+    let (epath, etext) = find("elements.toml").ok_or_else(|| missing("elements.toml"))?;
+    let (spath, stext) = find("segments.toml").ok_or_else(|| missing("segments.toml"))?;
+    let mut dict = Dictionary {
+        version: version.to_string(),
+        ..Default::default()
+    };
+
+    let ectx = Ctx {
+        file: epath,
+        text: etext,
+    };
+    let raw: RawElementsFile = ectx.parse()?;
+    for (id, el) in raw.elements {
+        let span = el.span();
+        let el = el.into_inner();
+        let typ = ElemType::parse(el.typ.get_ref()).ok_or_else(|| {
+            ectx.err(
+                el.typ.span(),
+                format!(
+                    "element {id} has type `{}`, expected one of AN ID DT TM R B N0..N9",
+                    el.typ.get_ref()
+                ),
+            )
+        })?;
+        if el.min > el.max || el.max == 0 {
+            return Err(ectx.err(
+                span,
+                format!(
+                    "element {id} has min {} and max {}, expected 1 <= min <= max",
+                    el.min, el.max
+                ),
+            ));
+        }
+        let codes = el
+            .codes
+            .map(|c| CodeList::new(&c, el.codes_complete, el.code_names));
+        dict.element_index.insert(id.clone(), dict.elements.len());
+        dict.elements.push(ElementDef {
+            id,
+            name: el.name,
+            typ,
+            min: el.min,
+            max: el.max,
+            codes,
+        });
+    }
+
+    let sctx = Ctx {
+        file: spath,
+        text: stext,
+    };
+    let raw: RawSegmentsFile = sctx.parse()?;
+    // Composites first: segments refer to them.
+    for (id, c) in &raw.composites {
+        let span = c.span();
+        let c = c.get_ref();
+        let mut components = Vec::new();
+        for p in &c.components {
+            match position(&sctx, &dict, p, true)? {
+                Position::Simple(u) => components.push(u),
+                Position::Composite { .. } => {
+                    return Err(sctx.err(
+                        p.span(),
+                        format!("composite {id} holds a composite, expected simple elements only"),
+                    ))
+                }
+            }
+        }
+        let syntax = notes(&sctx, &c.syntax, components.len())?;
+        if components.is_empty() {
+            return Err(sctx.err(
+                span,
+                format!("composite {id} has no components, expected at least one"),
+            ));
+        }
+        dict.composite_index
+            .insert(id.clone(), dict.composites.len());
+        dict.composites.push(CompositeDef {
+            id: id.clone(),
+            name: c.name.clone(),
+            components,
+            syntax,
+        });
+    }
+    for (id, s) in &raw.segments {
+        let span = s.span();
+        let s = s.get_ref();
+        if !(2..=3).contains(&id.len())
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(sctx.err(
+                span,
+                format!("segment id `{id}`, expected 2 or 3 upper-case letters or digits"),
+            ));
+        }
+        let mut positions = Vec::new();
+        for p in &s.elements {
+            positions.push(position(&sctx, &dict, p, false)?);
+        }
+        let syntax = notes(&sctx, &s.syntax, positions.len())?;
+        let key = seg_key(id.as_bytes());
+        dict.segment_index.insert(key, dict.segments.len());
+        dict.segments.push(SegmentDef {
+            id: id.clone(),
+            key,
+            name: s.name.clone(),
+            positions,
+            syntax,
+        });
+    }
+
+    let mut sets = HashMap::new();
+    for (path, text) in files {
+        let fname = Path::new(path)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if fname == "elements.toml" || fname == "segments.toml" || !fname.ends_with(".toml") {
+            continue;
+        }
+        let set = load_set(&Ctx { file: path, text }, &dict)?;
+        sets.insert(set.id.clone(), set);
+    }
+    Ok(VersionGrammar { dict, sets })
+}
+
+fn position(
+    ctx: &Ctx,
+    dict: &Dictionary,
+    p: &Spanned<RawPosition>,
+    in_composite: bool,
+) -> Result<Position, GrammarError> {
+    let span = p.span();
+    let p = p.get_ref();
+    let req = Req::parse(&p.req).ok_or_else(|| {
+        ctx.err(
+            span.clone(),
+            format!("requirement `{}`, expected M, O or X", p.req),
+        )
+    })?;
+    let repeat = p.repeat.unwrap_or(1).max(1);
+    match (&p.element, &p.composite) {
+        (Some(e), None) => {
+            let &idx = dict.element_index.get(e).ok_or_else(|| {
+                ctx.err(span.clone(), format!("element `{e}` is not in elements.toml, expected an element id defined there"))
+            })?;
+            let def = &dict.elements[idx];
+            let typ = match &p.typ {
+                Some(t) => ElemType::parse(t)
+                    .ok_or_else(|| ctx.err(span.clone(), format!("type `{t}`, expected one of AN ID DT TM R B N0..N9")))?,
+                None => def.typ,
+            };
+            let min = p.min.unwrap_or(def.min);
+            let max = p.max.unwrap_or(def.max);
+            if min > max || max == 0 {
+                return Err(ctx.err(span, format!("min {min} and max {max}, expected 1 <= min <= max")));
+            }
+            Ok(Position::Simple(ElementUse { element: idx, req, typ, min, max, repeat }))
+        }
+        (None, Some(c)) if !in_composite => {
+            let &idx = dict.composite_index.get(c).ok_or_else(|| {
+                ctx.err(span, format!("composite `{c}` is not in segments.toml, expected a [composites.{c}] table"))
+            })?;
+            Ok(Position::Composite { composite: idx, req, repeat })
+        }
+        _ => Err(ctx.err(span, "an element position needs exactly one of `ref` or `composite`, expected e.g. { ref = \"353\", req = \"M\" }")),
+    }
+}
+
+fn notes(
+    ctx: &Ctx,
+    raw: &[Spanned<String>],
+    count: usize,
+) -> Result<Vec<SyntaxNote>, GrammarError> {
+    let mut out = Vec::new();
+    for n in raw {
+        let note = parse_note(n.get_ref()).ok_or_else(|| {
+            ctx.err(
+                n.span(),
+                format!(
+                    "syntax note `{}`, expected P, R, E, C or L followed by two-digit positions",
+                    n.get_ref()
+                ),
+            )
+        })?;
+        if let Some(&bad) = note.positions.iter().find(|&&p| p == 0 || p > count) {
+            return Err(ctx.err(
+                n.span(),
+                format!(
+                    "syntax note `{}` names position {bad}, expected 1..={count}",
+                    n.get_ref()
+                ),
+            ));
+        }
+        out.push(note);
+    }
+    Ok(out)
+}
+
+fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
+    let raw: RawSetFile = ctx.parse()?;
+    let mut loops = vec![LoopDef {
+        id: String::new(),
+        path: String::new(),
+        req: Req::Mandatory,
+        max: MaxUse::Limited(1),
+        children: Vec::new(),
+        trigger: seg_key(b"ST"),
+    }];
+    let mut by_path: HashMap<String, usize> = HashMap::new();
+    by_path.insert(String::new(), 0);
+    let mut members = HashSet::new();
+    for e in &raw.structure {
+        let span = e.span();
+        let e = e.get_ref();
+        let req = Req::parse(&e.req).ok_or_else(|| {
+            ctx.err(
+                span.clone(),
+                format!("requirement `{}`, expected M or O", e.req),
+            )
+        })?;
+        let max = match &e.max {
+            RawMax::Count(0) => {
+                return Err(ctx.err(span, "max 0, expected a positive count or \">1\""))
+            }
+            RawMax::Count(n) => MaxUse::Limited(*n),
+            RawMax::Text(t) if t == ">1" => MaxUse::Unbounded,
+            RawMax::Text(t) => {
+                return Err(ctx.err(span, format!("max `{t}`, expected a count or \">1\"")))
+            }
+        };
+        let parent_path = e.parent.clone().unwrap_or_default();
+        let &parent = by_path.get(&parent_path).ok_or_else(|| {
+            ctx.err(span.clone(), format!("`in = \"{parent_path}\"` names no loop declared above, expected the path of an earlier loop entry"))
+        })?;
+        let _ = (&e.area, &e.name);
+        match (&e.segment, &e.loop_id) {
+            (Some(s), None) => {
+                let (idx, _) = dict.segment_by_key(seg_key(s.as_bytes())).ok_or_else(|| {
+                    ctx.err(span.clone(), format!("segment `{s}` is not in segments.toml of {}, expected a segment defined there", dict.version))
+                })?;
+                let key = seg_key(s.as_bytes());
+                let lp = &mut loops[parent];
+                if parent != 0 && lp.children.is_empty() && lp.trigger != key {
+                    return Err(ctx.err(span, format!("loop `{}` starts with `{s}`, expected its first segment to be `{}`", lp.path, lp.id.split('-').next().unwrap_or(""))));
+                }
+                members.insert(key);
+                lp.children.push(Node::Segment { segment: idx, key, req, max });
+            }
+            (None, Some(l)) => {
+                let path = if parent_path.is_empty() { l.clone() } else { format!("{parent_path}/{l}") };
+                if by_path.contains_key(&path) {
+                    return Err(ctx.err(span, format!("loop `{path}` is declared twice, expected unique loop ids at one level (suffix one, e.g. `{l}-2`)")));
+                }
+                let first = l.split('-').next().unwrap_or(l);
+                let trigger = seg_key(first.as_bytes());
+                if dict.segment_by_key(trigger).is_none() {
+                    return Err(ctx.err(span, format!("loop `{l}` is named after `{first}`, which is not in segments.toml, expected the id of its first segment")));
+                }
+                let idx = loops.len();
+                loops.push(LoopDef { id: l.clone(), path: path.clone(), req, max, children: Vec::new(), trigger });
+                loops[parent].children.push(Node::Loop(idx));
+                by_path.insert(path, idx);
+            }
+            _ => return Err(ctx.err(span, "an entry needs exactly one of `segment` or `loop`, expected e.g. { segment = \"BEG\", req = \"M\", max = 1 }")),
+        }
+    }
+    for lp in loops.iter().skip(1) {
+        if lp.children.is_empty() {
+            return Err(GrammarError {
+                file: ctx.file.to_string(),
+                line: 0,
+                message: format!(
+                    "loop `{}` has no segments, expected its first segment right after it",
+                    lp.path
+                ),
+            });
+        }
+    }
+    let root_ok = matches!(loops[0].children.first(), Some(Node::Segment { key, .. }) if *key == seg_key(b"ST"))
+        && matches!(loops[0].children.last(), Some(Node::Segment { key, .. }) if *key == seg_key(b"SE"));
+    if !root_ok {
+        return Err(GrammarError { file: ctx.file.to_string(), line: 1, message: "the structure must start with ST and end with SE at the top level, expected ST first and SE last".into() });
+    }
+    let hierarchy = raw.hierarchy.map(|h| Hierarchy {
+        segment: h.segment,
+        levels: h.levels,
+        structure_element: h.structure_element,
+        structures: h.structures,
+    });
+    Ok(SetGrammar {
+        id: raw.id,
+        name: raw.name,
+        functional_group: raw.functional_group,
+        loops,
+        hierarchy,
+        members,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mini(set: &str) -> Vec<(String, String)> {
+        vec![
+            ("g/004010/elements.toml".into(), "[elements.143]\nname = \"Set id\"\ntype = \"ID\"\nmin = 3\nmax = 3\n[elements.329]\nname = \"Control\"\ntype = \"AN\"\nmin = 4\nmax = 9\n[elements.96]\nname = \"Count\"\ntype = \"N0\"\nmin = 1\nmax = 10\n".into()),
+            ("g/004010/segments.toml".into(), "[segments.ST]\nname = \"Header\"\nelements = [ { ref = \"143\", req = \"M\" }, { ref = \"329\", req = \"M\" } ]\n[segments.SE]\nname = \"Trailer\"\nelements = [ { ref = \"96\", req = \"M\" }, { ref = \"329\", req = \"M\" } ]\n".into()),
+            ("g/004010/999.toml".into(), set.into()),
+        ]
+    }
+
+    #[test]
+    fn loads_a_minimal_set() {
+        let g = Grammars::from_files(mini("id = \"999\"\nname = \"x\"\nfunctional_group = \"FA\"\nstructure = [\n { segment = \"ST\", req = \"M\", max = 1 },\n { segment = \"SE\", req = \"M\", max = 1 },\n]\n")).unwrap();
+        assert!(g
+            .version(b"004010X")
+            .is_some_and(|v| v.sets.contains_key("999")));
+    }
+
+    #[test]
+    fn reports_file_and_line_of_an_unknown_segment() {
+        let err = Grammars::from_files(mini("id = \"999\"\nname = \"x\"\nfunctional_group = \"FA\"\nstructure = [\n { segment = \"ST\", req = \"M\", max = 1 },\n { segment = \"BEG\", req = \"M\", max = 1 },\n]\n")).unwrap_err();
+        assert_eq!(err.file, "g/004010/999.toml");
+        assert_eq!(err.line, 6);
+        assert!(
+            err.message.contains("`BEG` is not in segments.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reports_a_typo_in_a_field_name() {
+        let err = Grammars::from_files(mini("id = \"999\"\nname = \"x\"\nfunctional_group = \"FA\"\nstructure = [\n { segment = \"ST\", req = \"M\", max = 1 },\n { segment = \"SE\", reqq = \"M\", max = 1 },\n]\n")).unwrap_err();
+        assert_eq!(err.line, 6, "{err}");
+        assert!(
+            err.to_string().starts_with("g/004010/999.toml:6: "),
+            "{err}"
+        );
+    }
+}

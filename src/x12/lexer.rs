@@ -1,0 +1,250 @@
+//! Lexing: delimiters from the ISA header, and splitting one segment into elements, components
+//! and repetitions. Everything here borrows from the caller's bytes; nothing allocates.
+//! It knows nothing of envelopes or grammars.
+
+use nom::bytes::complete::{tag, take};
+use nom::IResult;
+
+/// Fixed width of a standard ISA segment up to and including the segment terminator.
+pub const ISA_LEN: usize = 106;
+
+/// The four delimiters of one interchange, read from its ISA header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delimiters {
+    pub element: u8,
+    pub component: u8,
+    /// `None` before version 00402, or when ISA11 holds a letter or digit (a common mistake).
+    pub repetition: Option<u8>,
+    pub segment: u8,
+}
+
+impl Default for Delimiters {
+    fn default() -> Self {
+        Delimiters {
+            element: b'*',
+            component: b':',
+            repetition: Some(b'^'),
+            segment: b'~',
+        }
+    }
+}
+
+impl Delimiters {
+    /// True when `b` is one of the delimiters (data may never contain them).
+    pub fn is_delimiter(&self, b: u8) -> bool {
+        b == self.element || b == self.component || b == self.segment || Some(b) == self.repetition
+    }
+}
+
+/// Why the delimiters of an ISA header could not be determined (TA1 note codes in brackets).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error("the ISA segment ends after {0} bytes, before its 16 elements are complete")]
+    Truncated(usize),
+    #[error("element separator {0:?} is a letter, digit, space or non-ASCII byte [TA1 026]")]
+    BadElementSeparator(char),
+    #[error("component separator {0:?} is a letter, digit or equals another delimiter [TA1 027]")]
+    BadComponentSeparator(char),
+    #[error("segment terminator {0:?} is a letter, digit, space or non-ASCII byte, or equals another delimiter [TA1 004]")]
+    BadSegmentTerminator(char),
+}
+
+/// Result of reading delimiters from the start of an ISA segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsaLayout {
+    pub delimiters: Delimiters,
+    /// Length of the ISA segment including its terminator (106 when it is well formed).
+    pub len: usize,
+    /// ISA11 was alphanumeric although ISA12 says a repetition separator is due.
+    pub repetition_is_letter: bool,
+}
+
+fn isa_tag(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    tag(&b"ISA"[..])(input)
+}
+
+fn one_byte(input: &[u8]) -> IResult<&[u8], u8> {
+    let (rest, b) = take(1usize)(input)?;
+    Ok((rest, b[0]))
+}
+
+/// True when `bytes` starts an ISA segment: `ISA` followed by a byte that can be a separator.
+pub fn starts_isa(bytes: &[u8]) -> bool {
+    bytes.len() >= 4 && &bytes[..3] == b"ISA" && !bytes[3].is_ascii_alphanumeric()
+}
+
+/// Reads the delimiters of an ISA header. `bytes` starts at `ISA` and must hold the whole
+/// segment (CR/LF from hard line wraps already removed). Rather than trusting the fixed offsets
+/// 103/104/105, it counts 16 element separators, so a header with unpadded ids still yields
+/// its delimiters and the envelope check can report the precise width error.
+pub fn read_isa_layout(bytes: &[u8]) -> Result<IsaLayout, HeaderError> {
+    let parsed: IResult<&[u8], u8> = isa_tag(bytes).and_then(|(rest, _)| one_byte(rest));
+    let (_, element) = parsed.map_err(|_| HeaderError::Truncated(bytes.len()))?;
+    if element.is_ascii_alphanumeric() || element == b' ' || element >= 0x80 {
+        return Err(HeaderError::BadElementSeparator(element as char));
+    }
+    // Positions of the 16 element separators; ISA16 is the single byte after the last one.
+    let mut seps = [0usize; 16];
+    let mut found = 0;
+    for (i, &b) in bytes.iter().enumerate().skip(3) {
+        if b == element {
+            seps[found] = i;
+            found += 1;
+            if found == 16 {
+                break;
+            }
+        }
+    }
+    if found < 16 || seps[15] + 2 >= bytes.len() {
+        return Err(HeaderError::Truncated(bytes.len()));
+    }
+    let component = bytes[seps[15] + 1];
+    let segment = bytes[seps[15] + 2];
+    if component.is_ascii_alphanumeric()
+        || component == element
+        || component == b' '
+        || component >= 0x80
+    {
+        return Err(HeaderError::BadComponentSeparator(component as char));
+    }
+    // A space is data, and a byte above 0x7F starts a multi-byte character in UTF-8 files.
+    if segment.is_ascii_alphanumeric()
+        || segment == element
+        || segment == component
+        || segment == b' '
+        || segment >= 0x80
+    {
+        return Err(HeaderError::BadSegmentTerminator(segment as char));
+    }
+    let isa11 = &bytes[seps[10] + 1..seps[11]];
+    let isa12 = &bytes[seps[11] + 1..seps[12]];
+    let rep_due =
+        isa12.len() == 5 && isa12 >= &b"00402"[..] && isa12.iter().all(u8::is_ascii_digit);
+    let mut repetition = None;
+    let mut repetition_is_letter = false;
+    if rep_due && isa11.len() == 1 {
+        let r = isa11[0];
+        if r.is_ascii_alphanumeric() || r == b' ' {
+            repetition_is_letter = true;
+        } else if r != element && r != component && r != segment {
+            repetition = Some(r);
+        }
+    }
+    Ok(IsaLayout {
+        delimiters: Delimiters {
+            element,
+            component,
+            repetition,
+            segment,
+        },
+        len: seps[15] + 3,
+        repetition_is_letter,
+    })
+}
+
+/// The two- or three-character id of a segment (bytes before the first element separator).
+#[inline]
+pub fn segment_id<'a>(raw: &'a [u8], d: &Delimiters) -> &'a [u8] {
+    match memchr::memchr(d.element, raw) {
+        Some(i) => &raw[..i],
+        None => raw,
+    }
+}
+
+/// Iterates the elements of a segment after its id (element 1 first), borrowed.
+pub struct Elements<'a> {
+    rest: Option<&'a [u8]>,
+    sep: u8,
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = &'a [u8];
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        match memchr::memchr(self.sep, rest) {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
+/// Elements of a segment, without the id. A segment with no separator has no elements.
+#[inline]
+pub fn elements<'a>(raw: &'a [u8], d: &Delimiters) -> Elements<'a> {
+    let rest = memchr::memchr(d.element, raw).map(|i| &raw[i + 1..]);
+    Elements {
+        rest,
+        sep: d.element,
+    }
+}
+
+/// Splits a value on a separator (components of a composite, or repetitions), borrowed.
+#[inline]
+pub fn split(value: &[u8], sep: u8) -> Elements<'_> {
+    Elements {
+        rest: Some(value),
+        sep,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISA: &[u8] = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*^*00501*000000001*0*P*:~";
+
+    #[test]
+    fn reads_standard_header() {
+        let l = read_isa_layout(ISA).unwrap();
+        assert_eq!(l.len, ISA_LEN);
+        assert_eq!(
+            l.delimiters,
+            Delimiters {
+                element: b'*',
+                component: b':',
+                repetition: Some(b'^'),
+                segment: b'~'
+            }
+        );
+    }
+
+    #[test]
+    fn letter_isa11_in_5010_is_no_repetition_separator() {
+        let isa = String::from_utf8_lossy(ISA).replace("*^*", "*U*");
+        let l = read_isa_layout(isa.as_bytes()).unwrap();
+        assert_eq!(l.delimiters.repetition, None);
+        assert!(l.repetition_is_letter);
+    }
+
+    #[test]
+    fn short_header_reports_truncation() {
+        assert!(matches!(
+            read_isa_layout(b"ISA*00*"),
+            Err(HeaderError::Truncated(_))
+        ));
+        assert!(matches!(
+            read_isa_layout(b"IS"),
+            Err(HeaderError::Truncated(_))
+        ));
+    }
+
+    #[test]
+    fn splits_elements_and_components() {
+        let d = Delimiters::default();
+        let raw = b"PO1*1*10*EA*1.5**VP*ABC:1";
+        assert_eq!(segment_id(raw, &d), b"PO1");
+        let els: Vec<&[u8]> = elements(raw, &d).collect();
+        assert_eq!(els.len(), 7);
+        assert_eq!(els[4], b"");
+        let comps: Vec<&[u8]> = split(els[6], d.component).collect();
+        assert_eq!(comps, vec![&b"ABC"[..], &b"1"[..]]);
+        assert_eq!(elements(b"SE", &d).count(), 0);
+    }
+}

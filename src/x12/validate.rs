@@ -1,0 +1,961 @@
+//! Validation of one transaction set against its grammar: walks the segments as a state machine
+//! over the loop structure (nothing of the set is held in memory but counters), checks every
+//! element against the dictionary and syntax notes, and collects every finding with its X12
+//! code and position. Envelopes (ISA/GS/ST trailers and control numbers) are `envelope`'s job.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::grammar::{
+    CodeList, CompositeDef, Dictionary, ElemType, ElementUse, LoopDef, Node, NoteKind, Position,
+    Req, SegmentDef, SetGrammar, SyntaxNote,
+};
+use super::lexer::{self, Delimiters};
+
+/// Segment-level error codes (AK304 / IK304).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SegmentCode {
+    Unrecognized = 1,
+    Unexpected = 2,
+    MandatoryMissing = 3,
+    LoopOverMax = 4,
+    OverMaxUse = 5,
+    NotInSet = 6,
+    OutOfSequence = 7,
+    HasElementErrors = 8,
+}
+
+/// Element-level error codes (AK403 / IK403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ElementCode {
+    MandatoryMissing = 1,
+    ConditionalMissing = 2,
+    TooMany = 3,
+    TooShort = 4,
+    TooLong = 5,
+    InvalidCharacter = 6,
+    InvalidCode = 7,
+    InvalidDate = 8,
+    InvalidTime = 9,
+    ExclusionViolated = 10,
+    TooManyRepetitions = 12,
+    TooManyComponents = 13,
+}
+
+impl SegmentCode {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+impl ElementCode {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// One element finding inside a segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ElementIssue {
+    /// 1-based element position in the segment.
+    pub position: usize,
+    /// 1-based component position within a composite.
+    pub component: Option<usize>,
+    /// 1-based repetition, for repeated elements (5010).
+    pub repeat: Option<usize>,
+    /// Data element reference number (AK402).
+    pub element_ref: Option<String>,
+    pub code: ElementCode,
+    /// Copy of the bad data (not given for invalid characters, as X12 prescribes).
+    pub value: Option<String>,
+    pub message: String,
+}
+
+/// One segment finding (AK3 / IK3), with its element findings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SegmentIssue {
+    pub segment_id: String,
+    /// Position in the set, ST = 1.
+    pub position: u32,
+    /// Byte offset of the segment in the input.
+    pub offset: u64,
+    /// Segment-level code; `HasElementErrors` when only elements are wrong.
+    pub code: SegmentCode,
+    pub elements: Vec<ElementIssue>,
+    pub message: String,
+}
+
+/// Rules a partner profile may relax. The default is strict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Leniency {
+    /// Unknown or misplaced segments are noted but the set is accepted with errors (AK5 E).
+    pub unknown_segments: bool,
+    /// The input's last segment may lack its terminator.
+    pub missing_final_terminator: bool,
+    /// ISA ids may be shorter than their fixed width.
+    pub unpadded_isa: bool,
+    /// Bytes outside ASCII are accepted in text elements.
+    pub non_ascii_text: bool,
+}
+
+/// Findings cap per set: a runaway file must not exhaust memory.
+pub const MAX_ISSUES: usize = 1000;
+
+struct Frame {
+    lp: usize,
+    pos: usize,
+    counts: Vec<u32>,
+}
+
+/// Hierarchical-level bookkeeping for sets with an HL hierarchy (856).
+#[derive(Default)]
+struct HlState {
+    seen: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+/// Walks one transaction set. Feed it every segment after ST, SE included, then `finish`.
+pub struct SetWalker<'g> {
+    set: &'g SetGrammar,
+    dict: &'g Dictionary,
+    frames: Vec<Frame>,
+    pub issues: Vec<SegmentIssue>,
+    pub warnings: Vec<String>,
+    pub truncated: bool,
+    hl: Option<HlState>,
+    hl_key: u32,
+    lenient: Leniency,
+}
+
+impl<'g> SetWalker<'g> {
+    pub fn new(set: &'g SetGrammar, dict: &'g Dictionary, lenient: Leniency) -> Self {
+        let mut counts = vec![0; set.loops[0].children.len()];
+        if let Some(c) = counts.first_mut() {
+            *c = 1; // ST, consumed by the envelope
+        }
+        let hl = set.hierarchy.as_ref().map(|_| HlState::default());
+        let hl_key = set
+            .hierarchy
+            .as_ref()
+            .map(|h| super::grammar::seg_key(h.segment.as_bytes()))
+            .unwrap_or(0);
+        SetWalker {
+            set,
+            dict,
+            frames: vec![Frame {
+                lp: 0,
+                pos: 0,
+                counts,
+            }],
+            issues: Vec::new(),
+            warnings: Vec::new(),
+            truncated: false,
+            hl,
+            hl_key,
+            lenient,
+        }
+    }
+
+    /// Path of the loop the last placed segment is in ("" at the top level).
+    pub fn loop_path(&self) -> &'g str {
+        let lp = self.frames.last().map_or(0, |f| f.lp);
+        &self.set.loops[lp].path
+    }
+
+    /// Checks the ST segment's own elements (position 1).
+    pub fn check_header(&mut self, raw: &[u8], d: &Delimiters, offset: u64) {
+        if let Some(def) = self.dict.segment(b"ST") {
+            self.check_segment(def, raw, d, 1, offset);
+        }
+    }
+
+    fn push(&mut self, issue: SegmentIssue) {
+        if self.issues.len() < MAX_ISSUES {
+            self.issues.push(issue);
+        } else {
+            self.truncated = true;
+        }
+    }
+
+    fn missing(&mut self, node: &Node, position: u32, offset: u64) {
+        let (id, what) = match node {
+            Node::Segment { segment, .. } => (self.dict.segments[*segment].id.clone(), "segment"),
+            Node::Loop(l) => (loop_first_id(&self.set.loops[*l]), "loop"),
+        };
+        self.push(SegmentIssue {
+            segment_id: id.clone(),
+            position,
+            offset,
+            code: SegmentCode::MandatoryMissing,
+            elements: Vec::new(),
+            message: format!("mandatory {what} {id} is missing"),
+        });
+    }
+
+    fn req_of(&self, node: &Node) -> Req {
+        match node {
+            Node::Segment { req, .. } => *req,
+            Node::Loop(l) => self.set.loops[*l].req,
+        }
+    }
+
+    /// Closes frames deeper than `depth`, reporting mandatory children never seen.
+    fn close_above(&mut self, depth: usize, position: u32, offset: u64) {
+        while self.frames.len() > depth + 1 {
+            let Some(f) = self.frames.pop() else { break };
+            let lp = &self.set.loops[f.lp];
+            for j in f.pos..lp.children.len() {
+                if f.counts[j] == 0 && self.req_of(&lp.children[j]) == Req::Mandatory {
+                    let node = lp.children[j].clone();
+                    self.missing(&node, position, offset);
+                }
+            }
+        }
+    }
+
+    fn skip_to(&mut self, depth: usize, i: usize, position: u32, offset: u64) {
+        let (lp, pos) = (self.frames[depth].lp, self.frames[depth].pos);
+        let set = self.set;
+        for (j, node) in set.loops[lp].children.iter().enumerate().take(i).skip(pos) {
+            if self.frames[depth].counts[j] == 0 && self.req_of(node) == Req::Mandatory {
+                self.missing(node, position, offset);
+            }
+        }
+    }
+
+    /// Places one segment (after ST) in the structure and checks its elements.
+    pub fn segment(&mut self, raw: &[u8], d: &Delimiters, position: u32, offset: u64) {
+        let id = lexer::segment_id(raw, d);
+        let key = super::grammar::seg_key(id);
+        for depth in (0..self.frames.len()).rev() {
+            let (lp_idx, pos) = (self.frames[depth].lp, self.frames[depth].pos);
+            let lp = &self.set.loops[lp_idx];
+            let first = if depth > 0 { pos.max(1) } else { pos };
+            let hit = lp.children[first..].iter().position(|c| match c {
+                Node::Segment { key: k, .. } => *k == key,
+                Node::Loop(l) => self.set.loops[*l].trigger == key,
+            });
+            let Some(rel) = hit else { continue };
+            let i = first + rel;
+            self.close_above(depth, position, offset);
+            self.skip_to(depth, i, position, offset);
+            let node = self.set.loops[lp_idx].children[i].clone();
+            let f = &mut self.frames[depth];
+            if i == f.pos {
+                f.counts[i] += 1;
+            } else {
+                f.pos = i;
+                f.counts[i] = 1;
+            }
+            let n = f.counts[i];
+            match node {
+                Node::Segment { segment, max, .. } => {
+                    let def = &self.dict.segments[segment];
+                    if max.exceeded_by(n) {
+                        self.push(SegmentIssue {
+                            segment_id: def.id.clone(),
+                            position,
+                            offset,
+                            code: SegmentCode::OverMaxUse,
+                            elements: Vec::new(),
+                            message: format!(
+                                "{} occurs {n} times here, more than its maximum use of {max}",
+                                def.id
+                            ),
+                        });
+                    }
+                    self.check_segment(def, raw, d, position, offset);
+                }
+                Node::Loop(l) => {
+                    let child = &self.set.loops[l];
+                    if child.max.exceeded_by(n) {
+                        self.push(SegmentIssue {
+                            segment_id: String::from_utf8_lossy(id).into_owned(),
+                            position,
+                            offset,
+                            code: SegmentCode::LoopOverMax,
+                            elements: Vec::new(),
+                            message: format!(
+                                "loop {} occurs {n} times, more than its maximum of {}",
+                                child.path, child.max
+                            ),
+                        });
+                    }
+                    let mut counts = vec![0; child.children.len()];
+                    counts[0] = 1;
+                    let trigger = match child.children.first() {
+                        Some(Node::Segment { segment, .. }) => Some(*segment),
+                        _ => None,
+                    };
+                    self.frames.push(Frame {
+                        lp: l,
+                        pos: 0,
+                        counts,
+                    });
+                    if let Some(s) = trigger {
+                        let def = &self.dict.segments[s];
+                        self.check_segment(def, raw, d, position, offset);
+                    }
+                }
+            }
+            if key == self.hl_key && self.hl.is_some() {
+                self.check_hl(raw, d, position, offset);
+            }
+            return;
+        }
+        self.misplaced(id, key, position, offset);
+    }
+
+    fn misplaced(&mut self, id: &[u8], key: u32, position: u32, offset: u64) {
+        let name = String::from_utf8_lossy(id).into_owned();
+        let earlier = self.frames.iter().any(|f| {
+            let lp = &self.set.loops[f.lp];
+            lp.children[..f.pos].iter().any(|c| match c {
+                Node::Segment { key: k, .. } => *k == key,
+                Node::Loop(l) => self.set.loops[*l].trigger == key,
+            })
+        });
+        let (code, message) = if earlier {
+            (
+                SegmentCode::OutOfSequence,
+                format!("{name} is out of sequence: it belongs before the segments already seen"),
+            )
+        } else if self.set.members.contains(&key) {
+            (
+                SegmentCode::Unexpected,
+                format!(
+                    "{name} is not expected at this point of the {}",
+                    self.set.id
+                ),
+            )
+        } else if self.dict.segment(id).is_some() {
+            (
+                SegmentCode::NotInSet,
+                format!(
+                    "{name} is not a segment of the {} transaction set",
+                    self.set.id
+                ),
+            )
+        } else {
+            (
+                SegmentCode::Unrecognized,
+                format!("{name} is not a recognised segment id"),
+            )
+        };
+        self.push(SegmentIssue {
+            segment_id: name,
+            position,
+            offset,
+            code,
+            elements: Vec::new(),
+            message,
+        });
+    }
+
+    /// Call after SE was fed: reports mandatory segments and loops never seen.
+    pub fn finish(&mut self, position: u32, offset: u64) {
+        self.close_above(0, position, offset);
+        let n = self.set.loops[0].children.len();
+        self.skip_to(0, n, position, offset);
+    }
+
+    /// Set status as far as the segments go: no findings, tolerated findings, or rejecting ones.
+    pub fn rejects(&self) -> bool {
+        self.issues.iter().any(|i| {
+            let tolerated = self.lenient.unknown_segments
+                && matches!(
+                    i.code,
+                    SegmentCode::Unrecognized | SegmentCode::NotInSet | SegmentCode::Unexpected
+                );
+            !tolerated
+        })
+    }
+
+    fn check_hl(&mut self, raw: &[u8], d: &Delimiters, position: u32, offset: u64) {
+        let mut els = lexer::elements(raw, d);
+        let id = els.next().unwrap_or_default().to_vec();
+        let parent = els.next().unwrap_or_default().to_vec();
+        let level = els.next().unwrap_or_default();
+        let mut problems = Vec::new();
+        if let (Some(h), Some(state)) = (self.set.hierarchy.as_ref(), self.hl.as_mut()) {
+            if !level.is_empty() && !h.levels.contains_key(&*String::from_utf8_lossy(level)) {
+                self.warnings.push(format!(
+                    "HL at segment {position}: level code {} is not one of this grammar's levels",
+                    String::from_utf8_lossy(level)
+                ));
+            }
+            if !id.is_empty() && state.seen.contains_key(&id) {
+                problems.push((
+                    1,
+                    ElementCode::InvalidCode,
+                    id.clone(),
+                    "HL01 repeats an earlier hierarchical id",
+                ));
+            }
+            if !parent.is_empty() && !state.seen.contains_key(&parent) {
+                problems.push((
+                    2,
+                    ElementCode::InvalidCode,
+                    parent.clone(),
+                    "HL02 names no earlier HL01 as parent",
+                ));
+            }
+            if !id.is_empty() {
+                state.seen.insert(id, level.to_vec());
+            }
+        }
+        if !problems.is_empty() {
+            let elements = problems
+                .into_iter()
+                .map(|(p, code, v, m)| ElementIssue {
+                    position: p,
+                    component: None,
+                    repeat: None,
+                    element_ref: Some(if p == 1 { "628" } else { "734" }.into()),
+                    code,
+                    value: Some(String::from_utf8_lossy(&v).into_owned()),
+                    message: m.into(),
+                })
+                .collect();
+            self.push(SegmentIssue {
+                segment_id: "HL".into(),
+                position,
+                offset,
+                code: SegmentCode::HasElementErrors,
+                elements,
+                message: "hierarchical level errors".into(),
+            });
+        }
+    }
+
+    /// Checks the elements of a placed segment; records one issue when any element is wrong.
+    pub fn check_segment(
+        &mut self,
+        def: &SegmentDef,
+        raw: &[u8],
+        d: &Delimiters,
+        position: u32,
+        offset: u64,
+    ) {
+        let mut out = Vec::new();
+        let checker = ElementChecker {
+            dict: self.dict,
+            d,
+            lenient: self.lenient,
+            version_5010: self.dict.version.as_str() >= "005010",
+        };
+        let mut present: u64 = 0;
+        let mut n = 0usize;
+        for (i, value) in lexer::elements(raw, d).enumerate() {
+            n = i + 1;
+            let Some(pos) = def.positions.get(i) else {
+                if !value.is_empty() {
+                    out.push(ElementIssue {
+                        position: i + 1,
+                        component: None,
+                        repeat: None,
+                        element_ref: None,
+                        code: ElementCode::TooMany,
+                        value: None,
+                        message: format!(
+                            "{} has {} elements defined; element {} is one too many",
+                            def.id,
+                            def.positions.len(),
+                            i + 1
+                        ),
+                    });
+                    break;
+                }
+                continue;
+            };
+            if value.is_empty() {
+                if pos.req() == Req::Mandatory {
+                    out.push(missing_element(self.dict, def, i + 1, pos));
+                }
+                continue;
+            }
+            if i < 64 {
+                present |= 1 << i;
+            }
+            checker.position(def, i + 1, pos, value, &mut out, &mut self.warnings);
+        }
+        for (i, pos) in def.positions.iter().enumerate().skip(n) {
+            if pos.req() == Req::Mandatory {
+                out.push(missing_element(self.dict, def, i + 1, pos));
+            }
+        }
+        for note in &def.syntax {
+            check_note(
+                note,
+                present,
+                |p| element_ref(self.dict, def.positions.get(p - 1)),
+                None,
+                &mut out,
+            );
+        }
+        if !out.is_empty() {
+            out.sort_by_key(|e| (e.position, e.component));
+            let message = format!("{} has element errors", def.id);
+            self.push(SegmentIssue {
+                segment_id: def.id.clone(),
+                position,
+                offset,
+                code: SegmentCode::HasElementErrors,
+                elements: out,
+                message,
+            });
+        }
+    }
+}
+
+fn loop_first_id(lp: &LoopDef) -> String {
+    lp.id.split('-').next().unwrap_or_default().to_string()
+}
+
+fn element_ref(dict: &Dictionary, pos: Option<&Position>) -> Option<String> {
+    match pos? {
+        Position::Simple(u) => Some(dict.elements[u.element].id.clone()),
+        Position::Composite { composite, .. } => Some(dict.composites[*composite].id.clone()),
+    }
+}
+
+fn missing_element(dict: &Dictionary, def: &SegmentDef, p: usize, pos: &Position) -> ElementIssue {
+    let name = match pos {
+        Position::Simple(u) => dict.elements[u.element].name.clone(),
+        Position::Composite { composite, .. } => dict.composites[*composite].name.clone(),
+    };
+    ElementIssue {
+        position: p,
+        component: None,
+        repeat: None,
+        element_ref: element_ref(dict, Some(pos)),
+        code: ElementCode::MandatoryMissing,
+        value: None,
+        message: format!("{}{p:02} ({name}) is mandatory and missing", def.id),
+    }
+}
+
+fn check_note(
+    note: &SyntaxNote,
+    present: u64,
+    reference: impl Fn(usize) -> Option<String>,
+    component_of: Option<usize>,
+    out: &mut Vec<ElementIssue>,
+) {
+    let has = |p: usize| p <= 64 && present & (1 << (p - 1)) != 0;
+    let ps = &note.positions;
+    let count = ps.iter().filter(|&&p| has(p)).count();
+    let first = ps[0];
+    // (position to blame, code)
+    let blame: Option<(usize, ElementCode)> = match note.kind {
+        NoteKind::Paired if count > 0 && count < ps.len() => ps
+            .iter()
+            .find(|&&p| !has(p))
+            .map(|&p| (p, ElementCode::ConditionalMissing)),
+        NoteKind::Required if count == 0 => Some((first, ElementCode::ConditionalMissing)),
+        NoteKind::Exclusion if count > 1 => ps
+            .iter()
+            .filter(|&&p| has(p))
+            .nth(1)
+            .map(|&p| (p, ElementCode::ExclusionViolated)),
+        NoteKind::Conditional if has(first) => ps[1..]
+            .iter()
+            .find(|&&p| !has(p))
+            .map(|&p| (p, ElementCode::ConditionalMissing)),
+        NoteKind::ListConditional if has(first) && !ps[1..].iter().any(|&p| has(p)) => {
+            Some((ps[1], ElementCode::ConditionalMissing))
+        }
+        _ => None,
+    };
+    if let Some((p, code)) = blame {
+        let (position, component) = match component_of {
+            Some(e) => (e, Some(p)),
+            None => (p, None),
+        };
+        out.push(ElementIssue {
+            position,
+            component,
+            repeat: None,
+            element_ref: reference(p),
+            code,
+            value: None,
+            message: format!("syntax note {} is not met", note.text),
+        });
+    }
+}
+
+struct ElementChecker<'a> {
+    dict: &'a Dictionary,
+    d: &'a Delimiters,
+    lenient: Leniency,
+    version_5010: bool,
+}
+
+impl ElementChecker<'_> {
+    fn position(
+        &self,
+        def: &SegmentDef,
+        p: usize,
+        pos: &Position,
+        value: &[u8],
+        out: &mut Vec<ElementIssue>,
+        warnings: &mut Vec<String>,
+    ) {
+        let reps: Vec<&[u8]> = match self.d.repetition {
+            Some(r) if memchr::memchr(r, value).is_some() => lexer::split(value, r).collect(),
+            _ => vec![value],
+        };
+        if reps.len() as u32 > pos.repeat() {
+            out.push(ElementIssue {
+                position: p,
+                component: None,
+                repeat: Some(reps.len()),
+                element_ref: element_ref(self.dict, Some(pos)),
+                code: ElementCode::TooManyRepetitions,
+                value: None,
+                message: format!(
+                    "{}{p:02} repeats {} times, more than {}",
+                    def.id,
+                    reps.len(),
+                    pos.repeat()
+                ),
+            });
+            return;
+        }
+        let multi = reps.len() > 1;
+        for (r, v) in reps.into_iter().enumerate() {
+            let repeat = multi.then_some(r + 1);
+            match pos {
+                Position::Simple(u) => {
+                    if memchr::memchr(self.d.component, v).is_some() {
+                        let code = if self.version_5010 {
+                            ElementCode::TooManyComponents
+                        } else {
+                            ElementCode::InvalidCharacter
+                        };
+                        out.push(ElementIssue {
+                            position: p,
+                            component: None,
+                            repeat,
+                            element_ref: Some(self.dict.elements[u.element].id.clone()),
+                            code,
+                            value: None,
+                            message: format!(
+                                "{}{p:02} is a simple element but holds the component separator",
+                                def.id
+                            ),
+                        });
+                        continue;
+                    }
+                    if let Some(e) = self.value(u, v, warnings, &def.id, p) {
+                        out.push(ElementIssue {
+                            position: p,
+                            component: None,
+                            repeat,
+                            ..e
+                        });
+                    }
+                }
+                Position::Composite { composite, .. } => self.composite(
+                    &def.id,
+                    p,
+                    &self.dict.composites[*composite],
+                    v,
+                    repeat,
+                    out,
+                    warnings,
+                ),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn composite(
+        &self,
+        seg: &str,
+        p: usize,
+        c: &CompositeDef,
+        v: &[u8],
+        repeat: Option<usize>,
+        out: &mut Vec<ElementIssue>,
+        warnings: &mut Vec<String>,
+    ) {
+        let mut present: u64 = 0;
+        let mut n = 0;
+        for (k, comp) in lexer::split(v, self.d.component).enumerate() {
+            n = k + 1;
+            let Some(u) = c.components.get(k) else {
+                let code = if self.version_5010 {
+                    ElementCode::TooManyComponents
+                } else {
+                    ElementCode::TooMany
+                };
+                out.push(ElementIssue {
+                    position: p,
+                    component: Some(k + 1),
+                    repeat,
+                    element_ref: Some(c.id.clone()),
+                    code,
+                    value: None,
+                    message: format!(
+                        "{seg}{p:02} composite {} has {} components; component {} is too many",
+                        c.id,
+                        c.components.len(),
+                        k + 1
+                    ),
+                });
+                break;
+            };
+            if comp.is_empty() {
+                if u.req == Req::Mandatory {
+                    out.push(ElementIssue {
+                        position: p,
+                        component: Some(k + 1),
+                        repeat,
+                        element_ref: Some(self.dict.elements[u.element].id.clone()),
+                        code: ElementCode::MandatoryMissing,
+                        value: None,
+                        message: format!("{seg}{p:02}-{} is mandatory and missing", k + 1),
+                    });
+                }
+                continue;
+            }
+            if k < 64 {
+                present |= 1 << k;
+            }
+            if let Some(e) = self.value(u, comp, warnings, seg, p) {
+                out.push(ElementIssue {
+                    position: p,
+                    component: Some(k + 1),
+                    repeat,
+                    ..e
+                });
+            }
+        }
+        for (k, u) in c.components.iter().enumerate().skip(n) {
+            if u.req == Req::Mandatory {
+                out.push(ElementIssue {
+                    position: p,
+                    component: Some(k + 1),
+                    repeat,
+                    element_ref: Some(self.dict.elements[u.element].id.clone()),
+                    code: ElementCode::MandatoryMissing,
+                    value: None,
+                    message: format!("{seg}{p:02}-{} is mandatory and missing", k + 1),
+                });
+            }
+        }
+        for note in &c.syntax {
+            check_note(
+                note,
+                present,
+                |k| {
+                    c.components
+                        .get(k - 1)
+                        .map(|u| self.dict.elements[u.element].id.clone())
+                },
+                Some(p),
+                out,
+            );
+        }
+    }
+
+    /// Checks one non-empty value; returns an issue whose position fields the caller fills in.
+    fn value(
+        &self,
+        u: &ElementUse,
+        v: &[u8],
+        warnings: &mut Vec<String>,
+        seg: &str,
+        p: usize,
+    ) -> Option<ElementIssue> {
+        let el = &self.dict.elements[u.element];
+        let issue = |code: ElementCode, keep_value: bool, message: String| ElementIssue {
+            position: 0,
+            component: None,
+            repeat: None,
+            element_ref: Some(el.id.clone()),
+            code,
+            value: keep_value.then(|| String::from_utf8_lossy(v).into_owned()),
+            message,
+        };
+        let shown = || String::from_utf8_lossy(v).into_owned();
+        let len = match u.typ {
+            ElemType::N(_) | ElemType::R => {
+                let ok = numeric_ok(v, u.typ == ElemType::R);
+                if !ok {
+                    return Some(issue(
+                        ElementCode::InvalidCharacter,
+                        false,
+                        format!("{seg}{p:02} `{}` is not a valid {} number", shown(), u.typ),
+                    ));
+                }
+                v.iter().filter(|b| b.is_ascii_digit()).count()
+            }
+            ElemType::B => v.len(),
+            _ => {
+                if let Some(bad) = text_bad(v, self.lenient.non_ascii_text) {
+                    return Some(issue(
+                        ElementCode::InvalidCharacter,
+                        false,
+                        format!("{seg}{p:02} holds an invalid character (byte 0x{bad:02X})"),
+                    ));
+                }
+                if v.is_ascii() {
+                    v.len()
+                } else {
+                    String::from_utf8_lossy(v).chars().count()
+                }
+            }
+        };
+        if len < u.min as usize {
+            return Some(issue(
+                ElementCode::TooShort,
+                true,
+                format!(
+                    "{seg}{p:02} `{}` is shorter than its minimum length {}",
+                    shown(),
+                    u.min
+                ),
+            ));
+        }
+        if len > u.max as usize {
+            return Some(issue(
+                ElementCode::TooLong,
+                true,
+                format!(
+                    "{seg}{p:02} `{}` is longer than its maximum length {}",
+                    shown(),
+                    u.max
+                ),
+            ));
+        }
+        match u.typ {
+            ElemType::ID => {
+                if let Some(codes) = &el.codes {
+                    return self
+                        .code(codes, v, seg, p, warnings)
+                        .map(|m| issue(ElementCode::InvalidCode, true, m));
+                }
+            }
+            ElemType::DT if !date_ok(v) => {
+                return Some(issue(
+                    ElementCode::InvalidDate,
+                    true,
+                    format!("{seg}{p:02} `{}` is not a valid date", shown()),
+                ))
+            }
+            ElemType::TM if !time_ok(v) => {
+                return Some(issue(
+                    ElementCode::InvalidTime,
+                    true,
+                    format!("{seg}{p:02} `{}` is not a valid time", shown()),
+                ))
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn code(
+        &self,
+        codes: &CodeList,
+        v: &[u8],
+        seg: &str,
+        p: usize,
+        warnings: &mut Vec<String>,
+    ) -> Option<String> {
+        if codes.contains(v) {
+            return None;
+        }
+        let msg = format!(
+            "{seg}{p:02} `{}` is not a code of element list",
+            String::from_utf8_lossy(v)
+        );
+        if codes.complete {
+            Some(msg)
+        } else {
+            // Our list for this element is partial: say so (once), but never reject on it.
+            let w =
+                format!("{msg} (our list for this element is partial, so this is only a warning)");
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+            None
+        }
+    }
+}
+
+#[inline]
+fn text_bad(v: &[u8], allow_non_ascii: bool) -> Option<u8> {
+    v.iter()
+        .copied()
+        .find(|&b| b < 0x20 || b == 0x7F || (b >= 0x80 && !allow_non_ascii))
+}
+
+#[inline]
+fn numeric_ok(v: &[u8], decimal: bool) -> bool {
+    let body = v.strip_prefix(b"-").unwrap_or(v);
+    let mut digits = 0;
+    let mut points = 0;
+    for &b in body {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'.' if decimal => points += 1,
+            _ => return false,
+        }
+    }
+    digits > 0 && points <= 1
+}
+
+fn num(v: &[u8]) -> u32 {
+    v.iter().fold(0u32, |a, b| a * 10 + (b - b'0') as u32)
+}
+
+/// CCYYMMDD or YYMMDD, a real calendar date.
+pub fn date_ok(v: &[u8]) -> bool {
+    if !v.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let (y, m, d) = match v.len() {
+        8 => (num(&v[0..4]) as i32, num(&v[4..6]), num(&v[6..8])),
+        6 => (2000 + num(&v[0..2]) as i32, num(&v[2..4]), num(&v[4..6])),
+        _ => return false,
+    };
+    chrono::NaiveDate::from_ymd_opt(y, m, d).is_some()
+}
+
+/// HHMM, HHMMSS or HHMMSSd..d.
+pub fn time_ok(v: &[u8]) -> bool {
+    if !v.iter().all(u8::is_ascii_digit) || v.len() < 4 || v.len() == 5 || v.len() > 8 {
+        return false;
+    }
+    num(&v[0..2]) < 24 && num(&v[2..4]) < 60 && (v.len() < 6 || num(&v[4..6]) < 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_times() {
+        assert!(date_ok(b"20240229"));
+        assert!(!date_ok(b"20230229"));
+        assert!(!date_ok(b"20241301"));
+        assert!(date_ok(b"240101"));
+        assert!(time_ok(b"2359"));
+        assert!(time_ok(b"235959"));
+        assert!(time_ok(b"23595999"));
+        assert!(!time_ok(b"2460"));
+        assert!(!time_ok(b"12345"));
+    }
+
+    #[test]
+    fn numbers() {
+        assert!(numeric_ok(b"-12.5", true));
+        assert!(!numeric_ok(b"12.5", false));
+        assert!(!numeric_ok(b"1.2.3", true));
+        assert!(!numeric_ok(b"-", true));
+        assert!(!numeric_ok(b"1E5", true));
+    }
+}
