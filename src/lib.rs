@@ -7,5 +7,6 @@
 pub mod canonical;
 pub mod cli;
 pub mod cxml;
+pub mod map;
 pub mod store;
 pub mod x12;

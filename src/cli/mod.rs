@@ -4,6 +4,7 @@
 
 mod inspect;
 mod report;
+pub mod translate;
 mod validate;
 
 use std::path::PathBuf;
@@ -23,6 +24,9 @@ struct Cli {
     /// Grammar directory (one subdirectory per X12 version) instead of the embedded grammars.
     #[arg(long, global = true, value_name = "DIR")]
     grammars: Option<PathBuf>,
+    /// Map directory (laid out like maps/) instead of the embedded maps.
+    #[arg(long, global = true, value_name = "DIR")]
+    maps: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,6 +62,23 @@ enum Command {
     },
     /// Show a file as an indented tree with segment and element names from the grammar.
     Inspect { file: PathBuf },
+    /// Map each accepted set to a canonical document, printed as JSON lines.
+    Translate {
+        file: PathBuf,
+        /// Partner whose map overrides and tables apply.
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    /// Write canonical JSON (one document or JSON lines) as X12 or cXML.
+    Render {
+        file: PathBuf,
+        #[arg(long, default_value = "x12")]
+        to: String,
+        #[arg(long)]
+        partner: Option<String>,
+        #[arg(long, default_value = "004010")]
+        version: String,
+    },
 }
 
 pub(crate) fn load_grammars(dir: Option<&PathBuf>) -> Result<Grammars, String> {
@@ -82,7 +103,30 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let load_maps = || match &cli.maps {
+        Some(d) => crate::map::MapSet::from_dir(d, &grammars),
+        None => crate::map::MapSet::embedded(&grammars),
+    };
     let code = match cli.command {
+        Command::Translate { file, partner } => match load_maps() {
+            Ok(m) => translate::run_translate(&grammars, &m, &file, partner.as_deref()),
+            Err(e) => {
+                eprintln!("edigate: {e}");
+                2
+            }
+        },
+        Command::Render {
+            file,
+            to,
+            partner,
+            version,
+        } => match load_maps() {
+            Ok(m) => translate::run_render(&grammars, &m, &file, &to, partner.as_deref(), &version),
+            Err(e) => {
+                eprintln!("edigate: {e}");
+                2
+            }
+        },
         Command::Validate { files, format, ack } => validate::run(&grammars, &files, format, ack),
         Command::Inspect { file } => inspect::run(&grammars, &file),
     };

@@ -6,5 +6,6 @@ pub mod envelope;
 pub mod grammar;
 pub mod lexer;
 pub mod reader;
+pub mod tree;
 pub mod validate;
 pub mod writer;

@@ -1,0 +1,160 @@
+//! Value conversions between document formats and canonical values, both ways: dates, times,
+//! explicit and implied decimals, integers, timestamps and flags. Money and quantities go
+//! through `rust_decimal`, never floats; dates are validated, not trusted.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::rules::Convert;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueError(pub String);
+
+impl std::fmt::Display for ValueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn bad(what: &str, v: &str) -> ValueError {
+    ValueError(format!("`{v}` is not a valid {what}"))
+}
+
+fn date_in(v: &str) -> Result<String, ValueError> {
+    let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let d = if v.len() >= 10 && v.as_bytes().get(4) == Some(&b'-') {
+        // ISO 8601 (cXML): the date part of a date or timestamp.
+        chrono::NaiveDate::parse_from_str(&v[..10], "%Y-%m-%d").ok()
+    } else {
+        match (digits.len(), digits.len() == v.len()) {
+            (8, true) => chrono::NaiveDate::parse_from_str(v, "%Y%m%d").ok(),
+            (6, true) => chrono::NaiveDate::parse_from_str(v, "%y%m%d").ok(),
+            _ => None,
+        }
+    };
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+        .ok_or_else(|| bad("date", v))
+}
+
+fn decimal(v: &str) -> Result<Decimal, ValueError> {
+    let t = v.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    Decimal::from_str(t).map_err(|_| bad("decimal number", v))
+}
+
+/// Source value → canonical JSON value.
+pub fn inbound(c: Convert, v: &str) -> Result<Value, ValueError> {
+    Ok(match c {
+        Convert::None | Convert::Count => Value::String(v.to_string()),
+        Convert::Date => Value::String(date_in(v)?),
+        Convert::Time => {
+            let ok = v.len() >= 4 && v.bytes().all(|b| b.is_ascii_digit());
+            if !ok {
+                return Err(bad("time", v));
+            }
+            let (h, m) = (&v[0..2], &v[2..4]);
+            let s = v.get(4..6);
+            if h > "23" || m > "59" || s.is_some_and(|s| s > "59") {
+                return Err(bad("time", v));
+            }
+            Value::String(match s {
+                Some(s) => format!("{h}:{m}:{s}"),
+                None => format!("{h}:{m}"),
+            })
+        }
+        Convert::Decimal => Value::String(decimal(v)?.normalize().to_string()),
+        Convert::Implied(n) => {
+            let neg = v.starts_with('-');
+            let digits = v.trim_start_matches('-');
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad("implied-decimal number", v));
+            }
+            let i: i128 = digits
+                .parse()
+                .map_err(|_| bad("implied-decimal number", v))?;
+            let d = Decimal::try_from_i128_with_scale(if neg { -i } else { i }, n)
+                .map_err(|_| bad("implied-decimal number", v))?;
+            Value::String(d.normalize().to_string())
+        }
+        Convert::Integer => {
+            let i: i64 = v.trim().parse().map_err(|_| bad("whole number", v))?;
+            Value::Number(i.into())
+        }
+        Convert::Timestamp => {
+            let t = chrono::DateTime::parse_from_rfc3339(v)
+                .map_err(|_| bad("ISO 8601 timestamp with offset", v))?;
+            Value::String(t.to_rfc3339())
+        }
+        Convert::Flag => Value::Bool(!v.is_empty() && v != "N" && v != "false" && v != "no"),
+    })
+}
+
+/// Canonical value (as text) → source value; `None` when nothing should be written.
+pub fn outbound(c: Convert, v: &str) -> Result<Option<String>, ValueError> {
+    Ok(Some(match c {
+        Convert::None | Convert::Count | Convert::Integer | Convert::Timestamp => v.to_string(),
+        Convert::Date => {
+            let d = chrono::NaiveDate::parse_from_str(v.get(..10).unwrap_or(v), "%Y-%m-%d")
+                .map_err(|_| bad("date", v))?;
+            d.format("%Y%m%d").to_string()
+        }
+        Convert::Time => v.replace(':', ""),
+        Convert::Decimal => decimal(v)?.normalize().to_string(),
+        Convert::Implied(n) => {
+            let d = decimal(v)?;
+            let scaled = d * Decimal::from(10i64.pow(n));
+            if scaled.fract() != Decimal::ZERO {
+                return Err(ValueError(format!("`{v}` has more than {n} decimals")));
+            }
+            scaled.trunc().normalize().to_string()
+        }
+        Convert::Flag => {
+            if v == "true" {
+                "Y".to_string()
+            } else {
+                return Ok(None);
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_both_ways() {
+        assert_eq!(inbound(Convert::Date, "20240229").unwrap(), "2024-02-29");
+        assert!(inbound(Convert::Date, "20230229").is_err());
+        assert_eq!(inbound(Convert::Date, "240101").unwrap(), "2024-01-01");
+        assert_eq!(
+            inbound(Convert::Date, "2024-01-15T10:20:30-05:00").unwrap(),
+            "2024-01-15"
+        );
+        assert_eq!(
+            outbound(Convert::Date, "2024-02-29").unwrap().unwrap(),
+            "20240229"
+        );
+    }
+
+    #[test]
+    fn implied_decimals_both_ways() {
+        assert_eq!(inbound(Convert::Implied(2), "123456").unwrap(), "1234.56");
+        assert_eq!(inbound(Convert::Implied(2), "-50").unwrap(), "-0.5");
+        assert!(inbound(Convert::Implied(2), "12.5").is_err());
+        assert_eq!(
+            outbound(Convert::Implied(2), "1234.56").unwrap().unwrap(),
+            "123456"
+        );
+        assert!(outbound(Convert::Implied(2), "1.234").is_err());
+    }
+
+    #[test]
+    fn decimals_are_exact() {
+        assert_eq!(inbound(Convert::Decimal, "10.50").unwrap(), "10.5");
+        assert_eq!(inbound(Convert::Decimal, "0.1").unwrap(), "0.1");
+        assert!(inbound(Convert::Decimal, "1,5").is_err());
+    }
+}

@@ -1,0 +1,379 @@
+//! The mapping language analysts edit (`maps/`): rules that read X12 or cXML into canonical
+//! documents and write canonical documents back out, one rule set for both directions, with
+//! code tables and per-partner overrides. Maps load as data and are checked against the
+//! grammars before any document is touched. It reads trees the decoders built and writes
+//! segments the X12 writer envelopes; it does no I/O on documents itself.
+
+pub mod cases;
+pub mod convert;
+pub mod path;
+pub mod rules;
+pub mod x12;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use include_dir::{include_dir, Dir};
+use serde_json::{Map as JsonMap, Value};
+
+use crate::x12::grammar::Grammars;
+use crate::x12::tree::SetTree;
+use crate::x12::writer::OwnedSegment;
+use rules::{Block, Format, MapText, Table};
+
+static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/maps");
+
+/// A map file problem found at load.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct MapError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl MapError {
+    pub fn at(file: &str, line: usize, message: impl Into<String>) -> Self {
+        MapError {
+            file: file.to_string(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// A document that could not be mapped (a missing required value, a code not in a table...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{map}:{line}: {message}")]
+pub struct TranslateError {
+    pub map: String,
+    pub line: usize,
+    pub message: String,
+}
+
+pub type Tables = BTreeMap<String, Table>;
+
+/// One compiled map.
+#[derive(Debug, Clone)]
+pub struct Map {
+    /// `x12/850`, `cxml/OrderRequest`.
+    pub name: String,
+    pub file: String,
+    pub kind: String,
+    pub format: Format,
+    pub set: Option<String>,
+    pub versions: Vec<String>,
+    pub document: Option<String>,
+    pub root: Block,
+}
+
+impl Map {
+    pub(crate) fn error(&self, line: usize, message: String) -> TranslateError {
+        TranslateError {
+            map: self.file.clone(),
+            line,
+            message,
+        }
+    }
+}
+
+/// Every map, table and partner override, loaded and checked.
+#[derive(Debug, Clone, Default)]
+pub struct MapSet {
+    maps: BTreeMap<String, Map>,
+    tables: Tables,
+    /// (partner, map name) → merged map.
+    partner_maps: BTreeMap<(String, String), Map>,
+    partner_tables: BTreeMap<String, Tables>,
+    /// Hash of all map and table files, recorded in provenance.
+    pub fingerprint: String,
+}
+
+struct Files {
+    /// (path relative to maps/, text)
+    entries: Vec<(String, String)>,
+}
+
+impl Files {
+    fn embedded() -> Files {
+        fn walk(d: &Dir<'_>, out: &mut Vec<(String, String)>) {
+            for f in d.files() {
+                if let Some(t) = f.contents_utf8() {
+                    out.push((f.path().to_string_lossy().replace('\\', "/"), t.to_string()));
+                }
+            }
+            for sub in d.dirs() {
+                walk(sub, out);
+            }
+        }
+        let mut entries = Vec::new();
+        walk(&EMBEDDED, &mut entries);
+        Files { entries }
+    }
+
+    fn from_dir(dir: &Path) -> Result<Files, MapError> {
+        fn walk(base: &Path, d: &Path, out: &mut Vec<(String, String)>) -> Result<(), MapError> {
+            let rd = std::fs::read_dir(d).map_err(|e| {
+                MapError::at(&d.display().to_string(), 0, format!("cannot read: {e}"))
+            })?;
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(base, &p, out)?;
+                } else if p.extension().is_some_and(|x| x == "toml") {
+                    let text = std::fs::read_to_string(&p).map_err(|e| {
+                        MapError::at(&p.display().to_string(), 0, format!("cannot read: {e}"))
+                    })?;
+                    let rel = p
+                        .strip_prefix(base)
+                        .unwrap_or(&p)
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    out.push((rel, text));
+                }
+            }
+            Ok(())
+        }
+        let mut entries = Vec::new();
+        walk(dir, dir, &mut entries)?;
+        Ok(Files { entries })
+    }
+}
+
+fn map_name(rel: &str) -> String {
+    rel.trim_end_matches(".toml").to_string()
+}
+
+impl MapSet {
+    /// The maps shipped inside the binary.
+    pub fn embedded(grammars: &Grammars) -> Result<MapSet, MapError> {
+        Self::load(Files::embedded(), grammars)
+    }
+
+    /// Maps from a directory laid out like `maps/`.
+    pub fn from_dir(dir: &Path, grammars: &Grammars) -> Result<MapSet, MapError> {
+        Self::load(Files::from_dir(dir)?, grammars)
+    }
+
+    fn load(mut files: Files, grammars: &Grammars) -> Result<MapSet, MapError> {
+        use sha2::Digest;
+        files.entries.sort();
+        let mut hasher = sha2::Sha256::new();
+        let mut set = MapSet::default();
+        let mut bases: BTreeMap<String, MapText> = BTreeMap::new();
+        let mut overrides = Vec::new();
+        for (rel, text) in &files.entries {
+            if !rel.ends_with(".toml") || rel.starts_with("cases/") {
+                continue;
+            }
+            hasher.update(rel.as_bytes());
+            hasher.update(text.as_bytes());
+            let shown = format!("maps/{rel}");
+            let parts: Vec<&str> = rel.split('/').collect();
+            match parts.as_slice() {
+                ["tables", name] => {
+                    set.tables
+                        .insert(map_name(name), Table::parse(&shown, text)?);
+                }
+                ["partners", partner, "tables", name] => {
+                    let t = Table::parse(&shown, text)?;
+                    set.partner_tables
+                        .entry(partner.to_string())
+                        .or_default()
+                        .insert(map_name(name), t);
+                }
+                ["partners", partner, rest @ ..] => {
+                    overrides.push((
+                        partner.to_string(),
+                        map_name(&rest.join("/")),
+                        rules::parse_file(&shown, text)?,
+                    ));
+                }
+                [_, _] => {
+                    bases.insert(map_name(rel), rules::parse_file(&shown, text)?);
+                }
+                _ => {}
+            }
+        }
+        for (name, text) in &bases {
+            let m = set.compile(name, text, grammars, &set.tables)?;
+            set.maps.insert(name.clone(), m);
+        }
+        for (partner, name, text) in overrides {
+            let base = bases.get(&name).ok_or_else(|| {
+                MapError::at(&text.file, 1, format!("overrides map {name}, which does not exist, expected the path of a map under maps/"))
+            })?;
+            let merged = rules::merge(base, &text);
+            let tables = set.tables_for(Some(&partner));
+            let m = set.compile(&name, &merged, grammars, &tables)?;
+            set.partner_maps.insert((partner, name), m);
+        }
+        set.fingerprint = hex::encode(&hasher.finalize()[..8]);
+        Ok(set)
+    }
+
+    fn compile(
+        &self,
+        name: &str,
+        text: &MapText,
+        grammars: &Grammars,
+        tables: &Tables,
+    ) -> Result<Map, MapError> {
+        let root = rules::compile(text)?;
+        let map = Map {
+            name: name.to_string(),
+            file: text.file.clone(),
+            kind: text.kind.clone(),
+            format: text.format,
+            set: text.set.clone(),
+            versions: text.versions.clone(),
+            document: text.document.clone(),
+            root,
+        };
+        check_tables(&map, &map.root, tables)?;
+        if map.format == Format::X12 {
+            x12::check(&map, grammars)?;
+        }
+        Ok(map)
+    }
+
+    /// Tables with a partner's entries laid over the shared ones.
+    pub fn tables_for(&self, partner: Option<&str>) -> Tables {
+        let mut t = self.tables.clone();
+        if let Some(over) = partner.and_then(|p| self.partner_tables.get(p)) {
+            for (name, table) in over {
+                let merged = match t.get(name) {
+                    Some(base) => base.overlay(table),
+                    None => table.clone(),
+                };
+                t.insert(name.clone(), merged);
+            }
+        }
+        t
+    }
+
+    pub fn maps(&self) -> impl Iterator<Item = &Map> {
+        self.maps.values()
+    }
+
+    /// The map for a name, with the partner's override if there is one.
+    pub fn get(&self, name: &str, partner: Option<&str>) -> Option<&Map> {
+        partner
+            .and_then(|p| self.partner_maps.get(&(p.to_string(), name.to_string())))
+            .or_else(|| self.maps.get(name))
+    }
+
+    /// The X12 map for a transaction set in a version.
+    pub fn x12_map(&self, set_id: &str, version: &str, partner: Option<&str>) -> Option<&Map> {
+        let name = self.maps.values().find(|m| {
+            m.format == Format::X12
+                && m.set.as_deref() == Some(set_id)
+                && m.versions.iter().any(|v| v == version)
+        })?;
+        self.get(&name.name, partner)
+    }
+
+    /// The map that writes a canonical kind out in a format.
+    pub fn map_for_kind(
+        &self,
+        kind: &str,
+        format: Format,
+        version: Option<&str>,
+        partner: Option<&str>,
+    ) -> Option<&Map> {
+        let name = self.maps.values().find(|m| {
+            m.format == format
+                && m.kind == kind
+                && version
+                    .is_none_or(|v| m.versions.is_empty() || m.versions.iter().any(|x| x == v))
+        })?;
+        self.get(&name.name, partner)
+    }
+
+    /// Maps one held X12 set to canonical JSON (without provenance; the caller adds it).
+    pub fn translate_x12(
+        &self,
+        tree: &SetTree,
+        grammars: &Grammars,
+        partner: Option<&str>,
+    ) -> Result<(String, JsonMap<String, Value>), TranslateError> {
+        let no_map = |m: String| TranslateError {
+            map: "maps".into(),
+            line: 0,
+            message: m,
+        };
+        let v = grammars
+            .versions
+            .get(&tree.version)
+            .ok_or_else(|| no_map(format!("no grammar for version {}", tree.version)))?;
+        let set = v
+            .sets
+            .get(&tree.set_id)
+            .ok_or_else(|| no_map(format!("no grammar for set {}", tree.set_id)))?;
+        let map = self
+            .x12_map(&tree.set_id, &tree.version, partner)
+            .ok_or_else(|| {
+                no_map(format!(
+                    "no map reads X12 {} in version {}",
+                    tree.set_id, tree.version
+                ))
+            })?;
+        let tables = self.tables_for(partner);
+        let mut doc = x12::Inbound::new(tree, v, set, map, &tables).run()?;
+        doc.insert("kind".into(), Value::String(map.kind.clone()));
+        Ok((map.kind.clone(), doc))
+    }
+
+    /// Writes a canonical document as the body of an X12 set (between ST and SE).
+    pub fn render_x12(
+        &self,
+        doc: &Value,
+        grammars: &Grammars,
+        version: &str,
+        partner: Option<&str>,
+    ) -> Result<(String, Vec<OwnedSegment>), TranslateError> {
+        let fail = |m: String| TranslateError {
+            map: "maps".into(),
+            line: 0,
+            message: m,
+        };
+        let kind = doc
+            .get("kind")
+            .and_then(Value::as_str)
+            .ok_or_else(|| fail("the document has no `kind`".into()))?;
+        let map = self
+            .map_for_kind(kind, Format::X12, Some(version), partner)
+            .ok_or_else(|| fail(format!("no map writes {kind} as X12 {version}")))?;
+        let set_id = map.set.clone().unwrap_or_default();
+        let v = grammars
+            .versions
+            .get(version)
+            .ok_or_else(|| fail(format!("no grammar for version {version}")))?;
+        let set = v
+            .sets
+            .get(&set_id)
+            .ok_or_else(|| fail(format!("no grammar for set {set_id} in {version}")))?;
+        let tables = self.tables_for(partner);
+        let segs = x12::Outbound::new(v, set, map, &tables).run(doc)?;
+        Ok((set_id, segs))
+    }
+}
+
+fn check_tables(map: &Map, b: &Block, tables: &Tables) -> Result<(), MapError> {
+    let rules = b.rules.iter().chain(b.scalar.iter());
+    for r in rules {
+        if let Some(t) = &r.table {
+            if !tables.contains_key(t) {
+                return Err(MapError::at(
+                    &map.file,
+                    r.line,
+                    format!("table `{t}` does not exist, expected a file maps/tables/{t}.toml"),
+                ));
+            }
+        }
+    }
+    for c in &b.blocks {
+        check_tables(map, c, tables)?;
+    }
+    Ok(())
+}

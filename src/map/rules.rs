@@ -1,0 +1,473 @@
+//! Map files as data: the rule list of one map, compiled into blocks (a block per object or
+//! array level of the canonical document), with every problem reported as
+//! `file:line: what is wrong, expected what`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::path::{X12Path, XmlPath};
+use super::MapError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    X12,
+    Cxml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    Inbound,
+    Outbound,
+}
+
+/// How a value is converted between the document format and the canonical form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Convert {
+    None,
+    /// CCYYMMDD / YYMMDD (X12) or ISO 8601 with time (cXML) ⇄ YYYY-MM-DD.
+    Date,
+    /// HHMM[SS] ⇄ HH:MM[:SS].
+    Time,
+    /// An explicit decimal (X12 R, cXML numbers) ⇄ canonical decimal string.
+    Decimal,
+    /// An X12 Nn value with n implied decimals ⇄ canonical decimal string.
+    Implied(u32),
+    /// A whole number.
+    Integer,
+    /// ISO 8601 timestamp with offset, kept as is.
+    Timestamp,
+    /// `true` when the source has any value (outbound: `Y`).
+    Flag,
+    /// Outbound only: the number of elements of the canonical array named by `to` (CTT01).
+    Count,
+}
+
+impl Convert {
+    fn parse(s: &str) -> Option<Convert> {
+        Some(match s {
+            "date" => Convert::Date,
+            "time" => Convert::Time,
+            "decimal" => Convert::Decimal,
+            "integer" => Convert::Integer,
+            "timestamp" => Convert::Timestamp,
+            "flag" => Convert::Flag,
+            "count" => Convert::Count,
+            _ => {
+                let n = s.strip_prefix("implied")?;
+                Convert::Implied(n.parse().ok().filter(|n: &u32| *n <= 9)?)
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    X12(X12Path),
+    Xml(XmlPath),
+}
+
+impl Source {
+    pub fn text(&self) -> &str {
+        match self {
+            Source::X12(p) => &p.text,
+            Source::Xml(p) => &p.text,
+        }
+    }
+}
+
+/// One field rule: canonical path (relative to its block) ⇄ source path(s).
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub line: usize,
+    pub to: Vec<String>,
+    pub to_text: String,
+    pub from: Vec<Source>,
+    pub value: Option<String>,
+    pub convert: Convert,
+    pub table: Option<String>,
+    pub default: Option<String>,
+    pub required: bool,
+    pub when: Option<Source>,
+    pub when_value: Option<String>,
+    pub only: Option<Only>,
+}
+
+/// A nested object (`in`) or array (`each`) of the canonical document, and its rules.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub line: usize,
+    /// Path of this block relative to its parent block.
+    pub to: Vec<String>,
+    pub to_text: String,
+    /// What each element (array) or the object (`in`) is read from; `None` for the root.
+    pub source: Option<Source>,
+    pub array: bool,
+    /// Array of plain values (`notes[]` with `from`): one element per match of `scalar`.
+    pub scalar: Option<Rule>,
+    pub rules: Vec<Rule>,
+    pub blocks: Vec<Block>,
+    pub only: Option<Only>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    kind: String,
+    format: String,
+    #[serde(default)]
+    set: Option<String>,
+    #[serde(default)]
+    versions: Vec<String>,
+    #[serde(default)]
+    document: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRule {
+    to: String,
+    #[serde(default)]
+    from: Option<OneOrMany>,
+    #[serde(default)]
+    each: Option<String>,
+    #[serde(default, rename = "in")]
+    within: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    convert: Option<String>,
+    #[serde(default)]
+    table: Option<String>,
+    #[serde(default)]
+    default: Option<String>,
+    #[serde(default)]
+    required: bool,
+    #[serde(default)]
+    when: Option<String>,
+    #[serde(default)]
+    only: Option<String>,
+    /// In a partner override: remove the base map's rule for `to`.
+    #[serde(default)]
+    drop: bool,
+}
+
+/// The parsed, not yet compiled, content of a map file (so partner overrides can merge).
+#[derive(Clone)]
+pub(crate) struct MapText {
+    pub file: String,
+    #[allow(dead_code)]
+    pub text: String,
+    pub kind: String,
+    pub format: Format,
+    pub set: Option<String>,
+    pub versions: Vec<String>,
+    pub document: Option<String>,
+    pub rules: Vec<(usize, RawRule)>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+pub(crate) fn parse_file(file: &str, text: &str) -> Result<MapText, MapError> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| MapError {
+        file: file.to_string(),
+        line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
+        message: e.message().trim().to_string(),
+    })?;
+    let format = match raw.format.as_str() {
+        "x12" => Format::X12,
+        "cxml" => Format::Cxml,
+        other => {
+            return Err(MapError::at(
+                file,
+                1,
+                format!("format `{other}`, expected x12 or cxml"),
+            ))
+        }
+    };
+    if format == Format::X12 && (raw.set.is_none() || raw.versions.is_empty()) {
+        return Err(MapError::at(file, 1, "an x12 map needs `set` and `versions`, expected e.g. set = \"850\", versions = [\"004010\"]"));
+    }
+    if format == Format::Cxml && raw.document.is_none() {
+        return Err(MapError::at(
+            file,
+            1,
+            "a cxml map needs `document`, expected e.g. document = \"OrderRequest\"",
+        ));
+    }
+    let rules = raw
+        .rules
+        .into_iter()
+        .map(|r| (line_of(text, r.span().start), r.into_inner()))
+        .collect();
+    Ok(MapText {
+        file: file.to_string(),
+        text: text.to_string(),
+        kind: raw.kind,
+        format,
+        set: raw.set,
+        versions: raw.versions,
+        document: raw.document,
+        rules,
+    })
+}
+
+/// Applies a partner override: rules with the same `to` replace the base's, `drop` removes,
+/// new ones are added after the base's.
+pub(crate) fn merge(base: &MapText, over: &MapText) -> MapText {
+    let mut out = base.clone();
+    out.file = format!("{} + {}", base.file, over.file);
+    for (line, r) in &over.rules {
+        let pos = out.rules.iter().position(|(_, b)| b.to == r.to);
+        match (pos, r.drop) {
+            (Some(i), true) => {
+                out.rules.remove(i);
+            }
+            (Some(i), false) => out.rules[i] = (*line, r.clone()),
+            (None, true) => {}
+            (None, false) => out.rules.push((*line, r.clone())),
+        }
+    }
+    out
+}
+
+fn split_to(to: &str) -> Vec<String> {
+    to.split('.').map(str::to_string).collect()
+}
+
+fn source(format: Format, text: &str) -> Result<Source, String> {
+    match format {
+        Format::X12 => X12Path::parse(text).map(Source::X12),
+        Format::Cxml => XmlPath::parse(text).map(Source::Xml),
+    }
+}
+
+/// Compiles the flat rule list into nested blocks. `lines[]` with `each` opens an array block;
+/// `buyer` with `in` opens an object block; `lines[].quantity.value` goes into the `lines[]` block.
+pub(crate) fn compile(m: &MapText) -> Result<Block, MapError> {
+    let mut root = Block {
+        line: 0,
+        to: vec![],
+        to_text: String::new(),
+        source: None,
+        array: false,
+        scalar: None,
+        rules: vec![],
+        blocks: vec![],
+        only: None,
+    };
+    let err = |line: usize, msg: String| MapError::at(&m.file, line, msg);
+    for (line, r) in &m.rules {
+        let line = *line;
+        if r.drop {
+            continue;
+        }
+        let only = match r.only.as_deref() {
+            None => None,
+            Some("inbound") => Some(Only::Inbound),
+            Some("outbound") => Some(Only::Outbound),
+            Some(o) => {
+                return Err(err(
+                    line,
+                    format!("only = `{o}`, expected inbound or outbound"),
+                ))
+            }
+        };
+        if r.to.is_empty() || r.to.split('.').any(|p| p.is_empty() || p == "[]") {
+            return Err(err(line, format!("to = `{}`, expected a canonical field path such as buyer.name or lines[].quantity", r.to)));
+        }
+        // Find the innermost declared block whose path prefixes this rule's path.
+        let (block, rest) = find_block(&mut root, &r.to);
+        let rel = rest.to_string();
+        let opens = r.each.is_some() || r.within.is_some();
+        if opens {
+            let array = r.each.is_some();
+            if array != rel.ends_with("[]") {
+                return Err(err(line, format!("`{}`: `each` declares an array (to ends with []), `in` an object, expected them to match", r.to)));
+            }
+            let text = r
+                .each
+                .as_deref()
+                .or(r.within.as_deref())
+                .unwrap_or_default();
+            let src = source(m.format, text).map_err(|e| err(line, e))?;
+            let name = rel.trim_end_matches("[]");
+            let scalar = match &r.from {
+                Some(_) => Some(rule(m, line, r, vec![], only)?),
+                None => None,
+            };
+            block.blocks.push(Block {
+                line,
+                to: split_to(name),
+                to_text: rel.clone(),
+                source: Some(src),
+                array,
+                scalar,
+                rules: vec![],
+                blocks: vec![],
+                only,
+            });
+            continue;
+        }
+        if rel.contains("[]") {
+            return Err(err(line, format!("`{}` is inside an array that no rule declares, expected first a rule like {{ to = \"{}\", each = \"...\" }}", r.to, &r.to[..r.to.find("[]").map_or(0, |i| i + 2)])));
+        }
+        let rule = rule(m, line, r, split_to(&rel), only)?;
+        block.rules.push(rule);
+    }
+    Ok(root)
+}
+
+fn find_block<'a, 'b>(b: &'a mut Block, to: &'b str) -> (&'a mut Block, &'b str) {
+    let idx = b.blocks.iter().position(|c| {
+        let p = &c.to_text;
+        to.len() > p.len() && to.starts_with(p.as_str()) && to.as_bytes()[p.len()] == b'.'
+    });
+    match idx {
+        Some(i) => {
+            let plen = b.blocks[i].to_text.len() + 1;
+            find_block(&mut b.blocks[i], &to[plen..])
+        }
+        None => (b, to),
+    }
+}
+
+fn rule(
+    m: &MapText,
+    line: usize,
+    r: &RawRule,
+    to: Vec<String>,
+    only: Option<Only>,
+) -> Result<Rule, MapError> {
+    let err = |msg: String| MapError::at(&m.file, line, msg);
+    let from: Vec<Source> = match &r.from {
+        None => vec![],
+        Some(OneOrMany::One(s)) => vec![source(m.format, s).map_err(&err)?],
+        Some(OneOrMany::Many(v)) => v
+            .iter()
+            .map(|s| source(m.format, s))
+            .collect::<Result<_, _>>()
+            .map_err(&err)?,
+    };
+    if from.is_empty() && r.value.is_none() {
+        return Err(err(format!(
+            "`{}` has neither `from` nor `value`, expected one of them",
+            r.to
+        )));
+    }
+    let convert = match r.convert.as_deref() {
+        None => Convert::None,
+        Some(c) => Convert::parse(c).ok_or_else(|| {
+            err(format!("convert = `{c}`, expected date, time, decimal, implied2 (implied0..implied9), integer, timestamp, flag or count"))
+        })?,
+    };
+    let (when, when_value) = match &r.when {
+        None => (None, None),
+        Some(w) => {
+            let (p, v) = w
+                .split_once('=')
+                .ok_or_else(|| err(format!("when = `{w}`, expected PATH=VALUE")))?;
+            (
+                Some(source(m.format, p).map_err(&err)?),
+                Some(v.trim().to_string()),
+            )
+        }
+    };
+    Ok(Rule {
+        line,
+        to_text: r.to.clone(),
+        to,
+        from,
+        value: r.value.clone(),
+        convert,
+        table: r.table.clone(),
+        default: r.default.clone(),
+        required: r.required,
+        when,
+        when_value,
+        only,
+    })
+}
+
+/// A code table: source code → canonical value, with an optional explicit reverse.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub codes: BTreeMap<String, String>,
+    pub reverse: BTreeMap<String, String>,
+    /// Unknown codes pass through unchanged instead of failing.
+    pub passthrough: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    passthrough: bool,
+    codes: BTreeMap<String, String>,
+    #[serde(default)]
+    reverse: BTreeMap<String, String>,
+}
+
+impl Table {
+    pub(crate) fn parse(file: &str, text: &str) -> Result<Table, MapError> {
+        let raw: RawTable = toml::from_str(text).map_err(|e| MapError {
+            file: file.to_string(),
+            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
+            message: e.message().trim().to_string(),
+        })?;
+        Ok(Table {
+            codes: raw.codes,
+            reverse: raw.reverse,
+            passthrough: raw.passthrough,
+        })
+    }
+
+    /// Partner entries win over the base table's.
+    pub(crate) fn overlay(&self, over: &Table) -> Table {
+        let mut t = self.clone();
+        t.codes.extend(over.codes.clone());
+        t.reverse.extend(over.reverse.clone());
+        t.passthrough |= over.passthrough;
+        t
+    }
+
+    pub fn lookup<'a>(&'a self, code: &'a str) -> Option<&'a str> {
+        self.codes
+            .get(code)
+            .map(String::as_str)
+            .or(self.passthrough.then_some(code))
+    }
+
+    pub fn reverse<'a>(&'a self, value: &'a str) -> Option<&'a str> {
+        if let Some(c) = self.reverse.get(value) {
+            return Some(c);
+        }
+        self.codes
+            .iter()
+            .find(|(_, v)| v.as_str() == value)
+            .map(|(k, _)| k.as_str())
+            .or(self.passthrough.then_some(value))
+    }
+}

@@ -1,0 +1,1152 @@
+//! Maps between X12 transaction sets and canonical JSON, both ways, with one rule set:
+//! inbound reads a `SetTree` by the rules' paths; outbound builds loop instances and segments
+//! from the canonical values and orders them as the grammar does. Also checks every path of a
+//! map against the grammar when the map loads.
+
+use std::collections::HashMap;
+
+use serde_json::{Map as JsonMap, Value};
+
+use super::convert::{self, ValueError};
+use super::path::{Cond, Step, Target, X12Path};
+use super::rules::{Block, Convert, Only, Rule, Source};
+use super::{Map, MapError, Tables, TranslateError};
+use crate::x12::grammar::{
+    Dictionary, ElemType, Node, Position, SegmentDef, SetGrammar, VersionGrammar,
+};
+use crate::x12::tree::SetTree;
+use crate::x12::writer::OwnedSegment;
+
+// ---- load-time checks ---------------------------------------------------------------------
+
+fn loop_index(set: &SetGrammar, path: &str) -> Option<usize> {
+    set.loops.iter().position(|l| l.path == path)
+}
+
+fn child_loop(set: &SetGrammar, lp: usize, id: &str) -> Option<usize> {
+    set.loops[lp].children.iter().find_map(|c| match c {
+        Node::Loop(l) if set.loops[*l].id == id => Some(*l),
+        _ => None,
+    })
+}
+
+fn has_segment(set: &SetGrammar, dict: &Dictionary, lp: usize, id: &str) -> bool {
+    set.loops[lp]
+        .children
+        .iter()
+        .any(|c| matches!(c, Node::Segment { segment, .. } if dict.segments[*segment].id == id))
+}
+
+/// Positions (1-based) of the qualifier/id pairs (elements 235 then 234) of a segment.
+pub fn pair_positions(dict: &Dictionary, def: &SegmentDef) -> Vec<(usize, usize)> {
+    let id_of = |p: &Position| match p {
+        Position::Simple(u) => Some(dict.elements[u.element].id.as_str()),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for i in 0..def.positions.len().saturating_sub(1) {
+        if id_of(&def.positions[i]) == Some("235") && id_of(&def.positions[i + 1]) == Some("234") {
+            out.push((i + 1, i + 2));
+        }
+    }
+    out
+}
+
+struct Checker<'a> {
+    map: &'a Map,
+    v: &'a VersionGrammar,
+    set: &'a SetGrammar,
+}
+
+impl Checker<'_> {
+    fn err(&self, line: usize, msg: String) -> MapError {
+        MapError::at(&self.map.file, line, msg)
+    }
+
+    fn element(
+        &self,
+        line: usize,
+        seg: &str,
+        elem: usize,
+        comp: Option<usize>,
+        convert: Convert,
+    ) -> Result<(), MapError> {
+        let version = &self.v.dict.version;
+        let def = self
+            .v
+            .dict
+            .segment(seg.as_bytes())
+            .ok_or_else(|| self.err(line, format!("{seg} is not a segment in {version}")))?;
+        let pos = def
+            .positions
+            .get(elem - 1)
+            .ok_or_else(|| self.err(line, format!("{seg} has no element {elem} in {version}")))?;
+        let typ =
+            match (pos, comp) {
+                (Position::Simple(u), None | Some(1)) => u.typ,
+                (Position::Simple(_), Some(c)) => return Err(self.err(
+                    line,
+                    format!(
+                        "{seg}{elem:02} is a simple element in {version}, it has no component {c}"
+                    ),
+                )),
+                (Position::Composite { composite, .. }, c) => {
+                    let comp_def = &self.v.dict.composites[*composite];
+                    let c = c.unwrap_or(1);
+                    let u = comp_def.components.get(c - 1).ok_or_else(|| {
+                        self.err(
+                            line,
+                            format!(
+                                "{seg}{elem:02} ({}) has no component {c} in {version}",
+                                comp_def.id
+                            ),
+                        )
+                    })?;
+                    u.typ
+                }
+            };
+        let ok = match convert {
+            Convert::Date => typ == ElemType::DT,
+            Convert::Time => typ == ElemType::TM,
+            Convert::Decimal => matches!(typ, ElemType::R | ElemType::N(_)),
+            Convert::Implied(n) => typ == ElemType::N(n as u8),
+            Convert::Integer => matches!(typ, ElemType::N(0) | ElemType::R),
+            _ => true,
+        };
+        if !ok {
+            return Err(self.err(line, format!("{seg}{elem:02} is {typ} in {version}, which does not fit convert = {convert:?}")));
+        }
+        Ok(())
+    }
+
+    fn conds(&self, line: usize, conds: &[Cond]) -> Result<(), MapError> {
+        for c in conds {
+            self.element(line, &c.seg, c.elem, None, Convert::None)?;
+        }
+        Ok(())
+    }
+
+    /// Follows the loop steps from `lp`; returns the loop the target lives in.
+    fn steps(
+        &self,
+        line: usize,
+        mut lp: usize,
+        steps: &[Step],
+        last_is_node: bool,
+    ) -> Result<(usize, Option<String>), MapError> {
+        let n = steps.len();
+        for (i, s) in steps.iter().enumerate() {
+            self.conds(line, &s.conds)?;
+            // HL steps navigate the hierarchy: from an HL context they stay in the HL loop.
+            if s.id == "HL" && self.set.loops[lp].id == "HL" {
+                continue;
+            }
+            match child_loop(self.set, lp, &s.id) {
+                Some(l) => lp = l,
+                None if i + 1 == n
+                    && last_is_node
+                    && has_segment(self.set, &self.v.dict, lp, &s.id) =>
+                {
+                    return Ok((lp, Some(s.id.clone())));
+                }
+                None => {
+                    let here = if self.set.loops[lp].path.is_empty() {
+                        format!("the {} set", self.set.id)
+                    } else {
+                        format!("loop {}", self.set.loops[lp].path)
+                    };
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "{here} has no loop {} in {}, expected a loop of the grammar",
+                            s.id, self.v.dict.version
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok((lp, None))
+    }
+
+    fn path(
+        &self,
+        line: usize,
+        ctx: usize,
+        p: &X12Path,
+        convert: Convert,
+    ) -> Result<usize, MapError> {
+        let start = if p.absolute { 0 } else { ctx };
+        let (lp, _) = self.steps(line, start, &p.steps, p.target == Target::Node)?;
+        let in_loop = |seg: &str| {
+            has_segment(self.set, &self.v.dict, lp, seg)
+                || (lp != 0 && self.set.loops[lp].id.split('-').next() == Some(seg))
+        };
+        match &p.target {
+            Target::Element {
+                seg,
+                elem,
+                comp,
+                conds,
+            } => {
+                self.element(line, seg, *elem, *comp, convert)?;
+                self.conds(line, conds)?;
+                if !in_loop(seg) {
+                    let here = if self.set.loops[lp].path.is_empty() {
+                        format!("the top level of {}", self.set.id)
+                    } else {
+                        format!("loop {}", self.set.loops[lp].path)
+                    };
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "{seg} is not a segment of {here} in {}",
+                            self.v.dict.version
+                        ),
+                    ));
+                }
+            }
+            Target::Pair { seg, .. } => {
+                let def = self.v.dict.segment(seg.as_bytes()).ok_or_else(|| {
+                    self.err(
+                        line,
+                        format!("{seg} is not a segment in {}", self.v.dict.version),
+                    )
+                })?;
+                if pair_positions(&self.v.dict, def).is_empty() {
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "{seg} has no product id qualifier/id pairs (235/234) in {}",
+                            self.v.dict.version
+                        ),
+                    ));
+                }
+                if !in_loop(seg) {
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "{seg} is not a segment of this loop in {}",
+                            self.v.dict.version
+                        ),
+                    ));
+                }
+            }
+            Target::Envelope { .. } | Target::Node => {}
+        }
+        Ok(lp)
+    }
+
+    fn rule(&self, ctx: usize, r: &Rule) -> Result<(), MapError> {
+        for s in &r.from {
+            if let Source::X12(p) = s {
+                self.path(r.line, ctx, p, r.convert)?;
+            }
+        }
+        if let Some(Source::X12(p)) = &r.when {
+            self.path(r.line, ctx, p, Convert::None)?;
+        }
+        Ok(())
+    }
+
+    fn block(&self, ctx: usize, b: &Block) -> Result<(), MapError> {
+        for r in &b.rules {
+            self.rule(ctx, r)?;
+        }
+        for c in &b.blocks {
+            let inner = match &c.source {
+                Some(Source::X12(p)) => self.path(c.line, ctx, p, Convert::None)?,
+                _ => ctx,
+            };
+            if let Some(s) = &c.scalar {
+                self.rule(inner, s)?;
+            }
+            self.block(inner, c)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks every path of an X12 map against the grammar of each version it names.
+pub fn check(map: &Map, grammars: &crate::x12::grammar::Grammars) -> Result<(), MapError> {
+    let set_id = map.set.clone().unwrap_or_default();
+    for version in &map.versions {
+        let v = grammars.versions.get(version).ok_or_else(|| {
+            MapError::at(
+                &map.file,
+                1,
+                format!(
+                    "version {version} has no grammar, expected one of {:?}",
+                    grammars.versions.keys().collect::<Vec<_>>()
+                ),
+            )
+        })?;
+        let set = v.sets.get(&set_id).ok_or_else(|| {
+            MapError::at(
+                &map.file,
+                1,
+                format!("transaction set {set_id} has no grammar in {version}"),
+            )
+        })?;
+        Checker { map, v, set }.block(0, &map.root)?;
+    }
+    Ok(())
+}
+
+// ---- inbound ------------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+struct Ctx {
+    inst: usize,
+    seg: Option<usize>,
+}
+
+pub(crate) struct Inbound<'a> {
+    pub tree: &'a SetTree,
+    pub dict: &'a Dictionary,
+    pub set: &'a SetGrammar,
+    pub map: &'a Map,
+    pub tables: &'a Tables,
+    loop_of: HashMap<&'a str, usize>,
+}
+
+fn last_id(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+impl<'a> Inbound<'a> {
+    pub fn new(
+        tree: &'a SetTree,
+        v: &'a VersionGrammar,
+        set: &'a SetGrammar,
+        map: &'a Map,
+        tables: &'a Tables,
+    ) -> Self {
+        let loop_of = set
+            .loops
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.path.as_str(), i))
+            .collect();
+        Inbound {
+            tree,
+            dict: &v.dict,
+            set,
+            map,
+            tables,
+            loop_of,
+        }
+    }
+
+    fn text(&self, v: &[u8]) -> String {
+        String::from_utf8_lossy(v).into_owned()
+    }
+
+    fn seg_matches(&self, s: usize, conds: &[Cond]) -> bool {
+        conds.iter().all(|c| {
+            let v = if self.tree.id(s) == c.seg.as_bytes() {
+                self.tree.element(s, c.elem).map(|v| self.text(v))
+            } else {
+                None
+            };
+            c.matches(v.as_deref())
+        })
+    }
+
+    fn inst_matches(&self, inst: usize, conds: &[Cond]) -> bool {
+        conds.iter().all(|c| {
+            let v = self.tree.loops[inst]
+                .segments
+                .iter()
+                .find(|&&s| self.tree.id(s) == c.seg.as_bytes())
+                .and_then(|&s| self.tree.element(s, c.elem))
+                .map(|v| self.text(v));
+            c.matches(v.as_deref())
+        })
+    }
+
+    fn hl_descendants(&self, inst: usize, out: &mut Vec<usize>) {
+        for &c in &self.tree.loops[inst].hl_children {
+            out.push(c);
+            self.hl_descendants(c, out);
+        }
+    }
+
+    /// Loop instances (or segments) reached by `steps` from `ctx`.
+    fn walk(&self, ctx: Ctx, steps: &[Step], absolute: bool) -> Vec<Ctx> {
+        let mut cur = vec![if absolute {
+            Ctx { inst: 0, seg: None }
+        } else {
+            ctx
+        }];
+        for s in steps {
+            let mut next = Vec::new();
+            for c in &cur {
+                let here = &self.tree.loops[c.inst];
+                let lp = self.loop_of.get(here.path.as_str()).copied().unwrap_or(0);
+                let is_loop = child_loop(self.set, lp, &s.id).is_some()
+                    || (s.id == "HL" && last_id(&here.path) == "HL");
+                if is_loop {
+                    let candidates: Vec<usize> = if s.id == "HL" && last_id(&here.path) == "HL" {
+                        let mut v = Vec::new();
+                        self.hl_descendants(c.inst, &mut v);
+                        v
+                    } else {
+                        here.children
+                            .iter()
+                            .copied()
+                            .filter(|&ch| last_id(&self.tree.loops[ch].path) == s.id)
+                            .collect()
+                    };
+                    next.extend(
+                        candidates
+                            .into_iter()
+                            .filter(|&i| self.inst_matches(i, &s.conds))
+                            .map(|i| Ctx { inst: i, seg: None }),
+                    );
+                } else {
+                    next.extend(
+                        here.segments
+                            .iter()
+                            .copied()
+                            .filter(|&g| {
+                                self.tree.id(g) == s.id.as_bytes() && self.seg_matches(g, &s.conds)
+                            })
+                            .map(|g| Ctx {
+                                inst: c.inst,
+                                seg: Some(g),
+                            }),
+                    );
+                }
+            }
+            cur = next;
+        }
+        cur
+    }
+
+    fn find_segment(&self, ctx: Ctx, seg: &str, conds: &[Cond]) -> Option<usize> {
+        if let Some(s) = ctx.seg {
+            if self.tree.id(s) == seg.as_bytes() {
+                return self.seg_matches(s, conds).then_some(s);
+            }
+        }
+        self.tree.loops[ctx.inst]
+            .segments
+            .iter()
+            .copied()
+            .find(|&s| self.tree.id(s) == seg.as_bytes() && self.seg_matches(s, conds))
+    }
+
+    /// Every value a path yields (scalars take the first).
+    fn values(&self, ctx: Ctx, p: &X12Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in self.walk(ctx, &p.steps, p.absolute) {
+            match &p.target {
+                Target::Element {
+                    seg,
+                    elem,
+                    comp,
+                    conds,
+                } => {
+                    // Repeated segments (REF, DTM) with a condition: every match counts.
+                    let segs: Vec<usize> = match c.seg {
+                        Some(s) if self.tree.id(s) == seg.as_bytes() => vec![s],
+                        _ => self.tree.loops[c.inst]
+                            .segments
+                            .iter()
+                            .copied()
+                            .filter(|&s| {
+                                self.tree.id(s) == seg.as_bytes() && self.seg_matches(s, conds)
+                            })
+                            .collect(),
+                    };
+                    for s in segs {
+                        let v = match comp {
+                            Some(k) => self.tree.component(s, *elem, *k),
+                            None => self.tree.element(s, *elem),
+                        };
+                        if let Some(v) = v.filter(|v| !v.is_empty()) {
+                            out.push(self.text(v));
+                        }
+                    }
+                }
+                Target::Pair {
+                    seg,
+                    qualifiers,
+                    conds,
+                } => {
+                    let Some(s) = self.find_segment(c, seg, conds) else {
+                        continue;
+                    };
+                    let Some(def) = self.dict.segment(seg.as_bytes()) else {
+                        continue;
+                    };
+                    for (q, v) in pair_positions(self.dict, def) {
+                        let qual = self
+                            .tree
+                            .element(s, q)
+                            .map(|x| self.text(x))
+                            .unwrap_or_default();
+                        if qualifiers.contains(&qual) {
+                            if let Some(v) = self.tree.element(s, v).filter(|v| !v.is_empty()) {
+                                out.push(self.text(v));
+                            }
+                        }
+                    }
+                }
+                Target::Envelope { seg, elem } => {
+                    let src = if seg == "ISA" {
+                        &self.tree.isa
+                    } else {
+                        &self.tree.gs
+                    };
+                    if let Some(v) = src
+                        .get(elem - 1)
+                        .map(|v| v.trim())
+                        .filter(|v| !v.is_empty())
+                    {
+                        out.push(v.to_string());
+                    }
+                }
+                Target::Node => {}
+            }
+        }
+        out
+    }
+
+    fn rule_value(&self, ctx: Ctx, r: &Rule) -> Result<Option<Value>, TranslateError> {
+        if let (Some(Source::X12(w)), Some(want)) = (&r.when, &r.when_value) {
+            if self.values(ctx, w).first() != Some(want) {
+                return Ok(None);
+            }
+        }
+        let raw = match &r.value {
+            Some(v) => Some(v.clone()),
+            None => r.from.iter().find_map(|s| match s {
+                Source::X12(p) => self.values(ctx, p).into_iter().next(),
+                Source::Xml(_) => None,
+            }),
+        };
+        self.finish_value(r, raw)
+    }
+
+    fn finish_value(&self, r: &Rule, raw: Option<String>) -> Result<Option<Value>, TranslateError> {
+        let raw = raw.or_else(|| r.default.clone());
+        let Some(raw) = raw else { return Ok(None) };
+        let err = |e: ValueError| {
+            self.map.error(
+                r.line,
+                format!(
+                    "{} from {}: {e}",
+                    r.to_text,
+                    r.from.first().map(Source::text).unwrap_or("value")
+                ),
+            )
+        };
+        let mapped = match &r.table {
+            Some(t) => {
+                let table = self
+                    .tables
+                    .get(t)
+                    .ok_or_else(|| self.map.error(r.line, format!("table {t} is missing")))?;
+                match table.lookup(&raw) {
+                    Some(v) => v.to_string(),
+                    None => {
+                        return Err(err(ValueError(format!("code `{raw}` is not in table {t}"))))
+                    }
+                }
+            }
+            None => raw,
+        };
+        convert::inbound(r.convert, &mapped).map(Some).map_err(err)
+    }
+
+    fn block(
+        &self,
+        ctx: Ctx,
+        b: &Block,
+        out: &mut JsonMap<String, Value>,
+    ) -> Result<(), TranslateError> {
+        let mut missing = Vec::new();
+        for r in &b.rules {
+            if r.only == Some(Only::Outbound) {
+                continue;
+            }
+            match self.rule_value(ctx, r)? {
+                Some(v) => set_path(out, &r.to, v),
+                None if r.required => missing.push(r),
+                None => {}
+            }
+        }
+        for c in &b.blocks {
+            if c.only == Some(Only::Outbound) {
+                continue;
+            }
+            let Some(Source::X12(p)) = &c.source else {
+                continue;
+            };
+            let found = self.walk(ctx, &p.steps, p.absolute);
+            if c.array {
+                let mut items = Vec::new();
+                for inner in found {
+                    if let Some(s) = &c.scalar {
+                        for raw in s.from.iter().flat_map(|src| match src {
+                            Source::X12(sp) => self.values(inner, sp),
+                            Source::Xml(_) => vec![],
+                        }) {
+                            if let Some(v) = self.finish_value(s, Some(raw))? {
+                                items.push(v);
+                            }
+                        }
+                        continue;
+                    }
+                    let mut obj = JsonMap::new();
+                    self.block(inner, c, &mut obj)?;
+                    if !obj.is_empty() {
+                        items.push(Value::Object(obj));
+                    }
+                }
+                if !items.is_empty() {
+                    set_path(out, &c.to, Value::Array(items));
+                }
+            } else if let Some(inner) = found.into_iter().next() {
+                let mut obj = JsonMap::new();
+                self.block(inner, c, &mut obj)?;
+                if !obj.is_empty() {
+                    set_path(out, &c.to, Value::Object(obj));
+                }
+            }
+        }
+        // A required field inside an array element only counts when the element has content.
+        if let Some(r) = missing.first() {
+            if b.source.is_none() || !out.is_empty() {
+                let from = r
+                    .from
+                    .iter()
+                    .map(Source::text)
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                return Err(self.map.error(
+                    r.line,
+                    format!("{} is required, but {from} is empty or missing", r.to_text),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn run(&self) -> Result<JsonMap<String, Value>, TranslateError> {
+        let mut out = JsonMap::new();
+        self.block(Ctx { inst: 0, seg: None }, &self.map.root, &mut out)?;
+        Ok(out)
+    }
+}
+
+pub(crate) fn set_path(obj: &mut JsonMap<String, Value>, path: &[String], v: Value) {
+    let Some((last, init)) = path.split_last() else {
+        return;
+    };
+    let mut cur = obj;
+    for p in init {
+        let entry = cur
+            .entry(p.clone())
+            .or_insert_with(|| Value::Object(JsonMap::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(JsonMap::new());
+        }
+        let Value::Object(m) = entry else { return };
+        cur = m;
+    }
+    // Objects merge, so a default rule and a block can both fill one party.
+    match (cur.get_mut(last), v) {
+        (Some(Value::Object(old)), Value::Object(new)) => old.extend(new),
+        (_, v) => {
+            cur.insert(last.clone(), v);
+        }
+    }
+}
+
+pub(crate) fn get_path<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    (!cur.is_null()).then_some(cur)
+}
+
+// ---- outbound -----------------------------------------------------------------------------
+
+#[derive(Debug, Default)]
+struct OutNode {
+    loop_id: String,
+    segs: Vec<OwnedSegment>,
+    children: Vec<usize>,
+    hl: bool,
+}
+
+pub(crate) struct Outbound<'a> {
+    pub dict: &'a Dictionary,
+    pub set: &'a SetGrammar,
+    pub map: &'a Map,
+    pub tables: &'a Tables,
+    nodes: Vec<OutNode>,
+    /// Values written so far: a block that wrote none leaves no loop or segment behind.
+    puts: usize,
+}
+
+#[derive(Clone, Copy)]
+struct OCtx {
+    node: usize,
+    seg: Option<usize>,
+}
+
+fn set_element(seg: &mut OwnedSegment, elem: usize, comp: Option<usize>, v: &str) {
+    while seg.elements.len() < elem {
+        seg.elements.push(vec![vec![String::new()]]);
+    }
+    let e = &mut seg.elements[elem - 1];
+    if e.is_empty() {
+        e.push(vec![String::new()]);
+    }
+    let r = &mut e[0];
+    let c = comp.unwrap_or(1);
+    while r.len() < c {
+        r.push(String::new());
+    }
+    r[c - 1] = v.to_string();
+}
+
+fn seed(seg: &mut OwnedSegment, conds: &[Cond]) {
+    for c in conds {
+        if c.seg == seg.id {
+            if let Some(v) = c.seed() {
+                set_element(seg, c.elem, None, v);
+            }
+        }
+    }
+}
+
+impl<'a> Outbound<'a> {
+    pub fn new(
+        v: &'a VersionGrammar,
+        set: &'a SetGrammar,
+        map: &'a Map,
+        tables: &'a Tables,
+    ) -> Self {
+        Outbound {
+            dict: &v.dict,
+            set,
+            map,
+            tables,
+            nodes: vec![OutNode::default()],
+            puts: 0,
+        }
+    }
+
+    // Presence conditions select what to read; when writing they never exclude a target.
+    fn seg_matches(seg: &OwnedSegment, conds: &[Cond]) -> bool {
+        conds
+            .iter()
+            .all(|c| c.present || c.seg != seg.id || c.matches(Some(seg.get(c.elem))))
+    }
+
+    fn node_matches(&self, n: usize, conds: &[Cond]) -> bool {
+        conds.iter().filter(|c| !c.present).all(|c| {
+            let v = self.nodes[n]
+                .segs
+                .iter()
+                .find(|s| s.id == c.seg)
+                .map(|s| s.get(c.elem).to_string());
+            c.matches(v.as_deref())
+        })
+    }
+
+    fn new_node(&mut self, parent: usize, step: &Step, hl: bool) -> usize {
+        let trigger = step.id.split('-').next().unwrap_or(&step.id).to_string();
+        let mut seg = OwnedSegment {
+            id: trigger,
+            elements: vec![],
+        };
+        seed(&mut seg, &step.conds);
+        for c in &step.conds {
+            if c.seg != seg.id {
+                // Conditions on other segments of the loop become segments of their own.
+                let _ = c;
+            }
+        }
+        let idx = self.nodes.len();
+        self.nodes.push(OutNode {
+            loop_id: step.id.clone(),
+            segs: vec![seg],
+            children: vec![],
+            hl,
+        });
+        self.nodes[parent].children.push(idx);
+        idx
+    }
+
+    fn is_loop_step(&self, node: usize, step: &Step) -> bool {
+        if step.id == "HL" {
+            return true;
+        }
+        let path = self.node_path(node);
+        let lp = loop_index(self.set, &path).unwrap_or(0);
+        child_loop(self.set, lp, &step.id).is_some()
+    }
+
+    fn node_path(&self, node: usize) -> String {
+        // Paths are rebuilt from the root by loop ids; HL nodes live at the top level.
+        fn find(nodes: &[OutNode], cur: usize, target: usize, acc: &mut Vec<String>) -> bool {
+            if cur == target {
+                return true;
+            }
+            for &c in &nodes[cur].children {
+                let pushed = !nodes[c].hl;
+                if pushed {
+                    acc.push(nodes[c].loop_id.clone());
+                } else {
+                    acc.clear();
+                    acc.push("HL".into());
+                }
+                if find(nodes, c, target, acc) {
+                    return true;
+                }
+                if pushed {
+                    acc.pop();
+                }
+            }
+            false
+        }
+        let mut acc = Vec::new();
+        find(&self.nodes, 0, node, &mut acc);
+        acc.join("/")
+    }
+
+    /// Loop steps: find a matching instance or create one.
+    fn descend(&mut self, mut node: usize, steps: &[Step], always_new_last: bool) -> OCtx {
+        let n = steps.len();
+        for (i, s) in steps.iter().enumerate() {
+            let last = i + 1 == n;
+            if !self.is_loop_step(node, s) {
+                // A segment step: the context becomes a (new or matching) segment. A segment
+                // the loop allows once is reused rather than repeated.
+                let once = {
+                    let lp = loop_index(self.set, &self.node_path(node)).unwrap_or(0);
+                    self.set.loops[lp].children.iter().any(|c| {
+                        matches!(c, Node::Segment { segment, max, .. } if self.dict.segments[*segment].id == s.id && *max == crate::x12::grammar::MaxUse::Limited(1))
+                    })
+                };
+                let seg_idx = if last && always_new_last && !once {
+                    None
+                } else {
+                    self.nodes[node]
+                        .segs
+                        .iter()
+                        .position(|g| g.id == s.id && Self::seg_matches(g, &s.conds))
+                };
+                let seg_idx = seg_idx.unwrap_or_else(|| {
+                    let mut g = OwnedSegment {
+                        id: s.id.clone(),
+                        elements: vec![],
+                    };
+                    seed(&mut g, &s.conds);
+                    self.nodes[node].segs.push(g);
+                    self.nodes[node].segs.len() - 1
+                });
+                return OCtx {
+                    node,
+                    seg: Some(seg_idx),
+                };
+            }
+            let existing = if last && always_new_last {
+                None
+            } else {
+                self.nodes[node]
+                    .children
+                    .iter()
+                    .copied()
+                    .find(|&c| self.nodes[c].loop_id == s.id && self.node_matches(c, &s.conds))
+            };
+            node = match existing {
+                Some(c) => c,
+                None => self.new_node(node, s, s.id == "HL"),
+            };
+        }
+        OCtx { node, seg: None }
+    }
+
+    fn put(&mut self, ctx: OCtx, p: &X12Path, v: &str) {
+        self.puts += 1;
+        let start = if p.absolute {
+            OCtx { node: 0, seg: None }
+        } else {
+            ctx
+        };
+        let c = if p.steps.is_empty() {
+            start
+        } else {
+            self.descend(start.node, &p.steps, false)
+        };
+        let (seg_id, conds) = match &p.target {
+            Target::Element { seg, conds, .. } | Target::Pair { seg, conds, .. } => {
+                (seg.clone(), conds.clone())
+            }
+            _ => return,
+        };
+        let idx = match c.seg {
+            Some(i) if self.nodes[c.node].segs[i].id == seg_id => i,
+            _ => match self.nodes[c.node]
+                .segs
+                .iter()
+                .position(|g| g.id == seg_id && Self::seg_matches(g, &conds))
+            {
+                Some(i) => i,
+                None => {
+                    let mut g = OwnedSegment {
+                        id: seg_id.clone(),
+                        elements: vec![],
+                    };
+                    seed(&mut g, &conds);
+                    self.nodes[c.node].segs.push(g);
+                    self.nodes[c.node].segs.len() - 1
+                }
+            },
+        };
+        let pairs = match &p.target {
+            Target::Pair { .. } => self
+                .dict
+                .segment(seg_id.as_bytes())
+                .map(|d| pair_positions(self.dict, d))
+                .unwrap_or_default(),
+            _ => vec![],
+        };
+        let seg = &mut self.nodes[c.node].segs[idx];
+        match &p.target {
+            Target::Element { elem, comp, .. } => set_element(seg, *elem, *comp, v),
+            Target::Pair { qualifiers, .. } => {
+                if let Some(&(q, i)) = pairs.iter().find(|(q, _)| seg.get(*q).is_empty()) {
+                    set_element(seg, q, None, &qualifiers[0]);
+                    set_element(seg, i, None, v);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn out_value(&self, r: &Rule, data: &Value) -> Result<Option<String>, TranslateError> {
+        let raw: Option<String> = match (&r.value, r.convert) {
+            (_, Convert::Count) => get_path(data, &r.to)
+                .and_then(Value::as_array)
+                .map(|a| a.len().to_string()),
+            (Some(v), _) => Some(v.clone()),
+            (None, _) => match get_path(data, &r.to) {
+                None => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Bool(b)) => Some(b.to_string()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(_) => {
+                    return Err(self.map.error(
+                        r.line,
+                        format!(
+                            "{} is an object or array, expected a plain value",
+                            r.to_text
+                        ),
+                    ))
+                }
+            },
+        };
+        let Some(raw) = raw else {
+            return Ok(r.default.clone());
+        };
+        if r.convert == Convert::Count {
+            return Ok(Some(raw));
+        }
+        let conv = convert::outbound(r.convert, &raw)
+            .map_err(|e| self.map.error(r.line, format!("{}: {e}", r.to_text)))?;
+        let Some(conv) = conv else {
+            return Ok(r.default.clone());
+        };
+        match &r.table {
+            Some(t) if r.value.is_none() => {
+                let table = self
+                    .tables
+                    .get(t)
+                    .ok_or_else(|| self.map.error(r.line, format!("table {t} is missing")))?;
+                table
+                    .reverse(&conv)
+                    .map(|c| Some(c.to_string()))
+                    .ok_or_else(|| {
+                        self.map.error(
+                            r.line,
+                            format!("{} `{conv}` has no code in table {t}", r.to_text),
+                        )
+                    })
+            }
+            _ => Ok(Some(conv)),
+        }
+    }
+
+    fn block(&mut self, ctx: OCtx, b: &Block, data: &Value) -> Result<(), TranslateError> {
+        for r in &b.rules {
+            if r.only == Some(Only::Inbound) || r.from.is_empty() {
+                continue;
+            }
+            let Some(Source::X12(p)) = r.from.first() else {
+                continue;
+            };
+            match self.out_value(r, data)? {
+                Some(v) if !v.is_empty() => self.put(ctx, p, &v),
+                _ if r.required && r.value.is_none() => {
+                    return Err(self.map.error(
+                        r.line,
+                        format!(
+                            "{} is required to write {}, but the document has no value",
+                            r.to_text, p
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for c in &b.blocks {
+            if c.only == Some(Only::Inbound) {
+                continue;
+            }
+            let Some(Source::X12(p)) = &c.source else {
+                continue;
+            };
+            let Some(v) = get_path(data, &c.to) else {
+                continue;
+            };
+            let items: Vec<&Value> = match (c.array, v) {
+                (true, Value::Array(a)) => a.iter().collect(),
+                (true, _) => {
+                    return Err(self
+                        .map
+                        .error(c.line, format!("{} is not an array", c.to_text)))
+                }
+                (false, v) => vec![v],
+            };
+            for item in items {
+                let start = if p.absolute {
+                    OCtx { node: 0, seg: None }
+                } else {
+                    ctx
+                };
+                let (nodes_before, puts_before) = (self.nodes.len(), self.puts);
+                let segs_before: Vec<usize> = self.nodes.iter().map(|n| n.segs.len()).collect();
+                let inner = self.descend(start.node, &p.steps, c.array);
+                let undo = |this: &mut Self| {
+                    if this.puts == puts_before {
+                        this.nodes.truncate(nodes_before);
+                        for (n, len) in segs_before.iter().enumerate() {
+                            this.nodes[n].segs.truncate(*len);
+                            this.nodes[n].children.retain(|&c| c < nodes_before);
+                        }
+                    }
+                };
+                if let Some(s) = &c.scalar {
+                    if let Some(Source::X12(sp)) = s.from.first() {
+                        let text = match item {
+                            Value::String(t) => t.clone(),
+                            other => other.to_string(),
+                        };
+                        let v = convert::outbound(s.convert, &text)
+                            .map_err(|e| self.map.error(s.line, e.to_string()))?;
+                        if let Some(v) = v {
+                            self.put(inner, sp, &v);
+                        }
+                    }
+                    undo(self);
+                    continue;
+                }
+                self.block(inner, c, item)?;
+                undo(self);
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(&self, node: usize, lp: usize, out: &mut Vec<OwnedSegment>, hl: &mut HlNumbers) {
+        for child in &self.set.loops[lp].children {
+            match child {
+                Node::Segment { segment, .. } => {
+                    let id = &self.dict.segments[*segment].id;
+                    if id == "ST" || id == "SE" {
+                        continue;
+                    }
+                    for (i, s) in self.nodes[node].segs.iter().enumerate() {
+                        if &s.id == id {
+                            let mut s = s.clone();
+                            if id == "HL" && i == 0 {
+                                hl.number(node, &mut s, &self.nodes);
+                            }
+                            out.push(s);
+                        }
+                    }
+                }
+                Node::Loop(l) => {
+                    let loop_id = &self.set.loops[*l].id;
+                    for &c in &self.nodes[node].children {
+                        if &self.nodes[c].loop_id != loop_id {
+                            continue;
+                        }
+                        self.emit(c, *l, out, hl);
+                        if self.nodes[c].hl {
+                            // HL children follow their parent as sibling loops.
+                            self.emit_hl_children(c, *l, out, hl);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit_hl_children(
+        &self,
+        node: usize,
+        lp: usize,
+        out: &mut Vec<OwnedSegment>,
+        hl: &mut HlNumbers,
+    ) {
+        for &c in &self.nodes[node].children {
+            if self.nodes[c].hl {
+                hl.parent.insert(c, node);
+                self.emit(c, lp, out, hl);
+                self.emit_hl_children(c, lp, out, hl);
+            }
+        }
+    }
+
+    pub fn run(mut self, data: &Value) -> Result<Vec<OwnedSegment>, TranslateError> {
+        self.block(OCtx { node: 0, seg: None }, &self.map.root.clone(), data)?;
+        let mut out = Vec::new();
+        let mut hl = HlNumbers::default();
+        self.emit(0, 0, &mut out, &mut hl);
+        Ok(out)
+    }
+}
+
+/// HL01 numbering, HL02 parent links and HL04 child flags, assigned in output order.
+#[derive(Default)]
+struct HlNumbers {
+    next: u32,
+    ids: HashMap<usize, u32>,
+    parent: HashMap<usize, usize>,
+}
+
+impl HlNumbers {
+    fn number(&mut self, node: usize, seg: &mut OwnedSegment, nodes: &[OutNode]) {
+        self.next += 1;
+        self.ids.insert(node, self.next);
+        set_element(seg, 1, None, &self.next.to_string());
+        let parent = self
+            .parent
+            .get(&node)
+            .and_then(|p| self.ids.get(p))
+            .map(u32::to_string)
+            .unwrap_or_default();
+        set_element(seg, 2, None, &parent);
+        let has_children = nodes[node].children.iter().any(|&c| nodes[c].hl);
+        set_element(seg, 4, None, if has_children { "1" } else { "0" });
+    }
+}
