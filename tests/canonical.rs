@@ -1229,3 +1229,57 @@ fn dates_and_times_at_the_edge() {
         Err(EdgeError::InvalidTime { .. })
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Properties: parsers of partner data never panic; normalisations are stable.
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(400))]
+
+    #[test]
+    fn parsers_never_panic_on_any_text(s in "\\PC{0,60}") {
+        let _ = Udi::parse(&s);
+        let _ = HibccLabel::parse(&s);
+        let _ = HibccPrimary::parse_id(&s);
+        let _ = Gtin::parse(&s);
+        let _ = Gln::parse(&s);
+        let _ = Sscc::parse(&s);
+        let _ = Ndc::parse(&s);
+        let _ = implied_decimal(&s, 2);
+        let _ = parse_decimal(&s);
+        let _ = parse_date(&s);
+        let _ = parse_time(&s);
+    }
+
+    #[test]
+    fn gs1_shaped_text_never_panics(s in "(\\]d2)?[0-9()\u{1d}A-Za-z/-]{0,48}") {
+        let _ = Udi::parse(&s);
+    }
+
+    #[test]
+    fn hibcc_shaped_text_never_panics(s in "\\*?\\+[0-9A-Z$/+%. -]{0,40}\\*?") {
+        let _ = Udi::parse(&s);
+    }
+
+    #[test]
+    fn gtins_normalise_stably(data in "[0-9]{7,13}") {
+        let check = edigate::canonical::gs1::gs1_check_digit(&data).expect("digits");
+        let text = format!("{data}{check}");
+        if matches!(text.len(), 8 | 12 | 13 | 14) {
+            let gtin = Gtin::parse(&text).expect("valid by construction");
+            proptest::prop_assert_eq!(gtin.as_str().len(), 14);
+            proptest::prop_assert_eq!(Gtin::parse(gtin.as_str()).expect("14"), gtin.clone());
+            // Any single-digit change of the check digit is caught.
+            let wrong = (check.to_digit(10).expect("digit") + 1) % 10;
+            let bad = format!("{data}{wrong}");
+            let is_check_digit_error = matches!(Gtin::parse(&bad), Err(Gs1KeyError::CheckDigit { .. }));
+            proptest::prop_assert!(is_check_digit_error);
+        }
+    }
+
+    #[test]
+    fn implied_decimals_scale_exactly(n in -10_000_000_000i64..10_000_000_000, places in 0u32..8) {
+        let d = implied_decimal(&n.to_string(), places).expect("digits");
+        proptest::prop_assert_eq!(d * Decimal::from(10i64.pow(places)), Decimal::from(n));
+    }
+}

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::gs1::Gtin;
+use super::gs1::{Gln, Gtin};
 use super::ids::{ControlNumber, Currency, PartnerId, UomCode};
 use super::ndc::Ndc;
 
@@ -141,6 +141,11 @@ impl PartyId {
             qualifier: None,
             value: value.into(),
         }
+    }
+
+    /// A GLN id; taking a parsed [`Gln`] keeps the check digit verified.
+    pub fn gln(gln: &Gln) -> Self {
+        Self::new(PartyIdScheme::Gln, gln.as_str())
     }
 
     pub fn other(qualifier: impl Into<String>, value: impl Into<String>) -> Self {

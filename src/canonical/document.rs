@@ -236,10 +236,11 @@ impl CanonicalDocument {
                     .or_else(|| d.interchange.as_ref().map(|i| i.control_number.to_string()))
                     .or_else(|| d.cxml.as_ref().map(|c| c.in_reply_to.clone()))
                     .unwrap_or_default();
-                let format = serde_json::to_value(d.format)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned));
-                (format!("partner:{}", self.partner()), number, format)
+                (
+                    format!("partner:{}", self.partner()),
+                    number,
+                    Some(d.format.as_str().to_owned()),
+                )
             }
         };
         BusinessKey {

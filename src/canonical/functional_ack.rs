@@ -24,6 +24,18 @@ pub enum AckFormat {
     CxmlStatus,
 }
 
+impl AckFormat {
+    /// The JSON name (`x12_997`, `x12_999`, `ta1`, `cxml_status`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckFormat::X12Fa997 => "x12_997",
+            AckFormat::X12Fa999 => "x12_999",
+            AckFormat::Ta1 => "ta1",
+            AckFormat::CxmlStatus => "cxml_status",
+        }
+    }
+}
+
 /// AK501/IK501/AK901/TA104 status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

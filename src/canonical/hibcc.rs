@@ -65,6 +65,30 @@ impl HibccPrimary {
         format!("+{}{}{}", self.labeler, self.product, self.unit_of_measure)
     }
 
+    /// Parses a HIBCC product id as it rides in an X12 `HI` pair or a catalogue: with or
+    /// without the leading `+`, with or without the check character. The check character is
+    /// taken to be present when the last character is the correct mod-43 check for the rest and
+    /// the rest is a valid primary; otherwise the whole text must be a valid primary.
+    pub fn parse_id(text: &str) -> Result<Self, HibccError> {
+        let body = text.strip_prefix('+').unwrap_or(text);
+        if let Some((position, found)) = body
+            .chars()
+            .enumerate()
+            .find(|(_, c)| !c.is_ascii() || !HIBC_CHARSET.contains(&(*c as u8)))
+        {
+            return Err(HibccError::InvalidCharacter { position, found });
+        }
+        if body.len() > 1 {
+            let (data, check) = body.split_at(body.len() - 1);
+            if hibcc_check_char(&format!("+{data}")).is_some_and(|c| check.starts_with(c)) {
+                if let Ok(primary) = Self::parse_body(data) {
+                    return Ok(primary);
+                }
+            }
+        }
+        Self::parse_body(body)
+    }
+
     /// Parses the primary data without `+` and without check character (`H123PROD1`).
     fn parse_body(body: &str) -> Result<Self, HibccError> {
         let lic: String = body.chars().take(4).collect();
@@ -384,6 +408,17 @@ mod tests {
         // A '/' with nothing after it is an empty secondary, not an error.
         let label = HibccLabel::parse(&with_check("+A999123451/")).unwrap();
         assert_eq!(label.secondary, Some(HibccSecondary::default()));
+    }
+
+    #[test]
+    fn product_ids_with_or_without_flag_and_check() {
+        // '8' is the check character of "+A999123451".
+        for text in ["+A999123451", "A999123451", "+A9991234518", "A9991234518"] {
+            let primary = HibccPrimary::parse_id(text).unwrap();
+            assert_eq!(primary.device_identifier(), "+A999123451", "{text}");
+        }
+        assert!(HibccPrimary::parse_id("+1999123451").is_err());
+        assert!(HibccPrimary::parse_id("").is_err());
     }
 
     #[test]
