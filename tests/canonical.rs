@@ -128,7 +128,7 @@ fn purchase_order() -> PurchaseOrder {
             ship_to
         }],
         requested_delivery_date: Some(date(2024, 1, 17)),
-        cost_centre: Some("CC-4410-ICU".into()),
+        cost_centre: CostCentre::new("CC-4410-ICU").ok(),
         clinical_priority: Some(ClinicalPriority::Stat),
         ship_complete: None,
         payment_terms: vec![PaymentTerms {
@@ -172,7 +172,7 @@ fn purchase_order() -> PurchaseOrder {
                 price_basis: None,
                 requested_delivery_date: Some(date(2024, 1, 16)),
                 ship_to: None,
-                cost_centre: Some("CC-4420-PHARM".into()),
+                cost_centre: CostCentre::new("CC-4420-PHARM").ok(),
                 clinical_priority: Some(ClinicalPriority::Urgent),
                 allowances_charges: vec![],
                 taxes: vec![],
@@ -719,6 +719,51 @@ fn po_numbers_referred_to() {
     assert_eq!(pos(&docs[4]), vec!["4500012345", "4500012399"]);
     assert!(pos(&docs[5]).is_empty());
     assert_eq!(docs[3].partner().as_str(), "acme-medical");
+}
+
+#[test]
+fn po_lines_referred_to() {
+    let docs = samples();
+    let refs = |d: &CanonicalDocument| -> Vec<(Option<String>, Option<String>)> {
+        d.po_lines()
+            .iter()
+            .map(|r| {
+                (
+                    r.po_number.map(|p| p.to_string()),
+                    r.line_number.map(|l| l.to_string()),
+                )
+            })
+            .collect()
+    };
+    let s = |a: &str, b: &str| (Some(a.to_owned()), Some(b.to_owned()));
+    assert_eq!(
+        refs(&docs[0]),
+        vec![s("4500012345", "0001"), s("4500012345", "1A")]
+    );
+    assert_eq!(
+        refs(&docs[2]),
+        vec![s("4500012345", "0001"), s("4500012399", "1")]
+    );
+    // Invoice lines fall back to the header PO unless they name their own.
+    assert_eq!(
+        refs(&docs[4]),
+        vec![s("4500012345", "0001"), s("4500012399", "3")]
+    );
+    assert!(refs(&docs[5]).is_empty());
+}
+
+#[test]
+fn traceability_from_a_udi() {
+    let (trace, udi) =
+        Traceability::from_udi("(01)00643169007222(17)261100(10)7654321D").expect("udi");
+    assert_eq!(trace.lot.as_deref(), Some("7654321D"));
+    assert_eq!(trace.expiry_date, Some(date(2026, 11, 30)));
+    assert_eq!(
+        trace.udi.as_deref(),
+        Some("(01)00643169007222(17)261100(10)7654321D")
+    );
+    assert_eq!(udi.gtin, Gtin::parse("00643169007222").ok());
+    assert!(Traceability::from_udi("(01)00643169007223").is_err());
 }
 
 #[test]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::gs1::{Gln, Gtin};
 use super::ids::{ControlNumber, Currency, PartnerId, UomCode};
 use super::ndc::Ndc;
+use super::udi::{Udi, UdiError};
 
 /// An amount of money in one currency. Never a float.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -321,6 +322,24 @@ pub struct Traceability {
     /// How much of the line this lot or serial covers, in the line's unit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Decimal>,
+}
+
+impl Traceability {
+    /// Reads a UDI bar code (see [`Udi::parse`]) into production identifiers, keeping the raw
+    /// text. The device identifier is not placed here: it belongs in the line's `ItemRef`
+    /// (`gtin`/`hibcc`/`udi_di`), where the returned [`Udi`] gives it.
+    pub fn from_udi(text: &str) -> Result<(Self, Udi), UdiError> {
+        let udi = Udi::parse(text)?;
+        let trace = Self {
+            lot: udi.lot.clone(),
+            serial: udi.serial.clone(),
+            expiry_date: udi.expiry,
+            manufacture_date: udi.manufacture_date,
+            udi: Some(text.to_owned()),
+            quantity: None,
+        };
+        Ok((trace, udi))
+    }
 }
 
 /// Allowance or charge (SAC01).

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::common::{Party, Provenance, Purpose};
 use super::functional_ack::FunctionalAck;
 use super::goods_receipt::GoodsReceipt;
-use super::ids::{PartnerId, PoNumber};
+use super::ids::{LineNumber, PartnerId, PoNumber};
 use super::invoice::Invoice;
 use super::order_ack::OrderAck;
 use super::purchase_order::PurchaseOrder;
@@ -90,6 +90,14 @@ impl fmt::Display for BusinessKey {
         }
         Ok(())
     }
+}
+
+/// A reference from a document line to a PO line, for correlation. Either part may be missing
+/// in what the partner sent; flow turns a missing part into an exception where it must correlate.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoLineRef<'a> {
+    pub po_number: Option<&'a PoNumber>,
+    pub line_number: Option<&'a LineNumber>,
 }
 
 /// Any canonical document, tagged by `kind` in JSON.
@@ -185,6 +193,63 @@ impl CanonicalDocument {
         for po in all {
             if !out.contains(&po) {
                 out.push(po);
+            }
+        }
+        out
+    }
+
+    /// The PO lines the document's lines refer to, in document order without repeats (an ASN
+    /// item split over several packs appears once). Empty for functional acks.
+    pub fn po_lines(&self) -> Vec<PoLineRef<'_>> {
+        let all: Vec<PoLineRef<'_>> = match self {
+            CanonicalDocument::PurchaseOrder(d) => d
+                .lines
+                .iter()
+                .map(|l| PoLineRef {
+                    po_number: Some(&d.po_number),
+                    line_number: l.line_number.as_ref(),
+                })
+                .collect(),
+            CanonicalDocument::OrderAck(d) => d
+                .lines
+                .iter()
+                .map(|l| PoLineRef {
+                    po_number: Some(&d.po_number),
+                    line_number: l.line_number.as_ref(),
+                })
+                .collect(),
+            CanonicalDocument::ShipNotice(d) => d
+                .orders
+                .iter()
+                .flat_map(|o| {
+                    o.all_items().into_iter().map(move |i| PoLineRef {
+                        po_number: Some(&o.po_number),
+                        line_number: i.line_number.as_ref(),
+                    })
+                })
+                .collect(),
+            CanonicalDocument::GoodsReceipt(d) => d
+                .lines
+                .iter()
+                .map(|l| PoLineRef {
+                    po_number: Some(&d.po_number),
+                    line_number: l.line_number.as_ref(),
+                })
+                .collect(),
+            CanonicalDocument::Invoice(d) => d
+                .lines
+                .iter()
+                .map(|l| PoLineRef {
+                    po_number: l.po_number.as_ref().or(d.po_number.as_ref()),
+                    line_number: l.line_number.as_ref(),
+                })
+                .collect(),
+            CanonicalDocument::FunctionalAck(_) => Vec::new(),
+        };
+        let mut out: Vec<PoLineRef<'_>> = Vec::with_capacity(all.len());
+        for r in all {
+            if !out.contains(&r) {
+                out.push(r);
             }
         }
         out

@@ -156,6 +156,14 @@ string_newtype!(
     opaque_schema()
 );
 string_newtype!(
+    /// The hospital cost centre charged for an order or line (cXML Distribution/Accounting,
+    /// REF DP or a partner-specific REF), used for ERP postings.
+    CostCentre,
+    "cost centre",
+    check_opaque,
+    opaque_schema()
+);
+string_newtype!(
     /// Shipment id (BSN02, cXML `shipmentID`).
     ShipmentId,
     "shipment id",

@@ -34,7 +34,7 @@ pub use common::{
     Money, Party, PartyId, PartyIdScheme, PartyRole, PaymentTerms, Provenance, Purpose,
     QualifiedId, Quantity, Reference, SourceFormat, Tax, Traceability,
 };
-pub use document::{BusinessKey, CanonicalDocument, DocumentKind};
+pub use document::{BusinessKey, CanonicalDocument, DocumentKind, PoLineRef};
 pub use edge::{implied_decimal, parse_date, parse_decimal, parse_time, EdgeError};
 pub use functional_ack::{
     AckCode, AckFormat, AckedGroup, AckedInterchange, AckedSet, CxmlStatus, ElementError,
@@ -44,8 +44,8 @@ pub use goods_receipt::{GoodsReceipt, ReceiptLine};
 pub use gs1::{Gln, Gs1KeyError, Gtin, Sscc};
 pub use hibcc::{HibccError, HibccLabel, HibccPrimary, HibccSecondary};
 pub use ids::{
-    ControlNumber, Currency, IdError, InvoiceNumber, LineNumber, PartnerId, PoNumber, ReceiptId,
-    ShipmentId, UomCode,
+    ControlNumber, CostCentre, Currency, IdError, InvoiceNumber, LineNumber, PartnerId, PoNumber,
+    ReceiptId, ShipmentId, UomCode,
 };
 pub use invoice::{Invoice, InvoiceLine, InvoiceTotals, InvoiceType};
 pub use ndc::{Ndc, NdcError};

@@ -10,7 +10,7 @@ use super::common::{
     impl_business_eq, AllowanceCharge, ClinicalPriority, ItemRef, Money, Party, PaymentTerms,
     Provenance, Purpose, Quantity, Reference, Tax, Traceability,
 };
-use super::ids::{Currency, LineNumber, PoNumber};
+use super::ids::{CostCentre, Currency, LineNumber, PoNumber};
 
 /// Kind of order (BEG02, cXML `orderType`). Hospitals mostly see standalone, release,
 /// consignment and bill-only.
@@ -65,7 +65,7 @@ pub struct PurchaseOrder {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_delivery_date: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_centre: Option<String>,
+    pub cost_centre: Option<CostCentre>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clinical_priority: Option<ClinicalPriority>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,7 +105,7 @@ pub struct PoLine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ship_to: Option<Party>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_centre: Option<String>,
+    pub cost_centre: Option<CostCentre>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clinical_priority: Option<ClinicalPriority>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
