@@ -699,6 +699,14 @@ fn business_keys() {
         "purchase_order/gln:0614141000012/4500012345/change:2"
     );
 
+    // Separators inside the parts are escaped, so the text form stays unambiguous.
+    let mut slashed = invoice();
+    slashed.invoice_number = InvoiceNumber::new("INV/10%/45").expect("invoice number");
+    assert_eq!(
+        CanonicalDocument::from(slashed).business_key().to_string(),
+        "invoice/duns:123456789/INV%2F10%25%2F45"
+    );
+
     // A party with no id and no name falls back to the gateway partner.
     let mut anonymous = invoice();
     anonymous.supplier = Party::new(PartyRole::Supplier);

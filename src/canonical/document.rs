@@ -60,7 +60,11 @@ impl fmt::Display for DocumentKind {
 }
 
 /// Identifies a business document independently of how often it was delivered:
-/// `kind/party/number[/qualifier]`. Two deliveries with the same key are duplicates.
+/// `kind/party/number[/qualifier]`.
+///
+/// Same key and [`CanonicalDocument::business_eq`]: a duplicate delivery. Same key but different
+/// content: a correction or conflict the flow must decide on (a revised 855 sent the same day
+/// without a confirmation id, an invoice number reused by the supplier); never drop it silently.
 ///
 /// * purchase order: buyer + PO number + purpose (and version, when the buyer numbers changes);
 /// * order ack: supplier + PO number (+ purpose when not original, + ack id or date);
@@ -82,11 +86,24 @@ pub struct BusinessKey {
     pub qualifier: Option<String>,
 }
 
+/// Escapes the separator so that the text form stays unambiguous (PO numbers may contain `/`).
+fn escape_part(part: &str) -> String {
+    part.replace('%', "%25").replace('/', "%2F")
+}
+
+/// `kind/party/number[/qualifier]`, each part with `%` and `/` percent-escaped: a stable string
+/// for store indexes and logs.
 impl fmt::Display for BusinessKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.kind, self.party, self.number)?;
+        write!(
+            f,
+            "{}/{}/{}",
+            self.kind,
+            escape_part(&self.party),
+            escape_part(&self.number)
+        )?;
         if let Some(q) = &self.qualifier {
-            write!(f, "/{q}")?;
+            write!(f, "/{}", escape_part(q))?;
         }
         Ok(())
     }
