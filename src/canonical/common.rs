@@ -288,7 +288,9 @@ pub struct ItemRef {
     /// GTIN normalised to 14 digits (`UK`/`UP`/`EN`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gtin: Option<Gtin>,
-    /// HIBCC primary data without check character, `+H123PROD1` (`HI`).
+    /// HIBCC primary data without check character, `+H123PROD1` (`HI`): the
+    /// `device_identifier()` of `HibccPrimary::parse_id`, so that ids sent with or without flag
+    /// and check character compare equal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hibcc: Option<String>,
     /// NDC normalised to 11 digits (`N4`/`ND`).
