@@ -35,6 +35,14 @@ pub fn x12_provenance(
     })
 }
 
+/// Checks a mapped document against the canonical model (ids, dates, decimals, enums) and
+/// returns it in its canonical JSON form.
+pub fn typed(doc: Value, kind: &str) -> Result<Value, String> {
+    let d: crate::canonical::CanonicalDocument =
+        serde_json::from_value(doc).map_err(|e| format!("the mapped {kind} does not fit the canonical model: {e}"))?;
+    serde_json::to_value(&d).map_err(|e| e.to_string())
+}
+
 /// Translates every accepted set of an X12 input; rejected sets are reported, not translated.
 /// Calls `out` with each document (or the reason it could not be made).
 pub fn translate_x12<R: Read>(

@@ -29,9 +29,9 @@ impl Cond {
         let hit = self.values.iter().any(|x| x == v);
         hit != self.negate
     }
-    /// The single value an outbound render can seed, if any.
+    /// The value an outbound render seeds a new segment with: the first alternative.
     pub fn seed(&self) -> Option<&str> {
-        if self.negate || self.present || self.values.len() != 1 {
+        if self.negate || self.present {
             return None;
         }
         self.values.first().map(String::as_str)

@@ -92,6 +92,9 @@ pub struct Rule {
     pub when: Option<Source>,
     pub when_value: Option<String>,
     pub only: Option<Only>,
+    /// Outbound: write the value only if it is valid for the target element (type, length,
+    /// complete code list); otherwise leave what an earlier rule wrote.
+    pub if_valid: bool,
 }
 
 /// A nested object (`in`) or array (`each`) of the canonical document, and its rules.
@@ -160,6 +163,8 @@ pub(crate) struct RawRule {
     when: Option<String>,
     #[serde(default)]
     only: Option<String>,
+    #[serde(default)]
+    if_valid: bool,
     /// In a partner override: remove the base map's rule for `to`.
     #[serde(default)]
     drop: bool,
@@ -405,6 +410,7 @@ fn rule(
         when,
         when_value,
         only,
+        if_valid: r.if_valid,
     })
 }
 
@@ -415,6 +421,9 @@ pub struct Table {
     pub reverse: BTreeMap<String, String>,
     /// Unknown codes pass through unchanged instead of failing.
     pub passthrough: bool,
+    /// Unknown codes read as this value (e.g. `other`); writing it out writes nothing, so a
+    /// rule for the code as sent can supply it.
+    pub unmapped: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -425,6 +434,8 @@ struct RawTable {
     description: Option<String>,
     #[serde(default)]
     passthrough: bool,
+    #[serde(default)]
+    unmapped: Option<String>,
     codes: BTreeMap<String, String>,
     #[serde(default)]
     reverse: BTreeMap<String, String>,
@@ -441,6 +452,7 @@ impl Table {
             codes: raw.codes,
             reverse: raw.reverse,
             passthrough: raw.passthrough,
+            unmapped: raw.unmapped,
         })
     }
 
@@ -450,6 +462,9 @@ impl Table {
         t.codes.extend(over.codes.clone());
         t.reverse.extend(over.reverse.clone());
         t.passthrough |= over.passthrough;
+        if over.unmapped.is_some() {
+            t.unmapped = over.unmapped.clone();
+        }
         t
     }
 
@@ -458,6 +473,12 @@ impl Table {
             .get(code)
             .map(String::as_str)
             .or(self.passthrough.then_some(code))
+            .or(self.unmapped.as_deref())
+    }
+
+    /// True when `value` is the catch-all for unknown codes.
+    pub fn is_unmapped(&self, value: &str) -> bool {
+        self.unmapped.as_deref() == Some(value)
     }
 
     pub fn reverse<'a>(&'a self, value: &'a str) -> Option<&'a str> {

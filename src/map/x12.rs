@@ -932,6 +932,28 @@ impl<'a> Outbound<'a> {
         }
     }
 
+    /// Would `v` pass validation in the element `p` targets?
+    fn fits(&self, p: &X12Path, v: &str) -> bool {
+        let Target::Element { seg, elem, comp, .. } = &p.target else { return true };
+        let Some(def) = self.dict.segment(seg.as_bytes()) else { return false };
+        let u = match (def.positions.get(elem - 1), comp) {
+            (Some(Position::Simple(u)), _) => u,
+            (Some(Position::Composite { composite, .. }), c) => match self.dict.composites[*composite].components.get(c.unwrap_or(1) - 1) {
+                Some(u) => u,
+                None => return false,
+            },
+            _ => return false,
+        };
+        let len = v.chars().count() as u32;
+        if len < u.min || len > u.max {
+            return false;
+        }
+        match (&self.dict.elements[u.element].codes, u.typ) {
+            (Some(c), ElemType::ID) if c.complete => c.contains(v.as_bytes()),
+            _ => true,
+        }
+    }
+
     fn out_value(&self, r: &Rule, data: &Value) -> Result<Option<String>, TranslateError> {
         let raw: Option<String> = match (&r.value, r.convert) {
             (_, Convert::Count) => get_path(data, &r.to)
@@ -971,6 +993,9 @@ impl<'a> Outbound<'a> {
                     .tables
                     .get(t)
                     .ok_or_else(|| self.map.error(r.line, format!("table {t} is missing")))?;
+                if table.is_unmapped(&conv) {
+                    return Ok(None);
+                }
                 table
                     .reverse(&conv)
                     .map(|c| Some(c.to_string()))
@@ -994,6 +1019,7 @@ impl<'a> Outbound<'a> {
                 continue;
             };
             match self.out_value(r, data)? {
+                Some(v) if r.if_valid && !self.fits(p, &v) => {}
                 Some(v) if !v.is_empty() => self.put(ctx, p, &v),
                 _ if r.required && r.value.is_none() => {
                     return Err(self.map.error(
