@@ -48,6 +48,14 @@ pub enum AckArg {
 }
 
 #[derive(Subcommand)]
+enum MapsAction {
+    /// Run the golden cases under maps/cases.
+    Test,
+    /// Load and check every map, and say so.
+    Check,
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Check X12 or cXML files; report every error with its code and position.
     Validate {
@@ -62,6 +70,11 @@ enum Command {
     },
     /// Show a file as an indented tree with segment and element names from the grammar.
     Inspect { file: PathBuf },
+    /// Map tools: `edigate maps test` runs every golden case.
+    Maps {
+        #[command(subcommand)]
+        action: MapsAction,
+    },
     /// Map each accepted set to a canonical document, printed as JSON lines.
     Translate {
         file: PathBuf,
@@ -108,6 +121,31 @@ pub fn main() -> ExitCode {
         None => crate::map::MapSet::embedded(&grammars),
     };
     let code = match cli.command {
+        Command::Maps { action } => match load_maps() {
+            Ok(m) => match action {
+                MapsAction::Check => {
+                    println!("{} maps loaded and checked against the grammars", m.maps().count());
+                    0
+                }
+                MapsAction::Test => {
+                    let files = crate::map::cases::case_files(cli.maps.as_deref());
+                    let results = crate::map::cases::run(&grammars, &m, &files);
+                    let failed: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
+                    for r in &results {
+                        match &r.failure {
+                            None => println!("ok    {}", r.name),
+                            Some(f) => println!("FAIL  {}\n{f}", r.name),
+                        }
+                    }
+                    println!("{} passed, {} failed", results.len() - failed.len(), failed.len());
+                    u8::from(!failed.is_empty())
+                }
+            },
+            Err(e) => {
+                eprintln!("edigate: {e}");
+                2
+            }
+        },
         Command::Translate { file, partner } => match load_maps() {
             Ok(m) => translate::run_translate(&grammars, &m, &file, partner.as_deref()),
             Err(e) => {

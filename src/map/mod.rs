@@ -6,6 +6,7 @@
 
 pub mod cases;
 pub mod convert;
+pub mod docs;
 pub mod path;
 pub mod rules;
 pub mod x12;
