@@ -22,7 +22,9 @@ fn temp_store() -> (tempfile::TempDir, SledStore) {
 }
 
 fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, m, d, h, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(y, m, d, h, 0, 0)
+        .single()
+        .expect("valid time")
 }
 
 fn meta(channel: &str, received_at: DateTime<Utc>) -> InboxMeta {
@@ -76,8 +78,11 @@ fn render_997(key: String, n: ControlNumbers) -> NewOutbound {
     outbound(
         &key,
         at(2026, 1, 1, 0),
-        format!("ISA*00*...*{:09}*0*P*>~GS*FA*HOSP*ACME*20260101*0000*{}*X*004010~", n.isa13, n.gs06)
-            .into_bytes(),
+        format!(
+            "ISA*00*...*{:09}*0*P*>~GS*FA*HOSP*ACME*20260101*0000*{}*X*004010~",
+            n.isa13, n.gs06
+        )
+        .into_bytes(),
     )
 }
 
@@ -108,12 +113,20 @@ fn same_receive_key_twice_gives_same_inbox_id_and_one_payload_file() {
     let (dir, store) = temp_store();
     let key = "sftp:acme:/out/po_0001.x12:812:1764000000:abcd";
     let (id1, r1) = store
-        .receive(key, meta("sftp-acme", at(2026, 3, 1, 9)), &mut &b"ISA*00*first"[..])
+        .receive(
+            key,
+            meta("sftp-acme", at(2026, 3, 1, 9)),
+            &mut &b"ISA*00*first"[..],
+        )
         .unwrap();
     // The redelivery carries the same key (and here even different bytes, which must not
     // be read: the first copy is the record).
     let (id2, r2) = store
-        .receive(key, meta("sftp-acme", at(2026, 3, 1, 10)), &mut &b"ISA*00*again"[..])
+        .receive(
+            key,
+            meta("sftp-acme", at(2026, 3, 1, 10)),
+            &mut &b"ISA*00*again"[..],
+        )
         .unwrap();
     assert_eq!(r1, Receipt::Fresh);
     assert_eq!(r2, Receipt::AlreadyHad);
@@ -121,7 +134,11 @@ fn same_receive_key_twice_gives_same_inbox_id_and_one_payload_file() {
     assert_eq!(payload_files(dir.path()).len(), 1);
 
     let mut body = String::new();
-    store.open_payload(id1).unwrap().read_to_string(&mut body).unwrap();
+    store
+        .open_payload(id1)
+        .unwrap()
+        .read_to_string(&mut body)
+        .unwrap();
     assert_eq!(body, "ISA*00*first");
 
     // And after a restart.
@@ -143,11 +160,17 @@ fn fifty_megabyte_payload_is_streamed_to_disk_with_its_hash() {
     let (dir, store) = temp_store();
     let len = 50 * 1024 * 1024;
     let mut expected = Sha256::new();
-    let mut gen = Generated { left: len, state: 7 };
+    let mut gen = Generated {
+        left: len,
+        state: 7,
+    };
     std::io::copy(&mut gen, &mut HashWriter(&mut expected)).unwrap();
     let expected = hex::encode(expected.finalize());
 
-    let mut src = Generated { left: len, state: 7 };
+    let mut src = Generated {
+        left: len,
+        state: 7,
+    };
     let (id, _) = store
         .receive("as2:big", meta("as2", at(2026, 3, 1, 9)), &mut src)
         .unwrap();
@@ -159,7 +182,11 @@ fn fifty_megabyte_payload_is_streamed_to_disk_with_its_hash() {
     assert_eq!(files.len(), 1);
     assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), len);
     let mut on_disk = Sha256::new();
-    std::io::copy(&mut store.open_payload(id).unwrap(), &mut HashWriter(&mut on_disk)).unwrap();
+    std::io::copy(
+        &mut store.open_payload(id).unwrap(),
+        &mut HashWriter(&mut on_disk),
+    )
+    .unwrap();
     assert_eq!(hex::encode(on_disk.finalize()), expected);
 }
 
@@ -191,7 +218,11 @@ fn a_failing_payload_stream_stores_nothing() {
     assert!(payload_files(dir.path()).is_empty());
     // The key is still free: the sender's retry is received normally.
     let (_, r) = store
-        .receive("as2:broken", meta("as2", at(2026, 3, 1, 9)), &mut &b"ok"[..])
+        .receive(
+            "as2:broken",
+            meta("as2", at(2026, 3, 1, 9)),
+            &mut &b"ok"[..],
+        )
         .unwrap();
     assert_eq!(r, Receipt::Fresh);
 }
@@ -205,36 +236,65 @@ fn stages_are_idempotent_and_pending_items_resume_after_restart() {
     let mut ids = Vec::new();
     for i in 0..4 {
         let (id, _) = store
-            .receive(&format!("drop:{i}"), meta("drop", at(2026, 3, 1, i)), &mut &b"ISA"[..])
+            .receive(
+                &format!("drop:{i}"),
+                meta("drop", at(2026, 3, 1, i)),
+                &mut &b"ISA"[..],
+            )
             .unwrap();
         ids.push(id);
     }
     assert_eq!(
         store.set_stage(ids[0], Stage::Checked, "check").unwrap(),
-        StageChange::Changed { from: Stage::Received }
+        StageChange::Changed {
+            from: Stage::Received
+        }
     );
-    assert_eq!(store.set_stage(ids[0], Stage::Checked, "check").unwrap(), StageChange::Unchanged);
+    assert_eq!(
+        store.set_stage(ids[0], Stage::Checked, "check").unwrap(),
+        StageChange::Unchanged
+    );
     store.set_stage(ids[1], Stage::Done, "flow").unwrap();
     store
-        .set_stage(ids[2], Stage::Exception { reason: "ISA13 mismatch with IEA02".into() }, "decode")
+        .set_stage(
+            ids[2],
+            Stage::Exception {
+                reason: "ISA13 mismatch with IEA02".into(),
+            },
+            "decode",
+        )
         .unwrap();
     store.set_stage(ids[3], Stage::Duplicate, "decode").unwrap();
     store.flush().unwrap();
     drop(store);
 
     let store = SledStore::open(dir.path()).unwrap();
-    let pending: Vec<_> = store.list_pending(10).unwrap().into_iter().map(|e| e.id).collect();
+    let pending: Vec<_> = store
+        .list_pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(pending, vec![ids[0]]);
     let exceptions = store.list_exceptions(10).unwrap();
     assert_eq!(exceptions.len(), 1);
     assert_eq!(exceptions[0].id, ids[2]);
 
-    store.mark_replay(ids[2], Stage::Received, "operator:kim").unwrap();
-    let pending: Vec<_> = store.list_pending(10).unwrap().into_iter().map(|e| e.id).collect();
+    store
+        .mark_replay(ids[2], Stage::Received, "operator:kim")
+        .unwrap();
+    let pending: Vec<_> = store
+        .list_pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(pending, vec![ids[0], ids[2]], "oldest first");
     assert!(store.list_exceptions(10).unwrap().is_empty());
     assert_eq!(store.inbox_get(ids[2]).unwrap().unwrap().replays, 1);
-    assert!(store.mark_replay(ids[2], Stage::Done, "operator:kim").is_err());
+    assert!(store
+        .mark_replay(ids[2], Stage::Done, "operator:kim")
+        .is_err());
 
     let trail: Vec<_> = store
         .audit_for_inbox(ids[2])
@@ -256,10 +316,19 @@ fn duplicate_keys_are_remembered_within_the_window_only() {
     cfg.seen_window = chrono::Duration::days(30);
     let store = SledStore::open_with(cfg).unwrap();
     let key = "x12:ACME:ISA13:000000123";
-    let owner = SeenOwner { inbox_id: Some(InboxId::from_slice(&[1; 16]).unwrap()), document_id: None };
+    let owner = SeenOwner {
+        inbox_id: Some(InboxId::from_slice(&[1; 16]).unwrap()),
+        document_id: None,
+    };
     let t0 = at(2026, 3, 1, 0);
-    assert_eq!(store.check_seen(key, owner.clone(), t0).unwrap(), SeenOutcome::First);
-    match store.check_seen(key, SeenOwner::default(), t0 + chrono::Duration::days(29)).unwrap() {
+    assert_eq!(
+        store.check_seen(key, owner.clone(), t0).unwrap(),
+        SeenOutcome::First
+    );
+    match store
+        .check_seen(key, SeenOwner::default(), t0 + chrono::Duration::days(29))
+        .unwrap()
+    {
         SeenOutcome::Duplicate(first) => {
             assert_eq!(first.first_seen, t0);
             assert_eq!(first.owner, owner);
@@ -267,7 +336,9 @@ fn duplicate_keys_are_remembered_within_the_window_only() {
         other => panic!("expected duplicate, got {other:?}"),
     }
     assert_eq!(
-        store.check_seen(key, SeenOwner::default(), t0 + chrono::Duration::days(31)).unwrap(),
+        store
+            .check_seen(key, SeenOwner::default(), t0 + chrono::Duration::days(31))
+            .unwrap(),
         SeenOutcome::First
     );
 }
@@ -283,23 +354,41 @@ fn control_numbers_are_allocated_with_the_record_gap_free_and_idempotent() {
             .enqueue_outbound("ACME", &|n| Ok(render_997(format!("997:{i}"), n)))
             .unwrap();
         assert!(e.fresh);
-        assert_eq!(e.control_numbers, Some(ControlNumbers { isa13: i, gs06: i }));
+        assert_eq!(
+            e.control_numbers,
+            Some(ControlNumbers { isa13: i, gs06: i })
+        );
         let rec = store.outbox_get(e.id).unwrap().unwrap();
         let text = String::from_utf8(rec.payload).unwrap();
-        assert!(text.contains(&format!("*{i:09}*")), "payload carries its ISA13: {text}");
+        assert!(
+            text.contains(&format!("*{i:09}*")),
+            "payload carries its ISA13: {text}"
+        );
     }
     // Same idempotency key: nothing allocated, the first numbers come back.
     let again = store
         .enqueue_outbound("ACME", &|n| Ok(render_997("997:7".into(), n)))
         .unwrap();
     assert!(!again.fresh);
-    assert_eq!(again.control_numbers, Some(ControlNumbers { isa13: 7, gs06: 7 }));
-    assert_eq!(store.control_numbers("ACME").unwrap(), Some(ControlNumbers { isa13: 200, gs06: 200 }));
+    assert_eq!(
+        again.control_numbers,
+        Some(ControlNumbers { isa13: 7, gs06: 7 })
+    );
+    assert_eq!(
+        store.control_numbers("ACME").unwrap(),
+        Some(ControlNumbers {
+            isa13: 200,
+            gs06: 200
+        })
+    );
     // Partners count independently.
     let other = store
         .enqueue_outbound("MEDLINE", &|n| Ok(render_997("997:m1".into(), n)))
         .unwrap();
-    assert_eq!(other.control_numbers, Some(ControlNumbers { isa13: 1, gs06: 1 }));
+    assert_eq!(
+        other.control_numbers,
+        Some(ControlNumbers { isa13: 1, gs06: 1 })
+    );
     // A build failure allocates nothing.
     let err = store
         .enqueue_outbound("ACME", &|_| Err("template missing".into()))
@@ -322,7 +411,9 @@ fn control_numbers_stay_unique_and_gap_free_across_threads() {
                 (0..150)
                     .map(|i| {
                         store
-                            .enqueue_outbound("ACME", &|n| Ok(render_997(format!("997:{t}:{i}"), n)))
+                            .enqueue_outbound("ACME", &|n| {
+                                Ok(render_997(format!("997:{t}:{i}"), n))
+                            })
                             .unwrap()
                             .control_numbers
                             .unwrap()
@@ -355,18 +446,20 @@ fn control_numbers_stay_unique_and_gap_free_across_threads() {
 }
 
 const CRASH_CHILD_ENV: &str = "EDIGATE_STORE_CRASH_CHILD_DIR";
+const CRASH_ROUND_ENV: &str = "EDIGATE_STORE_CRASH_ROUND";
 const CRASH_TEST: &str = "control_numbers_have_no_gaps_or_repeats_after_sigkill";
 
 /// Child mode: allocate in a loop, flushing every 25 and reporting the last flushed number,
 /// until the parent kills us (or a safety deadline passes, so no child outlives a lost parent).
 fn crash_child(dir: &str) {
+    let round = std::env::var(CRASH_ROUND_ENV).unwrap_or_default();
     let store = SledStore::open(dir).expect("child opens store");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut i = 0u64;
     while Instant::now() < deadline {
         i += 1;
         let e = store
-            .enqueue_outbound("ACME", &|n| Ok(render_997(format!("crash:{i}"), n)))
+            .enqueue_outbound("ACME", &|n| Ok(render_997(format!("crash:{round}:{i}"), n)))
             .expect("enqueue");
         if i % 25 == 0 {
             store.flush().expect("flush");
@@ -375,16 +468,13 @@ fn crash_child(dir: &str) {
     }
 }
 
-#[test]
-fn control_numbers_have_no_gaps_or_repeats_after_sigkill() {
-    if let Ok(dir) = std::env::var(CRASH_CHILD_ENV) {
-        crash_child(&dir);
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+/// Runs one child until it has flushed `at_least`, lets it run `delay` more, kills it.
+/// Returns the last number it reported as flushed.
+fn run_and_kill_child(dir: &Path, round: u32, at_least: u64, delay: Duration) -> u64 {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([CRASH_TEST, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CRASH_CHILD_ENV, dir.path())
+        .env(CRASH_CHILD_ENV, dir)
+        .env(CRASH_ROUND_ENV, round.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -395,33 +485,70 @@ fn control_numbers_have_no_gaps_or_repeats_after_sigkill() {
         let line = line.unwrap();
         if let Some(n) = line.strip_prefix("flushed ") {
             last_flushed = n.trim().parse().unwrap();
-            if last_flushed >= 500 {
+            if last_flushed >= at_least {
                 break;
             }
         }
     }
-    // Land the kill between flushes, with unflushed allocations in flight.
-    std::thread::sleep(Duration::from_millis(37));
+    // Land the kill at an arbitrary point, with unflushed allocations in flight.
+    std::thread::sleep(delay);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(last_flushed >= 500, "child stopped early at {last_flushed}");
+    assert!(
+        last_flushed >= at_least,
+        "child stopped early at {last_flushed}"
+    );
+    last_flushed
+}
 
-    let store = SledStore::open(dir.path()).unwrap();
-    let records = store.due(at(2100, 1, 1, 0), usize::MAX).unwrap();
-    let mut isa: Vec<u64> = records.iter().map(|r| r.control_numbers.unwrap().isa13).collect();
-    let mut gs: Vec<u64> = records.iter().map(|r| r.control_numbers.unwrap().gs06).collect();
-    isa.sort_unstable();
-    gs.sort_unstable();
-    let n = isa.len() as u64;
-    assert!(n >= last_flushed, "flushed {last_flushed} but only {n} survived");
-    assert_eq!(isa, (1..=n).collect::<Vec<_>>());
-    assert_eq!(gs, (1..=n).collect::<Vec<_>>());
-    assert_eq!(store.control_numbers("ACME").unwrap(), Some(ControlNumbers { isa13: n, gs06: n }));
-    for r in &records {
-        let isa13 = r.control_numbers.unwrap().isa13;
-        assert!(String::from_utf8_lossy(&r.payload).contains(&format!("*{isa13:09}*")));
+#[test]
+fn control_numbers_have_no_gaps_or_repeats_after_sigkill() {
+    if let Ok(dir) = std::env::var(CRASH_CHILD_ENV) {
+        crash_child(&dir);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = 0u64;
+    // Three crashes at different points; allocation resumes after each one.
+    for (round, delay_ms) in [(1u32, 7u64), (2, 37), (3, 113)] {
+        let last_flushed =
+            run_and_kill_child(dir.path(), round, n + 200, Duration::from_millis(delay_ms));
+
+        let store = SledStore::open(dir.path()).unwrap();
+        let records = store.due(at(2100, 1, 1, 0), usize::MAX).unwrap();
+        let mut isa: Vec<u64> = records
+            .iter()
+            .map(|r| r.control_numbers.unwrap().isa13)
+            .collect();
+        let mut gs: Vec<u64> = records
+            .iter()
+            .map(|r| r.control_numbers.unwrap().gs06)
+            .collect();
+        isa.sort_unstable();
+        gs.sort_unstable();
+        n = isa.len() as u64;
+        eprintln!("crash round {round}: last flushed {last_flushed}, survived {n}");
+        assert!(
+            n >= last_flushed,
+            "flushed {last_flushed} but only {n} survived"
+        );
+        assert_eq!(
+            isa,
+            (1..=n).collect::<Vec<_>>(),
+            "ISA13 after crash {round}"
+        );
+        assert_eq!(gs, (1..=n).collect::<Vec<_>>(), "GS06 after crash {round}");
+        assert_eq!(
+            store.control_numbers("ACME").unwrap(),
+            Some(ControlNumbers { isa13: n, gs06: n })
+        );
+        for r in &records {
+            let isa13 = r.control_numbers.unwrap().isa13;
+            assert!(String::from_utf8_lossy(&r.payload).contains(&format!("*{isa13:09}*")));
+        }
     }
     // Allocation continues right after the last surviving number.
+    let store = SledStore::open(dir.path()).unwrap();
     let e = store
         .enqueue_outbound("ACME", &|c| Ok(render_997("after-crash".into(), c)))
         .unwrap();
@@ -435,14 +562,30 @@ fn control_numbers_have_no_gaps_or_repeats_after_sigkill() {
 fn outbox_due_backoff_dead_letter_and_replay() {
     let (_dir, store) = temp_store();
     let t0 = at(2026, 3, 1, 12);
-    let a = store.enqueue(outbound("erp:post:1", t0, b"{\"po\":1}".to_vec())).unwrap();
+    let a = store
+        .enqueue(outbound("erp:post:1", t0, b"{\"po\":1}".to_vec()))
+        .unwrap();
     let b = store
-        .enqueue(outbound("erp:post:2", t0 + chrono::Duration::minutes(5), b"{}".to_vec()))
+        .enqueue(outbound(
+            "erp:post:2",
+            t0 + chrono::Duration::minutes(5),
+            b"{}".to_vec(),
+        ))
         .unwrap();
     assert_eq!(a.control_numbers, None);
-    assert!(!store.enqueue(outbound("erp:post:1", t0, vec![])).unwrap().fresh);
+    assert!(
+        !store
+            .enqueue(outbound("erp:post:1", t0, vec![]))
+            .unwrap()
+            .fresh
+    );
 
-    let due: Vec<_> = store.due(t0, 10).unwrap().into_iter().map(|r| r.id).collect();
+    let due: Vec<_> = store
+        .due(t0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(due, vec![a.id]);
 
     // Fail twice with backoff; the record moves out of the due window each time.
@@ -451,7 +594,9 @@ fn outbox_due_backoff_dead_letter_and_replay() {
     assert_eq!(backoff(1, base, cap), chrono::Duration::seconds(30));
     assert_eq!(backoff(3, base, cap), chrono::Duration::seconds(120));
     assert_eq!(backoff(40, base, cap), cap);
-    let r = store.mark_failed(a.id, "HTTP 503", t0 + backoff(1, base, cap)).unwrap();
+    let r = store
+        .mark_failed(a.id, "HTTP 503", t0 + backoff(1, base, cap))
+        .unwrap();
     assert_eq!(r.attempts, 1);
     assert!(store.due(t0, 10).unwrap().is_empty());
     let r = store
@@ -466,12 +611,19 @@ fn outbox_due_backoff_dead_letter_and_replay() {
         .collect();
     assert_eq!(later, vec![a.id, b.id], "due order");
 
-    store.dead_letter(a.id, "gave up after 2 attempts", t0).unwrap();
+    store
+        .dead_letter(a.id, "gave up after 2 attempts", t0)
+        .unwrap();
     store.dead_letter(a.id, "again", t0).unwrap(); // idempotent
     let dead = store.list_dead(10).unwrap();
     assert_eq!(dead.len(), 1);
-    assert!(matches!(dead[0].state, DeliveryState::Dead { ref reason, .. } if reason == "gave up after 2 attempts"));
-    assert!(matches!(store.mark_delivered(a.id, t0), Err(StoreError::WrongState { .. })));
+    assert!(
+        matches!(dead[0].state, DeliveryState::Dead { ref reason, .. } if reason == "gave up after 2 attempts")
+    );
+    assert!(matches!(
+        store.mark_delivered(a.id, t0),
+        Err(StoreError::WrongState { .. })
+    ));
 
     store.replay_dead(a.id, t0, "operator:kim").unwrap();
     let r = store.outbox_get(a.id).unwrap().unwrap();
@@ -481,8 +633,17 @@ fn outbox_due_backoff_dead_letter_and_replay() {
 
     store.mark_delivered(a.id, t0).unwrap();
     store.mark_delivered(a.id, t0).unwrap(); // a retried ack of delivery is harmless
-    assert!(matches!(store.outbox_get(a.id).unwrap().unwrap().state, DeliveryState::Delivered { .. }));
-    assert!(!store.enqueue(outbound("erp:post:1", t0, vec![])).unwrap().fresh, "key kept after delivery");
+    assert!(matches!(
+        store.outbox_get(a.id).unwrap().unwrap().state,
+        DeliveryState::Delivered { .. }
+    ));
+    assert!(
+        !store
+            .enqueue(outbound("erp:post:1", t0, vec![]))
+            .unwrap()
+            .fresh,
+        "key kept after delivery"
+    );
     let due: Vec<_> = store
         .due(t0 + chrono::Duration::hours(1), 10)
         .unwrap()
@@ -501,11 +662,21 @@ fn documents_filter_page_and_lineage() {
     let mut all = Vec::new();
     for i in 0..25u32 {
         let partner = if i % 2 == 0 { "ACME" } else { "MEDLINE" };
-        let kind = if i % 5 == 0 { "purchase_order" } else { "invoice" };
+        let kind = if i % 5 == 0 {
+            "purchase_order"
+        } else {
+            "invoice"
+        };
         let po = format!("PO{}", i % 3);
         let (id, out) = store
             .put_document_value(
-                doc_meta(partner, kind, &format!("K{i}"), &[&po], at(2026, 3, 1, 0) + chrono::Duration::minutes(i.into())),
+                doc_meta(
+                    partner,
+                    kind,
+                    &format!("K{i}"),
+                    &[&po],
+                    at(2026, 3, 1, 0) + chrono::Duration::minutes(i.into()),
+                ),
                 &serde_json::json!({"n": i}),
             )
             .unwrap();
@@ -518,7 +689,11 @@ fn documents_filter_page_and_lineage() {
     let mut cursor = None;
     loop {
         let page = store
-            .list_documents(&DocumentFilter { cursor, limit: 10, ..Default::default() })
+            .list_documents(&DocumentFilter {
+                cursor,
+                limit: 10,
+                ..Default::default()
+            })
             .unwrap();
         seen.extend(page.items.iter().map(|d| d.id));
         match page.next {
@@ -540,7 +715,11 @@ fn documents_filter_page_and_lineage() {
     let mut got = Vec::new();
     let mut page = store.list_documents(&f(None)).unwrap();
     loop {
-        got.extend(page.items.iter().map(|d| d.json().unwrap()["n"].as_u64().unwrap()));
+        got.extend(
+            page.items
+                .iter()
+                .map(|d| d.json().unwrap()["n"].as_u64().unwrap()),
+        );
         match page.next {
             Some(c) => page = store.list_documents(&f(Some(c))).unwrap(),
             None => break,
@@ -549,9 +728,17 @@ fn documents_filter_page_and_lineage() {
     assert_eq!(got, vec![6, 8, 12, 14, 16, 18, 22, 24]);
 
     let by_po = store
-        .list_documents(&DocumentFilter { po: Some("PO1".into()), kind: Some("purchase_order".into()), ..Default::default() })
+        .list_documents(&DocumentFilter {
+            po: Some("PO1".into()),
+            kind: Some("purchase_order".into()),
+            ..Default::default()
+        })
         .unwrap();
-    let ns: Vec<_> = by_po.items.iter().map(|d| d.json().unwrap()["n"].as_u64().unwrap()).collect();
+    let ns: Vec<_> = by_po
+        .items
+        .iter()
+        .map(|d| d.json().unwrap()["n"].as_u64().unwrap())
+        .collect();
     assert_eq!(ns, vec![10]);
     assert!(by_po.next.is_none());
 
@@ -565,15 +752,33 @@ fn putting_the_same_business_key_again_replaces_in_place() {
     let (_dir, store) = temp_store();
     let t = at(2026, 3, 1, 0);
     let (id, o1) = store
-        .put_document(doc_meta("ACME", "invoice", "INV-9", &["PO1"], t), br#"{"total":"10.00"}"#)
+        .put_document(
+            doc_meta("ACME", "invoice", "INV-9", &["PO1"], t),
+            br#"{"total":"10.00"}"#,
+        )
         .unwrap();
     let (id2, o2) = store
-        .put_document(doc_meta("ACME", "invoice", "INV-9", &["PO1"], t + chrono::Duration::hours(1)), br#"{"total":"10.00"}"#)
+        .put_document(
+            doc_meta(
+                "ACME",
+                "invoice",
+                "INV-9",
+                &["PO1"],
+                t + chrono::Duration::hours(1),
+            ),
+            br#"{"total":"10.00"}"#,
+        )
         .unwrap();
-    assert_eq!((id2, o1, o2), (id, PutOutcome::Created, PutOutcome::Unchanged));
+    assert_eq!(
+        (id2, o1, o2),
+        (id, PutOutcome::Created, PutOutcome::Unchanged)
+    );
     // A fixed map re-run: new body, PO corrected.
     let (id3, o3) = store
-        .put_document(doc_meta("ACME", "invoice", "INV-9", &["PO2"], t), br#"{"total":"12.00"}"#)
+        .put_document(
+            doc_meta("ACME", "invoice", "INV-9", &["PO2"], t),
+            br#"{"total":"12.00"}"#,
+        )
         .unwrap();
     assert_eq!((id3, o3), (id, PutOutcome::Replaced));
     let doc = store.get_document(id).unwrap().unwrap();
@@ -592,7 +797,16 @@ fn putting_the_same_business_key_again_replaces_in_place() {
 fn audit_is_appended_and_queried_by_document() {
     let (_dir, store) = temp_store();
     let (doc, _) = store
-        .put_document(doc_meta("ACME", "purchase_order", "PO77", &["PO77"], at(2026, 3, 1, 0)), b"{}")
+        .put_document(
+            doc_meta(
+                "ACME",
+                "purchase_order",
+                "PO77",
+                &["PO77"],
+                at(2026, 3, 1, 0),
+            ),
+            b"{}",
+        )
         .unwrap();
     for (i, action) in ["flow.po_sent", "flow.ack_matched"].iter().enumerate() {
         store
@@ -625,7 +839,10 @@ fn audit_is_appended_and_queried_by_document() {
         .map(|e| e.action)
         .collect();
     // The store's own put event was written "now" (after these test times), so it sorts last.
-    assert_eq!(actions, ["flow.po_sent", "flow.ack_matched", "document.put"]);
+    assert_eq!(
+        actions,
+        ["flow.po_sent", "flow.ack_matched", "document.put"]
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -639,16 +856,27 @@ fn a_store_from_a_newer_schema_is_refused_naming_both_versions() {
         let db = sled::open(dir.path().join("db")).unwrap();
         db.open_tree("meta")
             .unwrap()
-            .insert("schema_version", &(CURRENT_SCHEMA_VERSION + 1).to_be_bytes())
+            .insert(
+                "schema_version",
+                &(CURRENT_SCHEMA_VERSION + 1).to_be_bytes(),
+            )
             .unwrap();
         db.flush().unwrap();
     }
     let err = SledStore::open(dir.path()).err().expect("refused");
     let msg = err.to_string();
-    assert!(matches!(err, StoreError::SchemaTooNew { found, supported, .. }
-        if found == CURRENT_SCHEMA_VERSION + 1 && supported == CURRENT_SCHEMA_VERSION));
-    assert!(msg.contains(&format!("schema version {}", CURRENT_SCHEMA_VERSION + 1)), "{msg}");
-    assert!(msg.contains(&format!("schema version {CURRENT_SCHEMA_VERSION} at most")), "{msg}");
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found, supported, .. }
+        if found == CURRENT_SCHEMA_VERSION + 1 && supported == CURRENT_SCHEMA_VERSION)
+    );
+    assert!(
+        msg.contains(&format!("schema version {}", CURRENT_SCHEMA_VERSION + 1)),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("schema version {CURRENT_SCHEMA_VERSION} at most")),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -656,16 +884,33 @@ fn purge_drops_old_finished_items_and_keeps_unfinished_ones() {
     let (dir, store) = temp_store();
     let old = at(2025, 1, 10, 8);
     let new = at(2026, 3, 1, 8);
-    let (done_old, _) = store.receive("k:done-old", meta("drop", old), &mut &b"a"[..]).unwrap();
-    let (pending_old, _) = store.receive("k:pending-old", meta("drop", old), &mut &b"b"[..]).unwrap();
-    let (done_new, _) = store.receive("k:done-new", meta("drop", new), &mut &b"c"[..]).unwrap();
+    let (done_old, _) = store
+        .receive("k:done-old", meta("drop", old), &mut &b"a"[..])
+        .unwrap();
+    let (pending_old, _) = store
+        .receive("k:pending-old", meta("drop", old), &mut &b"b"[..])
+        .unwrap();
+    let (done_new, _) = store
+        .receive("k:done-new", meta("drop", new), &mut &b"c"[..])
+        .unwrap();
     store.set_stage(done_old, Stage::Done, "flow").unwrap();
     store.set_stage(done_new, Stage::Done, "flow").unwrap();
-    let (doc_old, _) = store.put_document(doc_meta("ACME", "invoice", "I1", &["PO1"], old), b"{}").unwrap();
-    let (doc_new, _) = store.put_document(doc_meta("ACME", "invoice", "I2", &["PO1"], new), b"{}").unwrap();
+    let (doc_old, _) = store
+        .put_document(doc_meta("ACME", "invoice", "I1", &["PO1"], old), b"{}")
+        .unwrap();
+    let (doc_new, _) = store
+        .put_document(doc_meta("ACME", "invoice", "I2", &["PO1"], new), b"{}")
+        .unwrap();
     // An orphan payload file from a crash between file and commit.
     let orphan_dir = dir.path().join("payloads/2025-01-10");
-    std::fs::write(orphan_dir.join(format!("{}-0000000000000001", InboxId::from_slice(&[0; 16]).unwrap())), b"x").unwrap();
+    std::fs::write(
+        orphan_dir.join(format!(
+            "{}-0000000000000001",
+            InboxId::from_slice(&[0; 16]).unwrap()
+        )),
+        b"x",
+    )
+    .unwrap();
     store
         .append_audit(&AuditEvent {
             at: old,
@@ -693,7 +938,9 @@ fn purge_drops_old_finished_items_and_keeps_unfinished_ones() {
     assert_eq!(store.lineage("PO1").unwrap(), vec![doc_new]);
     assert_eq!(payload_files(dir.path()).len(), 2);
     // A purged receive key is free again (retention is the idempotency horizon).
-    let (_, r) = store.receive("k:done-old", meta("drop", new), &mut &b"a"[..]).unwrap();
+    let (_, r) = store
+        .receive("k:done-old", meta("drop", new), &mut &b"a"[..])
+        .unwrap();
     assert_eq!(r, Receipt::Fresh);
 }
 
@@ -703,11 +950,22 @@ fn backup_while_in_use_opens_with_the_data() {
     let store = Arc::new(store);
     for i in 0..50u32 {
         store
-            .receive(&format!("k{i}"), meta("drop", at(2026, 3, 1, 0)), &mut format!("payload {i}").as_bytes())
+            .receive(
+                &format!("k{i}"),
+                meta("drop", at(2026, 3, 1, 0)),
+                &mut format!("payload {i}").as_bytes(),
+            )
             .unwrap();
     }
-    store.put_document(doc_meta("ACME", "invoice", "I1", &["PO1"], at(2026, 3, 1, 0)), b"{\"a\":1}").unwrap();
-    let n = store.enqueue_outbound("ACME", &|n| Ok(render_997("b1".into(), n))).unwrap();
+    store
+        .put_document(
+            doc_meta("ACME", "invoice", "I1", &["PO1"], at(2026, 3, 1, 0)),
+            b"{\"a\":1}",
+        )
+        .unwrap();
+    let n = store
+        .enqueue_outbound("ACME", &|n| Ok(render_997("b1".into(), n)))
+        .unwrap();
 
     // A writer keeps going during the backup.
     let writer = {
@@ -715,7 +973,10 @@ fn backup_while_in_use_opens_with_the_data() {
         std::thread::spawn(move || {
             for i in 0..200u32 {
                 store
-                    .put_document(doc_meta("ACME", "invoice", &format!("W{i}"), &[], at(2026, 3, 2, 0)), b"{}")
+                    .put_document(
+                        doc_meta("ACME", "invoice", &format!("W{i}"), &[], at(2026, 3, 2, 0)),
+                        b"{}",
+                    )
                     .unwrap();
             }
         })
@@ -725,21 +986,41 @@ fn backup_while_in_use_opens_with_the_data() {
     let report = store.backup(&backup_dir).unwrap();
     writer.join().unwrap();
     assert_eq!(report.payload_files, 50);
-    assert!(store.backup(&backup_dir).is_err(), "refuses a non-empty target");
+    assert!(
+        store.backup(&backup_dir).is_err(),
+        "refuses a non-empty target"
+    );
 
     let copy = SledStore::open(&backup_dir).unwrap();
-    let (id, r) = copy.receive("k7", meta("drop", at(2026, 3, 1, 0)), &mut &b"zzz"[..]).unwrap();
+    let (id, r) = copy
+        .receive("k7", meta("drop", at(2026, 3, 1, 0)), &mut &b"zzz"[..])
+        .unwrap();
     assert_eq!(r, Receipt::AlreadyHad);
     let mut body = String::new();
-    copy.open_payload(id).unwrap().read_to_string(&mut body).unwrap();
+    copy.open_payload(id)
+        .unwrap()
+        .read_to_string(&mut body)
+        .unwrap();
     assert_eq!(body, "payload 7");
-    assert_eq!(copy.outbox_get(n.id).unwrap().unwrap().control_numbers, n.control_numbers);
+    assert_eq!(
+        copy.outbox_get(n.id).unwrap().unwrap().control_numbers,
+        n.control_numbers
+    );
     assert_eq!(copy.lineage("PO1").unwrap().len(), 1);
     // Whatever part of the concurrent writes made it in is complete: each copied document
     // has its partner index entry (one transaction, one consistent cut).
-    let docs = copy.list_documents(&DocumentFilter { limit: 1000, ..Default::default() }).unwrap();
+    let docs = copy
+        .list_documents(&DocumentFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap();
     let by_partner = copy
-        .list_documents(&DocumentFilter { partner: Some("ACME".into()), limit: 1000, ..Default::default() })
+        .list_documents(&DocumentFilter {
+            partner: Some("ACME".into()),
+            limit: 1000,
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(docs.items.len(), by_partner.items.len());
     assert_eq!(copy.control_numbers("ACME").unwrap(), n.control_numbers);
@@ -750,20 +1031,37 @@ fn corrupt_records_read_back_as_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let id = {
         let store = SledStore::open(dir.path()).unwrap();
-        let (id, _) = store.receive("k", meta("drop", at(2026, 3, 1, 0)), &mut &b"x"[..]).unwrap();
+        let (id, _) = store
+            .receive("k", meta("drop", at(2026, 3, 1, 0)), &mut &b"x"[..])
+            .unwrap();
         store.flush().unwrap();
         id
     };
     {
         let db = sled::open(dir.path().join("db")).unwrap();
-        db.open_tree("inbox").unwrap().insert(id.as_bytes(), &b"{not json"[..]).unwrap();
-        db.open_tree("documents").unwrap().insert([0u8; 16], &b"\xff\xff\xff\xff{"[..]).unwrap();
+        db.open_tree("inbox")
+            .unwrap()
+            .insert(id.as_bytes(), &b"{not json"[..])
+            .unwrap();
+        db.open_tree("documents")
+            .unwrap()
+            .insert([0u8; 16], &b"\xff\xff\xff\xff{"[..])
+            .unwrap();
         db.flush().unwrap();
     }
     let store = SledStore::open(dir.path()).unwrap();
-    assert!(matches!(store.inbox_get(id), Err(StoreError::Corrupt { .. })));
-    assert!(matches!(store.set_stage(id, Stage::Done, "t"), Err(StoreError::Corrupt { .. })));
-    assert!(matches!(store.list_pending(10), Err(StoreError::Corrupt { .. })));
+    assert!(matches!(
+        store.inbox_get(id),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.set_stage(id, Stage::Done, "t"),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.list_pending(10),
+        Err(StoreError::Corrupt { .. })
+    ));
     assert!(matches!(
         store.get_document(DocumentId::from_slice(&[0; 16]).unwrap()),
         Err(StoreError::Corrupt { .. })

@@ -27,7 +27,11 @@ pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(StoreError::Serialise)
 }
 
-pub(crate) fn from_json<T: DeserializeOwned>(tree: &'static str, key: &[u8], b: &[u8]) -> Result<T> {
+pub(crate) fn from_json<T: DeserializeOwned>(
+    tree: &'static str,
+    key: &[u8],
+    b: &[u8],
+) -> Result<T> {
     serde_json::from_slice(b).map_err(|e| StoreError::corrupt(tree, key, e))
 }
 
@@ -62,9 +66,9 @@ pub(crate) fn split_body<T: DeserializeOwned>(
 }
 
 pub(crate) fn u64_value(tree: &'static str, key: &[u8], v: &[u8]) -> Result<u64> {
-    let b: [u8; 8] = v
-        .try_into()
-        .map_err(|_| StoreError::corrupt(tree, key, format!("expected 8 bytes, got {}", v.len())))?;
+    let b: [u8; 8] = v.try_into().map_err(|_| {
+        StoreError::corrupt(tree, key, format!("expected 8 bytes, got {}", v.len()))
+    })?;
     Ok(u64::from_be_bytes(b))
 }
 

@@ -72,7 +72,8 @@ pub(crate) fn write_payload(
         fsync_dir(&root.join(PAYLOAD_DIR))?;
     }
     let final_path = dir.join(&name);
-    fs::rename(&tmp_path, &final_path).map_err(|e| StoreError::io("rename into", &final_path, e))?;
+    fs::rename(&tmp_path, &final_path)
+        .map_err(|e| StoreError::io("rename into", &final_path, e))?;
     fsync_dir(&dir)?;
 
     Ok(PayloadRef {
@@ -106,7 +107,8 @@ fn copy_hashing(src: &mut dyn Read, dst: &mut File, path: &Path) -> Result<(u64,
 pub(crate) fn resolve(root: &Path, rel: &str) -> Option<PathBuf> {
     let p = Path::new(rel);
     let mut comps = p.components();
-    let first_ok = matches!(comps.next(), Some(std::path::Component::Normal(c)) if c == PAYLOAD_DIR);
+    let first_ok =
+        matches!(comps.next(), Some(std::path::Component::Normal(c)) if c == PAYLOAD_DIR);
     let rest_ok = comps.all(|c| matches!(c, std::path::Component::Normal(_)));
     (first_ok && rest_ok).then(|| root.join(p))
 }

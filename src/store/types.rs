@@ -387,8 +387,7 @@ pub struct Enqueued {
 /// No jitter here, so schedules are testable; add it at the caller if many share a partner.
 pub fn backoff(attempts: u32, base: chrono::Duration, cap: chrono::Duration) -> chrono::Duration {
     let shift = attempts.saturating_sub(1).min(30);
-    base.checked_mul(1i32 << shift)
-        .map_or(cap, |d| d.min(cap))
+    base.checked_mul(1i32 << shift).map_or(cap, |d| d.min(cap))
 }
 
 // ---------------------------------------------------------------------------------------------

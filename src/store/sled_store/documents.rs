@@ -76,65 +76,71 @@ pub(super) fn put(
         &t.audit,
         &t.audit_by_ref,
     )
-        .transaction(|(docs, keys, by_partner, by_kind, lineage, audit, by_ref)| {
-            let mut meta = meta.clone();
-            let existing = match keys.get(kh)? {
-                None => None,
-                Some(v) => {
-                    let id = DocumentId::from_slice(&v).ok_or_else(|| {
-                        abort(StoreError::corrupt("doc_keys", &kh, "not a document id"))
-                    })?;
-                    let raw = docs.get(id.as_bytes())?.ok_or_else(|| {
-                        abort(StoreError::corrupt("doc_keys", &kh, "points at no document"))
-                    })?;
-                    Some(decode(id, &raw).map_err(abort)?)
-                }
-            };
-            let (id, version, outcome) = match &existing {
-                None => (new_id, 1, PutOutcome::Created),
-                Some(old) => {
-                    // The id carries the first creation time; keep it so ids stay stable.
-                    meta.created_at = old.meta.created_at;
-                    if old.meta == meta && old.body == body {
-                        return Ok((old.id, PutOutcome::Unchanged));
+        .transaction(
+            |(docs, keys, by_partner, by_kind, lineage, audit, by_ref)| {
+                let mut meta = meta.clone();
+                let existing = match keys.get(kh)? {
+                    None => None,
+                    Some(v) => {
+                        let id = DocumentId::from_slice(&v).ok_or_else(|| {
+                            abort(StoreError::corrupt("doc_keys", &kh, "not a document id"))
+                        })?;
+                        let raw = docs.get(id.as_bytes())?.ok_or_else(|| {
+                            abort(StoreError::corrupt(
+                                "doc_keys",
+                                &kh,
+                                "points at no document",
+                            ))
+                        })?;
+                        Some(decode(id, &raw).map_err(abort)?)
                     }
-                    let oid = old.id.as_bytes();
-                    by_partner.remove(cat(&[&lp(&old.meta.partner), oid]))?;
-                    by_kind.remove(cat(&[&lp(&old.meta.kind), oid]))?;
-                    for po in po_set(&old.meta) {
-                        lineage.remove(cat(&[&lp(po), oid]))?;
+                };
+                let (id, version, outcome) = match &existing {
+                    None => (new_id, 1, PutOutcome::Created),
+                    Some(old) => {
+                        // The id carries the first creation time; keep it so ids stay stable.
+                        meta.created_at = old.meta.created_at;
+                        if old.meta == meta && old.body == body {
+                            return Ok((old.id, PutOutcome::Unchanged));
+                        }
+                        let oid = old.id.as_bytes();
+                        by_partner.remove(cat(&[&lp(&old.meta.partner), oid]))?;
+                        by_kind.remove(cat(&[&lp(&old.meta.kind), oid]))?;
+                        for po in po_set(&old.meta) {
+                            lineage.remove(cat(&[&lp(po), oid]))?;
+                        }
+                        (old.id, old.version.saturating_add(1), PutOutcome::Replaced)
                     }
-                    (old.id, old.version.saturating_add(1), PutOutcome::Replaced)
+                };
+                let idb = id.as_bytes();
+                by_partner.insert(cat(&[&lp(&meta.partner), idb]), &[][..])?;
+                by_kind.insert(cat(&[&lp(&meta.kind), idb]), &[][..])?;
+                for po in po_set(&meta) {
+                    lineage.insert(cat(&[&lp(po), idb]), &[][..])?;
                 }
-            };
-            let idb = id.as_bytes();
-            by_partner.insert(cat(&[&lp(&meta.partner), idb]), &[][..])?;
-            by_kind.insert(cat(&[&lp(&meta.kind), idb]), &[][..])?;
-            for po in po_set(&meta) {
-                lineage.insert(cat(&[&lp(po), idb]), &[][..])?;
-            }
-            keys.insert(&kh[..], &idb[..])?;
-            let event = AuditEvent {
-                at: now,
-                actor: "store".into(),
-                action: "document.put".into(),
-                inbox_id: meta.inbox_id,
-                document_id: Some(id),
-                outbox_id: None,
-                detail: format!(
-                    "{} {} {} version {}",
-                    meta.partner, meta.kind, meta.business_key, version
-                ),
-            };
-            let header = DocHeader {
-                meta,
-                version,
-                updated_at: now,
-            };
-            docs.insert(&idb[..], with_body(&header, body).map_err(abort)?)?;
-            write_audit_tx(audit, by_ref, akey, &event)?;
-            Ok((id, outcome))
-        })
+                keys.insert(&kh[..], &idb[..])?;
+                let event = AuditEvent {
+                    at: now,
+                    actor: "store".into(),
+                    action: "document.put".into(),
+                    inbox_id: meta.inbox_id,
+                    document_id: Some(id),
+                    outbox_id: None,
+                    detail: format!(
+                        "{} {} {} version {}",
+                        meta.partner, meta.kind, meta.business_key, version
+                    ),
+                };
+                let header = DocHeader {
+                    meta,
+                    version,
+                    updated_at: now,
+                };
+                docs.insert(&idb[..], with_body(&header, body).map_err(abort)?)?;
+                write_audit_tx(audit, by_ref, akey, &event)?;
+                Ok((id, outcome))
+            },
+        )
         .map_err(tx_err)
 }
 
@@ -175,8 +181,9 @@ pub(super) fn list(s: &SledStore, f: &DocumentFilter) -> Result<Page<StoredDocum
     let mut next = None;
     for kv in tree.range::<Vec<u8>, _>((start, end)) {
         let (k, v) = kv?;
-        let id = DocumentId::from_slice(&k[prefix.len()..])
-            .ok_or_else(|| StoreError::corrupt("documents index", &k, "not prefix + document id"))?;
+        let id = DocumentId::from_slice(&k[prefix.len()..]).ok_or_else(|| {
+            StoreError::corrupt("documents index", &k, "not prefix + document id")
+        })?;
         let doc = if prefix.is_empty() {
             decode(id, &v)?
         } else {

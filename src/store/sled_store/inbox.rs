@@ -132,7 +132,11 @@ pub(super) fn open_payload(s: &SledStore, id: InboxId) -> Result<Box<dyn Read + 
         id: id.to_string(),
     })?;
     let path = payload::resolve(&s.root, &entry.payload.file).ok_or_else(|| {
-        StoreError::corrupt("inbox", id.as_bytes(), "payload path leaves the payload directory")
+        StoreError::corrupt(
+            "inbox",
+            id.as_bytes(),
+            "payload path leaves the payload directory",
+        )
     })?;
     let f = File::open(&path).map_err(|e| StoreError::io("open", &path, e))?;
     Ok(Box::new(std::io::BufReader::new(f)))
@@ -156,8 +160,7 @@ pub(super) fn set_stage(
                     id: id.to_string(),
                 })
             })?;
-            let mut entry: InboxEntry =
-                from_json("inbox", id.as_bytes(), &raw).map_err(abort)?;
+            let mut entry: InboxEntry = from_json("inbox", id.as_bytes(), &raw).map_err(abort)?;
             if entry.stage == stage && !replay {
                 return Ok(StageChange::Unchanged);
             }
@@ -170,7 +173,12 @@ pub(super) fn set_stage(
                 entry.replays = entry.replays.saturating_add(1);
                 (
                     "inbox.replay",
-                    format!("{} -> {} (replay {})", from.name(), stage.name(), entry.replays),
+                    format!(
+                        "{} -> {} (replay {})",
+                        from.name(),
+                        stage.name(),
+                        entry.replays
+                    ),
                 )
             } else {
                 let mut d = format!("{} -> {}", from.name(), stage.name());
@@ -235,7 +243,10 @@ pub(super) fn check_seen(
                 if old.first_seen + window > now {
                     return Ok(SeenOutcome::Duplicate(old));
                 }
-                by_time.remove(cat(&[&millis(old.first_seen).to_be_bytes(), key.as_bytes()]))?;
+                by_time.remove(cat(&[
+                    &millis(old.first_seen).to_be_bytes(),
+                    key.as_bytes(),
+                ]))?;
             }
             seen.insert(key.as_bytes(), value.clone())?;
             by_time.insert(time_key.clone(), &[][..])?;

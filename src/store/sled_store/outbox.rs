@@ -158,7 +158,11 @@ pub(super) fn enqueue(
                         abort(StoreError::corrupt("outbox_keys", &kh, "not an outbox id"))
                     })?;
                     let (state, key) = locate(index, &id)?.ok_or_else(|| {
-                        abort(StoreError::corrupt("outbox_keys", &kh, "points at no record"))
+                        abort(StoreError::corrupt(
+                            "outbox_keys",
+                            &kh,
+                            "points at no record",
+                        ))
                     })?;
                     let loc = Located {
                         outbox,
