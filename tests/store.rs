@@ -203,6 +203,73 @@ impl std::io::Write for HashWriter<'_> {
 }
 
 #[test]
+fn small_payloads_can_live_inline_and_large_ones_still_go_to_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new(dir.path());
+    cfg.inline_payload_max = 1024;
+    let store = SledStore::open_with(cfg).unwrap();
+    let small = b"ISA*00*small".to_vec();
+    let (a, _) = store
+        .receive(
+            "k:small",
+            meta("drop", at(2026, 3, 1, 9)),
+            &mut small.as_slice(),
+        )
+        .unwrap();
+    assert!(payload_files(dir.path()).is_empty());
+    let entry = store.inbox_get(a).unwrap().unwrap();
+    assert_eq!(entry.payload.file, None);
+    assert_eq!(entry.payload.sha256, hex::encode(Sha256::digest(&small)));
+    let mut back = Vec::new();
+    store
+        .open_payload(a)
+        .unwrap()
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, small);
+
+    // One byte over the limit: the head already read is chained back in front of the rest.
+    let mut src = Generated {
+        left: 1025,
+        state: 3,
+    };
+    let mut expected = Vec::new();
+    Generated {
+        left: 1025,
+        state: 3,
+    }
+    .read_to_end(&mut expected)
+    .unwrap();
+    let (b, _) = store
+        .receive("k:big", meta("drop", at(2026, 3, 1, 9)), &mut src)
+        .unwrap();
+    let entry = store.inbox_get(b).unwrap().unwrap();
+    assert!(entry.payload.file.is_some());
+    assert_eq!(entry.payload.sha256, hex::encode(Sha256::digest(&expected)));
+    let mut back = Vec::new();
+    store
+        .open_payload(b)
+        .unwrap()
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, expected);
+
+    // Inline payloads are part of the backup and go with purge.
+    store.set_stage(a, Stage::Done, "flow").unwrap();
+    let copy_dir = dir.path().join("backup");
+    store.backup(&copy_dir).unwrap();
+    let copy = SledStore::open(&copy_dir).unwrap();
+    let mut back = Vec::new();
+    copy.open_payload(a)
+        .unwrap()
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, small);
+    assert_eq!(store.purge(at(2027, 1, 1, 0)).unwrap().inbox_entries, 1);
+    assert!(store.open_payload(a).is_err());
+}
+
+#[test]
 fn a_failing_payload_stream_stores_nothing() {
     struct Broken;
     impl Read for Broken {

@@ -77,7 +77,7 @@ pub(crate) fn write_payload(
     fsync_dir(&dir)?;
 
     Ok(PayloadRef {
-        file: format!("{rel_dir}/{name}"),
+        file: Some(format!("{rel_dir}/{name}")),
         size,
         sha256: sha,
     })
@@ -100,6 +100,31 @@ fn copy_hashing(src: &mut dyn Read, dst: &mut File, path: &Path) -> Result<(u64,
         size += n as u64;
     }
     Ok((size, hex::encode(hasher.finalize())))
+}
+
+/// Reads at most `max + 1` bytes: if the stream ends within `max`, the payload is small
+/// enough to keep inline and the bool is true; otherwise the caller chains the head in front
+/// of the rest of the stream and writes a file as usual.
+pub(crate) fn read_head(src: &mut dyn Read, max: usize) -> Result<(Vec<u8>, bool)> {
+    let mut head = Vec::with_capacity(max.min(CHUNK) + 1);
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    loop {
+        match src.take(limit - head.len() as u64).read_to_end(&mut head) {
+            Ok(_) => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(StoreError::PayloadStream(e)),
+        }
+    }
+    let complete = head.len() <= max;
+    Ok((head, complete))
+}
+
+pub(crate) fn inline_ref(bytes: &[u8]) -> PayloadRef {
+    PayloadRef {
+        file: None,
+        size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
+    }
 }
 
 /// Resolves a stored relative path, refusing anything that would leave the payload directory

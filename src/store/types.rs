@@ -156,8 +156,9 @@ pub struct InboxMeta {
 /// Where a payload's bytes are, and what they hash to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayloadRef {
-    /// Path relative to the store directory.
-    pub file: String,
+    /// Path relative to the store directory; `None` when the payload was small enough to be
+    /// kept inline in sled (see `StoreConfig::inline_payload_max`).
+    pub file: Option<String>,
     pub size: u64,
     /// Lowercase hex SHA-256 of the bytes, computed while they were written.
     pub sha256: String,

@@ -56,7 +56,20 @@ pub(super) fn receive(
     let nonce = s.db.generate_id()?;
     // The file goes first: an inbox entry must never point at bytes that are not on disk.
     // A crash between here and the commit leaves an orphan file that `purge` sweeps.
-    let pref = payload::write_payload(&s.root, &id, nonce, src)?;
+    let (pref, inline) = if s.inline_payload_max > 0 {
+        let (head, complete) = payload::read_head(src, s.inline_payload_max)?;
+        if complete {
+            (payload::inline_ref(&head), Some(head))
+        } else {
+            let mut rest = std::io::Cursor::new(head).chain(src);
+            (
+                payload::write_payload(&s.root, &id, nonce, &mut rest)?,
+                None,
+            )
+        }
+    } else {
+        (payload::write_payload(&s.root, &id, nonce, src)?, None)
+    };
     let now = Utc::now();
     let entry = InboxEntry {
         id,
@@ -88,17 +101,21 @@ pub(super) fn receive(
         (
             &s.t.receive_keys,
             &s.t.inbox,
+            &s.t.payload_inline,
             &s.t.stage_index,
             &s.t.audit,
             &s.t.audit_by_ref,
         )
-            .transaction(|(rk, inbox, si, audit, by_ref)| {
+            .transaction(|(rk, inbox, inline_tree, si, audit, by_ref)| {
                 if let Some(existing) = rk.get(kh)? {
                     // Lost a race with a concurrent receive of the same key.
                     return Ok(Some(existing));
                 }
                 rk.insert(&kh[..], &id.as_bytes()[..])?;
                 inbox.insert(&id.as_bytes()[..], value.clone())?;
+                if let Some(bytes) = &inline {
+                    inline_tree.insert(&id.as_bytes()[..], bytes.as_slice())?;
+                }
                 si.insert(skey.clone(), &[][..])?;
                 write_audit_tx(audit, by_ref, akey, &event)?;
                 Ok(None)
@@ -108,7 +125,12 @@ pub(super) fn receive(
     match outcome {
         None => Ok((id, Receipt::Fresh)),
         Some(existing) => {
-            if let Some(p) = payload::resolve(&s.root, &entry.payload.file) {
+            if let Some(p) = entry
+                .payload
+                .file
+                .as_deref()
+                .and_then(|f| payload::resolve(&s.root, f))
+            {
                 let _ = std::fs::remove_file(p);
             }
             Ok((
@@ -131,7 +153,14 @@ pub(super) fn open_payload(s: &SledStore, id: InboxId) -> Result<Box<dyn Read + 
         what: InboxId::WHAT,
         id: id.to_string(),
     })?;
-    let path = payload::resolve(&s.root, &entry.payload.file).ok_or_else(|| {
+    let Some(file) = entry.payload.file.as_deref() else {
+        let bytes =
+            s.t.payload_inline.get(id.as_bytes())?.ok_or_else(|| {
+                StoreError::corrupt("inbox", id.as_bytes(), "inline payload missing")
+            })?;
+        return Ok(Box::new(std::io::Cursor::new(bytes)));
+    };
+    let path = payload::resolve(&s.root, file).ok_or_else(|| {
         StoreError::corrupt(
             "inbox",
             id.as_bytes(),

@@ -62,9 +62,15 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
         }
         let kh = receive_key_hash(&entry.receive_key);
         let skey = stage_key(&entry.stage, &entry.id);
-        (&s.t.inbox, &s.t.stage_index, &s.t.receive_keys)
-            .transaction(|(inbox, si, rk)| {
+        (
+            &s.t.inbox,
+            &s.t.payload_inline,
+            &s.t.stage_index,
+            &s.t.receive_keys,
+        )
+            .transaction(|(inbox, inline, si, rk)| {
                 inbox.remove(&k)?;
+                inline.remove(&k)?;
                 si.remove(skey.clone())?;
                 if rk.get(kh)?.as_deref() == Some(&entry.id.as_bytes()[..]) {
                     rk.remove(&kh[..])?;
@@ -73,7 +79,12 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
             })
             .map_err(tx_err)?;
         report.inbox_entries += 1;
-        if let Some(p) = payload::resolve(&s.root, &entry.payload.file) {
+        if let Some(p) = entry
+            .payload
+            .file
+            .as_deref()
+            .and_then(|f| payload::resolve(&s.root, f))
+        {
             if fs::remove_file(&p).is_ok() {
                 report.payload_files += 1;
             }

@@ -9,6 +9,7 @@
 //! | `meta` | `schema_version` | u32 |
 //! | `receive_keys` | sha256(receive key) | inbox id |
 //! | `inbox` | inbox id (time-ordered) | JSON [`InboxEntry`] |
+//! | `payload_inline` | inbox id | payload bytes (only below `inline_payload_max`) |
 //! | `stage_index` | class byte (0 pending, 1 exception, 2 finished) + inbox id | empty |
 //! | `seen` | duplicate key | JSON [`SeenEntry`] |
 //! | `seen_by_time` | first-seen ms + duplicate key | empty |
@@ -58,6 +59,11 @@ pub struct StoreConfig {
     pub flush_every_ms: Option<u64>,
     /// sled page cache in bytes.
     pub cache_capacity: u64,
+    /// Payloads up to this many bytes are kept inline in sled instead of in their own file,
+    /// so they become durable with the group `flush` instead of costing two fsyncs each.
+    /// 0 (the default) keeps every payload in a file, as the design describes; memory per
+    /// receive is bounded by this value either way.
+    pub inline_payload_max: usize,
 }
 
 impl StoreConfig {
@@ -67,6 +73,7 @@ impl StoreConfig {
             seen_window: chrono::Duration::days(90),
             flush_every_ms: Some(500),
             cache_capacity: 64 * 1024 * 1024,
+            inline_payload_max: 0,
         }
     }
 }
@@ -75,6 +82,7 @@ pub(super) struct Trees {
     pub meta: sled::Tree,
     pub receive_keys: sled::Tree,
     pub inbox: sled::Tree,
+    pub payload_inline: sled::Tree,
     pub stage_index: sled::Tree,
     pub seen: sled::Tree,
     pub seen_by_time: sled::Tree,
@@ -99,6 +107,7 @@ pub struct SledStore {
     db: sled::Db,
     t: Trees,
     seen_window: chrono::Duration,
+    inline_payload_max: usize,
     /// Writers hold it shared; `backup` holds it exclusively so its copy is one consistent
     /// cut. sled has no snapshots, so this is how the copy gets point-in-time semantics.
     gate: RwLock<()>,
@@ -146,6 +155,7 @@ impl SledStore {
             meta,
             receive_keys: db.open_tree("receive_keys")?,
             inbox: db.open_tree("inbox")?,
+            payload_inline: db.open_tree("payload_inline")?,
             stage_index: db.open_tree("stage_index")?,
             seen: db.open_tree("seen")?,
             seen_by_time: db.open_tree("seen_by_time")?,
@@ -168,6 +178,7 @@ impl SledStore {
             db,
             t,
             seen_window: cfg.seen_window,
+            inline_payload_max: cfg.inline_payload_max,
             gate: RwLock::new(()),
         })
     }
