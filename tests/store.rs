@@ -270,6 +270,34 @@ fn small_payloads_can_live_inline_and_large_ones_still_go_to_files() {
 }
 
 #[test]
+fn concurrent_receives_of_one_key_store_one_entry_and_one_file() {
+    let (dir, store) = temp_store();
+    // Through the trait object, as the pipeline will hold it.
+    let store: Arc<dyn Store> = Arc::new(store);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                store
+                    .receive(
+                        "imap:uidvalidity=7:uid=42",
+                        meta("email", at(2026, 3, 1, 9)),
+                        &mut &b"ISA*00"[..],
+                    )
+                    .unwrap()
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(results.iter().all(|(id, _)| *id == results[0].0));
+    assert_eq!(
+        results.iter().filter(|(_, r)| *r == Receipt::Fresh).count(),
+        1
+    );
+    assert_eq!(payload_files(dir.path()).len(), 1);
+}
+
+#[test]
 fn a_failing_payload_stream_stores_nothing() {
     struct Broken;
     impl Read for Broken {

@@ -72,6 +72,11 @@ pub enum StoreError {
     #[error("backup target {0} exists and is not empty")]
     BackupTargetNotEmpty(PathBuf),
 
+    /// Two different keys hashed to the same 8-byte discriminator in the same millisecond
+    /// (odds about 2^-64). Nothing was written; retrying a moment later gives a new id.
+    #[error("{what} id {id} is already taken by a different key; retry")]
+    IdCollision { what: &'static str, id: String },
+
     #[error("invalid id `{0}`: expected 32 hex digits")]
     InvalidId(String),
 

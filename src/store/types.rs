@@ -298,7 +298,7 @@ pub enum PutOutcome {
 }
 
 /// Filters for listing documents; all given filters must match. Paging: pass the returned
-/// `next` as `cursor` to continue after the last item.
+/// `next` as `cursor` to continue after the last item. `limit: 0` means a page of 100.
 #[derive(Clone, Debug, Default)]
 pub struct DocumentFilter {
     pub partner: Option<String>,

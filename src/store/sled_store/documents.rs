@@ -96,7 +96,15 @@ pub(super) fn put(
                     }
                 };
                 let (id, version, outcome) = match &existing {
-                    None => (new_id, 1, PutOutcome::Created),
+                    None => {
+                        if docs.get(new_id.as_bytes())?.is_some() {
+                            return Err(abort(StoreError::IdCollision {
+                                what: DocumentId::WHAT,
+                                id: new_id.to_string(),
+                            }));
+                        }
+                        (new_id, 1, PutOutcome::Created)
+                    }
                     Some(old) => {
                         // The id carries the first creation time; keep it so ids stay stable.
                         meta.created_at = old.meta.created_at;

@@ -111,6 +111,12 @@ pub(super) fn receive(
                     // Lost a race with a concurrent receive of the same key.
                     return Ok(Some(existing));
                 }
+                if inbox.get(id.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::IdCollision {
+                        what: InboxId::WHAT,
+                        id: id.to_string(),
+                    }));
+                }
                 rk.insert(&kh[..], &id.as_bytes()[..])?;
                 inbox.insert(&id.as_bytes()[..], value.clone())?;
                 if let Some(bytes) = &inline {
@@ -120,19 +126,29 @@ pub(super) fn receive(
                 write_audit_tx(audit, by_ref, akey, &event)?;
                 Ok(None)
             })
-            .map_err(tx_err)?
+            .map_err(tx_err)
+    };
+    let remove_ours = || {
+        if let Some(p) = entry
+            .payload
+            .file
+            .as_deref()
+            .and_then(|f| payload::resolve(&s.root, f))
+        {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            remove_ours();
+            return Err(e);
+        }
     };
     match outcome {
         None => Ok((id, Receipt::Fresh)),
         Some(existing) => {
-            if let Some(p) = entry
-                .payload
-                .file
-                .as_deref()
-                .and_then(|f| payload::resolve(&s.root, f))
-            {
-                let _ = std::fs::remove_file(p);
-            }
+            remove_ours();
             Ok((
                 decode_id("receive_keys", &kh, &existing)?,
                 Receipt::AlreadyHad,
@@ -269,7 +285,9 @@ pub(super) fn check_seen(
         .transaction(|(seen, by_time)| {
             if let Some(raw) = seen.get(key.as_bytes())? {
                 let old: SeenEntry = from_json("seen", key.as_bytes(), &raw).map_err(abort)?;
-                if old.first_seen + window > now {
+                // Checked: a corrupt far-future time must not panic, it just counts as seen.
+                let expires = old.first_seen.checked_add_signed(window);
+                if expires.is_none_or(|e| e > now) {
                     return Ok(SeenOutcome::Duplicate(old));
                 }
                 by_time.remove(cat(&[

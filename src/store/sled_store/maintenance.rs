@@ -180,7 +180,10 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
     }
 
     // Duplicate keys: never inside the window, whatever the cut-off says.
-    let seen_cut = older_than.min(Utc::now() - s.seen_window);
+    let window_start = Utc::now()
+        .checked_sub_signed(s.seen_window)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let seen_cut = older_than.min(window_start);
     let seen_bound = time_bound(seen_cut);
     for kv in s.t.seen_by_time.range(..&seen_bound[..]) {
         let (k, _) = kv?;

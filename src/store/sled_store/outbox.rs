@@ -181,6 +181,12 @@ pub(super) fn enqueue(
                     counters.insert(gs.clone(), &n.gs06.to_be_bytes()[..])?;
                 }
                 let id = OutboxId::new(now, hash8(&[new.idempotency_key.as_bytes()]));
+                if index.get(id.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::IdCollision {
+                        what: OutboxId::WHAT,
+                        id: id.to_string(),
+                    }));
+                }
                 let record = OutboxRecord {
                     id,
                     idempotency_key: new.idempotency_key,
