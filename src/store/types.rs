@@ -147,6 +147,8 @@ pub struct InboxMeta {
     pub partner_hint: Option<String>,
     /// File name, Message-ID or payloadID, for operators.
     pub source_name: Option<String>,
+    /// When the gateway took the payload. Also the time part of the inbox id, and so what
+    /// retention (`purge`) goes by.
     pub received_at: DateTime<Utc>,
     /// Anything else the channel wants kept (AS2 headers, IMAP flags). Never secrets.
     #[serde(default)]
@@ -218,7 +220,8 @@ pub struct InboxEntry {
 pub enum Receipt {
     /// First time this receive key was seen: the payload was written.
     Fresh,
-    /// The key was already received; nothing was read or written.
+    /// The key was already received; the payload was not kept (normally not even read; only a
+    /// receive racing another of the same key reads it, then deletes its copy).
     AlreadyHad,
 }
 
@@ -268,6 +271,8 @@ pub struct DocumentMeta {
     /// business key again replaces the body under the same id, so a re-run map is idempotent.
     pub business_key: String,
     pub inbox_id: Option<InboxId>,
+    /// Time part of the document id (ordering, `since`, retention). Kept from the first put
+    /// when the same business key is put again.
     pub created_at: DateTime<Utc>,
 }
 
