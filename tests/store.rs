@@ -739,6 +739,23 @@ fn outbox_due_backoff_dead_letter_and_replay() {
             .fresh,
         "key kept after delivery"
     );
+    let history: Vec<_> = store
+        .audit_for_outbox(a.id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "outbox.enqueued",
+            "outbox.failed",
+            "outbox.failed",
+            "outbox.dead",
+            "outbox.replay",
+            "outbox.delivered"
+        ]
+    );
     let due: Vec<_> = store
         .due(t0 + chrono::Duration::hours(1), 10)
         .unwrap()

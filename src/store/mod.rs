@@ -167,6 +167,9 @@ pub trait Store: Send + Sync {
 
     fn audit_for_inbox(&self, id: InboxId) -> Result<Vec<AuditEvent>>;
 
+    /// The delivery history of one outbox record (enqueued, failed, dead, replayed, delivered).
+    fn audit_for_outbox(&self, id: OutboxId) -> Result<Vec<AuditEvent>>;
+
     // --- maintenance ---------------------------------------------------------------------------
 
     /// Drops finished inbox entries (with their payload files and receive keys), documents,

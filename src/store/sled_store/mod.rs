@@ -402,6 +402,10 @@ impl Store for SledStore {
         maintenance::audit_for(self, b'i', id.as_bytes())
     }
 
+    fn audit_for_outbox(&self, id: OutboxId) -> Result<Vec<AuditEvent>> {
+        maintenance::audit_for(self, b'o', id.as_bytes())
+    }
+
     fn purge(&self, older_than: DateTime<Utc>) -> Result<PurgeReport> {
         maintenance::purge(self, older_than)
     }
