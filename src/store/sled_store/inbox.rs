@@ -1,0 +1,303 @@
+//! Inbox and duplicate-key operations of [`SledStore`](super::SledStore): receive with
+//! idempotency, stages and their index, replay marks, the `seen` window. Must not decide
+//! which stage follows which (the pipeline does) or read payload contents.
+
+use std::fs::File;
+use std::io::Read;
+
+use chrono::{DateTime, Utc};
+use sled::Transactional;
+
+use super::super::codec::{cat, from_json, to_json};
+use super::super::error::{Result, StoreError};
+use super::super::payload;
+use super::super::types::*;
+use super::{abort, tx_err, write_audit_tx, SledStore};
+
+/// Stage classes in `stage_index`. One class for all pending stages keeps restart-resume a
+/// single scan in arrival order.
+pub(super) const CLASS_PENDING: u8 = 0;
+pub(super) const CLASS_EXCEPTION: u8 = 1;
+pub(super) const CLASS_FINISHED: u8 = 2;
+
+pub(super) fn class_of(stage: &Stage) -> u8 {
+    match stage {
+        s if s.is_pending() => CLASS_PENDING,
+        Stage::Exception { .. } => CLASS_EXCEPTION,
+        _ => CLASS_FINISHED,
+    }
+}
+
+pub(super) fn stage_key(stage: &Stage, id: &InboxId) -> Vec<u8> {
+    cat(&[&[class_of(stage)], id.as_bytes()])
+}
+
+pub(super) fn receive_key_hash(key: &str) -> [u8; 32] {
+    hash32(&[b"receive", key.as_bytes()])
+}
+
+fn decode_id(tree: &'static str, key: &[u8], v: &[u8]) -> Result<InboxId> {
+    InboxId::from_slice(v).ok_or_else(|| StoreError::corrupt(tree, key, "not a 16-byte inbox id"))
+}
+
+pub(super) fn receive(
+    s: &SledStore,
+    receive_key: &str,
+    meta: InboxMeta,
+    src: &mut dyn Read,
+) -> Result<(InboxId, Receipt)> {
+    let kh = receive_key_hash(receive_key);
+    // Fast path: a redelivery after a crash is answered without reading a byte of it.
+    if let Some(v) = s.t.receive_keys.get(kh)? {
+        return Ok((decode_id("receive_keys", &kh, &v)?, Receipt::AlreadyHad));
+    }
+
+    let id = InboxId::new(meta.received_at, hash8(&[receive_key.as_bytes()]));
+    let nonce = s.db.generate_id()?;
+    // The file goes first: an inbox entry must never point at bytes that are not on disk.
+    // A crash between here and the commit leaves an orphan file that `purge` sweeps.
+    let (pref, inline) = if s.inline_payload_max > 0 {
+        let (head, complete) = payload::read_head(src, s.inline_payload_max)?;
+        if complete {
+            (payload::inline_ref(&head), Some(head))
+        } else {
+            let mut rest = std::io::Cursor::new(head).chain(src);
+            (
+                payload::write_payload(&s.root, &id, nonce, &mut rest)?,
+                None,
+            )
+        }
+    } else {
+        (payload::write_payload(&s.root, &id, nonce, src)?, None)
+    };
+    let now = Utc::now();
+    let entry = InboxEntry {
+        id,
+        receive_key: receive_key.to_owned(),
+        meta,
+        payload: pref,
+        stage: Stage::Received,
+        stage_changed_at: now,
+        replays: 0,
+    };
+    let value = to_json(&entry)?;
+    let event = AuditEvent {
+        at: now,
+        actor: format!("channel:{}", entry.meta.channel),
+        action: "inbox.received".into(),
+        inbox_id: Some(id),
+        document_id: None,
+        outbox_id: None,
+        detail: format!(
+            "{} bytes, sha256 {}",
+            entry.payload.size, entry.payload.sha256
+        ),
+    };
+    let akey = s.audit_key(now)?;
+    let skey = stage_key(&Stage::Received, &id);
+
+    let outcome = {
+        let _g = s.shared();
+        (
+            &s.t.receive_keys,
+            &s.t.inbox,
+            &s.t.payload_inline,
+            &s.t.stage_index,
+            &s.t.audit,
+            &s.t.audit_by_ref,
+        )
+            .transaction(|(rk, inbox, inline_tree, si, audit, by_ref)| {
+                if let Some(existing) = rk.get(kh)? {
+                    // Lost a race with a concurrent receive of the same key.
+                    return Ok(Some(existing));
+                }
+                if inbox.get(id.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::IdCollision {
+                        what: InboxId::WHAT,
+                        id: id.to_string(),
+                    }));
+                }
+                rk.insert(&kh[..], &id.as_bytes()[..])?;
+                inbox.insert(&id.as_bytes()[..], value.clone())?;
+                if let Some(bytes) = &inline {
+                    inline_tree.insert(&id.as_bytes()[..], bytes.as_slice())?;
+                }
+                si.insert(skey.clone(), &[][..])?;
+                write_audit_tx(audit, by_ref, akey, &event)?;
+                Ok(None)
+            })
+            .map_err(tx_err)
+    };
+    let remove_ours = || {
+        if let Some(p) = entry
+            .payload
+            .file
+            .as_deref()
+            .and_then(|f| payload::resolve(&s.root, f))
+        {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            remove_ours();
+            return Err(e);
+        }
+    };
+    match outcome {
+        None => Ok((id, Receipt::Fresh)),
+        Some(existing) => {
+            remove_ours();
+            Ok((
+                decode_id("receive_keys", &kh, &existing)?,
+                Receipt::AlreadyHad,
+            ))
+        }
+    }
+}
+
+pub(super) fn get(s: &SledStore, id: InboxId) -> Result<Option<InboxEntry>> {
+    s.t.inbox
+        .get(id.as_bytes())?
+        .map(|v| from_json("inbox", id.as_bytes(), &v))
+        .transpose()
+}
+
+pub(super) fn open_payload(s: &SledStore, id: InboxId) -> Result<Box<dyn Read + Send>> {
+    let entry = get(s, id)?.ok_or_else(|| StoreError::NotFound {
+        what: InboxId::WHAT,
+        id: id.to_string(),
+    })?;
+    let Some(file) = entry.payload.file.as_deref() else {
+        let bytes =
+            s.t.payload_inline.get(id.as_bytes())?.ok_or_else(|| {
+                StoreError::corrupt("inbox", id.as_bytes(), "inline payload missing")
+            })?;
+        return Ok(Box::new(std::io::Cursor::new(bytes)));
+    };
+    let path = payload::resolve(&s.root, file).ok_or_else(|| {
+        StoreError::corrupt(
+            "inbox",
+            id.as_bytes(),
+            "payload path leaves the payload directory",
+        )
+    })?;
+    let f = File::open(&path).map_err(|e| StoreError::io("open", &path, e))?;
+    Ok(Box::new(std::io::BufReader::new(f)))
+}
+
+pub(super) fn set_stage(
+    s: &SledStore,
+    id: InboxId,
+    stage: Stage,
+    actor: &str,
+    replay: bool,
+) -> Result<StageChange> {
+    let now = Utc::now();
+    let akey = s.audit_key(now)?;
+    let _g = s.shared();
+    (&s.t.inbox, &s.t.stage_index, &s.t.audit, &s.t.audit_by_ref)
+        .transaction(|(inbox, si, audit, by_ref)| {
+            let raw = inbox.get(id.as_bytes())?.ok_or_else(|| {
+                abort(StoreError::NotFound {
+                    what: InboxId::WHAT,
+                    id: id.to_string(),
+                })
+            })?;
+            let mut entry: InboxEntry = from_json("inbox", id.as_bytes(), &raw).map_err(abort)?;
+            if entry.stage == stage && !replay {
+                return Ok(StageChange::Unchanged);
+            }
+            let from = entry.stage.clone();
+            si.remove(stage_key(&from, &id))?;
+            si.insert(stage_key(&stage, &id), &[][..])?;
+            entry.stage = stage.clone();
+            entry.stage_changed_at = now;
+            let (action, detail) = if replay {
+                entry.replays = entry.replays.saturating_add(1);
+                (
+                    "inbox.replay",
+                    format!(
+                        "{} -> {} (replay {})",
+                        from.name(),
+                        stage.name(),
+                        entry.replays
+                    ),
+                )
+            } else {
+                let mut d = format!("{} -> {}", from.name(), stage.name());
+                if let Stage::Exception { reason } = &stage {
+                    d.push_str(": ");
+                    d.push_str(reason);
+                }
+                ("inbox.stage", d)
+            };
+            inbox.insert(&id.as_bytes()[..], to_json(&entry).map_err(abort)?)?;
+            let event = AuditEvent {
+                at: now,
+                actor: actor.to_owned(),
+                action: action.into(),
+                inbox_id: Some(id),
+                document_id: None,
+                outbox_id: None,
+                detail,
+            };
+            write_audit_tx(audit, by_ref, akey, &event)?;
+            Ok(StageChange::Changed { from })
+        })
+        .map_err(tx_err)
+}
+
+pub(super) fn list_class(s: &SledStore, class: u8, limit: usize) -> Result<Vec<InboxEntry>> {
+    let mut out = Vec::new();
+    for kv in s.t.stage_index.scan_prefix([class]) {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, _) = kv?;
+        let id = InboxId::from_slice(&k[1..])
+            .ok_or_else(|| StoreError::corrupt("stage_index", &k, "not class + inbox id"))?;
+        // An index entry without its record would be a bug, not a reason to stop resuming
+        // everything else: skip it.
+        if let Some(e) = get(s, id)? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn check_seen(
+    s: &SledStore,
+    key: &str,
+    owner: SeenOwner,
+    now: DateTime<Utc>,
+) -> Result<SeenOutcome> {
+    let window = s.seen_window;
+    let fresh = SeenEntry {
+        first_seen: now,
+        owner,
+    };
+    let value = to_json(&fresh)?;
+    let time_key = cat(&[&millis(now).to_be_bytes(), key.as_bytes()]);
+    let _g = s.shared();
+    (&s.t.seen, &s.t.seen_by_time)
+        .transaction(|(seen, by_time)| {
+            if let Some(raw) = seen.get(key.as_bytes())? {
+                let old: SeenEntry = from_json("seen", key.as_bytes(), &raw).map_err(abort)?;
+                // Checked: a corrupt far-future time must not panic, it just counts as seen.
+                let expires = old.first_seen.checked_add_signed(window);
+                if expires.is_none_or(|e| e > now) {
+                    return Ok(SeenOutcome::Duplicate(old));
+                }
+                by_time.remove(cat(&[
+                    &millis(old.first_seen).to_be_bytes(),
+                    key.as_bytes(),
+                ]))?;
+            }
+            seen.insert(key.as_bytes(), value.clone())?;
+            by_time.insert(time_key.clone(), &[][..])?;
+            Ok(SeenOutcome::First)
+        })
+        .map_err(tx_err)
+}

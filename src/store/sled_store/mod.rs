@@ -1,0 +1,416 @@
+//! [`SledStore`]: the embedded backend of [`Store`]. Owns the sled database under
+//! `<dir>/db`, the payload directory, the schema version and the write gate used for backups.
+//! Must not hold any logic the trait's callers rely on beyond the trait's documented contract.
+//!
+//! Trees (all keys big-endian so byte order is the order we scan in):
+//!
+//! | tree | key | value |
+//! | --- | --- | --- |
+//! | `meta` | `schema_version` | u32 |
+//! | `receive_keys` | sha256(receive key) | inbox id |
+//! | `inbox` | inbox id (time-ordered) | JSON [`InboxEntry`] |
+//! | `payload_inline` | inbox id | payload bytes (only below `inline_payload_max`) |
+//! | `stage_index` | class byte (0 pending, 1 exception, 2 finished) + inbox id | empty |
+//! | `seen` | duplicate key | JSON [`SeenEntry`] |
+//! | `seen_by_time` | first-seen ms + duplicate key | empty |
+//! | `documents` | document id | header JSON + body bytes |
+//! | `doc_keys` | sha256(partner, kind, business key) | document id |
+//! | `doc_by_partner`, `doc_by_kind` | len-prefixed value + document id | empty |
+//! | `lineage` | len-prefixed PO number + document id | empty |
+//! | `outbox` | due ms + outbox id | header JSON + payload (pending only) |
+//! | `outbox_index` | outbox id | state byte (+ outbox key when pending) |
+//! | `outbox_keys` | sha256(idempotency key) | outbox id |
+//! | `delivered`, `dead` | outbox id | header JSON + payload |
+//! | `audit` | ms + sled-generated id | JSON [`AuditEvent`] |
+//! | `audit_by_ref` | ref byte (`i`/`d`/`o`) + id + audit key | empty |
+//! | `counters` | counter name + len-prefixed partner | u64 |
+
+mod documents;
+mod inbox;
+mod maintenance;
+mod outbox;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use chrono::{DateTime, Utc};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+use super::codec::{cat, to_json};
+use super::error::{Result, StoreError};
+use super::payload;
+use super::types::*;
+use super::{BuildOutbound, Store};
+
+/// Bump when a key or value layout changes; add a migration for the old one or refuse it.
+pub const CURRENT_SCHEMA_VERSION: u32 = 1;
+/// The oldest layout this build can read.
+const OLDEST_READABLE_SCHEMA: u32 = 1;
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub dir: PathBuf,
+    /// A duplicate key seen longer ago than this counts as new (control numbers wrap, partners
+    /// reuse them after a year or so).
+    pub seen_window: chrono::Duration,
+    /// sled's background flush; `flush()` is still what makes an acknowledged write durable.
+    pub flush_every_ms: Option<u64>,
+    /// sled page cache in bytes.
+    pub cache_capacity: u64,
+    /// Payloads up to this many bytes are kept inline in sled instead of in their own file,
+    /// so they become durable with the group `flush` instead of costing two fsyncs each.
+    /// 0 (the default) keeps every payload in a file, as the design describes; memory per
+    /// receive is bounded by this value either way.
+    pub inline_payload_max: usize,
+}
+
+impl StoreConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            dir: dir.into(),
+            seen_window: chrono::Duration::days(90),
+            flush_every_ms: Some(500),
+            cache_capacity: 64 * 1024 * 1024,
+            inline_payload_max: 0,
+        }
+    }
+}
+
+pub(super) struct Trees {
+    pub meta: sled::Tree,
+    pub receive_keys: sled::Tree,
+    pub inbox: sled::Tree,
+    pub payload_inline: sled::Tree,
+    pub stage_index: sled::Tree,
+    pub seen: sled::Tree,
+    pub seen_by_time: sled::Tree,
+    pub documents: sled::Tree,
+    pub doc_keys: sled::Tree,
+    pub doc_by_partner: sled::Tree,
+    pub doc_by_kind: sled::Tree,
+    pub lineage: sled::Tree,
+    pub outbox: sled::Tree,
+    pub outbox_index: sled::Tree,
+    pub outbox_keys: sled::Tree,
+    pub delivered: sled::Tree,
+    pub dead: sled::Tree,
+    pub audit: sled::Tree,
+    pub audit_by_ref: sled::Tree,
+    pub counters: sled::Tree,
+}
+
+/// The embedded store. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct SledStore {
+    root: PathBuf,
+    db: sled::Db,
+    t: Trees,
+    seen_window: chrono::Duration,
+    inline_payload_max: usize,
+    /// Writers hold it shared; `backup` holds it exclusively so its copy is one consistent
+    /// cut. sled has no snapshots, so this is how the copy gets point-in-time semantics.
+    gate: RwLock<()>,
+}
+
+pub(super) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+pub(super) fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+pub(super) fn tx_err(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
+/// Audit keys are generated outside transactions (generating is a side effect) and written
+/// inside them, so an event exists exactly when the change it describes does.
+#[derive(Clone, Copy)]
+pub(super) struct AuditKey([u8; 16]);
+
+impl SledStore {
+    /// Opens (or creates) a store in `dir` with default settings.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(StoreConfig::new(dir.as_ref()))
+    }
+
+    pub fn open_with(cfg: StoreConfig) -> Result<Self> {
+        let root = cfg.dir.clone();
+        for sub in ["", payload::PAYLOAD_DIR, payload::TMP_DIR] {
+            let d = root.join(sub);
+            std::fs::create_dir_all(&d).map_err(|e| StoreError::io("create directory", &d, e))?;
+        }
+        let db = sled::Config::new()
+            .path(root.join("db"))
+            .flush_every_ms(cfg.flush_every_ms)
+            .cache_capacity(cfg.cache_capacity)
+            .open()?;
+        let meta = db.open_tree("meta")?;
+        check_schema(&root, &meta)?;
+        payload::clear_tmp(&root)?;
+        let t = Trees {
+            meta,
+            receive_keys: db.open_tree("receive_keys")?,
+            inbox: db.open_tree("inbox")?,
+            payload_inline: db.open_tree("payload_inline")?,
+            stage_index: db.open_tree("stage_index")?,
+            seen: db.open_tree("seen")?,
+            seen_by_time: db.open_tree("seen_by_time")?,
+            documents: db.open_tree("documents")?,
+            doc_keys: db.open_tree("doc_keys")?,
+            doc_by_partner: db.open_tree("doc_by_partner")?,
+            doc_by_kind: db.open_tree("doc_by_kind")?,
+            lineage: db.open_tree("lineage")?,
+            outbox: db.open_tree("outbox")?,
+            outbox_index: db.open_tree("outbox_index")?,
+            outbox_keys: db.open_tree("outbox_keys")?,
+            delivered: db.open_tree("delivered")?,
+            dead: db.open_tree("dead")?,
+            audit: db.open_tree("audit")?,
+            audit_by_ref: db.open_tree("audit_by_ref")?,
+            counters: db.open_tree("counters")?,
+        };
+        Ok(SledStore {
+            root,
+            db,
+            t,
+            seen_window: cfg.seen_window,
+            inline_payload_max: cfg.inline_payload_max,
+            gate: RwLock::new(()),
+        })
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// Schema version recorded in the store.
+    pub fn schema_version(&self) -> Result<u32> {
+        match self.t.meta.get(SCHEMA_KEY)? {
+            Some(v) => decode_version(&v),
+            None => Ok(CURRENT_SCHEMA_VERSION),
+        }
+    }
+
+    /// A poisoned gate only means another writer panicked; the data is still sled's, so carry
+    /// on rather than turning one bug into a stopped gateway.
+    pub(super) fn shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.gate.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn audit_key(&self, at: DateTime<Utc>) -> Result<AuditKey> {
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&millis(at).to_be_bytes());
+        k[8..].copy_from_slice(&self.db.generate_id()?.to_be_bytes());
+        Ok(AuditKey(k))
+    }
+}
+
+fn decode_version(v: &[u8]) -> Result<u32> {
+    let b: [u8; 4] = v
+        .try_into()
+        .map_err(|_| StoreError::corrupt("meta", SCHEMA_KEY, "schema version is not 4 bytes"))?;
+    Ok(u32::from_be_bytes(b))
+}
+
+fn check_schema(root: &Path, meta: &sled::Tree) -> Result<()> {
+    match meta.get(SCHEMA_KEY)? {
+        None => {
+            meta.insert(SCHEMA_KEY, &CURRENT_SCHEMA_VERSION.to_be_bytes())?;
+            meta.flush()?;
+            Ok(())
+        }
+        Some(v) => {
+            let found = decode_version(&v)?;
+            if found > CURRENT_SCHEMA_VERSION {
+                Err(StoreError::SchemaTooNew {
+                    path: root.to_path_buf(),
+                    found,
+                    supported: CURRENT_SCHEMA_VERSION,
+                })
+            } else if found < OLDEST_READABLE_SCHEMA {
+                Err(StoreError::SchemaTooOld {
+                    path: root.to_path_buf(),
+                    found,
+                    oldest: OLDEST_READABLE_SCHEMA,
+                })
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes one audit event and its per-id references inside a transaction.
+pub(super) fn write_audit_tx(
+    audit: &TransactionalTree,
+    by_ref: &TransactionalTree,
+    key: AuditKey,
+    event: &AuditEvent,
+) -> TxResult<()> {
+    let value = to_json(event).map_err(abort)?;
+    audit.insert(&key.0[..], value)?;
+    for r in audit_refs(key, event) {
+        by_ref.insert(r, &[][..])?;
+    }
+    Ok(())
+}
+
+pub(super) fn audit_refs(key: AuditKey, event: &AuditEvent) -> Vec<Vec<u8>> {
+    let mut refs = Vec::new();
+    if let Some(id) = event.inbox_id {
+        refs.push(cat(&[b"i", id.as_bytes(), &key.0]));
+    }
+    if let Some(id) = event.document_id {
+        refs.push(cat(&[b"d", id.as_bytes(), &key.0]));
+    }
+    if let Some(id) = event.outbox_id {
+        refs.push(cat(&[b"o", id.as_bytes(), &key.0]));
+    }
+    refs
+}
+
+impl Store for SledStore {
+    fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn receive(
+        &self,
+        receive_key: &str,
+        meta: InboxMeta,
+        payload: &mut dyn Read,
+    ) -> Result<(InboxId, Receipt)> {
+        inbox::receive(self, receive_key, meta, payload)
+    }
+
+    fn inbox_get(&self, id: InboxId) -> Result<Option<InboxEntry>> {
+        inbox::get(self, id)
+    }
+
+    fn open_payload(&self, id: InboxId) -> Result<Box<dyn Read + Send>> {
+        inbox::open_payload(self, id)
+    }
+
+    fn set_stage(&self, id: InboxId, stage: Stage, actor: &str) -> Result<StageChange> {
+        inbox::set_stage(self, id, stage, actor, false)
+    }
+
+    fn list_pending(&self, limit: usize) -> Result<Vec<InboxEntry>> {
+        inbox::list_class(self, inbox::CLASS_PENDING, limit)
+    }
+
+    fn list_exceptions(&self, limit: usize) -> Result<Vec<InboxEntry>> {
+        inbox::list_class(self, inbox::CLASS_EXCEPTION, limit)
+    }
+
+    fn mark_replay(&self, id: InboxId, from: Stage, actor: &str) -> Result<()> {
+        if !from.is_pending() {
+            return Err(StoreError::WrongState {
+                what: InboxId::WHAT,
+                id: id.to_string(),
+                actual: format!("asked to replay from {}", from.name()),
+                expected: "a pending stage to replay from",
+            });
+        }
+        inbox::set_stage(self, id, from, actor, true).map(|_| ())
+    }
+
+    fn check_seen(&self, key: &str, owner: SeenOwner, now: DateTime<Utc>) -> Result<SeenOutcome> {
+        inbox::check_seen(self, key, owner, now)
+    }
+
+    fn put_document(&self, meta: DocumentMeta, body: &[u8]) -> Result<(DocumentId, PutOutcome)> {
+        documents::put(self, meta, body)
+    }
+
+    fn get_document(&self, id: DocumentId) -> Result<Option<StoredDocument>> {
+        documents::get(self, id)
+    }
+
+    fn list_documents(&self, filter: &DocumentFilter) -> Result<Page<StoredDocument>> {
+        documents::list(self, filter)
+    }
+
+    fn lineage(&self, po: &str) -> Result<Vec<DocumentId>> {
+        documents::lineage(self, po)
+    }
+
+    fn enqueue(&self, new: NewOutbound) -> Result<Enqueued> {
+        outbox::enqueue(self, None, &|_| Ok(new.clone()))
+    }
+
+    fn enqueue_outbound(&self, partner: &str, build: &BuildOutbound<'_>) -> Result<Enqueued> {
+        outbox::enqueue(self, Some(partner), build)
+    }
+
+    fn control_numbers(&self, partner: &str) -> Result<Option<ControlNumbers>> {
+        outbox::control_numbers(self, partner)
+    }
+
+    fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRecord>> {
+        outbox::due(self, now, limit)
+    }
+
+    fn outbox_get(&self, id: OutboxId) -> Result<Option<OutboxRecord>> {
+        outbox::get(self, id)
+    }
+
+    fn mark_delivered(&self, id: OutboxId, at: DateTime<Utc>) -> Result<()> {
+        outbox::mark_delivered(self, id, at)
+    }
+
+    fn mark_failed(
+        &self,
+        id: OutboxId,
+        error: &str,
+        next_due: DateTime<Utc>,
+    ) -> Result<OutboxRecord> {
+        outbox::mark_failed(self, id, error, next_due)
+    }
+
+    fn dead_letter(&self, id: OutboxId, reason: &str, at: DateTime<Utc>) -> Result<()> {
+        outbox::dead_letter(self, id, reason, at)
+    }
+
+    fn list_dead(&self, limit: usize) -> Result<Vec<OutboxRecord>> {
+        outbox::list_dead(self, limit)
+    }
+
+    fn replay_dead(&self, id: OutboxId, due: DateTime<Utc>, actor: &str) -> Result<()> {
+        outbox::replay_dead(self, id, due, actor)
+    }
+
+    fn append_audit(&self, event: &AuditEvent) -> Result<()> {
+        maintenance::append_audit(self, event)
+    }
+
+    fn audit_for_document(&self, id: DocumentId) -> Result<Vec<AuditEvent>> {
+        maintenance::audit_for(self, b'd', id.as_bytes())
+    }
+
+    fn audit_for_inbox(&self, id: InboxId) -> Result<Vec<AuditEvent>> {
+        maintenance::audit_for(self, b'i', id.as_bytes())
+    }
+
+    fn audit_for_outbox(&self, id: OutboxId) -> Result<Vec<AuditEvent>> {
+        maintenance::audit_for(self, b'o', id.as_bytes())
+    }
+
+    fn purge(&self, older_than: DateTime<Utc>) -> Result<PurgeReport> {
+        maintenance::purge(self, older_than)
+    }
+
+    fn backup(&self, dir: &Path) -> Result<BackupReport> {
+        maintenance::backup(self, dir)
+    }
+}

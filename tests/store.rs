@@ -1,0 +1,1182 @@
+//! Integration tests for `edigate::store`: the durable store seen through its `Store` trait.
+//! Owns nothing else; each test opens its own store in a temp directory.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use edigate::store::*;
+use sha2::{Digest, Sha256};
+
+// ------------------------------------------------------------------------------------------
+// helpers
+
+fn temp_store() -> (tempfile::TempDir, SledStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SledStore::open(dir.path()).expect("open store");
+    (dir, store)
+}
+
+fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn meta(channel: &str, received_at: DateTime<Utc>) -> InboxMeta {
+    InboxMeta {
+        channel: channel.into(),
+        partner_hint: Some("ACME".into()),
+        source_name: Some("po_0001.x12".into()),
+        received_at,
+        attributes: BTreeMap::new(),
+    }
+}
+
+fn payload_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let base = dir.join("payloads");
+    for day in std::fs::read_dir(base).expect("payload dir").flatten() {
+        for f in std::fs::read_dir(day.path()).expect("day dir").flatten() {
+            out.push(f.path());
+        }
+    }
+    out
+}
+
+fn doc_meta(partner: &str, kind: &str, key: &str, pos: &[&str], t: DateTime<Utc>) -> DocumentMeta {
+    DocumentMeta {
+        partner: partner.into(),
+        kind: kind.into(),
+        po_numbers: pos.iter().map(|s| s.to_string()).collect(),
+        business_key: key.into(),
+        inbox_id: None,
+        created_at: t,
+    }
+}
+
+fn outbound(key: &str, due: DateTime<Utc>, payload: Vec<u8>) -> NewOutbound {
+    NewOutbound {
+        idempotency_key: key.into(),
+        partner: "ACME".into(),
+        destination: "sftp-acme".into(),
+        kind: "997".into(),
+        document_id: None,
+        inbox_id: None,
+        due,
+        payload,
+    }
+}
+
+/// Renders a stand-in interchange header carrying the allocated numbers, the way the ack
+/// renderer will: a pure function of its inputs.
+fn render_997(key: String, n: ControlNumbers) -> NewOutbound {
+    outbound(
+        &key,
+        at(2026, 1, 1, 0),
+        format!(
+            "ISA*00*...*{:09}*0*P*>~GS*FA*HOSP*ACME*20260101*0000*{}*X*004010~",
+            n.isa13, n.gs06
+        )
+        .into_bytes(),
+    )
+}
+
+/// Generates `len` deterministic bytes without ever holding them: the 50 MB payload test
+/// proves the store streams because the source cannot hand over more than one buffer.
+struct Generated {
+    left: u64,
+    state: u64,
+}
+
+impl Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.left) as usize;
+        for b in &mut buf[..n] {
+            self.state = self.state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            *b = (self.state >> 56) as u8;
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// receive
+
+#[test]
+fn same_receive_key_twice_gives_same_inbox_id_and_one_payload_file() {
+    let (dir, store) = temp_store();
+    let key = "sftp:acme:/out/po_0001.x12:812:1764000000:abcd";
+    let (id1, r1) = store
+        .receive(
+            key,
+            meta("sftp-acme", at(2026, 3, 1, 9)),
+            &mut &b"ISA*00*first"[..],
+        )
+        .unwrap();
+    // The redelivery carries the same key (and here even different bytes, which must not
+    // be read: the first copy is the record).
+    let (id2, r2) = store
+        .receive(
+            key,
+            meta("sftp-acme", at(2026, 3, 1, 10)),
+            &mut &b"ISA*00*again"[..],
+        )
+        .unwrap();
+    assert_eq!(r1, Receipt::Fresh);
+    assert_eq!(r2, Receipt::AlreadyHad);
+    assert_eq!(id1, id2);
+    assert_eq!(payload_files(dir.path()).len(), 1);
+
+    let mut body = String::new();
+    store
+        .open_payload(id1)
+        .unwrap()
+        .read_to_string(&mut body)
+        .unwrap();
+    assert_eq!(body, "ISA*00*first");
+
+    // And after a restart.
+    store.flush().unwrap();
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    let (id3, r3) = store
+        .receive(key, meta("sftp-acme", at(2026, 3, 2, 9)), &mut &b"x"[..])
+        .unwrap();
+    assert_eq!((id3, r3), (id1, Receipt::AlreadyHad));
+    assert_eq!(payload_files(dir.path()).len(), 1);
+    let entry = store.inbox_get(id1).unwrap().unwrap();
+    assert_eq!(entry.stage, Stage::Received);
+    assert_eq!(entry.receive_key, key);
+}
+
+#[test]
+fn fifty_megabyte_payload_is_streamed_to_disk_with_its_hash() {
+    let (dir, store) = temp_store();
+    let len = 50 * 1024 * 1024;
+    let mut expected = Sha256::new();
+    let mut gen = Generated {
+        left: len,
+        state: 7,
+    };
+    std::io::copy(&mut gen, &mut HashWriter(&mut expected)).unwrap();
+    let expected = hex::encode(expected.finalize());
+
+    let mut src = Generated {
+        left: len,
+        state: 7,
+    };
+    let (id, _) = store
+        .receive("as2:big", meta("as2", at(2026, 3, 1, 9)), &mut src)
+        .unwrap();
+    let entry = store.inbox_get(id).unwrap().unwrap();
+    assert_eq!(entry.payload.size, len);
+    assert_eq!(entry.payload.sha256, expected);
+
+    let files = payload_files(dir.path());
+    assert_eq!(files.len(), 1);
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), len);
+    let mut on_disk = Sha256::new();
+    std::io::copy(
+        &mut store.open_payload(id).unwrap(),
+        &mut HashWriter(&mut on_disk),
+    )
+    .unwrap();
+    assert_eq!(hex::encode(on_disk.finalize()), expected);
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.update(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn small_payloads_can_live_inline_and_large_ones_still_go_to_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new(dir.path());
+    cfg.inline_payload_max = 1024;
+    let store = SledStore::open_with(cfg).unwrap();
+    let small = b"ISA*00*small".to_vec();
+    let (a, _) = store
+        .receive(
+            "k:small",
+            meta("drop", at(2026, 3, 1, 9)),
+            &mut small.as_slice(),
+        )
+        .unwrap();
+    assert!(payload_files(dir.path()).is_empty());
+    let entry = store.inbox_get(a).unwrap().unwrap();
+    assert_eq!(entry.payload.file, None);
+    assert_eq!(entry.payload.sha256, hex::encode(Sha256::digest(&small)));
+    let mut back = Vec::new();
+    store
+        .open_payload(a)
+        .unwrap()
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, small);
+
+    // One byte over the limit: the head already read is chained back in front of the rest.
+    let mut src = Generated {
+        left: 1025,
+        state: 3,
+    };
+    let mut expected = Vec::new();
+    Generated {
+        left: 1025,
+        state: 3,
+    }
+    .read_to_end(&mut expected)
+    .unwrap();
+    let (b, _) = store
+        .receive("k:big", meta("drop", at(2026, 3, 1, 9)), &mut src)
+        .unwrap();
+    let entry = store.inbox_get(b).unwrap().unwrap();
+    assert!(entry.payload.file.is_some());
+    assert_eq!(entry.payload.sha256, hex::encode(Sha256::digest(&expected)));
+    let mut back = Vec::new();
+    store
+        .open_payload(b)
+        .unwrap()
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, expected);
+
+    // Inline payloads are part of the backup and go with purge.
+    store.set_stage(a, Stage::Done, "flow").unwrap();
+    let copy_dir = dir.path().join("backup");
+    store.backup(&copy_dir).unwrap();
+    let copy = SledStore::open(&copy_dir).unwrap();
+    let mut back = Vec::new();
+    copy.open_payload(a)
+        .unwrap()
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, small);
+    assert_eq!(store.purge(at(2027, 1, 1, 0)).unwrap().inbox_entries, 1);
+    assert!(store.open_payload(a).is_err());
+}
+
+#[test]
+fn concurrent_receives_of_one_key_store_one_entry_and_one_file() {
+    let (dir, store) = temp_store();
+    // Through the trait object, as the pipeline will hold it.
+    let store: Arc<dyn Store> = Arc::new(store);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                store
+                    .receive(
+                        "imap:uidvalidity=7:uid=42",
+                        meta("email", at(2026, 3, 1, 9)),
+                        &mut &b"ISA*00"[..],
+                    )
+                    .unwrap()
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(results.iter().all(|(id, _)| *id == results[0].0));
+    assert_eq!(
+        results.iter().filter(|(_, r)| *r == Receipt::Fresh).count(),
+        1
+    );
+    assert_eq!(payload_files(dir.path()).len(), 1);
+}
+
+#[test]
+fn a_failing_payload_stream_stores_nothing() {
+    struct Broken;
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("connection reset"))
+        }
+    }
+    let (dir, store) = temp_store();
+    let err = store
+        .receive("as2:broken", meta("as2", at(2026, 3, 1, 9)), &mut Broken)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::PayloadStream(_)), "{err}");
+    assert!(payload_files(dir.path()).is_empty());
+    // The key is still free: the sender's retry is received normally.
+    let (_, r) = store
+        .receive(
+            "as2:broken",
+            meta("as2", at(2026, 3, 1, 9)),
+            &mut &b"ok"[..],
+        )
+        .unwrap();
+    assert_eq!(r, Receipt::Fresh);
+}
+
+// ------------------------------------------------------------------------------------------
+// stages, replay, duplicates
+
+#[test]
+fn stages_are_idempotent_and_pending_items_resume_after_restart() {
+    let (dir, store) = temp_store();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let (id, _) = store
+            .receive(
+                &format!("drop:{i}"),
+                meta("drop", at(2026, 3, 1, i)),
+                &mut &b"ISA"[..],
+            )
+            .unwrap();
+        ids.push(id);
+    }
+    assert_eq!(
+        store.set_stage(ids[0], Stage::Checked, "check").unwrap(),
+        StageChange::Changed {
+            from: Stage::Received
+        }
+    );
+    assert_eq!(
+        store.set_stage(ids[0], Stage::Checked, "check").unwrap(),
+        StageChange::Unchanged
+    );
+    store.set_stage(ids[1], Stage::Done, "flow").unwrap();
+    store
+        .set_stage(
+            ids[2],
+            Stage::Exception {
+                reason: "ISA13 mismatch with IEA02".into(),
+            },
+            "decode",
+        )
+        .unwrap();
+    store.set_stage(ids[3], Stage::Duplicate, "decode").unwrap();
+    store.flush().unwrap();
+    drop(store);
+
+    let store = SledStore::open(dir.path()).unwrap();
+    let pending: Vec<_> = store
+        .list_pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(pending, vec![ids[0]]);
+    let exceptions = store.list_exceptions(10).unwrap();
+    assert_eq!(exceptions.len(), 1);
+    assert_eq!(exceptions[0].id, ids[2]);
+
+    store
+        .mark_replay(ids[2], Stage::Received, "operator:kim")
+        .unwrap();
+    let pending: Vec<_> = store
+        .list_pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(pending, vec![ids[0], ids[2]], "oldest first");
+    assert!(store.list_exceptions(10).unwrap().is_empty());
+    assert_eq!(store.inbox_get(ids[2]).unwrap().unwrap().replays, 1);
+    assert!(store
+        .mark_replay(ids[2], Stage::Done, "operator:kim")
+        .is_err());
+
+    let trail: Vec<_> = store
+        .audit_for_inbox(ids[2])
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(trail, ["inbox.received", "inbox.stage", "inbox.replay"]);
+    assert!(matches!(
+        store.set_stage(InboxId::from_slice(&[9; 16]).unwrap(), Stage::Done, "x"),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn duplicate_keys_are_remembered_within_the_window_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new(dir.path());
+    cfg.seen_window = chrono::Duration::days(30);
+    let store = SledStore::open_with(cfg).unwrap();
+    let key = "x12:ACME:ISA13:000000123";
+    let owner = SeenOwner {
+        inbox_id: Some(InboxId::from_slice(&[1; 16]).unwrap()),
+        document_id: None,
+    };
+    let t0 = at(2026, 3, 1, 0);
+    assert_eq!(
+        store.check_seen(key, owner.clone(), t0).unwrap(),
+        SeenOutcome::First
+    );
+    match store
+        .check_seen(key, SeenOwner::default(), t0 + chrono::Duration::days(29))
+        .unwrap()
+    {
+        SeenOutcome::Duplicate(first) => {
+            assert_eq!(first.first_seen, t0);
+            assert_eq!(first.owner, owner);
+        }
+        other => panic!("expected duplicate, got {other:?}"),
+    }
+    assert_eq!(
+        store
+            .check_seen(key, SeenOwner::default(), t0 + chrono::Duration::days(31))
+            .unwrap(),
+        SeenOutcome::First
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// control numbers
+
+#[test]
+fn control_numbers_are_allocated_with_the_record_gap_free_and_idempotent() {
+    let (_dir, store) = temp_store();
+    for i in 1..=200u64 {
+        let e = store
+            .enqueue_outbound("ACME", &|n| Ok(render_997(format!("997:{i}"), n)))
+            .unwrap();
+        assert!(e.fresh);
+        assert_eq!(
+            e.control_numbers,
+            Some(ControlNumbers { isa13: i, gs06: i })
+        );
+        let rec = store.outbox_get(e.id).unwrap().unwrap();
+        let text = String::from_utf8(rec.payload).unwrap();
+        assert!(
+            text.contains(&format!("*{i:09}*")),
+            "payload carries its ISA13: {text}"
+        );
+    }
+    // Same idempotency key: nothing allocated, the first numbers come back.
+    let again = store
+        .enqueue_outbound("ACME", &|n| Ok(render_997("997:7".into(), n)))
+        .unwrap();
+    assert!(!again.fresh);
+    assert_eq!(
+        again.control_numbers,
+        Some(ControlNumbers { isa13: 7, gs06: 7 })
+    );
+    assert_eq!(
+        store.control_numbers("ACME").unwrap(),
+        Some(ControlNumbers {
+            isa13: 200,
+            gs06: 200
+        })
+    );
+    // Partners count independently.
+    let other = store
+        .enqueue_outbound("MEDLINE", &|n| Ok(render_997("997:m1".into(), n)))
+        .unwrap();
+    assert_eq!(
+        other.control_numbers,
+        Some(ControlNumbers { isa13: 1, gs06: 1 })
+    );
+    // A build failure allocates nothing.
+    let err = store
+        .enqueue_outbound("ACME", &|_| Err("template missing".into()))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Build(_)));
+    let next = store
+        .enqueue_outbound("ACME", &|n| Ok(render_997("997:201".into(), n)))
+        .unwrap();
+    assert_eq!(next.control_numbers.unwrap().isa13, 201);
+}
+
+#[test]
+fn control_numbers_stay_unique_and_gap_free_across_threads() {
+    let (_dir, store) = temp_store();
+    let store = Arc::new(store);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                (0..150)
+                    .map(|i| {
+                        store
+                            .enqueue_outbound("ACME", &|n| {
+                                Ok(render_997(format!("997:{t}:{i}"), n))
+                            })
+                            .unwrap()
+                            .control_numbers
+                            .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut isa: Vec<u64> = Vec::new();
+    let mut gs: Vec<u64> = Vec::new();
+    for t in threads {
+        for n in t.join().unwrap() {
+            isa.push(n.isa13);
+            gs.push(n.gs06);
+        }
+    }
+    isa.sort_unstable();
+    gs.sort_unstable();
+    assert_eq!(isa, (1..=600).collect::<Vec<_>>());
+    assert_eq!(gs, (1..=600).collect::<Vec<_>>());
+    // What is stored agrees with what was handed out.
+    let mut stored: Vec<u64> = store
+        .due(at(2100, 1, 1, 0), usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|r| r.control_numbers.unwrap().isa13)
+        .collect();
+    stored.sort_unstable();
+    assert_eq!(stored, isa);
+}
+
+const CRASH_CHILD_ENV: &str = "EDIGATE_STORE_CRASH_CHILD_DIR";
+const CRASH_ROUND_ENV: &str = "EDIGATE_STORE_CRASH_ROUND";
+const CRASH_TEST: &str = "control_numbers_have_no_gaps_or_repeats_after_sigkill";
+
+/// Child mode: allocate in a loop, flushing every 25 and reporting the last flushed number,
+/// until the parent kills us (or a safety deadline passes, so no child outlives a lost parent).
+fn crash_child(dir: &str) {
+    let round = std::env::var(CRASH_ROUND_ENV).unwrap_or_default();
+    let store = SledStore::open(dir).expect("child opens store");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        i += 1;
+        let e = store
+            .enqueue_outbound("ACME", &|n| Ok(render_997(format!("crash:{round}:{i}"), n)))
+            .expect("enqueue");
+        if i % 25 == 0 {
+            store.flush().expect("flush");
+            println!("flushed {}", e.control_numbers.expect("numbers").isa13);
+        }
+    }
+}
+
+/// Runs one child until it has flushed `at_least`, lets it run `delay` more, kills it.
+/// Returns the last number it reported as flushed.
+fn run_and_kill_child(dir: &Path, round: u32, at_least: u64, delay: Duration) -> u64 {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([CRASH_TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CRASH_CHILD_ENV, dir)
+        .env(CRASH_ROUND_ENV, round.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut last_flushed = 0u64;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("flushed ") {
+            last_flushed = n.trim().parse().unwrap();
+            if last_flushed >= at_least {
+                break;
+            }
+        }
+    }
+    // Land the kill at an arbitrary point, with unflushed allocations in flight.
+    std::thread::sleep(delay);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        last_flushed >= at_least,
+        "child stopped early at {last_flushed}"
+    );
+    last_flushed
+}
+
+#[test]
+fn control_numbers_have_no_gaps_or_repeats_after_sigkill() {
+    if let Ok(dir) = std::env::var(CRASH_CHILD_ENV) {
+        crash_child(&dir);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = 0u64;
+    // Three crashes at different points; allocation resumes after each one.
+    for (round, delay_ms) in [(1u32, 7u64), (2, 37), (3, 113)] {
+        let last_flushed =
+            run_and_kill_child(dir.path(), round, n + 200, Duration::from_millis(delay_ms));
+
+        let store = SledStore::open(dir.path()).unwrap();
+        let records = store.due(at(2100, 1, 1, 0), usize::MAX).unwrap();
+        let mut isa: Vec<u64> = records
+            .iter()
+            .map(|r| r.control_numbers.unwrap().isa13)
+            .collect();
+        let mut gs: Vec<u64> = records
+            .iter()
+            .map(|r| r.control_numbers.unwrap().gs06)
+            .collect();
+        isa.sort_unstable();
+        gs.sort_unstable();
+        n = isa.len() as u64;
+        eprintln!("crash round {round}: last flushed {last_flushed}, survived {n}");
+        assert!(
+            n >= last_flushed,
+            "flushed {last_flushed} but only {n} survived"
+        );
+        assert_eq!(
+            isa,
+            (1..=n).collect::<Vec<_>>(),
+            "ISA13 after crash {round}"
+        );
+        assert_eq!(gs, (1..=n).collect::<Vec<_>>(), "GS06 after crash {round}");
+        assert_eq!(
+            store.control_numbers("ACME").unwrap(),
+            Some(ControlNumbers { isa13: n, gs06: n })
+        );
+        for r in &records {
+            let isa13 = r.control_numbers.unwrap().isa13;
+            assert!(String::from_utf8_lossy(&r.payload).contains(&format!("*{isa13:09}*")));
+        }
+    }
+    // Allocation continues right after the last surviving number.
+    let store = SledStore::open(dir.path()).unwrap();
+    let e = store
+        .enqueue_outbound("ACME", &|c| Ok(render_997("after-crash".into(), c)))
+        .unwrap();
+    assert_eq!(e.control_numbers.unwrap().isa13, n + 1);
+}
+
+// ------------------------------------------------------------------------------------------
+// outbox lifecycle
+
+#[test]
+fn outbox_due_backoff_dead_letter_and_replay() {
+    let (_dir, store) = temp_store();
+    let t0 = at(2026, 3, 1, 12);
+    let a = store
+        .enqueue(outbound("erp:post:1", t0, b"{\"po\":1}".to_vec()))
+        .unwrap();
+    let b = store
+        .enqueue(outbound(
+            "erp:post:2",
+            t0 + chrono::Duration::minutes(5),
+            b"{}".to_vec(),
+        ))
+        .unwrap();
+    assert_eq!(a.control_numbers, None);
+    assert!(
+        !store
+            .enqueue(outbound("erp:post:1", t0, vec![]))
+            .unwrap()
+            .fresh
+    );
+
+    let due: Vec<_> = store
+        .due(t0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(due, vec![a.id]);
+
+    // Fail twice with backoff; the record moves out of the due window each time.
+    let base = chrono::Duration::seconds(30);
+    let cap = chrono::Duration::hours(1);
+    assert_eq!(backoff(1, base, cap), chrono::Duration::seconds(30));
+    assert_eq!(backoff(3, base, cap), chrono::Duration::seconds(120));
+    assert_eq!(backoff(40, base, cap), cap);
+    let r = store
+        .mark_failed(a.id, "HTTP 503", t0 + backoff(1, base, cap))
+        .unwrap();
+    assert_eq!(r.attempts, 1);
+    assert!(store.due(t0, 10).unwrap().is_empty());
+    let r = store
+        .mark_failed(a.id, "HTTP 503", t0 + backoff(2, base, cap))
+        .unwrap();
+    assert_eq!((r.attempts, r.last_error.as_deref()), (2, Some("HTTP 503")));
+    let later: Vec<_> = store
+        .due(t0 + chrono::Duration::minutes(10), 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(later, vec![a.id, b.id], "due order");
+
+    store
+        .dead_letter(a.id, "gave up after 2 attempts", t0)
+        .unwrap();
+    store.dead_letter(a.id, "again", t0).unwrap(); // idempotent
+    let dead = store.list_dead(10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        matches!(dead[0].state, DeliveryState::Dead { ref reason, .. } if reason == "gave up after 2 attempts")
+    );
+    assert!(matches!(
+        store.mark_delivered(a.id, t0),
+        Err(StoreError::WrongState { .. })
+    ));
+
+    store.replay_dead(a.id, t0, "operator:kim").unwrap();
+    let r = store.outbox_get(a.id).unwrap().unwrap();
+    assert_eq!((r.attempts, &r.state), (0, &DeliveryState::Pending));
+    assert_eq!(r.payload, b"{\"po\":1}");
+    assert!(store.list_dead(10).unwrap().is_empty());
+
+    store.mark_delivered(a.id, t0).unwrap();
+    store.mark_delivered(a.id, t0).unwrap(); // a retried ack of delivery is harmless
+    assert!(matches!(
+        store.outbox_get(a.id).unwrap().unwrap().state,
+        DeliveryState::Delivered { .. }
+    ));
+    assert!(
+        !store
+            .enqueue(outbound("erp:post:1", t0, vec![]))
+            .unwrap()
+            .fresh,
+        "key kept after delivery"
+    );
+    let history: Vec<_> = store
+        .audit_for_outbox(a.id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "outbox.enqueued",
+            "outbox.failed",
+            "outbox.failed",
+            "outbox.dead",
+            "outbox.replay",
+            "outbox.delivered"
+        ]
+    );
+    let due: Vec<_> = store
+        .due(t0 + chrono::Duration::hours(1), 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(due, vec![b.id]);
+}
+
+// ------------------------------------------------------------------------------------------
+// documents
+
+#[test]
+fn documents_filter_page_and_lineage() {
+    let (_dir, store) = temp_store();
+    let mut all = Vec::new();
+    for i in 0..25u32 {
+        let partner = if i % 2 == 0 { "ACME" } else { "MEDLINE" };
+        let kind = if i % 5 == 0 {
+            "purchase_order"
+        } else {
+            "invoice"
+        };
+        let po = format!("PO{}", i % 3);
+        let (id, out) = store
+            .put_document_value(
+                doc_meta(
+                    partner,
+                    kind,
+                    &format!("K{i}"),
+                    &[&po],
+                    at(2026, 3, 1, 0) + chrono::Duration::minutes(i.into()),
+                ),
+                &serde_json::json!({"n": i}),
+            )
+            .unwrap();
+        assert_eq!(out, PutOutcome::Created);
+        all.push(id);
+    }
+
+    // Page through everything, 10 at a time.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_documents(&DocumentFilter {
+                cursor,
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        seen.extend(page.items.iter().map(|d| d.id));
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all);
+
+    // Combined filters, paged by 2.
+    let f = |cursor| DocumentFilter {
+        partner: Some("ACME".into()),
+        kind: Some("invoice".into()),
+        since: Some(at(2026, 3, 1, 0) + chrono::Duration::minutes(5)),
+        cursor,
+        limit: 2,
+        ..Default::default()
+    };
+    let mut got = Vec::new();
+    let mut page = store.list_documents(&f(None)).unwrap();
+    loop {
+        got.extend(
+            page.items
+                .iter()
+                .map(|d| d.json().unwrap()["n"].as_u64().unwrap()),
+        );
+        match page.next {
+            Some(c) => page = store.list_documents(&f(Some(c))).unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(got, vec![6, 8, 12, 14, 16, 18, 22, 24]);
+
+    let by_po = store
+        .list_documents(&DocumentFilter {
+            po: Some("PO1".into()),
+            kind: Some("purchase_order".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let ns: Vec<_> = by_po
+        .items
+        .iter()
+        .map(|d| d.json().unwrap()["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, vec![10]);
+    assert!(by_po.next.is_none());
+
+    let lineage = store.lineage("PO2").unwrap();
+    let expected: Vec<_> = (0..25).filter(|i| i % 3 == 2).map(|i| all[i]).collect();
+    assert_eq!(lineage, expected);
+}
+
+#[test]
+fn putting_the_same_business_key_again_replaces_in_place() {
+    let (_dir, store) = temp_store();
+    let t = at(2026, 3, 1, 0);
+    let (id, o1) = store
+        .put_document(
+            doc_meta("ACME", "invoice", "INV-9", &["PO1"], t),
+            br#"{"total":"10.00"}"#,
+        )
+        .unwrap();
+    let (id2, o2) = store
+        .put_document(
+            doc_meta(
+                "ACME",
+                "invoice",
+                "INV-9",
+                &["PO1"],
+                t + chrono::Duration::hours(1),
+            ),
+            br#"{"total":"10.00"}"#,
+        )
+        .unwrap();
+    assert_eq!(
+        (id2, o1, o2),
+        (id, PutOutcome::Created, PutOutcome::Unchanged)
+    );
+    // A fixed map re-run: new body, PO corrected.
+    let (id3, o3) = store
+        .put_document(
+            doc_meta("ACME", "invoice", "INV-9", &["PO2"], t),
+            br#"{"total":"12.00"}"#,
+        )
+        .unwrap();
+    assert_eq!((id3, o3), (id, PutOutcome::Replaced));
+    let doc = store.get_document(id).unwrap().unwrap();
+    assert_eq!(doc.version, 2);
+    assert_eq!(doc.body, br#"{"total":"12.00"}"#);
+    assert!(store.lineage("PO1").unwrap().is_empty());
+    assert_eq!(store.lineage("PO2").unwrap(), vec![id]);
+    let trail = store.audit_for_document(id).unwrap();
+    assert_eq!(trail.len(), 2, "created and replaced, not the no-op");
+}
+
+// ------------------------------------------------------------------------------------------
+// audit
+
+#[test]
+fn audit_is_appended_and_queried_by_document() {
+    let (_dir, store) = temp_store();
+    let (doc, _) = store
+        .put_document(
+            doc_meta(
+                "ACME",
+                "purchase_order",
+                "PO77",
+                &["PO77"],
+                at(2026, 3, 1, 0),
+            ),
+            b"{}",
+        )
+        .unwrap();
+    for (i, action) in ["flow.po_sent", "flow.ack_matched"].iter().enumerate() {
+        store
+            .append_audit(&AuditEvent {
+                at: at(2026, 3, 1, 1 + i as u32),
+                actor: "flow".into(),
+                action: (*action).into(),
+                inbox_id: None,
+                document_id: Some(doc),
+                outbox_id: None,
+                detail: format!("step {i}"),
+            })
+            .unwrap();
+    }
+    store
+        .append_audit(&AuditEvent {
+            at: at(2026, 3, 1, 2),
+            actor: "flow".into(),
+            action: "flow.other".into(),
+            inbox_id: None,
+            document_id: None,
+            outbox_id: None,
+            detail: String::new(),
+        })
+        .unwrap();
+    let actions: Vec<_> = store
+        .audit_for_document(doc)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    // The store's own put event was written "now" (after these test times), so it sorts last.
+    assert_eq!(
+        actions,
+        ["flow.po_sent", "flow.ack_matched", "document.put"]
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// schema, retention, backup, corruption
+
+#[test]
+fn a_store_from_a_newer_schema_is_refused_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SledStore::open(dir.path()).unwrap());
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(
+                "schema_version",
+                &(CURRENT_SCHEMA_VERSION + 1).to_be_bytes(),
+            )
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(dir.path()).err().expect("refused");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found, supported, .. }
+        if found == CURRENT_SCHEMA_VERSION + 1 && supported == CURRENT_SCHEMA_VERSION)
+    );
+    assert!(
+        msg.contains(&format!("schema version {}", CURRENT_SCHEMA_VERSION + 1)),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("schema version {CURRENT_SCHEMA_VERSION} at most")),
+        "{msg}"
+    );
+}
+
+#[test]
+fn purge_drops_old_finished_items_and_keeps_unfinished_ones() {
+    let (dir, store) = temp_store();
+    let old = at(2025, 1, 10, 8);
+    let new = at(2026, 3, 1, 8);
+    let (done_old, _) = store
+        .receive("k:done-old", meta("drop", old), &mut &b"a"[..])
+        .unwrap();
+    let (pending_old, _) = store
+        .receive("k:pending-old", meta("drop", old), &mut &b"b"[..])
+        .unwrap();
+    let (done_new, _) = store
+        .receive("k:done-new", meta("drop", new), &mut &b"c"[..])
+        .unwrap();
+    store.set_stage(done_old, Stage::Done, "flow").unwrap();
+    store.set_stage(done_new, Stage::Done, "flow").unwrap();
+    let (doc_old, _) = store
+        .put_document(doc_meta("ACME", "invoice", "I1", &["PO1"], old), b"{}")
+        .unwrap();
+    let (doc_new, _) = store
+        .put_document(doc_meta("ACME", "invoice", "I2", &["PO1"], new), b"{}")
+        .unwrap();
+    // An orphan payload file from a crash between file and commit.
+    let orphan_dir = dir.path().join("payloads/2025-01-10");
+    std::fs::write(
+        orphan_dir.join(format!(
+            "{}-0000000000000001",
+            InboxId::from_slice(&[0; 16]).unwrap()
+        )),
+        b"x",
+    )
+    .unwrap();
+    store
+        .append_audit(&AuditEvent {
+            at: old,
+            actor: "t".into(),
+            action: "old.event".into(),
+            inbox_id: None,
+            document_id: Some(doc_old),
+            outbox_id: None,
+            detail: String::new(),
+        })
+        .unwrap();
+    assert_eq!(payload_files(dir.path()).len(), 4);
+
+    let report = store.purge(at(2026, 1, 1, 0)).unwrap();
+    assert_eq!(report.inbox_entries, 1);
+    assert_eq!(report.payload_files, 2, "the finished one and the orphan");
+    assert_eq!(report.documents, 1);
+    assert_eq!(report.kept_unfinished, 1);
+    assert_eq!(report.audit_events, 1);
+
+    assert!(store.inbox_get(done_old).unwrap().is_none());
+    assert!(store.inbox_get(pending_old).unwrap().is_some());
+    assert!(store.inbox_get(done_new).unwrap().is_some());
+    assert!(store.get_document(doc_old).unwrap().is_none());
+    assert_eq!(store.lineage("PO1").unwrap(), vec![doc_new]);
+    assert_eq!(payload_files(dir.path()).len(), 2);
+    // A purged receive key is free again (retention is the idempotency horizon).
+    let (_, r) = store
+        .receive("k:done-old", meta("drop", new), &mut &b"a"[..])
+        .unwrap();
+    assert_eq!(r, Receipt::Fresh);
+}
+
+#[test]
+fn backup_while_in_use_opens_with_the_data() {
+    let (_dir, store) = temp_store();
+    let store = Arc::new(store);
+    for i in 0..50u32 {
+        store
+            .receive(
+                &format!("k{i}"),
+                meta("drop", at(2026, 3, 1, 0)),
+                &mut format!("payload {i}").as_bytes(),
+            )
+            .unwrap();
+    }
+    store
+        .put_document(
+            doc_meta("ACME", "invoice", "I1", &["PO1"], at(2026, 3, 1, 0)),
+            b"{\"a\":1}",
+        )
+        .unwrap();
+    let n = store
+        .enqueue_outbound("ACME", &|n| Ok(render_997("b1".into(), n)))
+        .unwrap();
+
+    // A writer keeps going during the backup.
+    let writer = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || {
+            for i in 0..200u32 {
+                store
+                    .put_document(
+                        doc_meta("ACME", "invoice", &format!("W{i}"), &[], at(2026, 3, 2, 0)),
+                        b"{}",
+                    )
+                    .unwrap();
+            }
+        })
+    };
+    let target = tempfile::tempdir().unwrap();
+    let backup_dir = target.path().join("copy");
+    let report = store.backup(&backup_dir).unwrap();
+    writer.join().unwrap();
+    assert_eq!(report.payload_files, 50);
+    assert!(
+        store.backup(&backup_dir).is_err(),
+        "refuses a non-empty target"
+    );
+
+    let copy = SledStore::open(&backup_dir).unwrap();
+    let (id, r) = copy
+        .receive("k7", meta("drop", at(2026, 3, 1, 0)), &mut &b"zzz"[..])
+        .unwrap();
+    assert_eq!(r, Receipt::AlreadyHad);
+    let mut body = String::new();
+    copy.open_payload(id)
+        .unwrap()
+        .read_to_string(&mut body)
+        .unwrap();
+    assert_eq!(body, "payload 7");
+    assert_eq!(
+        copy.outbox_get(n.id).unwrap().unwrap().control_numbers,
+        n.control_numbers
+    );
+    assert_eq!(copy.lineage("PO1").unwrap().len(), 1);
+    // Whatever part of the concurrent writes made it in is complete: each copied document
+    // has its partner index entry (one transaction, one consistent cut).
+    let docs = copy
+        .list_documents(&DocumentFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap();
+    let by_partner = copy
+        .list_documents(&DocumentFilter {
+            partner: Some("ACME".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(docs.items.len(), by_partner.items.len());
+    assert_eq!(copy.control_numbers("ACME").unwrap(), n.control_numbers);
+}
+
+#[test]
+fn corrupt_records_read_back_as_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = SledStore::open(dir.path()).unwrap();
+        let (id, _) = store
+            .receive("k", meta("drop", at(2026, 3, 1, 0)), &mut &b"x"[..])
+            .unwrap();
+        store.flush().unwrap();
+        id
+    };
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        db.open_tree("inbox")
+            .unwrap()
+            .insert(id.as_bytes(), &b"{not json"[..])
+            .unwrap();
+        db.open_tree("documents")
+            .unwrap()
+            .insert([0u8; 16], &b"\xff\xff\xff\xff{"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert!(matches!(
+        store.inbox_get(id),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.set_stage(id, Stage::Done, "t"),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.list_pending(10),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.get_document(DocumentId::from_slice(&[0; 16]).unwrap()),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!("not-an-id".parse::<InboxId>().is_err());
+}
