@@ -263,10 +263,13 @@ impl<'a> Decoder<'a> {
                 message: "content after the root element".into(),
             });
         }
-        if self.stack.len() >= self.limits.max_depth {
+        // The checker, writer and `Drop` recurse over the tree, so depth has a hard ceiling
+        // whatever the caller's limits say.
+        let max_depth = self.limits.max_depth.min(HARD_MAX_DEPTH);
+        if self.stack.len() >= max_depth {
             return Err(CxmlError::TooDeep {
                 position,
-                limit: self.limits.max_depth,
+                limit: max_depth,
             });
         }
         self.elements += 1;
@@ -277,6 +280,12 @@ impl<'a> Decoder<'a> {
             });
         }
         let name = e.name().into_inner().to_owned();
+        if !is_name(&name) {
+            return Err(CxmlError::Syntax {
+                position,
+                message: format!("invalid element name {name:?}"),
+            });
+        }
         if self.stack.is_empty() && name != "cXML" {
             return Err(CxmlError::NotCxml {
                 position,
@@ -309,8 +318,15 @@ impl<'a> Decoder<'a> {
                             message: format!("bad attribute value in <{name}>: {other}"),
                         },
                     })?;
+            let attr_name = attr.key.into_inner();
+            if !is_name(attr_name) {
+                return Err(CxmlError::Syntax {
+                    position,
+                    message: format!("invalid attribute name {attr_name:?} in <{name}>"),
+                });
+            }
             attributes.push(Attribute {
-                name: attr.key.into_inner().to_owned(),
+                name: attr_name.to_owned(),
                 value: value.into_owned(),
             });
         }
@@ -342,6 +358,9 @@ impl<'a> Decoder<'a> {
     }
 
     fn push_text(&mut self, content: &str, start: u64) -> Result<(), CxmlError> {
+        if content.is_empty() {
+            return Ok(());
+        }
         let limit = self.limits.max_text_bytes;
         let Some(parent) = self.stack.last_mut() else {
             if content.trim().is_empty() {
@@ -368,6 +387,27 @@ impl<'a> Decoder<'a> {
         }
         Ok(())
     }
+}
+
+/// Deepest nesting ever accepted, even with larger `Limits::max_depth`.
+pub const HARD_MAX_DEPTH: usize = 256;
+
+/// A usable XML name: not empty, not starting with a digit, `-` or `.`, and free of markup
+/// characters and whitespace (quick-xml is lenient here; the writer must be able to print it
+/// back unchanged).
+fn is_name(name: &str) -> bool {
+    let Some(first) = name.chars().next() else {
+        return false;
+    };
+    !(first.is_ascii_digit() || first == '-' || first == '.')
+        && !name.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    '<' | '>' | '&' | '"' | '\'' | '=' | '/' | '!' | '?' | '[' | ']'
+                )
+        })
 }
 
 /// Marker: the DOCTYPE declares entities (refused).
