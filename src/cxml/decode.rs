@@ -399,15 +399,16 @@ fn is_name(name: &str) -> bool {
     let Some(first) = name.chars().next() else {
         return false;
     };
-    !(first.is_ascii_digit() || first == '-' || first == '.')
-        && !name.chars().any(|c| {
-            c.is_whitespace()
-                || c.is_control()
-                || matches!(
-                    c,
-                    '<' | '>' | '&' | '"' | '\'' | '=' | '/' | '!' | '?' | '[' | ']'
-                )
-        })
+    let bad_start = first.is_ascii_digit() || first == '-' || first == '.';
+    let bad_char = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '<' | '>' | '&' | '"' | '\'' | '=' | '/' | '!' | '?' | '[' | ']'
+            )
+    };
+    !bad_start && !name.chars().any(bad_char)
 }
 
 /// Marker: the DOCTYPE declares entities (refused).
