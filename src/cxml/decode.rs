@@ -59,7 +59,8 @@ struct Lines<'a> {
     text: &'a [u8],
     offset: usize,
     line: u32,
-    line_start: usize,
+    /// Column (1-based, in characters) at `offset`; kept so one long line costs one pass too.
+    column: u32,
 }
 
 impl<'a> Lines<'a> {
@@ -68,7 +69,7 @@ impl<'a> Lines<'a> {
             text: text.as_bytes(),
             offset: 0,
             line: 1,
-            line_start: 0,
+            column: 1,
         }
     }
 
@@ -78,14 +79,22 @@ impl<'a> Lines<'a> {
             return Self::position_in(self.text, offset);
         }
         let gap = &self.text[self.offset..offset];
-        for nl in memchr::memchr_iter(b'\n', gap) {
-            self.line = self.line.saturating_add(1);
-            self.line_start = self.offset + nl + 1;
+        match memchr::memrchr(b'\n', gap) {
+            Some(last_nl) => {
+                let newlines = memchr::memchr_iter(b'\n', gap).count();
+                self.line = self
+                    .line
+                    .saturating_add(u32::try_from(newlines).unwrap_or(u32::MAX));
+                self.column = column(&gap[last_nl + 1..]);
+            }
+            None => {
+                self.column = self.column.saturating_add(column(gap) - 1);
+            }
         }
         self.offset = offset;
         Position {
             line: self.line,
-            column: column(&self.text[self.line_start..offset]),
+            column: self.column,
             offset,
         }
     }
@@ -412,6 +421,7 @@ fn is_name(name: &str) -> bool {
 }
 
 /// Marker: the DOCTYPE declares entities (refused).
+#[derive(Debug)]
 struct EntityDeclared;
 
 /// Read `cXML SYSTEM "uri"` / `cXML PUBLIC "pub" "uri"` and an optional internal subset. The
@@ -455,4 +465,36 @@ fn parse_doctype(content: &str) -> Result<DocType, EntityDeclared> {
         system_id,
         public_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_lines_and_characters() {
+        let xml = "<cXML><a/>\r\n  <é/><b/><c>\n</c><d/></cXML>";
+        let doc = decode(xml.as_bytes(), &Limits::default()).expect("decodes");
+        let at: Vec<(u32, u32)> = doc
+            .root
+            .elements()
+            .map(|e| (e.position.line, e.position.column))
+            .collect();
+        assert_eq!(at, [(1, 7), (2, 3), (2, 7), (2, 11), (3, 5)]);
+    }
+
+    #[test]
+    fn doctype_identifiers_are_read_not_fetched() {
+        let d =
+            parse_doctype(r#"cXML SYSTEM "http://xml.cxml.org/schemas/cXML/1.2.063/Fulfill.dtd""#)
+                .expect("doctype");
+        assert_eq!(d.version(), Some("1.2.063"));
+        assert_eq!(d.dtd_file(), Some("Fulfill.dtd"));
+        assert!(parse_doctype(r#"cXML [ <!ENTITY x "y"> ]"#).is_err());
+        let d = parse_doctype(r#"cXML PUBLIC "-//x" 'sys.dtd'"#).expect("doctype");
+        assert_eq!(
+            (d.public_id.as_deref(), d.system_id.as_deref()),
+            (Some("-//x"), Some("sys.dtd"))
+        );
+    }
 }
