@@ -5,8 +5,11 @@
 //! `x12`/`cxml` do no I/O beyond reading a caller's `Read`, `store` never parses).
 
 pub mod canonical;
+pub mod config;
 pub mod cli;
 pub mod cxml;
 pub mod map;
+pub mod metrics;
+pub mod pipeline;
 pub mod store;
 pub mod x12;

@@ -193,18 +193,18 @@ fn read_all(head: Vec<u8>, mut rest: File, label: &str) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-pub(crate) fn xml_inspect(label: &str, head: Vec<u8>, rest: File) -> u8 {
-    let Some(_bytes) = read_all(head, rest, label) else {
-        return 2;
-    };
-    eprintln!("edigate: {label}: cXML is not supported by this build");
-    1
+fn emit(out: crate::cxml::CliOutput) -> u8 {
+    let _ = io::stdout().write_all(out.stdout.as_bytes());
+    let _ = io::stderr().write_all(out.stderr.as_bytes());
+    out.exit_code
 }
 
-pub(crate) fn xml_validate(label: &str, head: Vec<u8>, rest: File, _json: bool, _ack: bool) -> u8 {
-    let Some(_bytes) = read_all(head, rest, label) else {
-        return 2;
-    };
-    eprintln!("edigate: {label}: cXML is not supported by this build");
-    1
+pub(crate) fn xml_inspect(label: &str, head: Vec<u8>, rest: File) -> u8 {
+    let Some(bytes) = read_all(head, rest, label) else { return 2 };
+    emit(crate::cxml::cli_inspect(label, &bytes))
+}
+
+pub(crate) fn xml_validate(label: &str, head: Vec<u8>, rest: File, json: bool, ack: bool) -> u8 {
+    let Some(bytes) = read_all(head, rest, label) else { return 2 };
+    emit(crate::cxml::cli_validate(label, &bytes, json, ack))
 }
