@@ -4,10 +4,13 @@
 //! Each module owns one stage; dependencies point backwards (`canonical` depends on nothing,
 //! `x12`/`cxml` do no I/O beyond reading a caller's `Read`, `store` never parses).
 
+pub mod api;
 pub mod canonical;
+pub mod channels;
 pub mod config;
 pub mod cli;
 pub mod cxml;
+pub mod deliver;
 pub mod map;
 pub mod metrics;
 pub mod pipeline;

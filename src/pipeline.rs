@@ -514,3 +514,15 @@ pub enum MapOutcome {
     Stored,
     Duplicate(String),
 }
+
+/// Operator replay: puts an item back to `Received` and runs it again from its stored payload.
+pub fn replay(gw: &Gateway, id: InboxId) -> Result<Outcome, String> {
+    let entry = gw.store.inbox_get(id).map_err(|e| e.to_string())?.ok_or_else(|| format!("no inbox item {id}"))?;
+    if !matches!(entry.stage, Stage::Exception { .. } | Stage::Done | Stage::Duplicate) {
+        return Err(format!("inbox item {id} is still in progress"));
+    }
+    gw.store.mark_replay(id, Stage::Received, "operator").map_err(|e| e.to_string())?;
+    let outcome = gw.process(id).map_err(|e| e.to_string())?;
+    gw.store.flush().map_err(|e| e.to_string())?;
+    Ok(outcome)
+}

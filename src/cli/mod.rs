@@ -4,6 +4,7 @@
 
 mod inspect;
 mod report;
+pub mod serve;
 pub mod translate;
 mod validate;
 
@@ -70,6 +71,38 @@ enum Command {
     },
     /// Show a file as an indented tree with segment and element names from the grammar.
     Inspect { file: PathBuf },
+    /// Run the gateway: drop folder, processing, delivery and the HTTP API.
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Log format: text or json.
+        #[arg(long, default_value = "text")]
+        log_format: String,
+    },
+    /// List items in exception (through the API while `serve` runs).
+    Exceptions {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Re-run an inbox item from its stored payload (e.g. after a map fix).
+    Replay {
+        id: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Drop payloads, documents and audit older than an age such as 400d.
+    Purge {
+        #[arg(long)]
+        older_than: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write a consistent copy of the store to DIR.
+    Backup {
+        dir: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Map tools: `edigate maps test` runs every golden case.
     Maps {
         #[command(subcommand)]
@@ -101,6 +134,15 @@ pub(crate) fn load_grammars(dir: Option<&PathBuf>) -> Result<Grammars, String> {
     }
 }
 
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if format == "json" {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).json().with_writer(std::io::stderr).try_init();
+    } else {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -120,7 +162,41 @@ pub fn main() -> ExitCode {
         Some(d) => crate::map::MapSet::from_dir(d, &grammars),
         None => crate::map::MapSet::embedded(&grammars),
     };
+    let operator = |config: &Option<PathBuf>, verb: &str, arg: Option<&str>| -> u8 {
+        let cfg = match serve::load_config(config.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("edigate: {e}");
+                return 2;
+            }
+        };
+        match load_maps() {
+            Ok(m) => serve::operator(&cfg, grammars.clone(), m, verb, arg),
+            Err(e) => {
+                eprintln!("edigate: {e}");
+                2
+            }
+        }
+    };
     let code = match cli.command {
+        Command::Serve { config, log_format } => {
+            init_tracing(&log_format);
+            match (serve::load_config(config.as_deref()), load_maps()) {
+                (Ok(cfg), Ok(m)) => serve::run(cfg, grammars.clone(), m),
+                (Err(e), _) => {
+                    eprintln!("edigate: {e}");
+                    2
+                }
+                (_, Err(e)) => {
+                    eprintln!("edigate: {e}");
+                    2
+                }
+            }
+        }
+        Command::Exceptions { config } => operator(&config, "exceptions", None),
+        Command::Replay { id, config } => operator(&config, "replay", Some(&id)),
+        Command::Purge { older_than, config } => operator(&config, "purge", Some(&older_than)),
+        Command::Backup { dir, config } => operator(&config, "backup", dir.to_str()),
         Command::Maps { action } => match load_maps() {
             Ok(m) => match action {
                 MapsAction::Check => {
