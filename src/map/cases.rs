@@ -4,6 +4,7 @@
 //! - `NAME.render.json` → `NAME.render.x12`: the set (ST..SE, one segment per line) that
 //!   rendering the canonical document must give, for the version named in `NAME.render.version`
 //!   (004010 when absent).
+//!
 //! A file `partner` in the case directory names the partner whose overrides apply.
 //! `edigate maps test` and `cargo test` run them all and show a readable diff on a mismatch.
 
