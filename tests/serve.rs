@@ -1,0 +1,326 @@
+//! The gateway as a daemon: drop files in, kill it with SIGKILL at random moments, restart it,
+//! and check that nothing was lost or done twice; and the HTTP API with its auth and paging.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use edigate::store::{DocumentFilter, SledStore, Stage, Store};
+
+const BIN: &str = env!("CARGO_BIN_EXE_edigate");
+
+struct Gw {
+    child: Child,
+    addr: String,
+}
+
+fn config(dir: &Path, extra: &str) -> PathBuf {
+    let p = dir.join("gateway.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[gateway]\nlisten = \"127.0.0.1:0\"\nauto_partners = true\npoll_ms = 20\nsettle_ms = 20\nbatch = 64\n{extra}\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn start(dir: &Path, cfg: &Path, env: &[(&str, &str)]) -> Gw {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve").arg("--config").arg(cfg).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start edigate serve");
+    let out = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line).expect("read the listen line");
+    let addr = line.trim().rsplit("http://").next().expect("an address").to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "serve said {line:?}");
+    Gw { child, addr }
+}
+
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    edigate::cli::serve::api_call(addr, method, path, token).expect("API call")
+}
+
+fn isa(sender: &str, ctl: u32, usage: char) -> String {
+    format!("ISA*00*          *00*          *ZZ*{sender:<15}*ZZ*HOSPITAL       *240115*1200*U*00401*{ctl:09}*0*{usage}*>~\n")
+}
+
+/// A valid 850 interchange with one PO.
+fn po850(sender: &str, ctl: u32, po: &str) -> String {
+    let body = [
+        format!("BEG*00*SA*{po}**20240115~"),
+        "N1*BY*GENERAL HOSPITAL*92*1001~".to_string(),
+        "N1*ST*CENTRAL STORES*UL*0614141000012~".to_string(),
+        "PO1*1*10*BX*12.5**VP*CATH-2040*BP*778899~".to_string(),
+        "PO1*2*4*EA*99.99**VP*GLOVE-M~".to_string(),
+        "CTT*2~".to_string(),
+    ];
+    let n = body.len() + 2;
+    format!(
+        "{}GS*PO*{sender}*HOSPITAL*20240115*1200*{ctl}*X*004010~\nST*850*0001~\n{}\nSE*{n}*0001~\nGE*1*{ctl}~\nIEA*1*{ctl:09}~\n",
+        isa(sender, ctl, 'P'),
+        body.join("\n")
+    )
+}
+
+/// An 850 with a broken set (PO1 quantity missing its unit: AK403 2), rejected.
+fn broken850(sender: &str, ctl: u32) -> String {
+    po850(sender, ctl, &format!("BAD{ctl}")).replace("PO1*2*4*EA*99.99", "PO1*2**EA*99.99")
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                v.extend(files(&p));
+            } else if !e.file_name().to_string_lossy().starts_with('.') {
+                v.push(p);
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Drops a file the way partners should: written under a temporary name, then renamed in.
+fn drop_file(in_dir: &Path, name: &str, content: &str) {
+    let tmp = in_dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, content).unwrap();
+    std::fs::rename(&tmp, in_dir.join(name)).unwrap();
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn nothing_lost_nothing_twice_across_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = config(dir, "");
+    let in_dir = dir.join("var/in");
+    std::fs::create_dir_all(&in_dir).unwrap();
+    // 1,000 files: valid orders from 4 partners, broken ones, exact duplicates (same bytes
+    // under another name) and business-key duplicates (same PO under a new ISA13).
+    let partners = ["ACMEMED", "MEDSUPPLY", "ORTHOCO", "PHARMA1"];
+    let mut plan: Vec<(String, String)> = Vec::new();
+    let mut valid = BTreeSet::new();
+    let mut ctl = 1000;
+    for i in 0..700 {
+        ctl += 1;
+        let p = partners[i % 4];
+        let po = format!("PO{:06}", i);
+        valid.insert((p.to_string(), po.clone()));
+        plan.push((format!("v{i}.x12"), po850(p, ctl, &po)));
+    }
+    for i in 0..100 {
+        ctl += 1;
+        plan.push((format!("bad{i}.x12"), broken850(partners[i % 4], ctl)));
+    }
+    for i in 0..100 {
+        let original = plan[i * 7].1.clone();
+        plan.push((format!("dup{i}.x12"), original));
+    }
+    for i in 0..100 {
+        ctl += 1;
+        let p = partners[(i * 3) % 4];
+        let po = format!("PO{:06}", i * 3);
+        plan.push((format!("bk{i}.x12"), po850(p, ctl, &po)));
+    }
+    assert_eq!(plan.len(), 1000);
+    // Business-key duplicates only count when PO and partner match a valid order.
+    let mut rng = Lcg(42);
+    let mut order: Vec<usize> = (0..plan.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, (rng.next() as usize) % (i + 1));
+    }
+    // Exact duplicates must arrive after their originals to be the duplicates.
+    order.sort_by_key(|&i| if plan[i].0.starts_with("dup") || plan[i].0.starts_with("bk") { 1 } else { 0 });
+
+    let mut gw = start(dir, &cfg, &[]);
+    let mut kills = 0;
+    for (n, &i) in order.iter().enumerate() {
+        drop_file(&in_dir, &plan[i].0, &plan[i].1);
+        if n % 150 == 149 {
+            std::thread::sleep(Duration::from_millis(20 + rng.next() % 200));
+            gw.child.kill().unwrap(); // SIGKILL
+            gw.child.wait().unwrap();
+            kills += 1;
+            gw = start(dir, &cfg, &[]);
+        }
+    }
+    assert!(kills >= 5);
+    let drained = wait_until(Duration::from_secs(240), || files(&in_dir).is_empty());
+    assert!(drained, "drop folder still holds {:?}", files(&in_dir).len());
+    // Let delivery finish, then stop gracefully: SIGTERM must exit 0.
+    let out_dir = dir.join("var/out");
+    let expected_acks = 700 + 100 + 100;
+    wait_until(Duration::from_secs(60), || files(&out_dir).iter().filter(|p| p.to_string_lossy().contains("/FA-")).count() >= expected_acks);
+    let pid = gw.child.id().to_string();
+    Command::new("kill").arg("-TERM").arg(&pid).status().unwrap();
+    let status = gw.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM exit: {status:?}");
+
+    let store = SledStore::open(dir.join("var/store")).unwrap();
+    // Every valid document stored exactly once.
+    let mut docs = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.list_documents(&DocumentFilter { cursor, limit: 500, ..Default::default() }).unwrap();
+        docs.extend(page.items);
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    let stored: BTreeSet<(String, String)> = docs.iter().map(|d| (d.meta.partner.clone(), d.meta.po_numbers[0].clone())).collect();
+    assert_eq!(docs.len(), 700, "documents stored");
+    assert_eq!(stored, valid);
+    // Every interchange with groups has exactly one functional ack: AK102 (= GS06 = ISA13 here)
+    // is unique across all FA files; exact duplicates got a TA1 025 instead.
+    let mut acked = BTreeMap::new();
+    let mut per_partner: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut ta1_025 = 0;
+    for f in files(&out_dir) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let partner = f.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+        let isa13: u64 = text[90..99].parse().unwrap();
+        per_partner.entry(partner.clone()).or_default().push(isa13);
+        if text.contains("TA1*") && text.contains("*R*025") {
+            ta1_025 += 1;
+        }
+        for line in text.lines().filter(|l| l.starts_with("AK1*")) {
+            let gs06 = line.trim_end_matches('~').split('*').nth(2).unwrap().to_string();
+            *acked.entry((partner.clone(), gs06)).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(acked.len(), expected_acks, "one functional ack per interchange");
+    assert!(acked.values().all(|&n| n == 1), "an interchange was acknowledged twice");
+    assert_eq!(ta1_025, 100, "every exact duplicate answered with TA1 025");
+    // Our control numbers: unique and gap-free per partner, across the crashes.
+    for (p, mut nums) in per_partner {
+        nums.sort();
+        let want: Vec<u64> = (1..=nums.len() as u64).collect();
+        assert_eq!(nums, want, "control numbers of {p}");
+    }
+    // Every invalid or duplicate file is in error/ with a reason; valid ones are archived.
+    let errors: Vec<PathBuf> = files(&dir.join("var/error")).into_iter().filter(|p| !p.to_string_lossy().ends_with(".reason")).collect();
+    assert_eq!(errors.len(), 300, "broken, exact and business-key duplicates");
+    for e in &errors {
+        let reason = std::fs::read_to_string(format!("{}.reason", e.display())).unwrap();
+        assert!(!reason.trim().is_empty());
+    }
+    assert_eq!(files(&dir.join("var/archive")).len(), 700);
+    let exceptions = store.list_exceptions(10_000).unwrap();
+    assert_eq!(exceptions.len(), 200, "broken and business-key duplicates are exceptions");
+    assert!(exceptions.iter().any(|e| matches!(&e.stage, Stage::Exception { reason } if reason.contains("business key"))));
+}
+
+#[test]
+fn api_endpoints_auth_and_paging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = config(dir, "[api]\ntokens = { env = \"EDIGATE_TEST_TOKENS\" }\n");
+    let in_dir = dir.join("var/in");
+    std::fs::create_dir_all(&in_dir).unwrap();
+    let gw = start(dir, &cfg, &[("EDIGATE_TEST_TOKENS", "s3cret,other")]);
+    for i in 0..5 {
+        drop_file(&in_dir, &format!("po{i}.x12"), &po850("ACMEMED", 500 + i, &format!("P-{i}")));
+    }
+    drop_file(&in_dir, "bad.x12", &broken850("ACMEMED", 600));
+    assert!(wait_until(Duration::from_secs(30), || files(&in_dir).is_empty()));
+    let a = &gw.addr;
+    let (s, body) = http(a, "GET", "/v1/health", None);
+    assert_eq!(s, 200, "{body}");
+    // Auth: no token and a wrong token are refused.
+    assert_eq!(http(a, "GET", "/v1/documents", None).0, 401);
+    assert_eq!(http(a, "GET", "/v1/documents", Some("wrong")).0, 401);
+    let t = Some("s3cret");
+    // Paging: 5 documents, 2 per page.
+    let mut seen = Vec::new();
+    let mut path = "/v1/documents?limit=2&partner=ACMEMED&kind=purchase_order".to_string();
+    loop {
+        let (s, body) = http(a, "GET", &path, t);
+        assert_eq!(s, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let items = v["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|d| d["id"].as_str().unwrap().to_string()));
+        match v["next"].as_str() {
+            Some(n) => path = format!("/v1/documents?limit=2&partner=ACMEMED&kind=purchase_order&cursor={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    assert_eq!(http(a, "GET", "/v1/documents?limit=0", t).0, 400);
+    let (s, body) = http(a, "GET", &format!("/v1/documents/{}", seen[0]), t);
+    assert_eq!(s, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["document"]["kind"], "purchase_order");
+    let po = doc["po_numbers"][0].as_str().unwrap().to_string();
+    let (s, raw) = http(a, "GET", &format!("/v1/documents/{}/raw", seen[0]), t);
+    assert_eq!(s, 200);
+    assert!(raw.starts_with("ISA*"));
+    let (s, body) = http(a, "GET", &format!("/v1/lineage/{po}"), t);
+    assert_eq!(s, 200);
+    assert!(body.contains(&seen[0]));
+    assert_eq!(http(a, "GET", "/v1/documents/not-an-id", t).0, 400);
+    assert_eq!(http(a, "GET", "/v1/documents/000001a215a907ad3abf184e7fc5f255", t).0, 404);
+    let (s, body) = http(a, "GET", &format!("/v1/audit?document={}", seen[0]), t);
+    assert_eq!(s, 200);
+    assert!(body.contains("stored document"), "{body}");
+    // Exceptions and replay.
+    let (s, body) = http(a, "GET", "/v1/exceptions", t);
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert!(items[0]["reason"].as_str().unwrap().contains("rejected"));
+    let id = items[0]["inbox_id"].as_str().unwrap();
+    assert_eq!(http(a, "POST", &format!("/v1/replay/{id}"), None).0, 401);
+    let (s, body) = http(a, "POST", &format!("/v1/replay/{id}"), t);
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("Exception"), "still broken after replay: {body}");
+    // Metrics need no token unless one is configured.
+    let (s, body) = http(a, "GET", "/metrics", None);
+    assert_eq!(s, 200);
+    assert!(body.contains("edigate_documents_total{partner=\"ACMEMED\",kind=\"purchase_order\"} 5"), "{body}");
+    let mut child = gw.child;
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn example_config_loads() {
+    std::env::set_var("EDIGATE_API_TOKENS", "a,b");
+    let c = edigate::config::Config::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/gateway.example.toml"))).unwrap();
+    assert_eq!(c.partners.len(), 2);
+    assert_eq!(c.api_tokens, vec!["a", "b"]);
+    assert_eq!(c.partner_by_x12("ZZ", "ACMEMED").map(|p| p.id.as_str()), Some("acme"));
+    let bad = edigate::config::Config::parse("g.toml", "[gateway]\nlisten = \"x\"\n[[partner]]\nid = \"a\"\nack = \"998\"\n", Path::new("."));
+    let e = bad.unwrap_err();
+    assert_eq!((e.file.as_str(), e.line), ("g.toml", 3), "{e}");
+}
