@@ -75,6 +75,7 @@ pub trait Store: Send + Sync {
     fn set_stage(&self, id: InboxId, stage: Stage, actor: &str) -> Result<StageChange>;
 
     /// Items a restart must resume (received, checked, acked, mapped), oldest first.
+    /// An unreadable record is skipped (and logged) so it cannot block the others.
     fn list_pending(&self, limit: usize) -> Result<Vec<InboxEntry>>;
 
     /// Items in exception, oldest first.

@@ -1,5 +1,6 @@
 //! Raw payload files under `<store>/payloads/<YYYY-MM-DD>/`. Owns streaming bytes to disk
-//! durably and hashing them on the way; must not interpret the bytes or touch sled.
+//! durably and hashing them on the way (and reading the bounded head that decides whether a
+//! small payload may stay inline); must not interpret the bytes or touch sled.
 //!
 //! Durability order (why each step): write to `tmp/` so a crash never leaves a half file under
 //! a real name; fsync the file so its bytes are on disk; rename into place (atomic); fsync the

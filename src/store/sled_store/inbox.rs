@@ -258,10 +258,15 @@ pub(super) fn list_class(s: &SledStore, class: u8, limit: usize) -> Result<Vec<I
         let (k, _) = kv?;
         let id = InboxId::from_slice(&k[1..])
             .ok_or_else(|| StoreError::corrupt("stage_index", &k, "not class + inbox id"))?;
-        // An index entry without its record would be a bug, not a reason to stop resuming
-        // everything else: skip it.
-        if let Some(e) = get(s, id)? {
-            out.push(e);
+        // A missing or unreadable record must not stop the resume of everything behind it:
+        // skip it loudly; `inbox_get` on that id still reports the corruption precisely.
+        match get(s, id) {
+            Ok(Some(e)) => out.push(e),
+            Ok(None) => {}
+            Err(StoreError::Corrupt { detail, .. }) => {
+                tracing::error!(inbox_id = %id, %detail, "unreadable inbox record skipped");
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(out)
