@@ -820,3 +820,37 @@ fn cli_inspect_prints_the_tree_with_positions_and_hides_secrets() {
         1
     );
 }
+
+#[test]
+fn whitespace_between_elements_is_layout_but_kept_inside_mixed_text() {
+    let cases: &[(&str, &[&str])] = &[
+        ("<cXML><a><b/> &amp; <c/></a></cXML>", &[" & "]),
+        ("<cXML><a><b/>  <!-- c -->  x<c/></a></cXML>", &["    x"]),
+        ("<cXML><a>\n  <b/>\n  <c/>\n</a></cXML>", &[]),
+        ("<cXML><a>  </a></cXML>", &["  "]),
+        ("<cXML><a><b/><![CDATA[ ]]><c/></a></cXML>", &[]),
+    ];
+    for (xml, texts) in cases {
+        let doc = decode_ok(xml.as_bytes());
+        let a = doc.root.child("a").expect("a");
+        let got: Vec<&str> = a
+            .children
+            .iter()
+            .filter_map(|n| match n {
+                Node::Text(t) => Some(t.as_str()),
+                Node::Element(_) => None,
+            })
+            .collect();
+        assert_eq!(&got, texts, "{xml}");
+        for pretty in [false, true] {
+            let text = write_document(
+                &doc,
+                &WriteOptions {
+                    pretty,
+                    doctype: DoctypeMode::Omit,
+                },
+            );
+            assert_eq!(decode_ok(text.as_bytes()).root, doc.root, "{xml} -> {text}");
+        }
+    }
+}
