@@ -480,7 +480,21 @@ struct EntityDeclared;
 /// subset may hold comments or attribute lists (ignored), but any `<!ENTITY` is refused: that
 /// closes billion-laughs expansion and external entities in one rule.
 fn parse_doctype(content: &str) -> Result<DocType, EntityDeclared> {
-    let (head, subset) = match content.find('[') {
+    // The internal subset starts at the first `[` outside a quoted literal.
+    let mut quote = None;
+    let mut subset_start = None;
+    for (i, c) in content.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, '[') => {
+                subset_start = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let (head, subset) = match subset_start {
         Some(i) => (&content[..i], Some(&content[i..])),
         None => (content, None),
     };
