@@ -820,3 +820,64 @@ fn cli_inspect_prints_the_tree_with_positions_and_hides_secrets() {
         1
     );
 }
+
+#[test]
+fn whitespace_between_elements_is_layout_but_kept_inside_mixed_text() {
+    let cases: &[(&str, &[&str])] = &[
+        ("<cXML><a><b/> &amp; <c/></a></cXML>", &[" & "]),
+        ("<cXML><a><b/>  <!-- c -->  x<c/></a></cXML>", &["    x"]),
+        ("<cXML><a>\n  <b/>\n  <c/>\n</a></cXML>", &[]),
+        ("<cXML><a>  </a></cXML>", &["  "]),
+        ("<cXML><a><b/><![CDATA[ ]]><c/></a></cXML>", &[]),
+    ];
+    for (xml, texts) in cases {
+        let doc = decode_ok(xml.as_bytes());
+        let a = doc.root.child("a").expect("a");
+        let got: Vec<&str> = a
+            .children
+            .iter()
+            .filter_map(|n| match n {
+                Node::Text(t) => Some(t.as_str()),
+                Node::Element(_) => None,
+            })
+            .collect();
+        assert_eq!(&got, texts, "{xml}");
+        for pretty in [false, true] {
+            let text = write_document(
+                &doc,
+                &WriteOptions {
+                    pretty,
+                    doctype: DoctypeMode::Omit,
+                },
+            );
+            assert_eq!(decode_ok(text.as_bytes()).root, doc.root, "{xml} -> {text}");
+        }
+    }
+}
+
+/// Found by the fuzzer: a `version` holding `[` and `%` went into the derived DOCTYPE, and the
+/// written document then read as one with an internal subset declaring entities.
+#[test]
+fn regression_fuzz_odd_version_does_not_reach_the_doctype() {
+    let xml = b"<cXML version=\"2.2.0205.process.\0\0 [8@domain.%%%com\" timestamp=\"2012-11-08T01:49:41-05:0\">0\n<Response><xStatus code=\"4\"/></Response></cXML>";
+    let doc = decode_ok(xml);
+    assert_eq!(cxml_version(&doc), None);
+    for doctype in [DoctypeMode::Derived, DoctypeMode::Keep] {
+        let text = write_document(
+            &doc,
+            &WriteOptions {
+                pretty: true,
+                doctype,
+            },
+        );
+        assert!(text.contains("/cXML/1.2.063/cXML.dtd") || doctype == DoctypeMode::Keep);
+        assert_eq!(decode_ok(text.as_bytes()).root, doc.root);
+    }
+    // A `[` inside the system literal is not an internal subset.
+    let xml = b"<!DOCTYPE cXML SYSTEM \"http://x.example/a[1]/cXML.dtd\"><cXML/>";
+    let doc = decode_ok(xml);
+    assert_eq!(
+        doc.doctype.and_then(|d| d.system_id).as_deref(),
+        Some("http://x.example/a[1]/cXML.dtd")
+    );
+}

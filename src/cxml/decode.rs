@@ -128,6 +128,9 @@ struct Decoder<'a> {
     root: Option<Element>,
     doctype: Option<DocType>,
     elements: usize,
+    /// Whitespace-only text seen after a child element, held (borrowed, not copied) until the
+    /// next event shows whether it is indentation to drop or part of the data.
+    pending_ws: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl<'a> Decoder<'a> {
@@ -146,6 +149,7 @@ impl<'a> Decoder<'a> {
             root: None,
             doctype: None,
             elements: 0,
+            pending_ws: None,
         }
     }
 
@@ -175,14 +179,25 @@ impl<'a> Decoder<'a> {
             };
             match event {
                 Event::Start(e) => {
+                    self.pending_ws = None;
                     let element = self.open(&e, start)?;
                     self.stack.push(element);
                 }
                 Event::Empty(e) => {
+                    self.pending_ws = None;
                     let element = self.open(&e, start)?;
                     self.close(element, start)?;
                 }
                 Event::End(_) => {
+                    let keep_ws = self
+                        .stack
+                        .last()
+                        .is_some_and(|e| !e.children.iter().any(|n| matches!(n, Node::Element(_))));
+                    if keep_ws {
+                        self.flush_ws(start)?;
+                    } else {
+                        self.pending_ws = None;
+                    }
                     let Some(element) = self.stack.pop() else {
                         return Err(self.syntax(start, "end tag without a start tag"));
                     };
@@ -190,13 +205,27 @@ impl<'a> Decoder<'a> {
                 }
                 Event::Text(t) => {
                     let content = t.xml10_content();
-                    self.push_text(&content, start)?;
+                    let after_element = matches!(
+                        self.stack.last().and_then(|p| p.children.last()),
+                        Some(Node::Element(_))
+                    );
+                    if self.pending_ws.is_none()
+                        && after_element
+                        && content.bytes().all(|b| b.is_ascii_whitespace())
+                    {
+                        self.pending_ws = Some(content);
+                    } else {
+                        self.flush_ws(start)?;
+                        self.push_text(&content, start)?;
+                    }
                 }
                 Event::CData(c) => {
+                    self.flush_ws(start)?;
                     let content = c.xml10_content();
                     self.push_text(&content, start)?;
                 }
                 Event::GeneralRef(r) => {
+                    self.flush_ws(start)?;
                     let resolved = if r.is_char_ref() {
                         match r.resolve_char_ref() {
                             Ok(Some(c)) => c,
@@ -360,10 +389,23 @@ impl<'a> Decoder<'a> {
                 .retain(|n| !matches!(n, Node::Text(t) if t.trim().is_empty()));
         }
         match self.stack.last_mut() {
-            Some(parent) => parent.children.push(Node::Element(element)),
+            Some(parent) => {
+                // Leaves are the common case: give them room for exactly one child.
+                if parent.children.capacity() == 0 {
+                    parent.children.reserve_exact(1);
+                }
+                parent.children.push(Node::Element(element));
+            }
             None => self.root = Some(element),
         }
         Ok(())
+    }
+
+    fn flush_ws(&mut self, start: u64) -> Result<(), CxmlError> {
+        match self.pending_ws.take() {
+            Some(ws) => self.push_text(&ws, start),
+            None => Ok(()),
+        }
     }
 
     fn push_text(&mut self, content: &str, start: u64) -> Result<(), CxmlError> {
@@ -392,6 +434,9 @@ impl<'a> Decoder<'a> {
                 let position = self.pos(start);
                 return Err(CxmlError::TextTooLong { position, limit });
             }
+            if parent.children.capacity() == 0 {
+                parent.children.reserve_exact(1);
+            }
             parent.children.push(Node::Text(content.to_owned()));
         }
         Ok(())
@@ -409,6 +454,13 @@ fn is_name(name: &str) -> bool {
         return false;
     };
     let bad_start = first.is_ascii_digit() || first == '-' || first == '.';
+    // Fast path: plain ASCII names (all of cXML's).
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.'))
+    {
+        return !bad_start;
+    }
     let bad_char = |c: char| {
         c.is_whitespace()
             || c.is_control()
@@ -428,7 +480,21 @@ struct EntityDeclared;
 /// subset may hold comments or attribute lists (ignored), but any `<!ENTITY` is refused: that
 /// closes billion-laughs expansion and external entities in one rule.
 fn parse_doctype(content: &str) -> Result<DocType, EntityDeclared> {
-    let (head, subset) = match content.find('[') {
+    // The internal subset starts at the first `[` outside a quoted literal.
+    let mut quote = None;
+    let mut subset_start = None;
+    for (i, c) in content.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, '[') => {
+                subset_start = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let (head, subset) = match subset_start {
         Some(i) => (&content[..i], Some(&content[i..])),
         None => (content, None),
     };

@@ -203,15 +203,24 @@ pub fn envelope(doc: &Document) -> Envelope<'_> {
     }
 }
 
-/// The effective cXML version: `cXML@version` when it is a real 1.x.y version, otherwise the
-/// version in the DOCTYPE system id (suppliers often send `version="1.0"` with a 1.2.0xx DTD),
-/// otherwise whatever `version` says.
+/// The effective cXML version: `cXML@version` when it is a full `1.2.0xx`-style version,
+/// otherwise the version in the DOCTYPE system id (suppliers often send `version="1.0"` with a
+/// 1.2.0xx DTD), otherwise a short numeric `version` such as `1.0`. Anything that is not digits
+/// and dots is ignored, so it can never leak into a DOCTYPE we write.
 pub fn cxml_version(doc: &Document) -> Option<&str> {
-    let attr = doc.root.attr("version");
+    let attr = doc.root.attr("version").filter(|v| is_version(v));
     let from_doctype = doc.doctype.as_ref().and_then(|d| d.version());
     match attr {
         Some(v) if v.split('.').count() >= 3 => Some(v),
         Some(v) => from_doctype.or(Some(v)),
         None => from_doctype,
     }
+}
+
+/// Digits separated by single dots, at least two parts: `1.0`, `1.2.063`.
+pub fn is_version(v: &str) -> bool {
+    v.len() <= 32
+        && v.split('.').count() >= 2
+        && v.split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -216,11 +216,7 @@ impl DocType {
         let mut parts = sys.rsplit('/');
         let _file = parts.next()?;
         let version = parts.next()?;
-        version
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '.')
-            .then_some(version)
-            .filter(|v| !v.is_empty())
+        super::envelope::is_version(version).then_some(version)
     }
 
     /// The DTD file named in the system id (`cXML.dtd`, `Fulfill.dtd`, `InvoiceDetail.dtd`...).

@@ -54,15 +54,24 @@ pub fn write_document(doc: &Document, options: &WriteOptions) -> String {
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let system = match options.doctype {
         DoctypeMode::Omit => None,
-        DoctypeMode::Keep => doc.doctype.as_ref().and_then(|d| d.system_id.clone()),
+        DoctypeMode::Keep => doc
+            .doctype
+            .as_ref()
+            .and_then(|d| d.system_id.clone())
+            // A DOCTYPE literal has no escapes: keep only ids that print back unchanged.
+            .filter(|id| {
+                !id.contains(['"', '[', ']', '%', '<', '>']) && !id.contains(char::is_control)
+            }),
         DoctypeMode::Derived => {
-            let version = envelope::cxml_version(doc).unwrap_or(DEFAULT_VERSION);
+            let version = envelope::cxml_version(doc)
+                .filter(|v| envelope::is_version(v))
+                .unwrap_or(DEFAULT_VERSION);
             Some(system_id(version, dtd_file_for(&doc.root)))
         }
     };
     if let Some(system) = system {
         out.push_str("<!DOCTYPE cXML SYSTEM \"");
-        escape_into(&system, true, &mut out);
+        out.push_str(&system);
         out.push_str("\">\n");
     }
     write_element(&doc.root, options.pretty, &mut out);
