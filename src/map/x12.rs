@@ -870,10 +870,18 @@ impl<'a> Outbound<'a> {
                 let seg_idx = if last && always_new_last && !once {
                     None
                 } else {
-                    self.nodes[node]
-                        .segs
+                    let segs = &self.nodes[node].segs;
+                    let found = segs
                         .iter()
                         .position(|g| g.id == s.id && Self::seg_matches(g, &s.conds))
+                        .or_else(|| {
+                            segs.iter()
+                                .position(|g| g.id == s.id && Self::unqualified(g, &s.conds))
+                        });
+                    if let Some(i) = found {
+                        seed(&mut self.nodes[node].segs[i], &s.conds);
+                    }
+                    found
                 };
                 let seg_idx = seg_idx.unwrap_or_else(|| {
                     let mut g = OwnedSegment {
