@@ -117,7 +117,10 @@ fn case_inputs() -> Vec<(PathBuf, Option<String>)> {
 }
 
 fn short(p: &Path) -> String {
-    p.strip_prefix(maps_dir()).unwrap_or(p).display().to_string()
+    p.strip_prefix(maps_dir())
+        .unwrap_or(p)
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -198,7 +201,10 @@ fn every_sample_reaches_a_fixpoint_and_renders_valid_x12() {
     }
     eprintln!("{}", report.join("\n"));
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert!(report.len() >= 2 * 40, "expected every sample in both versions");
+    assert!(
+        report.len() >= 2 * 40,
+        "expected every sample in both versions"
+    );
 }
 
 #[test]

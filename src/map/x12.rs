@@ -81,30 +81,31 @@ impl Checker<'_> {
             .positions
             .get(elem - 1)
             .ok_or_else(|| self.err(line, format!("{seg} has no element {elem} in {version}")))?;
-        let typ =
-            match (pos, comp) {
-                (Position::Simple(u), None | Some(1)) => u.typ,
-                (Position::Simple(_), Some(c)) => return Err(self.err(
+        let typ = match (pos, comp) {
+            (Position::Simple(u), None | Some(1)) => u.typ,
+            (Position::Simple(_), Some(c)) => {
+                return Err(self.err(
                     line,
                     format!(
                         "{seg}{elem:02} is a simple element in {version}, it has no component {c}"
                     ),
-                )),
-                (Position::Composite { composite, .. }, c) => {
-                    let comp_def = &self.v.dict.composites[*composite];
-                    let c = c.unwrap_or(1);
-                    let u = comp_def.components.get(c - 1).ok_or_else(|| {
-                        self.err(
-                            line,
-                            format!(
-                                "{seg}{elem:02} ({}) has no component {c} in {version}",
-                                comp_def.id
-                            ),
-                        )
-                    })?;
-                    u.typ
-                }
-            };
+                ))
+            }
+            (Position::Composite { composite, .. }, c) => {
+                let comp_def = &self.v.dict.composites[*composite];
+                let c = c.unwrap_or(1);
+                let u = comp_def.components.get(c - 1).ok_or_else(|| {
+                    self.err(
+                        line,
+                        format!(
+                            "{seg}{elem:02} ({}) has no component {c} in {version}",
+                            comp_def.id
+                        ),
+                    )
+                })?;
+                u.typ
+            }
+        };
         let ok = match convert {
             Convert::Date => typ == ElemType::DT,
             Convert::Time => typ == ElemType::TM,
@@ -772,7 +773,10 @@ impl<'a> Outbound<'a> {
     /// them makes it match. False when there is no such condition.
     fn unqualified(seg: &OwnedSegment, conds: &[Cond]) -> bool {
         let mut any = false;
-        for c in conds.iter().filter(|c| c.seg == seg.id && c.seed().is_some()) {
+        for c in conds
+            .iter()
+            .filter(|c| c.seg == seg.id && c.seed().is_some())
+        {
             if !seg.get(c.elem).is_empty() {
                 return false;
             }
@@ -986,11 +990,22 @@ impl<'a> Outbound<'a> {
 
     /// Would `v` pass validation in the element `p` targets?
     fn fits(&self, p: &X12Path, v: &str) -> bool {
-        let Target::Element { seg, elem, comp, .. } = &p.target else { return true };
-        let Some(def) = self.dict.segment(seg.as_bytes()) else { return false };
+        let Target::Element {
+            seg, elem, comp, ..
+        } = &p.target
+        else {
+            return true;
+        };
+        let Some(def) = self.dict.segment(seg.as_bytes()) else {
+            return false;
+        };
         let u = match (def.positions.get(elem - 1), comp) {
             (Some(Position::Simple(u)), _) => u,
-            (Some(Position::Composite { composite, .. }), c) => match self.dict.composites[*composite].components.get(c.unwrap_or(1) - 1) {
+            (Some(Position::Composite { composite, .. }), c) => match self.dict.composites
+                [*composite]
+                .components
+                .get(c.unwrap_or(1) - 1)
+            {
                 Some(u) => u,
                 None => return false,
             },
