@@ -356,6 +356,16 @@ mod tests {
         assert!(matches!(p.target, Target::Element { comp: Some(2), .. }));
         assert!(X12Path::parse("N1[N101=ST").is_err());
         assert!(X12Path::parse("ISA06").is_ok_and(|p| matches!(p.target, Target::Envelope { .. })));
+        let p = X12Path::parse("HL[HL03=S]/HL[HL03=I,child]").unwrap();
+        assert_eq!(p.steps.len(), 2);
+        assert!(!p.steps[0].child && p.steps[1].child);
+        assert_eq!(p.steps[1].conds.len(), 1);
+        let p = X12Path::parse("HL[child]").unwrap();
+        assert!(p.steps[0].child && p.steps[0].conds.is_empty());
+        assert!(X12Path::parse("REF[REF01=LT,child]/REF02").is_err());
+        let p = X12Path::parse("ACK[ACK07]").unwrap();
+        assert_eq!(p.target, Target::Node);
+        assert!(p.steps[0].conds[0].present);
     }
 
     #[test]
