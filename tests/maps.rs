@@ -497,3 +497,70 @@ fn partner_override_renders_only_what_differs() {
     // The override map of another set is untouched by this one, and unknown partners fall back.
     assert!(m.get("x12/856", Some("nobody")).is_some());
 }
+
+// ---- the CLI -------------------------------------------------------------------------------
+
+fn edigate(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_edigate"))
+        .args(args)
+        .output()
+        .expect("edigate runs")
+}
+
+#[test]
+fn cli_partner_flag_selects_the_override() {
+    let file = maps_dir().join("cases/x12-856-meridian/meridian-856-4010.x12");
+    let file = file.to_str().expect("utf-8 path");
+    let with = edigate(&["translate", "--partner", "meridian", file]);
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    let without = edigate(&["translate", file]);
+    assert!(without.status.success());
+    let uom = |out: &[u8]| -> Value {
+        let doc: Value =
+            serde_json::from_slice(out.split(|&b| b == b'\n').next().expect("one document"))
+                .expect("JSON");
+        doc.pointer("/orders/0/items/0/quantity/uom")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(uom(&with.stdout), Value::from("EA"));
+    assert_eq!(uom(&without.stdout), Value::from("UN"));
+}
+
+#[test]
+fn cli_render_output_passes_cli_validate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for stem in [
+        "x12-855/hosp-855-4010",
+        "x12-856/hosp-856-4010",
+        "x12-810/hosp-810-4010",
+        "x12-856-meridian/meridian-856-4010",
+    ] {
+        let input = maps_dir().join(format!("cases/{stem}.render.json"));
+        let mut args = vec!["render", "--version", "004010"];
+        if stem.contains("meridian") {
+            args.extend(["--partner", "meridian"]);
+        }
+        let input = input.to_str().expect("utf-8 path").to_string();
+        args.push(&input);
+        let out = edigate(&args);
+        assert!(
+            out.status.success(),
+            "{stem}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = dir.path().join("out.x12");
+        std::fs::write(&path, &out.stdout).expect("write");
+        let v = edigate(&["validate", path.to_str().expect("utf-8 path")]);
+        assert!(
+            v.status.success(),
+            "{stem}: rendered X12 does not validate:\n{}{}",
+            String::from_utf8_lossy(&v.stdout),
+            String::from_utf8_lossy(&v.stderr)
+        );
+    }
+}
