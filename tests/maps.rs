@@ -564,3 +564,25 @@ fn cli_render_output_passes_cli_validate() {
         );
     }
 }
+
+#[test]
+fn a_second_lot_on_one_856_item_is_refused_not_overwritten() {
+    let g = grammars();
+    let m = load_maps(&g);
+    let text = std::fs::read_to_string(maps_dir().join("cases/x12-856/hosp-856-4010.render.json"))
+        .expect("render case reads");
+    let mut doc: Value = serde_json::from_str(&text).expect("JSON");
+    let lots = doc
+        .pointer_mut("/orders/0/packs/0/items/0/traceability")
+        .and_then(Value::as_array_mut)
+        .expect("the first item has traceability");
+    lots.push(serde_json::json!({ "lot": "LOT2401B", "quantity": "40" }));
+    let err = m
+        .render_x12(&doc, &g, "004010", None)
+        .expect_err("two lots cannot share one SN1");
+    assert!(
+        err.to_string()
+            .contains("traceability[] has more than one element"),
+        "{err}"
+    );
+}

@@ -1123,6 +1123,7 @@ impl<'a> Outbound<'a> {
             // fills those elements of one segment before it starts the next.
             let per_segment = c.scalar.as_ref().map_or(1, |s| s.from.len().max(1));
             let mut shared: Option<OCtx> = None;
+            let mut once_segment: Option<(usize, Option<usize>)> = None;
             for (n, item) in items.into_iter().enumerate() {
                 let start = if p.absolute {
                     OCtx { node: 0, seg: None }
@@ -1160,6 +1161,22 @@ impl<'a> Outbound<'a> {
                     undo(self);
                     shared = wrote.then_some(inner);
                     continue;
+                }
+                // An array element that lands in a segment the loop allows once (a second lot
+                // on an 856 item: one SN1 per HL) would overwrite the first: say so instead.
+                if c.array && inner.seg.is_some() {
+                    let here = (inner.node, inner.seg);
+                    if once_segment == Some(here) {
+                        return Err(self.map.error(
+                            c.line,
+                            format!(
+                                "{} has more than one element, but {} can hold only one here; \
+                                 expected one element (or a partner map that writes them elsewhere)",
+                                c.to_text, p
+                            ),
+                        ));
+                    }
+                    once_segment = Some(here);
                 }
                 self.block(inner, c, item)?;
                 undo(self);
