@@ -42,6 +42,43 @@ impl Cond {
 pub struct Step {
     pub id: String,
     pub conds: Vec<Cond>,
+    /// `HL[HL03=I,child]`: only the levels directly under the current one (HL02 names it),
+    /// not every level below it.
+    pub child: bool,
+}
+
+/// A loop or segment step with its conditions; the word `child` among them marks a step to
+/// the direct children of the current HL level.
+fn make_step(id: &str, inner: Option<&str>) -> Result<Step, String> {
+    let mut child = false;
+    let conds = match inner {
+        Some(i) => {
+            let rest: Vec<&str> = i
+                .split(',')
+                .filter(|c| {
+                    let is_child = c.trim() == "child";
+                    child |= is_child;
+                    !is_child
+                })
+                .collect();
+            if rest.is_empty() {
+                Vec::new()
+            } else {
+                parse_conds(&rest.join(","))?
+            }
+        }
+        None => Vec::new(),
+    };
+    if child && id != "HL" {
+        return Err(format!(
+            "`child` only applies to HL levels, expected e.g. HL[HL03=I,child], not {id}"
+        ));
+    }
+    Ok(Step {
+        id: id.to_string(),
+        conds,
+        child,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,17 +189,10 @@ impl X12Path {
         let mut steps = Vec::new();
         for p in &parts[..parts.len() - 1] {
             let (id, inner) = split_brackets(p)?;
-            let conds = match inner {
-                Some(i) => parse_conds(i)?,
-                None => Vec::new(),
-            };
             if id.is_empty() {
                 return Err(format!("empty step in `{text}`"));
             }
-            steps.push(Step {
-                id: id.to_string(),
-                conds,
-            });
+            steps.push(make_step(id, inner)?);
         }
         let last = parts[parts.len() - 1];
         let (id, inner) = split_brackets(last)?;
@@ -188,12 +218,12 @@ impl X12Path {
                     conds: Vec::new(),
                 }
             } else {
-                steps.push(Step {
-                    id: id.to_string(),
-                    conds: parse_conds(inner)?,
-                });
+                steps.push(make_step(id, Some(inner))?);
                 Target::Node
             }
+        } else if element_ref(id).is_none() {
+            steps.push(make_step(id, inner)?);
+            Target::Node
         } else {
             let conds = match inner {
                 Some(i) => parse_conds(i)?,
@@ -214,13 +244,7 @@ impl X12Path {
                     comp,
                     conds,
                 },
-                None => {
-                    steps.push(Step {
-                        id: id.to_string(),
-                        conds,
-                    });
-                    Target::Node
-                }
+                None => Target::Node,
             }
         };
         Ok(X12Path {
@@ -332,6 +356,16 @@ mod tests {
         assert!(matches!(p.target, Target::Element { comp: Some(2), .. }));
         assert!(X12Path::parse("N1[N101=ST").is_err());
         assert!(X12Path::parse("ISA06").is_ok_and(|p| matches!(p.target, Target::Envelope { .. })));
+        let p = X12Path::parse("HL[HL03=S]/HL[HL03=I,child]").unwrap();
+        assert_eq!(p.steps.len(), 2);
+        assert!(!p.steps[0].child && p.steps[1].child);
+        assert_eq!(p.steps[1].conds.len(), 1);
+        let p = X12Path::parse("HL[child]").unwrap();
+        assert!(p.steps[0].child && p.steps[0].conds.is_empty());
+        assert!(X12Path::parse("REF[REF01=LT,child]/REF02").is_err());
+        let p = X12Path::parse("ACK[ACK07]").unwrap();
+        assert_eq!(p.target, Target::Node);
+        assert!(p.steps[0].conds[0].present);
     }
 
     #[test]

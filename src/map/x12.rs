@@ -81,30 +81,31 @@ impl Checker<'_> {
             .positions
             .get(elem - 1)
             .ok_or_else(|| self.err(line, format!("{seg} has no element {elem} in {version}")))?;
-        let typ =
-            match (pos, comp) {
-                (Position::Simple(u), None | Some(1)) => u.typ,
-                (Position::Simple(_), Some(c)) => return Err(self.err(
+        let typ = match (pos, comp) {
+            (Position::Simple(u), None | Some(1)) => u.typ,
+            (Position::Simple(_), Some(c)) => {
+                return Err(self.err(
                     line,
                     format!(
                         "{seg}{elem:02} is a simple element in {version}, it has no component {c}"
                     ),
-                )),
-                (Position::Composite { composite, .. }, c) => {
-                    let comp_def = &self.v.dict.composites[*composite];
-                    let c = c.unwrap_or(1);
-                    let u = comp_def.components.get(c - 1).ok_or_else(|| {
-                        self.err(
-                            line,
-                            format!(
-                                "{seg}{elem:02} ({}) has no component {c} in {version}",
-                                comp_def.id
-                            ),
-                        )
-                    })?;
-                    u.typ
-                }
-            };
+                ))
+            }
+            (Position::Composite { composite, .. }, c) => {
+                let comp_def = &self.v.dict.composites[*composite];
+                let c = c.unwrap_or(1);
+                let u = comp_def.components.get(c - 1).ok_or_else(|| {
+                    self.err(
+                        line,
+                        format!(
+                            "{seg}{elem:02} ({}) has no component {c} in {version}",
+                            comp_def.id
+                        ),
+                    )
+                })?;
+                u.typ
+            }
+        };
         let ok = match convert {
             Convert::Date => typ == ElemType::DT,
             Convert::Time => typ == ElemType::TM,
@@ -386,10 +387,23 @@ impl<'a> Inbound<'a> {
                 let is_loop = child_loop(self.set, lp, &s.id).is_some()
                     || (s.id == "HL" && last_id(&here.path) == "HL");
                 if is_loop {
-                    let candidates: Vec<usize> = if s.id == "HL" && last_id(&here.path) == "HL" {
+                    let in_hl = last_id(&here.path) == "HL";
+                    let candidates: Vec<usize> = if s.id == "HL" && in_hl && s.child {
+                        here.hl_children.clone()
+                    } else if s.id == "HL" && in_hl {
                         let mut v = Vec::new();
                         self.hl_descendants(c.inst, &mut v);
                         v
+                    } else if s.id == "HL" && s.child {
+                        // From the top: the levels that have no parent level.
+                        here.children
+                            .iter()
+                            .copied()
+                            .filter(|&ch| {
+                                last_id(&self.tree.loops[ch].path) == "HL"
+                                    && self.tree.loops[ch].hl_parent.is_none()
+                            })
+                            .collect()
                     } else {
                         here.children
                             .iter()
@@ -449,7 +463,13 @@ impl<'a> Inbound<'a> {
                 } => {
                     // Repeated segments (REF, DTM) with a condition: every match counts.
                     let segs: Vec<usize> = match c.seg {
-                        Some(s) if self.tree.id(s) == seg.as_bytes() => vec![s],
+                        Some(s) if self.tree.id(s) == seg.as_bytes() => {
+                            if self.seg_matches(s, conds) {
+                                vec![s]
+                            } else {
+                                vec![]
+                            }
+                        }
                         _ => self.tree.loops[c.inst]
                             .segments
                             .iter()
@@ -717,7 +737,7 @@ fn set_element(seg: &mut OwnedSegment, elem: usize, comp: Option<usize>, v: &str
 
 fn seed(seg: &mut OwnedSegment, conds: &[Cond]) {
     for c in conds {
-        if c.seg == seg.id {
+        if c.seg == seg.id && seg.get(c.elem).is_empty() {
             if let Some(v) = c.seed() {
                 set_element(seg, c.elem, None, v);
             }
@@ -747,6 +767,22 @@ impl<'a> Outbound<'a> {
         conds
             .iter()
             .all(|c| c.present || c.seg != seg.id || c.matches(Some(seg.get(c.elem))))
+    }
+
+    /// A segment whose conditioning elements (qualifiers) are all still empty, so that seeding
+    /// them makes it match. False when there is no such condition.
+    fn unqualified(seg: &OwnedSegment, conds: &[Cond]) -> bool {
+        let mut any = false;
+        for c in conds
+            .iter()
+            .filter(|c| c.seg == seg.id && c.seed().is_some())
+        {
+            if !seg.get(c.elem).is_empty() {
+                return false;
+            }
+            any = true;
+        }
+        any
     }
 
     fn node_matches(&self, n: usize, conds: &[Cond]) -> bool {
@@ -838,10 +874,18 @@ impl<'a> Outbound<'a> {
                 let seg_idx = if last && always_new_last && !once {
                     None
                 } else {
-                    self.nodes[node]
-                        .segs
+                    let segs = &self.nodes[node].segs;
+                    let found = segs
                         .iter()
                         .position(|g| g.id == s.id && Self::seg_matches(g, &s.conds))
+                        .or_else(|| {
+                            segs.iter()
+                                .position(|g| g.id == s.id && Self::unqualified(g, &s.conds))
+                        });
+                    if let Some(i) = found {
+                        seed(&mut self.nodes[node].segs[i], &s.conds);
+                    }
+                    found
                 };
                 let seg_idx = seg_idx.unwrap_or_else(|| {
                     let mut g = OwnedSegment {
@@ -892,24 +936,36 @@ impl<'a> Outbound<'a> {
             }
             _ => return,
         };
-        let idx = match c.seg {
-            Some(i) if self.nodes[c.node].segs[i].id == seg_id => i,
-            _ => match self.nodes[c.node]
+        let node = &self.nodes[c.node];
+        // The context segment, a segment of this loop that matches the conditions, or one whose
+        // qualifier is still empty (ACK04 of an ACK that only has its status so far).
+        let fits = |g: &OwnedSegment| Self::seg_matches(g, &conds) || Self::unqualified(g, &conds);
+        let found = match c.seg {
+            Some(i) if node.segs[i].id == seg_id && fits(&node.segs[i]) => Some(i),
+            _ => node
                 .segs
                 .iter()
                 .position(|g| g.id == seg_id && Self::seg_matches(g, &conds))
-            {
-                Some(i) => i,
-                None => {
-                    let mut g = OwnedSegment {
-                        id: seg_id.clone(),
-                        elements: vec![],
-                    };
-                    seed(&mut g, &conds);
-                    self.nodes[c.node].segs.push(g);
-                    self.nodes[c.node].segs.len() - 1
-                }
-            },
+                .or_else(|| {
+                    node.segs
+                        .iter()
+                        .position(|g| g.id == seg_id && Self::unqualified(g, &conds))
+                }),
+        };
+        let idx = match found {
+            Some(i) => {
+                seed(&mut self.nodes[c.node].segs[i], &conds);
+                i
+            }
+            None => {
+                let mut g = OwnedSegment {
+                    id: seg_id.clone(),
+                    elements: vec![],
+                };
+                seed(&mut g, &conds);
+                self.nodes[c.node].segs.push(g);
+                self.nodes[c.node].segs.len() - 1
+            }
         };
         let pairs = match &p.target {
             Target::Pair { .. } => self
@@ -934,11 +990,22 @@ impl<'a> Outbound<'a> {
 
     /// Would `v` pass validation in the element `p` targets?
     fn fits(&self, p: &X12Path, v: &str) -> bool {
-        let Target::Element { seg, elem, comp, .. } = &p.target else { return true };
-        let Some(def) = self.dict.segment(seg.as_bytes()) else { return false };
+        let Target::Element {
+            seg, elem, comp, ..
+        } = &p.target
+        else {
+            return true;
+        };
+        let Some(def) = self.dict.segment(seg.as_bytes()) else {
+            return false;
+        };
         let u = match (def.positions.get(elem - 1), comp) {
             (Some(Position::Simple(u)), _) => u,
-            (Some(Position::Composite { composite, .. }), c) => match self.dict.composites[*composite].components.get(c.unwrap_or(1) - 1) {
+            (Some(Position::Composite { composite, .. }), c) => match self.dict.composites
+                [*composite]
+                .components
+                .get(c.unwrap_or(1) - 1)
+            {
                 Some(u) => u,
                 None => return false,
             },
@@ -1052,7 +1119,12 @@ impl<'a> Outbound<'a> {
                 }
                 (false, v) => vec![v],
             };
-            for item in items {
+            // A plain-value array read from several elements (`N3` lines from N301 and N302)
+            // fills those elements of one segment before it starts the next.
+            let per_segment = c.scalar.as_ref().map_or(1, |s| s.from.len().max(1));
+            let mut shared: Option<OCtx> = None;
+            let mut once_segment: Option<(usize, Option<usize>)> = None;
+            for (n, item) in items.into_iter().enumerate() {
                 let start = if p.absolute {
                     OCtx { node: 0, seg: None }
                 } else {
@@ -1060,7 +1132,10 @@ impl<'a> Outbound<'a> {
                 };
                 let (nodes_before, puts_before) = (self.nodes.len(), self.puts);
                 let segs_before: Vec<usize> = self.nodes.iter().map(|n| n.segs.len()).collect();
-                let inner = self.descend(start.node, &p.steps, c.array);
+                let inner = match shared {
+                    Some(prev) if n % per_segment != 0 => prev,
+                    _ => self.descend(start.node, &p.steps, c.array),
+                };
                 let undo = |this: &mut Self| {
                     if this.puts == puts_before {
                         this.nodes.truncate(nodes_before);
@@ -1071,7 +1146,7 @@ impl<'a> Outbound<'a> {
                     }
                 };
                 if let Some(s) = &c.scalar {
-                    if let Some(Source::X12(sp)) = s.from.first() {
+                    if let Some(Source::X12(sp)) = s.from.get(n % per_segment) {
                         let text = match item {
                             Value::String(t) => t.clone(),
                             other => other.to_string(),
@@ -1082,8 +1157,26 @@ impl<'a> Outbound<'a> {
                             self.put(inner, sp, &v);
                         }
                     }
+                    let wrote = self.puts != puts_before;
                     undo(self);
+                    shared = wrote.then_some(inner);
                     continue;
+                }
+                // An array element that lands in a segment the loop allows once (a second lot
+                // on an 856 item: one SN1 per HL) would overwrite the first: say so instead.
+                if c.array && inner.seg.is_some() {
+                    let here = (inner.node, inner.seg);
+                    if once_segment == Some(here) {
+                        return Err(self.map.error(
+                            c.line,
+                            format!(
+                                "{} has more than one element, but {} can hold only one here; \
+                                 expected one element (or a partner map that writes them elsewhere)",
+                                c.to_text, p
+                            ),
+                        ));
+                    }
+                    once_segment = Some(here);
                 }
                 self.block(inner, c, item)?;
                 undo(self);
