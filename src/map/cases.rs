@@ -4,6 +4,9 @@
 //! - `NAME.render.json` → `NAME.render.x12`: the set (ST..SE, one segment per line) that
 //!   rendering the canonical document must give, for the version named in `NAME.render.version`
 //!   (004010 when absent).
+//! - `NAME.xml` → `NAME.json`: the canonical document translating the cXML must give;
+//! - `NAME.render.json` → `NAME.render.xml`: the cXML rendering the canonical document must give,
+//!   in a fixed envelope (payloadID `render-case@edigate`, timestamp 2026-01-01T00:00:00+00:00).
 //! A file `partner` in the case directory names the partner whose overrides apply.
 //! `edigate maps test` and `cargo test` run them all and show a readable diff on a mismatch.
 
@@ -84,7 +87,11 @@ pub fn run(grammars: &Grammars, maps: &MapSet, files: &BTreeMap<String, Vec<u8>>
     for (name, bytes) in files {
         let dir = name.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
         let partner = files.get(&format!("{dir}/partner")).map(|p| String::from_utf8_lossy(p).trim().to_string());
-        if let Some(stem) = name.strip_suffix(".render.json") {
+        if let Some(stem) = name.strip_suffix(".render.json").filter(|s| files.contains_key(&format!("{s}.render.xml"))) {
+            results.push(CaseResult { name: name.clone(), failure: render_cxml_case(maps, bytes, files.get(&format!("{stem}.render.xml")), partner.as_deref()) });
+        } else if let Some(stem) = name.strip_suffix(".xml").filter(|s| !s.ends_with(".render")) {
+            results.push(CaseResult { name: name.clone(), failure: translate_cxml_case(maps, bytes, files.get(&format!("{stem}.json")), partner.as_deref()) });
+        } else if let Some(stem) = name.strip_suffix(".render.json") {
             let version = files
                 .get(&format!("{stem}.render.version"))
                 .map(|v| String::from_utf8_lossy(v).trim().to_string())
@@ -141,6 +148,58 @@ fn render_case(grammars: &Grammars, maps: &MapSet, input: &[u8], expected: Optio
     }
     out.extend_from_slice(format!("SE*{}*0001~\n", segs.len() + 2).as_bytes());
     let got = String::from_utf8_lossy(&out).into_owned();
+    let want = String::from_utf8_lossy(expected).replace("\r\n", "\n");
+    (got.trim_end() != want.trim_end()).then(|| diff(&want, &got))
+}
+
+fn expected_docs(expected: &[u8]) -> Result<Vec<Value>, String> {
+    let text = String::from_utf8_lossy(expected);
+    let mut want = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match serde_json::from_str::<Value>(line) {
+            Ok(v) => want.push(strip(v)),
+            Err(e) => return Err(format!("expected file line {}: {e}", i + 1)),
+        }
+    }
+    Ok(want)
+}
+
+fn translate_cxml_case(maps: &MapSet, input: &[u8], expected: Option<&Vec<u8>>, partner: Option<&str>) -> Option<String> {
+    let Some(expected) = expected else { return Some("no expected .json beside the input".into()) };
+    let got = match super::docs::translate_cxml_bytes(input, maps, partner) {
+        Ok(d) => vec![strip(d)],
+        Err(e) => return Some(e),
+    };
+    let want = match expected_docs(expected) {
+        Ok(w) => w,
+        Err(e) => return Some(e),
+    };
+    (got != want).then(|| diff(&pretty(&want), &pretty(&got)))
+}
+
+/// The envelope golden render cases are written in, so that their output is stable.
+pub fn case_envelope(doc: &Value, partner: Option<&str>) -> super::docs::CxmlEnvelope {
+    let mut env = super::docs::CxmlEnvelope::fresh(doc, partner);
+    env.payload_id = "render-case@edigate".into();
+    env.timestamp = "2026-01-01T00:00:00+00:00".into();
+    env.user_agent = "edigate".into();
+    env
+}
+
+fn render_cxml_case(maps: &MapSet, input: &[u8], expected: Option<&Vec<u8>>, partner: Option<&str>) -> Option<String> {
+    let Some(expected) = expected else { return Some("no expected .render.xml beside the input".into()) };
+    let doc: Value = match serde_json::from_slice(input) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("the input is not JSON: {e}")),
+    };
+    let body = match maps.render_cxml_element(&doc, partner) {
+        Ok(b) => b,
+        Err(e) => return Some(e.to_string()),
+    };
+    let got = super::docs::write_cxml(body, &case_envelope(&doc, partner));
+    if let Err(e) = super::docs::check_rendered(&got) {
+        return Some(e);
+    }
     let want = String::from_utf8_lossy(expected).replace("\r\n", "\n");
     (got.trim_end() != want.trim_end()).then(|| diff(&want, &got))
 }
