@@ -23,7 +23,7 @@ pub fn run_translate(grammars: &Grammars, maps: &MapSet, path: &Path, partner: O
     if crate::cxml::looks_like_cxml(&bytes) {
         return match translate_cxml_bytes(&bytes, maps, partner) {
             Ok(doc) => {
-                println!("{doc}");
+                let _ = writeln!(io::stdout().lock(), "{doc}");
                 0
             }
             Err(e) => {

@@ -318,6 +318,10 @@ fn cond_parts(c: &(String, bool, String)) -> (&str, bool, Vec<&str>, bool) {
     (key, c.1, c.2.split('|').map(str::trim).collect(), negate)
 }
 
+fn has_presence(p: &XmlPath) -> bool {
+    p.steps.iter().any(|s| s.conds.iter().any(|c| c.2 == "*"))
+}
+
 fn is_money_text(p: &XmlPath) -> bool {
     p.attribute.is_none() && p.steps.last().is_some_and(|s| s.name == "Money")
 }
@@ -779,6 +783,24 @@ impl<'a> Outbound<'a> {
         })
     }
 
+    /// Presence conditions (`[X=*]`, `[X!=*]`) as tests on what is already written.
+    fn presence_holds(&self, n: usize, conds: &[(String, bool, String)]) -> bool {
+        conds.iter().all(|c| {
+            let (key, is_attr, values, negated) = cond_parts(c);
+            if values != ["*"] {
+                return true;
+            }
+            let present = if is_attr {
+                self.attr_of(n, key).is_some()
+            } else if key == "." {
+                self.nodes[n].text.as_deref().is_some_and(|t| !t.is_empty())
+            } else {
+                self.nodes[n].children.iter().any(|&c| self.nodes[c].name == key)
+            };
+            present != negated
+        })
+    }
+
     fn new_child(&mut self, parent: usize, name: &str) -> usize {
         let idx = self.nodes.len();
         self.nodes.push(ONode {
@@ -836,11 +858,34 @@ impl<'a> Outbound<'a> {
     }
 
     fn put(&mut self, ctx: usize, p: &XmlPath, v: &str, counts: bool) {
+        let start = if p.absolute { 0 } else { ctx };
+        let n = if has_presence(p) {
+            // A rule writing through a presence condition writes only where the condition
+            // holds on what is already there, and creates no element the condition names.
+            let mut node = start;
+            for s in &p.steps {
+                let found = self.nodes[node].children.iter().copied().find(|&c| {
+                    self.nodes[c].name == s.name
+                        && self.node_matches(c, &s.conds)
+                        && self.presence_holds(c, &s.conds)
+                });
+                node = match found {
+                    Some(c) => c,
+                    None if s.conds.iter().any(|c| c.2 == "*") => return,
+                    None => {
+                        let c = self.new_child(node, &s.name);
+                        self.seed(c, &s.conds);
+                        c
+                    }
+                };
+            }
+            node
+        } else {
+            self.descend(start, p, false)
+        };
         if counts {
             self.puts += 1;
         }
-        let start = if p.absolute { 0 } else { ctx };
-        let n = self.descend(start, p, false);
         match &p.attribute {
             Some(a) => self.set_attr(n, a, v),
             None => self.nodes[n].text = Some(v.to_string()),
@@ -933,7 +978,17 @@ impl<'a> Outbound<'a> {
     }
 
     fn block(&mut self, ctx: usize, b: &Block, data: &Value) -> Result<(), TranslateError> {
-        for r in &b.rules {
+        // Rules that test for elements (presence conditions) run after the blocks that make them.
+        let (tests, plain): (Vec<&Rule>, Vec<&Rule>) = b.rules.iter().partition(|r| {
+            matches!(r.from.first(), Some(Source::Xml(p)) if has_presence(p))
+        });
+        self.rules(ctx, &plain, data)?;
+        self.blocks(ctx, b, data)?;
+        self.rules(ctx, &tests, data)
+    }
+
+    fn rules(&mut self, ctx: usize, rules: &[&Rule], data: &Value) -> Result<(), TranslateError> {
+        for r in rules {
             if r.only == Some(Only::Inbound) || r.from.is_empty() {
                 continue;
             }
@@ -956,6 +1011,10 @@ impl<'a> Outbound<'a> {
                 _ => {}
             }
         }
+        Ok(())
+    }
+
+    fn blocks(&mut self, ctx: usize, b: &Block, data: &Value) -> Result<(), TranslateError> {
         for c in &b.blocks {
             if c.only == Some(Only::Inbound) {
                 continue;
