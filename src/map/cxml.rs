@@ -861,9 +861,15 @@ impl<'a> Outbound<'a> {
         let start = if p.absolute { 0 } else { ctx };
         let n = if has_presence(p) {
             // A rule writing through a presence condition writes only where the condition
-            // holds on what is already there, and creates no element the condition names.
+            // holds on what is already there: up to the last step with one, every element must
+            // exist; only the steps after it may be created.
+            let last_test = p
+                .steps
+                .iter()
+                .rposition(|s| s.conds.iter().any(|c| c.2 == "*"))
+                .unwrap_or(0);
             let mut node = start;
-            for s in &p.steps {
+            for (i, s) in p.steps.iter().enumerate() {
                 let found = self.nodes[node].children.iter().copied().find(|&c| {
                     self.nodes[c].name == s.name
                         && self.node_matches(c, &s.conds)
@@ -871,7 +877,7 @@ impl<'a> Outbound<'a> {
                 });
                 node = match found {
                     Some(c) => c,
-                    None if s.conds.iter().any(|c| c.2 == "*") => return,
+                    None if i <= last_test => return,
                     None => {
                         let c = self.new_child(node, &s.name);
                         self.seed(c, &s.conds);
