@@ -76,8 +76,14 @@ fn golden_cases_pass() {
         .iter()
         .filter(|r| r.name.ends_with(".render.json"))
         .count();
-    assert!(translate >= 14, "expected the cXML translate cases, found {translate}");
-    assert!(render >= 4, "expected a render case per cXML map, found {render}");
+    assert!(
+        translate >= 14,
+        "expected the cXML translate cases, found {translate}"
+    );
+    assert!(
+        render >= 4,
+        "expected a render case per cXML map, found {render}"
+    );
     let failed: Vec<String> = results
         .iter()
         .filter_map(|r| r.failure.as_ref().map(|f| format!("{}:\n{f}", r.name)))
@@ -109,7 +115,12 @@ fn bless(maps: &MapSet, files: &BTreeMap<String, Vec<u8>>) {
 fn every_valid_public_sample_translates() {
     let (_, maps) = setup();
     let mut dirs = vec![];
-    for d in ["OrderRequest", "ConfirmationRequest", "ShipNoticeRequest", "InvoiceDetailRequest"] {
+    for d in [
+        "OrderRequest",
+        "ConfirmationRequest",
+        "ShipNoticeRequest",
+        "InvoiceDetailRequest",
+    ] {
         dirs.push(root().join(format!("maps/cases/cxml-{d}")));
     }
     // The shared corpus, when this checkout has it next to it.
@@ -133,7 +144,12 @@ fn every_valid_public_sample_translates() {
             let kind = outcome.kind.as_ref().map(|k| k.name().to_string());
             let ours = matches!(
                 kind.as_deref(),
-                Some("OrderRequest" | "ConfirmationRequest" | "ShipNoticeRequest" | "InvoiceDetailRequest")
+                Some(
+                    "OrderRequest"
+                        | "ConfirmationRequest"
+                        | "ShipNoticeRequest"
+                        | "InvoiceDetailRequest"
+                )
             );
             if !outcome.accepted() || !ours {
                 // Rejected documents are reported, not translated.
@@ -143,8 +159,8 @@ fn every_valid_public_sample_translates() {
                 }
                 continue;
             }
-            let doc = translate_cxml_bytes(&bytes, &maps, None)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let doc =
+                translate_cxml_bytes(&bytes, &maps, None).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(doc["provenance"]["source_format"], "cxml", "{name}");
             assert!(doc["provenance"]["payload_id"].is_string(), "{name}");
             translated += 1;
@@ -161,17 +177,25 @@ fn translate_render_translate_is_a_fixpoint() {
     for p in inputs {
         let name = p.display().to_string();
         let bytes = std::fs::read(&p).expect("read");
-        let first = translate_cxml_bytes(&bytes, &maps, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let first =
+            translate_cxml_bytes(&bytes, &maps, None).unwrap_or_else(|e| panic!("{name}: {e}"));
         let xml = maps
             .render_cxml(&first, None)
             .unwrap_or_else(|e| panic!("{name}: render: {e}"));
         check_rendered(&xml).unwrap_or_else(|e| panic!("{name}: {e}\n{xml}"));
         let second = translate_cxml_bytes(xml.as_bytes(), &maps, None)
             .unwrap_or_else(|e| panic!("{name}: second translate: {e}\n{xml}"));
-        assert_eq!(strip(first.clone()), strip(second), "{name}: not a fixpoint\n{xml}");
+        assert_eq!(
+            strip(first.clone()),
+            strip(second),
+            "{name}: not a fixpoint\n{xml}"
+        );
         // The envelope is addressed to the partner the document came from.
         let partner = first["provenance"]["partner"].as_str().unwrap_or_default();
-        assert!(xml.contains(&format!("<Identity>{partner}</Identity>")), "{name}");
+        assert!(
+            xml.contains(&format!("<Identity>{partner}</Identity>")),
+            "{name}"
+        );
     }
 }
 
@@ -186,7 +210,12 @@ fn rendered_cxml_decodes_and_passes_check() {
         let decoded = edigate::cxml::decode(xml.as_bytes(), &edigate::cxml::Limits::default())
             .expect("rendered cXML decodes");
         let outcome = edigate::cxml::check(&decoded, None);
-        assert!(outcome.accepted(), "{}: {:?}\n{xml}", p.display(), outcome.problems);
+        assert!(
+            outcome.accepted(),
+            "{}: {:?}\n{xml}",
+            p.display(),
+            outcome.problems
+        );
         let env = edigate::cxml::envelope(&decoded);
         assert_eq!(env.to[0].identity().as_deref(), Some("ACME-MED"));
         assert_eq!(env.deployment_mode, Some("production"));
@@ -237,8 +266,10 @@ fn same_order_as_x12_850_and_cxml_is_the_same_purchase_order() {
     let cxml = std::fs::read(root().join("testdata/cxml-maps/same-order.xml")).expect("cxml");
     let from_cxml = translate_cxml_bytes(&cxml, &maps, None).expect("cXML translates");
 
-    let a: CanonicalDocument = serde_json::from_value(without_format_fields(from_x12.clone())).expect("typed");
-    let b: CanonicalDocument = serde_json::from_value(without_format_fields(from_cxml.clone())).expect("typed");
+    let a: CanonicalDocument =
+        serde_json::from_value(without_format_fields(from_x12.clone())).expect("typed");
+    let b: CanonicalDocument =
+        serde_json::from_value(without_format_fields(from_cxml.clone())).expect("typed");
     assert!(
         a.business_eq(&b),
         "850:\n{}\ncXML:\n{}",
@@ -251,7 +282,10 @@ fn same_order_as_x12_850_and_cxml_is_the_same_purchase_order() {
     assert_eq!(from_cxml["provenance"]["partner"], "MERCYHOSP");
     // The key business values, spelled out.
     assert_eq!(from_cxml["po_number"], "4500012345");
-    assert_eq!(from_cxml["lines"][0]["quantity"]["uom"], "CA", "Rec 20 CS is a case");
+    assert_eq!(
+        from_cxml["lines"][0]["quantity"]["uom"], "CA",
+        "Rec 20 CS is a case"
+    );
     assert_eq!(from_cxml["lines"][0]["item"]["gtin"], "10614141000415");
     assert_eq!(from_cxml["parties"][0]["ids"][0]["scheme"], "gln");
 }
@@ -259,8 +293,13 @@ fn same_order_as_x12_850_and_cxml_is_the_same_purchase_order() {
 #[test]
 fn purpose_follows_order_request_type() {
     let (_, maps) = setup();
-    let base = std::fs::read_to_string(root().join("testdata/cxml-maps/same-order.xml")).expect("read");
-    for (typ, purpose) in [("new", "original"), ("update", "change"), ("delete", "cancel")] {
+    let base =
+        std::fs::read_to_string(root().join("testdata/cxml-maps/same-order.xml")).expect("read");
+    for (typ, purpose) in [
+        ("new", "original"),
+        ("update", "change"),
+        ("delete", "cancel"),
+    ] {
         let mut xml = base.replace("type=\"new\"", &format!("type=\"{typ}\""));
         if typ != "new" {
             xml = xml.replace(
@@ -282,35 +321,52 @@ fn purpose_follows_order_request_type() {
 fn credit_memo_amounts_are_positive_in_canonical_and_negative_in_cxml() {
     let (_, maps) = setup();
     let path = root().join("maps/cases/cxml-InvoiceDetailRequest/hospital-credit-memo.xml");
-    let doc = translate_cxml_bytes(&std::fs::read(path).expect("read"), &maps, None).expect("translate");
+    let doc =
+        translate_cxml_bytes(&std::fs::read(path).expect("read"), &maps, None).expect("translate");
     assert_eq!(doc["invoice_type"], "credit");
     assert_eq!(doc["totals"]["total"]["amount"], "45.69");
     assert_eq!(doc["lines"][0]["unit_price"]["amount"], "42.5");
     let typed: CanonicalDocument = serde_json::from_value(doc.clone()).expect("typed");
-    let CanonicalDocument::Invoice(inv) = typed else { panic!("not an invoice") };
+    let CanonicalDocument::Invoice(inv) = typed else {
+        panic!("not an invoice")
+    };
     assert_eq!(inv.signed_total().to_string(), "-45.69");
     let xml = maps.render_cxml(&doc, None).expect("render");
-    assert!(xml.contains("<Money currency=\"USD\">-45.69</Money>"), "{xml}");
+    assert!(
+        xml.contains("<Money currency=\"USD\">-45.69</Money>"),
+        "{xml}"
+    );
     assert!(xml.contains("purpose=\"creditMemo\""));
     // A standard invoice keeps its signs.
     let mut debit = doc.clone();
     debit["invoice_type"] = "debit".into();
     debit["invoice_type_code"] = "standard".into();
     let xml = maps.render_cxml(&debit, None).expect("render");
-    assert!(xml.contains("<Money currency=\"USD\">45.69</Money>"), "{xml}");
+    assert!(
+        xml.contains("<Money currency=\"USD\">45.69</Money>"),
+        "{xml}"
+    );
 }
 
 #[test]
 fn a_rejected_document_is_not_translated() {
     let (_, maps) = setup();
-    let base = std::fs::read_to_string(root().join("testdata/cxml-maps/same-order.xml")).expect("read");
+    let base =
+        std::fs::read_to_string(root().join("testdata/cxml-maps/same-order.xml")).expect("read");
     let broken = base.replace(" orderID=\"4500012345\"", "");
     let e = translate_cxml_bytes(broken.as_bytes(), &maps, None).expect_err("rejected");
-    assert!(e.contains("rejected by the check") && e.contains("orderID"), "{e}");
+    assert!(
+        e.contains("rejected by the check") && e.contains("orderID"),
+        "{e}"
+    );
 }
 
 fn load_error(map: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("edigate-cxml-maps-{}-{}", std::process::id(), map.len()));
+    let dir = std::env::temp_dir().join(format!(
+        "edigate-cxml-maps-{}-{}",
+        std::process::id(),
+        map.len()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("cxml")).expect("mkdir");
     std::fs::write(dir.join("cxml/OrderRequest.toml"), map).expect("write");
@@ -322,20 +378,30 @@ fn load_error(map: &str) -> String {
 
 #[test]
 fn map_errors_name_file_and_line() {
-    let head = "kind = \"purchase_order\"\nformat = \"cxml\"\ndocument = \"OrderRequest\"\nrules = [\n";
+    let head =
+        "kind = \"purchase_order\"\nformat = \"cxml\"\ndocument = \"OrderRequest\"\nrules = [\n";
     let e = load_error(&format!(
         "{head}  {{ to = \"po_number\", from = \"OrderRequestHeader@orderID\" }},\n  {{ to = \"total.amount\", from = \"OrderRequestHeader/Totl/Money\" }},\n]\n"
     ));
     assert!(
-        e.starts_with("maps/cxml/OrderRequest.toml:6: OrderRequestHeader has no child element Totl"),
+        e.starts_with(
+            "maps/cxml/OrderRequest.toml:6: OrderRequestHeader has no child element Totl"
+        ),
         "{e}"
     );
     let e = load_error(&format!(
         "{head}  {{ to = \"lines[]\", each = \"ItemOut\" }},\n  {{ to = \"lines[].quantity.uom\", from = \"ItemDetail/UnitOfMeasure\", table = \"cxml_uomm\" }},\n]\n"
     ));
-    assert!(e.starts_with("maps/cxml/OrderRequest.toml:6: table `cxml_uomm` does not exist"), "{e}");
-    let e = load_error(&format!("{head}  {{ to = \"po_number\", from = \"OrderRequestHeader[@type\" }},\n]\n"));
+    assert!(
+        e.starts_with("maps/cxml/OrderRequest.toml:6: table `cxml_uomm` does not exist"),
+        "{e}"
+    );
+    let e = load_error(&format!(
+        "{head}  {{ to = \"po_number\", from = \"OrderRequestHeader[@type\" }},\n]\n"
+    ));
     assert!(e.starts_with("maps/cxml/OrderRequest.toml:5:"), "{e}");
-    let e = load_error(&format!("{head}  {{ to = \"lines\", from = \"ItemOut\", convert = \"count\" }},\n]\n"));
+    let e = load_error(&format!(
+        "{head}  {{ to = \"lines\", from = \"ItemOut\", convert = \"count\" }},\n]\n"
+    ));
     assert!(e.contains("is for X12"), "{e}");
 }

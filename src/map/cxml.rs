@@ -41,159 +41,372 @@ pub const CHILD_ORDER: &[(&str, &[&str])] = &[
     ("From", &["Credential", "Correspondent"]),
     ("To", &["Credential", "Correspondent"]),
     ("Sender", &["Credential", "UserAgent"]),
-    ("Credential", &["Identity", "SharedSecret", "DigitalSignature", "CredentialMac"]),
+    (
+        "Credential",
+        &[
+            "Identity",
+            "SharedSecret",
+            "DigitalSignature",
+            "CredentialMac",
+        ],
+    ),
     // cXML.dtd: orders
     ("OrderRequest", &["OrderRequestHeader", "ItemOut"]),
     (
         "OrderRequestHeader",
         &[
-            "Total", "ShipTo", "BillTo", "BusinessPartner", "LegalEntity", "OrganizationalUnit",
-            "Shipping", "Tax", "Payment", "PaymentTerm", "Contact", "Comments", "Followup",
-            "ControlKeys", "DocumentReference", "SupplierOrderInfo", "TermsOfDelivery",
-            "DeliveryPeriod", "IdReference", "OrderRequestHeaderIndustry", "Extrinsic",
+            "Total",
+            "ShipTo",
+            "BillTo",
+            "BusinessPartner",
+            "LegalEntity",
+            "OrganizationalUnit",
+            "Shipping",
+            "Tax",
+            "Payment",
+            "PaymentTerm",
+            "Contact",
+            "Comments",
+            "Followup",
+            "ControlKeys",
+            "DocumentReference",
+            "SupplierOrderInfo",
+            "TermsOfDelivery",
+            "DeliveryPeriod",
+            "IdReference",
+            "OrderRequestHeaderIndustry",
+            "Extrinsic",
         ],
     ),
     ("Total", &["Money", "Modifications"]),
-    ("ShipTo", &["Address", "CarrierIdentifier", "TransportInformation", "IdReference"]),
+    (
+        "ShipTo",
+        &[
+            "Address",
+            "CarrierIdentifier",
+            "TransportInformation",
+            "IdReference",
+        ],
+    ),
     ("BillTo", &["Address", "IdReference"]),
-    ("Address", &["Name", "PostalAddress", "Email", "Phone", "Fax", "URL"]),
+    (
+        "Address",
+        &["Name", "PostalAddress", "Email", "Phone", "Fax", "URL"],
+    ),
     (
         "PostalAddress",
         &[
-            "DeliverTo", "Street", "City", "Municipality", "State", "PostalCode", "Country",
+            "DeliverTo",
+            "Street",
+            "City",
+            "Municipality",
+            "State",
+            "PostalCode",
+            "Country",
             "Extrinsic",
         ],
     ),
     (
         "Contact",
-        &["Name", "PostalAddress", "Email", "Phone", "Fax", "URL", "IdReference", "Extrinsic"],
+        &[
+            "Name",
+            "PostalAddress",
+            "Email",
+            "Phone",
+            "Fax",
+            "URL",
+            "IdReference",
+            "Extrinsic",
+        ],
     ),
     (
         "ItemOut",
         &[
-            "ItemID", "Path", "ItemDetail", "BlanketItemDetail", "SupplierID", "SupplierList",
-            "ShipTo", "Shipping", "Tax", "SpendDetail", "Distribution", "Contact",
-            "TermsOfDelivery", "Comments", "Indicator", "Tolerances", "ControlKeys",
-            "ScheduleLine", "MasterAgreementReference", "MasterAgreementIDInfo",
-            "ItemOutIndustry", "Packaging", "ReleaseInfo", "Batch",
+            "ItemID",
+            "Path",
+            "ItemDetail",
+            "BlanketItemDetail",
+            "SupplierID",
+            "SupplierList",
+            "ShipTo",
+            "Shipping",
+            "Tax",
+            "SpendDetail",
+            "Distribution",
+            "Contact",
+            "TermsOfDelivery",
+            "Comments",
+            "Indicator",
+            "Tolerances",
+            "ControlKeys",
+            "ScheduleLine",
+            "MasterAgreementReference",
+            "MasterAgreementIDInfo",
+            "ItemOutIndustry",
+            "Packaging",
+            "ReleaseInfo",
+            "Batch",
         ],
     ),
     (
         "ItemIn",
         &[
-            "ItemID", "Path", "ItemDetail", "SupplierID", "SupplierList", "ShipTo", "Shipping",
-            "Tax", "SpendDetail", "Distribution", "Contact", "Comments", "ScheduleLine",
-            "BillTo", "Batch", "Period", "DateInfo", "Extrinsic",
+            "ItemID",
+            "Path",
+            "ItemDetail",
+            "SupplierID",
+            "SupplierList",
+            "ShipTo",
+            "Shipping",
+            "Tax",
+            "SpendDetail",
+            "Distribution",
+            "Contact",
+            "Comments",
+            "ScheduleLine",
+            "BillTo",
+            "Batch",
+            "Period",
+            "DateInfo",
+            "Extrinsic",
         ],
     ),
-    ("ItemID", &["SupplierPartID", "SupplierPartAuxiliaryID", "BuyerPartID", "IdReference"]),
+    (
+        "ItemID",
+        &[
+            "SupplierPartID",
+            "SupplierPartAuxiliaryID",
+            "BuyerPartID",
+            "IdReference",
+        ],
+    ),
     (
         "ItemDetail",
         &[
-            "UnitPrice", "Description", "OverallLimit", "ExpectedLimit", "UnitOfMeasure",
-            "PriceBasisQuantity", "Classification", "ManufacturerPartID", "ManufacturerName",
-            "URL", "LeadTime", "Dimension", "ItemDetailIndustry", "AttachmentReference",
-            "PlannedAcceptanceDays", "Extrinsic",
+            "UnitPrice",
+            "Description",
+            "OverallLimit",
+            "ExpectedLimit",
+            "UnitOfMeasure",
+            "PriceBasisQuantity",
+            "Classification",
+            "ManufacturerPartID",
+            "ManufacturerName",
+            "URL",
+            "LeadTime",
+            "Dimension",
+            "ItemDetailIndustry",
+            "AttachmentReference",
+            "PlannedAcceptanceDays",
+            "Extrinsic",
         ],
     ),
-    ("UnitPrice", &["Money", "Modifications", "PricingConditions"]),
+    (
+        "UnitPrice",
+        &["Money", "Modifications", "PricingConditions"],
+    ),
     ("Shipping", &["Money", "Description", "Modifications"]),
     (
         "Tax",
-        &["Money", "TaxAdjustmentAmount", "Description", "TaxDetail", "Distribution", "Extrinsic"],
+        &[
+            "Money",
+            "TaxAdjustmentAmount",
+            "Description",
+            "TaxDetail",
+            "Distribution",
+            "Extrinsic",
+        ],
     ),
     ("OrderReference", &["DocumentReference"]),
     // Fulfill.dtd: confirmations
     (
         "ConfirmationRequest",
         &[
-            "ConfirmationHeader", "OrderReference", "OrderStatusRequestReference",
-            "OrderStatusRequestIDInfo", "ConfirmationItem",
+            "ConfirmationHeader",
+            "OrderReference",
+            "OrderStatusRequestReference",
+            "OrderStatusRequestIDInfo",
+            "ConfirmationItem",
         ],
     ),
     (
         "ConfirmationHeader",
         &[
-            "DocumentReference", "Total", "Shipping", "Tax", "Contact", "Hazard", "Comments",
-            "IdReference", "Extrinsic",
+            "DocumentReference",
+            "Total",
+            "Shipping",
+            "Tax",
+            "Contact",
+            "Hazard",
+            "Comments",
+            "IdReference",
+            "Extrinsic",
         ],
     ),
-    ("ConfirmationItem", &["ItemID", "UnitOfMeasure", "Contact", "Hazard", "ConfirmationStatus"]),
+    (
+        "ConfirmationItem",
+        &[
+            "ItemID",
+            "UnitOfMeasure",
+            "Contact",
+            "Hazard",
+            "ConfirmationStatus",
+        ],
+    ),
     (
         "ConfirmationStatus",
         &[
-            "UnitOfMeasure", "ItemIn", "UnitPrice", "Tax", "Shipping", "SupplierBatchID",
-            "ScheduleLineReference", "ComponentConsumptionDetails", "Comments", "Extrinsic",
+            "UnitOfMeasure",
+            "ItemIn",
+            "UnitPrice",
+            "Tax",
+            "Shipping",
+            "SupplierBatchID",
+            "ScheduleLineReference",
+            "ComponentConsumptionDetails",
+            "Comments",
+            "Extrinsic",
         ],
     ),
     // Fulfill.dtd: ship notices
-    ("ShipNoticeRequest", &["ShipNoticeHeader", "ShipControl", "ShipNoticePortion"]),
+    (
+        "ShipNoticeRequest",
+        &["ShipNoticeHeader", "ShipControl", "ShipNoticePortion"],
+    ),
     (
         "ShipNoticeHeader",
         &[
-            "ServiceLevel", "DocumentReference", "Contact", "LegalEntity", "OrganizationalUnit",
-            "Hazard", "Comments", "TermsOfDelivery", "TermsOfTransport", "Packaging",
-            "Extrinsic", "IdReference", "ReferenceDocumentInfo",
+            "ServiceLevel",
+            "DocumentReference",
+            "Contact",
+            "LegalEntity",
+            "OrganizationalUnit",
+            "Hazard",
+            "Comments",
+            "TermsOfDelivery",
+            "TermsOfTransport",
+            "Packaging",
+            "Extrinsic",
+            "IdReference",
+            "ReferenceDocumentInfo",
         ],
     ),
     (
         "ShipControl",
         &[
-            "CarrierIdentifier", "ShipmentIdentifier", "PackageIdentification", "Route",
-            "TransportInformation", "Contact", "Comments", "Extrinsic",
+            "CarrierIdentifier",
+            "ShipmentIdentifier",
+            "PackageIdentification",
+            "Route",
+            "TransportInformation",
+            "Contact",
+            "Comments",
+            "Extrinsic",
         ],
     ),
     (
         "ShipNoticePortion",
         &[
-            "OrderReference", "MasterAgreementReference", "MasterAgreementIDInfo", "Contact",
-            "Comments", "Extrinsic", "ShipNoticeItem", "ReferenceDocumentInfo",
+            "OrderReference",
+            "MasterAgreementReference",
+            "MasterAgreementIDInfo",
+            "Contact",
+            "Comments",
+            "Extrinsic",
+            "ShipNoticeItem",
+            "ReferenceDocumentInfo",
         ],
     ),
     (
         "ShipNoticeItem",
         &[
-            "ItemID", "ShipNoticeItemDetail", "UnitOfMeasure", "Packaging", "Hazard", "Batch",
-            "SupplierBatchID", "AssetInfo", "TermsOfDelivery", "OrderedQuantity",
-            "ShipNoticeItemIndustry", "ComponentConsumptionDetails", "ReferenceDocumentInfo",
-            "Comments", "Extrinsic",
+            "ItemID",
+            "ShipNoticeItemDetail",
+            "UnitOfMeasure",
+            "Packaging",
+            "Hazard",
+            "Batch",
+            "SupplierBatchID",
+            "AssetInfo",
+            "TermsOfDelivery",
+            "OrderedQuantity",
+            "ShipNoticeItemIndustry",
+            "ComponentConsumptionDetails",
+            "ReferenceDocumentInfo",
+            "Comments",
+            "Extrinsic",
         ],
     ),
     (
         "ShipNoticeItemDetail",
         &[
-            "UnitPrice", "Description", "UnitOfMeasure", "PriceBasisQuantity", "Classification",
-            "ManufacturerPartID", "ManufacturerName", "Dimension", "ItemDetailIndustry",
+            "UnitPrice",
+            "Description",
+            "UnitOfMeasure",
+            "PriceBasisQuantity",
+            "Classification",
+            "ManufacturerPartID",
+            "ManufacturerName",
+            "Dimension",
+            "ItemDetailIndustry",
             "Extrinsic",
         ],
     ),
     (
         "Packaging",
         &[
-            "PackagingCode", "Dimension", "Description", "PackagingLevelCode",
-            "PackageTypeCodeIdentifierCode", "ShippingContainerSerialCode",
-            "ShippingContainerSerialCodeReference", "PackageID", "ShippingMark",
-            "OrderedQuantity", "DispatchQuantity", "FreeGoodsQuantity", "QuantityVarianceNote",
-            "BestBeforeDate", "AssetInfo", "PackagingIndustry", "StoreCode", "Extrinsic",
+            "PackagingCode",
+            "Dimension",
+            "Description",
+            "PackagingLevelCode",
+            "PackageTypeCodeIdentifierCode",
+            "ShippingContainerSerialCode",
+            "ShippingContainerSerialCodeReference",
+            "PackageID",
+            "ShippingMark",
+            "OrderedQuantity",
+            "DispatchQuantity",
+            "FreeGoodsQuantity",
+            "QuantityVarianceNote",
+            "BestBeforeDate",
+            "AssetInfo",
+            "PackagingIndustry",
+            "StoreCode",
+            "Extrinsic",
         ],
     ),
-    ("Batch", &["BuyerBatchID", "SupplierBatchID", "PropertyValuation"]),
+    (
+        "Batch",
+        &["BuyerBatchID", "SupplierBatchID", "PropertyValuation"],
+    ),
     ("OrderedQuantity", &["UnitOfMeasure"]),
     // InvoiceDetail.dtd
     (
         "InvoiceDetailRequest",
         &[
-            "InvoiceDetailRequestHeader", "InvoiceDetailOrder", "InvoiceDetailHeaderOrder",
+            "InvoiceDetailRequestHeader",
+            "InvoiceDetailOrder",
+            "InvoiceDetailHeaderOrder",
             "InvoiceDetailSummary",
         ],
     ),
     (
         "InvoiceDetailRequestHeader",
         &[
-            "InvoiceDetailHeaderIndicator", "InvoiceDetailLineIndicator", "InvoicePartner",
-            "DocumentReference", "InvoiceIDInfo", "PaymentProposalIDInfo",
-            "InvoiceDetailShipping", "ShipNoticeIDInfo", "InvoiceDetailPaymentTerm",
-            "PaymentTerm", "PaymentInformation", "Period", "Comments", "IdReference",
+            "InvoiceDetailHeaderIndicator",
+            "InvoiceDetailLineIndicator",
+            "InvoicePartner",
+            "DocumentReference",
+            "InvoiceIDInfo",
+            "PaymentProposalIDInfo",
+            "InvoiceDetailShipping",
+            "ShipNoticeIDInfo",
+            "InvoiceDetailPaymentTerm",
+            "PaymentTerm",
+            "PaymentInformation",
+            "Period",
+            "Comments",
+            "IdReference",
             "Extrinsic",
         ],
     ),
@@ -201,44 +414,86 @@ pub const CHILD_ORDER: &[(&str, &[&str])] = &[
     (
         "InvoiceDetailOrder",
         &[
-            "InvoiceDetailOrderInfo", "InvoiceDetailReceiptInfo", "InvoiceDetailShipNoticeInfo",
-            "InvoiceDetailItem", "InvoiceDetailServiceItem",
+            "InvoiceDetailOrderInfo",
+            "InvoiceDetailReceiptInfo",
+            "InvoiceDetailShipNoticeInfo",
+            "InvoiceDetailItem",
+            "InvoiceDetailServiceItem",
         ],
     ),
     (
         "InvoiceDetailOrderInfo",
         &[
-            "OrderReference", "MasterAgreementReference", "MasterAgreementIDInfo",
-            "OrderIDInfo", "SupplierOrderInfo",
+            "OrderReference",
+            "MasterAgreementReference",
+            "MasterAgreementIDInfo",
+            "OrderIDInfo",
+            "SupplierOrderInfo",
         ],
     ),
     (
         "InvoiceDetailItem",
         &[
-            "UnitOfMeasure", "UnitPrice", "PriceBasisQuantity", "InvoiceDetailItemReference",
-            "ReceiptLineItemReference", "ShipNoticeLineItemReference",
-            "ServiceEntryItemReference", "ServiceEntryItemIDInfo", "ProductMovementItemIDInfo",
-            "SubtotalAmount", "Tax", "InvoiceDetailLineSpecialHandling",
-            "InvoiceDetailLineShipping", "ShipNoticeIDInfo", "GrossAmount",
-            "InvoiceDetailDiscount", "InvoiceItemModifications", "TotalCharges",
-            "TotalAllowances", "TotalAmountWithoutTax", "NetAmount", "Distribution",
-            "Packaging", "InvoiceDetailItemIndustry", "Comments", "CustomsInfo", "Extrinsic",
+            "UnitOfMeasure",
+            "UnitPrice",
+            "PriceBasisQuantity",
+            "InvoiceDetailItemReference",
+            "ReceiptLineItemReference",
+            "ShipNoticeLineItemReference",
+            "ServiceEntryItemReference",
+            "ServiceEntryItemIDInfo",
+            "ProductMovementItemIDInfo",
+            "SubtotalAmount",
+            "Tax",
+            "InvoiceDetailLineSpecialHandling",
+            "InvoiceDetailLineShipping",
+            "ShipNoticeIDInfo",
+            "GrossAmount",
+            "InvoiceDetailDiscount",
+            "InvoiceItemModifications",
+            "TotalCharges",
+            "TotalAllowances",
+            "TotalAmountWithoutTax",
+            "NetAmount",
+            "Distribution",
+            "Packaging",
+            "InvoiceDetailItemIndustry",
+            "Comments",
+            "CustomsInfo",
+            "Extrinsic",
         ],
     ),
     (
         "InvoiceDetailItemReference",
         &[
-            "ItemID", "Description", "Classification", "ManufacturerPartID", "ManufacturerName",
-            "Country", "SerialNumber", "SupplierBatchID", "InvoiceDetailItemReferenceIndustry",
+            "ItemID",
+            "Description",
+            "Classification",
+            "ManufacturerPartID",
+            "ManufacturerName",
+            "Country",
+            "SerialNumber",
+            "SupplierBatchID",
+            "InvoiceDetailItemReferenceIndustry",
         ],
     ),
     (
         "InvoiceDetailSummary",
         &[
-            "SubtotalAmount", "Tax", "SpecialHandlingAmount", "ShippingAmount", "GrossAmount",
-            "InvoiceDetailDiscount", "InvoiceHeaderModifications",
-            "InvoiceDetailSummaryLineItemModifications", "TotalCharges", "TotalAllowances",
-            "TotalAmountWithoutTax", "NetAmount", "DepositAmount", "DueAmount",
+            "SubtotalAmount",
+            "Tax",
+            "SpecialHandlingAmount",
+            "ShippingAmount",
+            "GrossAmount",
+            "InvoiceDetailDiscount",
+            "InvoiceHeaderModifications",
+            "InvoiceDetailSummaryLineItemModifications",
+            "TotalCharges",
+            "TotalAllowances",
+            "TotalAmountWithoutTax",
+            "NetAmount",
+            "DepositAmount",
+            "DueAmount",
             "InvoiceDetailSummaryIndustry",
         ],
     ),
@@ -258,13 +513,25 @@ pub const ATTR_VALUES: &[(&str, &str, &[&str])] = &[
     (
         "OrderRequestHeader",
         "orderType",
-        &["release", "regular", "blanket", "stockTransport", "stockTransportRelease"],
+        &[
+            "release",
+            "regular",
+            "blanket",
+            "stockTransport",
+            "stockTransportRelease",
+        ],
     ),
     (
         "ConfirmationHeader",
         "type",
         &[
-            "accept", "allDetail", "detail", "backordered", "except", "reject", "requestToPay",
+            "accept",
+            "allDetail",
+            "detail",
+            "backordered",
+            "except",
+            "reject",
+            "requestToPay",
             "replace",
         ],
     ),
@@ -272,23 +539,57 @@ pub const ATTR_VALUES: &[(&str, &str, &[&str])] = &[
     (
         "ConfirmationStatus",
         "type",
-        &["accept", "allDetail", "detail", "backordered", "reject", "unknown", "requestToPay"],
+        &[
+            "accept",
+            "allDetail",
+            "detail",
+            "backordered",
+            "reject",
+            "unknown",
+            "requestToPay",
+        ],
     ),
-    ("ShipNoticeHeader", "operation", &["new", "update", "delete"]),
+    (
+        "ShipNoticeHeader",
+        "operation",
+        &["new", "update", "delete"],
+    ),
     ("ShipNoticeHeader", "shipmentType", &["actual", "planned"]),
-    ("ShipNoticeHeader", "fulfillmentType", &["partial", "complete"]),
+    (
+        "ShipNoticeHeader",
+        "fulfillmentType",
+        &["partial", "complete"],
+    ),
     (
         "InvoiceDetailRequestHeader",
         "purpose",
-        &["standard", "creditMemo", "debitMemo", "lineLevelCreditMemo", "lineLevelDebitMemo"],
+        &[
+            "standard",
+            "creditMemo",
+            "debitMemo",
+            "lineLevelCreditMemo",
+            "lineLevelDebitMemo",
+        ],
     ),
-    ("InvoiceDetailRequestHeader", "operation", &["new", "delete"]),
+    (
+        "InvoiceDetailRequestHeader",
+        "operation",
+        &["new", "delete"],
+    ),
     (
         "Route",
         "method",
         &[
-            "air", "motor", "rail", "ship", "mail", "multimodal", "fixedTransport",
-            "inlandWater", "unknown", "custom",
+            "air",
+            "motor",
+            "rail",
+            "ship",
+            "mail",
+            "multimodal",
+            "fixedTransport",
+            "inlandWater",
+            "unknown",
+            "custom",
         ],
     ),
 ];
@@ -629,7 +930,9 @@ impl<'a> Inbound<'a> {
                         for src in &s.from {
                             let Source::Xml(sp) = src else { continue };
                             for raw in self.values(inner, sp) {
-                                if let Some(v) = self.finish_value(s, Some(raw), is_money_text(sp))? {
+                                if let Some(v) =
+                                    self.finish_value(s, Some(raw), is_money_text(sp))?
+                                {
                                     items.push(v);
                                 }
                             }
@@ -795,7 +1098,10 @@ impl<'a> Outbound<'a> {
             } else if key == "." {
                 self.nodes[n].text.as_deref().is_some_and(|t| !t.is_empty())
             } else {
-                self.nodes[n].children.iter().any(|&c| self.nodes[c].name == key)
+                self.nodes[n]
+                    .children
+                    .iter()
+                    .any(|&c| self.nodes[c].name == key)
             };
             present != negated
         })
@@ -900,7 +1206,9 @@ impl<'a> Outbound<'a> {
 
     /// Would `v` be accepted by the attribute `p` writes (enumerated attributes only)?
     fn fits(&self, ctx: usize, p: &XmlPath, v: &str) -> bool {
-        let Some(attr) = &p.attribute else { return true };
+        let Some(attr) = &p.attribute else {
+            return true;
+        };
         let element = match p.steps.last() {
             Some(s) => s.name.as_str(),
             None if p.absolute => self.nodes[0].name.as_str(),
@@ -912,7 +1220,12 @@ impl<'a> Outbound<'a> {
             .is_none_or(|(_, _, values)| values.contains(&v))
     }
 
-    fn convert_out(&self, r: &Rule, p: &XmlPath, raw: &str) -> Result<Option<String>, TranslateError> {
+    fn convert_out(
+        &self,
+        r: &Rule,
+        p: &XmlPath,
+        raw: &str,
+    ) -> Result<Option<String>, TranslateError> {
         let err = |e: ValueError| self.map.error(r.line, format!("{}: {e}", r.to_text));
         let v = match r.convert {
             Convert::Date => Some(date_out(raw).map_err(err)?),
@@ -926,7 +1239,12 @@ impl<'a> Outbound<'a> {
         })
     }
 
-    fn out_value(&self, r: &Rule, p: &XmlPath, data: &Value) -> Result<Option<String>, TranslateError> {
+    fn out_value(
+        &self,
+        r: &Rule,
+        p: &XmlPath,
+        data: &Value,
+    ) -> Result<Option<String>, TranslateError> {
         if let Some(v) = &r.value {
             return Ok(Some(v.clone()));
         }
@@ -938,7 +1256,10 @@ impl<'a> Outbound<'a> {
             Some(_) => {
                 return Err(self.map.error(
                     r.line,
-                    format!("{} is an object or array, expected a plain value", r.to_text),
+                    format!(
+                        "{} is an object or array, expected a plain value",
+                        r.to_text
+                    ),
                 ))
             }
         };
@@ -955,8 +1276,10 @@ impl<'a> Outbound<'a> {
                     return Ok(None);
                 }
                 table.reverse(&raw).map(str::to_string).ok_or_else(|| {
-                    self.map
-                        .error(r.line, format!("{} `{raw}` has no code in table {t}", r.to_text))
+                    self.map.error(
+                        r.line,
+                        format!("{} `{raw}` has no code in table {t}", r.to_text),
+                    )
                 })?
             }
             None => raw,
@@ -985,9 +1308,10 @@ impl<'a> Outbound<'a> {
 
     fn block(&mut self, ctx: usize, b: &Block, data: &Value) -> Result<(), TranslateError> {
         // Rules that test for elements (presence conditions) run after the blocks that make them.
-        let (tests, plain): (Vec<&Rule>, Vec<&Rule>) = b.rules.iter().partition(|r| {
-            matches!(r.from.first(), Some(Source::Xml(p)) if has_presence(p))
-        });
+        let (tests, plain): (Vec<&Rule>, Vec<&Rule>) = b
+            .rules
+            .iter()
+            .partition(|r| matches!(r.from.first(), Some(Source::Xml(p)) if has_presence(p)));
         self.rules(ctx, &plain, data)?;
         self.blocks(ctx, b, data)?;
         self.rules(ctx, &tests, data)

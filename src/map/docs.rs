@@ -39,8 +39,8 @@ pub fn x12_provenance(
 /// Checks a mapped document against the canonical model (ids, dates, decimals, enums) and
 /// returns it in its canonical JSON form.
 pub fn typed(doc: Value, kind: &str) -> Result<Value, String> {
-    let d: crate::canonical::CanonicalDocument =
-        serde_json::from_value(doc).map_err(|e| format!("the mapped {kind} does not fit the canonical model: {e}"))?;
+    let d: crate::canonical::CanonicalDocument = serde_json::from_value(doc)
+        .map_err(|e| format!("the mapped {kind} does not fit the canonical model: {e}"))?;
     serde_json::to_value(&d).map_err(|e| e.to_string())
 }
 
@@ -225,7 +225,6 @@ pub fn provenance_ids(doc: &Value, partner: Option<&str>) -> RenderIds {
     }
 }
 
-
 // ---- cXML ---------------------------------------------------------------------------------
 
 /// The envelope a rendered cXML request goes out in.
@@ -366,7 +365,12 @@ pub fn translate_cxml_bytes(
     let env = crate::cxml::envelope(&doc);
     let who = partner
         .map(str::to_string)
-        .or_else(|| env.from.first().and_then(|c| c.identity()).map(|i| i.into_owned()))
+        .or_else(|| {
+            env.from
+                .first()
+                .and_then(|c| c.identity())
+                .map(|i| i.into_owned())
+        })
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "UNKNOWN".into());
     let producer = format!("cxml-{}", maps.fingerprint);
@@ -376,7 +380,11 @@ pub fn translate_cxml_bytes(
 
 /// Renders canonical documents as cXML requests (one document each), checking each output with
 /// `cxml::check` so that nothing edigate would itself reject goes out.
-pub fn render_cxml(docs: &[Value], maps: &MapSet, partner: Option<&str>) -> Result<Vec<String>, String> {
+pub fn render_cxml(
+    docs: &[Value],
+    maps: &MapSet,
+    partner: Option<&str>,
+) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
         let text = maps

@@ -353,9 +353,9 @@ impl MapSet {
             .document
             .filter(|_| env.body_kind == Some(crate::cxml::BodyKind::Request))
             .ok_or_else(|| fail("the cXML holds no Request document".into()))?;
-        let map = self.cxml_map(&element.name, partner).ok_or_else(|| {
-            fail(format!("no map reads cXML {}", element.name))
-        })?;
+        let map = self
+            .cxml_map(&element.name, partner)
+            .ok_or_else(|| fail(format!("no map reads cXML {}", element.name)))?;
         let tables = self.tables_for(partner);
         let mut out = cxml::Inbound::new(element, map, &tables).run()?;
         out.insert("kind".into(), Value::String(map.kind.clone()));
@@ -387,7 +387,11 @@ impl MapSet {
     /// Writes a canonical document as a whole cXML request: the mapped document inside a
     /// `Request` and an envelope addressed to `partner` (or the document's provenance partner),
     /// with a fresh payloadID and timestamp.
-    pub fn render_cxml(&self, doc: &Value, partner: Option<&str>) -> Result<String, TranslateError> {
+    pub fn render_cxml(
+        &self,
+        doc: &Value,
+        partner: Option<&str>,
+    ) -> Result<String, TranslateError> {
         let envelope = docs::CxmlEnvelope::fresh(doc, partner);
         let body = self.render_cxml_element(doc, partner)?;
         Ok(docs::write_cxml(body, &envelope))
