@@ -405,3 +405,49 @@ fn map_errors_name_file_and_line() {
     ));
     assert!(e.contains("is for X12"), "{e}");
 }
+
+/// `edigate translate` sniffs the format from the content, and `render --to cxml` writes what
+/// `translate` reads back.
+#[test]
+fn cli_translate_sniffs_cxml_and_renders_it_back() {
+    let bin = env!("CARGO_BIN_EXE_edigate");
+    let dir = std::env::temp_dir().join(format!("edigate-cxml-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // A cXML order under a name that says nothing about its format.
+    let input = dir.join("order.dat");
+    std::fs::copy(root().join("testdata/cxml-maps/same-order.xml"), &input).expect("copy");
+    let maps_dir = root().join("maps");
+    let out = std::process::Command::new(bin)
+        .arg("--maps")
+        .arg(&maps_dir)
+        .arg("translate")
+        .arg(&input)
+        .output()
+        .expect("run translate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["kind"], "purchase_order");
+    assert_eq!(doc["provenance"]["source_format"], "cxml");
+    let json = dir.join("order.json");
+    std::fs::write(&json, &out.stdout).expect("write");
+    let out = std::process::Command::new(bin)
+        .arg("--maps")
+        .arg(&maps_dir)
+        .args(["render", "--to", "cxml", "--partner", "MEDSUPPLY"])
+        .arg(&json)
+        .output()
+        .expect("run render");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = String::from_utf8_lossy(&out.stdout).to_string();
+    check_rendered(&xml).expect("rendered cXML passes the check");
+    assert!(xml.contains("<Identity>MEDSUPPLY</Identity>"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
