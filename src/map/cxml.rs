@@ -1016,6 +1016,8 @@ pub(crate) struct Outbound<'a> {
     pub map: &'a Map,
     pub tables: &'a Tables,
     nodes: Vec<ONode>,
+    /// The parent of every child added, in order: undoing a block pops its additions.
+    added: Vec<usize>,
     /// Values from the document written so far: a block that wrote none leaves nothing behind.
     puts: usize,
     credit: bool,
@@ -1039,6 +1041,7 @@ impl<'a> Outbound<'a> {
                 name: document,
                 ..ONode::default()
             }],
+            added: Vec::new(),
             puts: 0,
             credit,
         }
@@ -1114,6 +1117,7 @@ impl<'a> Outbound<'a> {
             ..ONode::default()
         });
         self.nodes[parent].children.push(idx);
+        self.added.push(parent);
         idx
     }
 
@@ -1397,8 +1401,7 @@ impl<'a> Outbound<'a> {
             }
             for item in items {
                 let start = if p.absolute { 0 } else { ctx };
-                let snapshot = (self.nodes.len(), self.puts);
-                let child_lens: Vec<usize> = self.nodes.iter().map(|n| n.children.len()).collect();
+                let snapshot = (self.nodes.len(), self.puts, self.added.len());
                 let inner = self.descend(start, p, c.array);
                 if let Some(s) = &c.scalar {
                     if let Some(Source::Xml(sp)) = s.from.first() {
@@ -1414,10 +1417,14 @@ impl<'a> Outbound<'a> {
                     self.block(inner, c, item)?;
                 }
                 if self.puts == snapshot.1 {
-                    self.nodes.truncate(snapshot.0);
-                    for (n, len) in child_lens.iter().enumerate() {
-                        self.nodes[n].children.truncate(*len);
+                    // Children are only ever appended, so the additions since the snapshot are
+                    // the last children of their parents, undone in reverse order.
+                    while self.added.len() > snapshot.2 {
+                        if let Some(parent) = self.added.pop() {
+                            self.nodes[parent].children.pop();
+                        }
                     }
+                    self.nodes.truncate(snapshot.0);
                 }
             }
         }
