@@ -1,23 +1,38 @@
 //! `edigate translate`: validates each set and maps the accepted ones to canonical JSON lines;
-//! `edigate render`: writes canonical JSON back out as X12 that `validate` accepts.
+//! `edigate render`: writes canonical JSON back out as X12 or cXML that `validate` accepts.
+//! The input format of `translate` is sniffed from the content, not taken from the file name.
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use crate::map::docs::{provenance_ids, read_documents, render_x12, translate_x12};
+use crate::map::docs::{
+    provenance_ids, read_documents, render_cxml, render_x12, translate_cxml_bytes, translate_x12,
+};
 use crate::map::MapSet;
 use crate::x12::grammar::Grammars;
 
 pub fn run_translate(grammars: &Grammars, maps: &MapSet, path: &Path, partner: Option<&str>) -> u8 {
     let label = path.display().to_string();
-    let file = match File::open(path) {
-        Ok(f) => f,
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) => {
             eprintln!("edigate: cannot read {label}: {e}");
             return 2;
         }
     };
+    if crate::cxml::looks_like_cxml(&bytes) {
+        return match translate_cxml_bytes(&bytes, maps, partner) {
+            Ok(doc) => {
+                let _ = writeln!(io::stdout().lock(), "{doc}");
+                0
+            }
+            Err(e) => {
+                eprintln!("edigate: {label}: {e}");
+                1
+            }
+        };
+    }
+    let file = &bytes[..];
     let stdout = io::stdout();
     let mut w = BufWriter::new(stdout.lock());
     let mut failed = false;
@@ -52,8 +67,8 @@ pub fn run_render(
     partner: Option<&str>,
     version: &str,
 ) -> u8 {
-    if to != "x12" {
-        eprintln!("edigate: render --to {to} is not available in this build");
+    if to != "x12" && to != "cxml" {
+        eprintln!("edigate: render --to {to}, expected x12 or cxml");
         return 2;
     }
     let docs = match read_documents(path) {
@@ -67,6 +82,21 @@ pub fn run_render(
         eprintln!("edigate: {} holds no document", path.display());
         return 1;
     };
+    if to == "cxml" {
+        return match render_cxml(&docs, maps, partner) {
+            Ok(texts) => {
+                let mut out = io::stdout().lock();
+                for t in texts {
+                    let _ = out.write_all(t.as_bytes());
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("edigate: {e}");
+                1
+            }
+        };
+    }
     let ids = provenance_ids(first, partner);
     match render_x12(&docs, grammars, maps, version, partner, &ids, 1) {
         Ok(bytes) => {

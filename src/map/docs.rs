@@ -39,8 +39,8 @@ pub fn x12_provenance(
 /// Checks a mapped document against the canonical model (ids, dates, decimals, enums) and
 /// returns it in its canonical JSON form.
 pub fn typed(doc: Value, kind: &str) -> Result<Value, String> {
-    let d: crate::canonical::CanonicalDocument =
-        serde_json::from_value(doc).map_err(|e| format!("the mapped {kind} does not fit the canonical model: {e}"))?;
+    let d: crate::canonical::CanonicalDocument = serde_json::from_value(doc)
+        .map_err(|e| format!("the mapped {kind} does not fit the canonical model: {e}"))?;
     serde_json::to_value(&d).map_err(|e| e.to_string())
 }
 
@@ -225,3 +225,193 @@ pub fn provenance_ids(doc: &Value, partner: Option<&str>) -> RenderIds {
     }
 }
 
+// ---- cXML ---------------------------------------------------------------------------------
+
+/// The envelope a rendered cXML request goes out in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CxmlEnvelope {
+    pub payload_id: String,
+    pub timestamp: String,
+    /// (Credential domain, Identity) of the originator (edigate, for the hospital).
+    pub from: (String, String),
+    /// (Credential domain, Identity) of the recipient: the partner.
+    pub to: (String, String),
+    pub user_agent: String,
+    pub deployment_mode: String,
+    pub version: String,
+}
+
+impl CxmlEnvelope {
+    /// To the partner (`--partner`, else the document's provenance partner), a new payloadID
+    /// (`datetime.pid.random@edigate`) and the current time.
+    pub fn fresh(doc: &Value, partner: Option<&str>) -> CxmlEnvelope {
+        use sha2::Digest;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let ids = provenance_ids(doc, partner);
+        let now = chrono::Utc::now();
+        let mut h = sha2::Sha256::new();
+        h.update(now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
+        h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+        h.update(doc.to_string().as_bytes());
+        let random = hex::encode(&h.finalize()[..4]);
+        CxmlEnvelope {
+            payload_id: format!(
+                "{}.{}.{random}@edigate",
+                now.format("%Y%m%dT%H%M%S%.3f"),
+                std::process::id()
+            ),
+            timestamp: now.format("%Y-%m-%dT%H:%M:%S+00:00").to_string(),
+            from: ("NetworkID".into(), ids.sender.1),
+            to: ("NetworkID".into(), ids.receiver.1),
+            user_agent: format!("edigate/{}", env!("CARGO_PKG_VERSION")),
+            deployment_mode: "production".into(),
+            version: crate::cxml::writer::DEFAULT_VERSION.into(),
+        }
+    }
+}
+
+fn credential(party: &str, (domain, identity): &(String, String)) -> crate::cxml::Element {
+    use crate::cxml::Element;
+    Element::new(party).with_child(
+        Element::new("Credential")
+            .with_attr("domain", domain.clone())
+            .with_child(Element::new("Identity").with_text(identity.clone())),
+    )
+}
+
+/// Wraps a request document element (`OrderRequest`...) in a full cXML envelope and writes it,
+/// DOCTYPE included, pretty-printed.
+pub fn write_cxml(body: crate::cxml::Element, env: &CxmlEnvelope) -> String {
+    use crate::cxml::{Document, Element, WriteOptions};
+    let sender = credential("Sender", &env.from)
+        .with_child(Element::new("UserAgent").with_text(env.user_agent.clone()));
+    let root = Element::new("cXML")
+        .with_attr("payloadID", env.payload_id.clone())
+        .with_attr("timestamp", env.timestamp.clone())
+        .with_attr("version", env.version.clone())
+        .with_attr("xml:lang", "en-US")
+        .with_child(
+            Element::new("Header")
+                .with_child(credential("From", &env.from))
+                .with_child(credential("To", &env.to))
+                .with_child(sender),
+        )
+        .with_child(
+            Element::new("Request")
+                .with_attr("deploymentMode", env.deployment_mode.clone())
+                .with_child(body),
+        );
+    let doc = Document {
+        doctype: None,
+        root,
+    };
+    crate::cxml::write_document(
+        &doc,
+        &WriteOptions {
+            pretty: true,
+            ..WriteOptions::default()
+        },
+    )
+}
+
+/// Provenance of a document translated from a cXML request.
+pub fn cxml_provenance(doc: &crate::cxml::Document, partner: &str, producer: &str) -> Value {
+    let env = crate::cxml::envelope(doc);
+    let mut p = json!({
+        "source_format": "cxml",
+        "partner": partner,
+        "received_at": chrono::Utc::now().fixed_offset().to_rfc3339(),
+        "producer_hash": producer,
+    });
+    if let Some(v) = crate::cxml::cxml_version(doc) {
+        p["version"] = json!(v);
+    }
+    if let Some(id) = env.payload_id {
+        p["payload_id"] = json!(id);
+    }
+    p
+}
+
+/// Decodes, checks and translates one cXML document: a document `cxml::check` does not accept
+/// is not translated, and its problems are the error. The result is typed canonical JSON with
+/// provenance (partner: `partner`, else the Header From identity).
+pub fn translate_cxml_bytes(
+    bytes: &[u8],
+    maps: &MapSet,
+    partner: Option<&str>,
+) -> Result<Value, String> {
+    let doc = crate::cxml::decode(bytes, &crate::cxml::Limits::default())
+        .map_err(|e| format!("not readable as cXML: {e}"))?;
+    let outcome = crate::cxml::check(&doc, None);
+    if !outcome.accepted() {
+        let problems: Vec<String> = outcome.errors().map(|p| p.to_string()).collect();
+        let detail = if problems.is_empty() {
+            outcome.reason.clone().unwrap_or_default()
+        } else {
+            problems.join("; ")
+        };
+        return Err(format!(
+            "cXML {} {} was rejected by the check ({} {}) and is not translated: {detail}",
+            outcome.kind.as_ref().map_or("?", |k| k.name()),
+            outcome.payload_id.as_deref().unwrap_or("?"),
+            outcome.status.code(),
+            outcome.status.text(),
+        ));
+    }
+    let (kind, mut out) = maps
+        .translate_cxml(&doc, partner)
+        .map_err(|e| e.to_string())?;
+    let env = crate::cxml::envelope(&doc);
+    let who = partner
+        .map(str::to_string)
+        .or_else(|| {
+            env.from
+                .first()
+                .and_then(|c| c.identity())
+                .map(|i| i.into_owned())
+        })
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "UNKNOWN".into());
+    let producer = format!("cxml-{}", maps.fingerprint);
+    out.insert("provenance".into(), cxml_provenance(&doc, &who, &producer));
+    typed(Value::Object(out), &kind)
+}
+
+/// Renders canonical documents as cXML requests (one document each), checking each output with
+/// `cxml::check` so that nothing edigate would itself reject goes out.
+pub fn render_cxml(
+    docs: &[Value],
+    maps: &MapSet,
+    partner: Option<&str>,
+) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let text = maps
+            .render_cxml(doc, partner)
+            .map_err(|e| format!("document {}: {e}", i + 1))?;
+        check_rendered(&text).map_err(|e| format!("document {}: {e}", i + 1))?;
+        out.push(text);
+    }
+    Ok(out)
+}
+
+/// Decodes and checks rendered cXML; the problems when it would be rejected.
+pub fn check_rendered(text: &str) -> Result<(), String> {
+    let doc = crate::cxml::decode(text.as_bytes(), &crate::cxml::Limits::default())
+        .map_err(|e| format!("the rendered cXML does not decode: {e}"))?;
+    let outcome = crate::cxml::check(&doc, None);
+    if outcome.accepted() {
+        return Ok(());
+    }
+    let problems: Vec<String> = outcome.errors().map(|p| p.to_string()).collect();
+    Err(format!(
+        "the rendered cXML fails the check ({}): {}",
+        outcome.status.code(),
+        if problems.is_empty() {
+            outcome.reason.unwrap_or_default()
+        } else {
+            problems.join("; ")
+        }
+    ))
+}

@@ -6,6 +6,7 @@
 
 pub mod cases;
 pub mod convert;
+pub mod cxml;
 pub mod docs;
 pub mod path;
 pub mod rules;
@@ -232,8 +233,9 @@ impl MapSet {
             root,
         };
         check_tables(&map, &map.root, tables)?;
-        if map.format == Format::X12 {
-            x12::check(&map, grammars)?;
+        match map.format {
+            Format::X12 => x12::check(&map, grammars)?,
+            Format::Cxml => cxml::check(&map)?,
         }
         Ok(map)
     }
@@ -323,6 +325,76 @@ impl MapSet {
         let mut doc = x12::Inbound::new(tree, v, set, map, &tables).run()?;
         doc.insert("kind".into(), Value::String(map.kind.clone()));
         Ok((map.kind.clone(), doc))
+    }
+
+    /// The cXML map for a request document (`OrderRequest`...).
+    pub fn cxml_map(&self, document: &str, partner: Option<&str>) -> Option<&Map> {
+        let name = self
+            .maps
+            .values()
+            .find(|m| m.format == Format::Cxml && m.document.as_deref() == Some(document))?;
+        self.get(&name.name, partner)
+    }
+
+    /// Maps one decoded cXML request to canonical JSON (without provenance; the caller adds
+    /// it). Returns the canonical kind and the document.
+    pub fn translate_cxml(
+        &self,
+        doc: &crate::cxml::Document,
+        partner: Option<&str>,
+    ) -> Result<(String, JsonMap<String, Value>), TranslateError> {
+        let fail = |m: String| TranslateError {
+            map: "maps".into(),
+            line: 0,
+            message: m,
+        };
+        let env = crate::cxml::envelope(doc);
+        let element = env
+            .document
+            .filter(|_| env.body_kind == Some(crate::cxml::BodyKind::Request))
+            .ok_or_else(|| fail("the cXML holds no Request document".into()))?;
+        let map = self
+            .cxml_map(&element.name, partner)
+            .ok_or_else(|| fail(format!("no map reads cXML {}", element.name)))?;
+        let tables = self.tables_for(partner);
+        let mut out = cxml::Inbound::new(element, map, &tables).run()?;
+        out.insert("kind".into(), Value::String(map.kind.clone()));
+        Ok((map.kind.clone(), out))
+    }
+
+    /// Builds the request document element (`OrderRequest`...) for a canonical document.
+    pub fn render_cxml_element(
+        &self,
+        doc: &Value,
+        partner: Option<&str>,
+    ) -> Result<crate::cxml::Element, TranslateError> {
+        let fail = |m: String| TranslateError {
+            map: "maps".into(),
+            line: 0,
+            message: m,
+        };
+        let kind = doc
+            .get("kind")
+            .and_then(Value::as_str)
+            .ok_or_else(|| fail("the document has no `kind`".into()))?;
+        let map = self
+            .map_for_kind(kind, Format::Cxml, None, partner)
+            .ok_or_else(|| fail(format!("no map writes {kind} as cXML")))?;
+        let tables = self.tables_for(partner);
+        cxml::Outbound::new(map, &tables, doc).run(doc)
+    }
+
+    /// Writes a canonical document as a whole cXML request: the mapped document inside a
+    /// `Request` and an envelope addressed to `partner` (or the document's provenance partner),
+    /// with a fresh payloadID and timestamp.
+    pub fn render_cxml(
+        &self,
+        doc: &Value,
+        partner: Option<&str>,
+    ) -> Result<String, TranslateError> {
+        let envelope = docs::CxmlEnvelope::fresh(doc, partner);
+        let body = self.render_cxml_element(doc, partner)?;
+        Ok(docs::write_cxml(body, &envelope))
     }
 
     /// Writes a canonical document as the body of an X12 set (between ST and SE).

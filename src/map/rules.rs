@@ -342,8 +342,10 @@ pub(crate) fn compile(m: &MapText) -> Result<Block, MapError> {
     Ok(root)
 }
 
+/// The latest declared block wins, so one array may be declared several times from several
+/// sources (cXML `parties[]` from ShipTo, then from BillTo) and each rule joins the one above it.
 fn find_block<'a, 'b>(b: &'a mut Block, to: &'b str) -> (&'a mut Block, &'b str) {
-    let idx = b.blocks.iter().position(|c| {
+    let idx = b.blocks.iter().rposition(|c| {
         let p = &c.to_text;
         to.len() > p.len() && to.starts_with(p.as_str()) && to.as_bytes()[p.len()] == b'.'
     });
