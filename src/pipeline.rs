@@ -253,6 +253,9 @@ impl Gateway {
 
     /// Runs one inbox item through every stage. Safe to call again for the same item.
     pub fn process(&self, id: InboxId) -> Result<Outcome, PipelineError> {
+        // One span per inbox item; partner and control numbers are recorded once known.
+        let span = tracing::info_span!("inbox_item", inbox = %id, partner = tracing::field::Empty, isa13 = tracing::field::Empty);
+        let _guard = span.enter();
         let started = std::time::Instant::now();
         let Some(entry) = self.store.inbox_get(id)? else {
             return Ok(Outcome::Exception(format!(
@@ -334,6 +337,8 @@ impl Gateway {
                 }
             };
             let _ = &default_partner;
+            tracing::Span::current().record("partner", partner.id.as_str());
+            tracing::Span::current().record("isa13", ic.isa.control_number());
             let is_ack = ic.groups.iter().all(|(g, _, _)| g.functional_id == "FA")
                 && !ic.groups.is_empty()
                 || ic
@@ -671,8 +676,21 @@ impl Gateway {
             Utc::now(),
         )? {
             if prev.owner.inbox_id != Some(id) {
+                // Same payloadID, different content (an identical resend has the same receive
+                // key and never gets here): 409 Conflict.
+                let spec = crate::cxml::ResponseSpec {
+                    version: outcome.version.as_deref(),
+                    lang: outcome.lang.as_deref(),
+                    message: Some(
+                        "a document with this payloadID and different content was received before",
+                    ),
+                    payload: None,
+                };
+                let response =
+                    crate::cxml::render_response(crate::cxml::StatusCode::Conflict, &spec, true);
+                self.enqueue_cxml_response(id, &partner, response)?;
                 return Ok(Outcome::Duplicate(format!(
-                    "payloadID {payload_id} was already received"
+                    "payloadID {payload_id} was already received with different content"
                 )));
             }
         }
@@ -683,17 +701,7 @@ impl Gateway {
             payload: None,
         };
         let response = crate::cxml::render_response(outcome.status, &spec, true);
-        let destination = format!("folder:{}", partner.id);
-        self.store.enqueue(NewOutbound {
-            idempotency_key: format!("cxml-response/{id}"),
-            partner: partner.id.clone(),
-            destination,
-            kind: "cXML-Response".into(),
-            document_id: None,
-            inbox_id: Some(id),
-            due: Utc::now(),
-            payload: response.into_bytes(),
-        })?;
+        self.enqueue_cxml_response(id, &partner, response)?;
         self.store.set_stage(id, Stage::Acked, "pipeline")?;
         if !outcome.accepted() {
             return Ok(Outcome::Exception(format!(
@@ -708,7 +716,88 @@ impl Gateway {
                 partner.id
             )));
         }
-        Ok(Outcome::Done { documents: 0 })
+        let test = deployment.as_deref() == Some("test");
+        let maps_partner = partner.maps.clone().unwrap_or_else(|| partner.id.clone());
+        let kind_name = env.document.map(|d| d.name.clone()).unwrap_or_default();
+        if self
+            .maps
+            .cxml_map(&kind_name, Some(&maps_partner))
+            .is_none()
+        {
+            // Requests we answer but do not keep (ProfileRequest, StatusUpdateRequest...).
+            self.store.set_stage(id, Stage::Mapped, "pipeline")?;
+            return Ok(Outcome::Done { documents: 0 });
+        }
+        let label = format!("cXML {kind_name} {payload_id}");
+        let mapped = self
+            .maps
+            .translate_cxml(&doc, Some(&maps_partner))
+            .map_err(|e| format!("{label}: {e}"));
+        let typed = mapped.and_then(|(_, mut json)| {
+            let producer = format!("{}-{}", self.grammars.fingerprint, self.maps.fingerprint);
+            let mut prov = crate::map::docs::cxml_provenance(&doc, &partner.id, &producer);
+            prov["inbox_id"] = Value::String(id.to_string());
+            json.insert("provenance".into(), prov);
+            serde_json::from_value::<CanonicalDocument>(Value::Object(json)).map_err(|e| {
+                format!("{label}: the mapped document does not fit the canonical model: {e}")
+            })
+        });
+        self.store.set_stage(id, Stage::Mapped, "pipeline")?;
+        match typed.and_then(|d| self.store_document(id, &partner, &d, test, &label)) {
+            Ok(MapOutcome::Stored) => Ok(Outcome::Done { documents: 1 }),
+            Ok(MapOutcome::Duplicate(why)) | Err(why) => Ok(Outcome::Exception(why)),
+        }
+    }
+
+    fn enqueue_cxml_response(
+        &self,
+        id: InboxId,
+        partner: &Partner,
+        response: String,
+    ) -> Result<(), PipelineError> {
+        // Responses to HTTP requests went back on the connection; the record keeps them for
+        // identical resends and audit. Drop-folder requests get theirs in the partner folder.
+        let channel = self
+            .store
+            .inbox_get(id)?
+            .map(|e| e.meta.channel)
+            .unwrap_or_default();
+        let destination = if channel == "http-cxml" {
+            "sync:http".to_string()
+        } else {
+            format!("folder:{}", partner.id)
+        };
+        self.store.enqueue(NewOutbound {
+            idempotency_key: format!("cxml-response/{id}"),
+            partner: partner.id.clone(),
+            destination,
+            kind: "cXML-Response".into(),
+            document_id: None,
+            inbox_id: Some(id),
+            due: Utc::now(),
+            payload: response.into_bytes(),
+        })?;
+        Ok(())
+    }
+
+    /// The stored cXML Response of an inbox item (the same one for an identical resend).
+    pub fn cxml_response(&self, id: InboxId) -> Result<Option<Vec<u8>>, PipelineError> {
+        let probe = self.store.enqueue(NewOutbound {
+            idempotency_key: format!("cxml-response/{id}"),
+            partner: String::new(),
+            destination: "sync:http".into(),
+            kind: "cXML-Response".into(),
+            document_id: None,
+            inbox_id: Some(id),
+            due: Utc::now(),
+            payload: Vec::new(),
+        })?;
+        if probe.fresh {
+            // Nothing was stored for this item: take the probe back out of the queue.
+            self.store.mark_delivered(probe.id, Utc::now())?;
+            return Ok(None);
+        }
+        Ok(self.store.outbox_get(probe.id)?.map(|r| r.payload))
     }
 
     /// Items a restart must finish.

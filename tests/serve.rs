@@ -436,3 +436,63 @@ fn example_config_loads() {
     let e = bad.unwrap_err();
     assert_eq!((e.file.as_str(), e.line), ("g.toml", 3), "{e}");
 }
+
+fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        resp.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+#[test]
+fn cxml_endpoint_answers_stores_and_handles_resends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = config(dir, "");
+    let gw = start(dir, &cfg, &[]);
+    let order = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/cxml/cxml-php__OrderRequest.xml"
+    ))
+    .unwrap();
+    let (s, first) = post(&gw.addr, "/cxml", &order);
+    assert_eq!(s, 200);
+    assert!(first.contains("<Status code=\"200\""), "{first}");
+    // An identical resend gets the original Response, byte for byte.
+    let (_, again) = post(&gw.addr, "/cxml", &order);
+    assert_eq!(first, again);
+    // Same payloadID, different content: 409.
+    let changed = order.replacen("<ItemOut", "<ItemOut requisitionID=\"changed\"", 1);
+    let (_, conflict) = post(&gw.addr, "/cxml", &changed);
+    assert!(conflict.contains("<Status code=\"409\""), "{conflict}");
+    // Not cXML at all: 406, never a crash.
+    let (_, junk) = post(&gw.addr, "/cxml", "hello");
+    assert!(junk.contains("code=\"406\""), "{junk}");
+    let (s, docs) = http(&gw.addr, "GET", "/v1/documents?kind=purchase_order", None);
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&docs).unwrap();
+    assert_eq!(
+        v["items"].as_array().unwrap().len(),
+        1,
+        "one order stored, not three"
+    );
+    let mut child = gw.child;
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}

@@ -252,6 +252,88 @@ async fn audit(State(gw): State<Shared>, Query(q): Query<AuditQuery>) -> Respons
     }
 }
 
+/// `POST /cxml`: a partner posts a cXML request and gets its Response on the same connection.
+/// The request is stored and flushed before the answer is sent; partners authenticate with the
+/// SharedSecret inside the document, not with our API tokens.
+async fn cxml_post(State(gw): State<Shared>, body: axum::body::Bytes) -> Response {
+    let gw2 = gw.clone();
+    let r = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>, String> {
+        use sha2::Digest;
+        let doc = crate::cxml::decode(&body, &crate::cxml::Limits::default()).ok();
+        let (from, payload_id) = doc
+            .as_ref()
+            .map(|d| {
+                let env = crate::cxml::envelope(d);
+                let from = env
+                    .from
+                    .first()
+                    .and_then(|c| c.identity())
+                    .map(|c| c.into_owned())
+                    .unwrap_or_default();
+                (from, env.payload_id.unwrap_or_default().to_string())
+            })
+            .unwrap_or_default();
+        let key = format!(
+            "cxml:{from}:{payload_id}:{}",
+            hex::encode(sha2::Sha256::digest(&body))
+        );
+        let meta = crate::store::InboxMeta {
+            channel: "http-cxml".into(),
+            partner_hint: Some(from),
+            source_name: Some(payload_id),
+            received_at: chrono::Utc::now(),
+            attributes: Default::default(),
+        };
+        let (id, _) = gw2
+            .receive(&key, meta, &mut &body[..])
+            .map_err(|e| e.to_string())?;
+        gw2.store.flush().map_err(|e| e.to_string())?;
+        gw2.process(id).map_err(|e| e.to_string())?;
+        gw2.store.flush().map_err(|e| e.to_string())?;
+        gw2.cxml_response(id).map_err(|e| e.to_string())
+    })
+    .await;
+    match r {
+        Ok(Ok(Some(xml))) => {
+            ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()
+        }
+        Ok(Ok(None)) => {
+            let xml = crate::cxml::render_response(
+                crate::cxml::StatusCode::NotAcceptable,
+                &crate::cxml::ResponseSpec {
+                    version: None,
+                    lang: None,
+                    message: Some("not a cXML document"),
+                    payload: None,
+                },
+                true,
+            );
+            ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()
+        }
+        other => {
+            if let Ok(Err(e)) = &other {
+                tracing::error!(error = %e, "cXML request could not be processed");
+            }
+            let xml = crate::cxml::render_response(
+                crate::cxml::StatusCode::InternalServerError,
+                &crate::cxml::ResponseSpec {
+                    version: None,
+                    lang: None,
+                    message: Some("the gateway could not store the request; resend it"),
+                    payload: None,
+                },
+                true,
+            );
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+                xml,
+            )
+                .into_response()
+        }
+    }
+}
+
 pub fn router(gw: Shared) -> Router {
     let v1 = Router::new()
         .route("/documents", get(documents))
@@ -265,6 +347,7 @@ pub fn router(gw: Shared) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/cxml", post(cxml_post))
         .nest("/v1", v1)
         .with_state(gw)
 }
