@@ -69,7 +69,17 @@ impl Partner {
 
 /// Partner ids become folder names: keep them to a safe alphabet.
 pub fn sanitize(id: &str) -> String {
-    let s: String = id.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let s: String = id
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if s.is_empty() {
         "unknown".into()
     } else {
@@ -127,11 +137,17 @@ impl Config {
     }
 
     pub fn partner_by_x12(&self, qualifier: &str, id: &str) -> Option<&Partner> {
-        self.partners.iter().find(|p| p.x12_ids.iter().any(|(q, i)| (q == qualifier || q.is_empty()) && i == id))
+        self.partners.iter().find(|p| {
+            p.x12_ids
+                .iter()
+                .any(|(q, i)| (q == qualifier || q.is_empty()) && i == id)
+        })
     }
 
     pub fn partner_by_cxml(&self, identity: &str) -> Option<&Partner> {
-        self.partners.iter().find(|p| p.cxml_ids.iter().any(|i| i == identity))
+        self.partners
+            .iter()
+            .find(|p| p.cxml_ids.iter().any(|i| i == identity))
     }
 
     pub fn partner(&self, id: &str) -> Option<&Partner> {
@@ -140,15 +156,34 @@ impl Config {
 
     /// Loads a config file; relative folders are taken from the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError { file: path.display().to_string(), line: 0, message: format!("cannot read: {e}") })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Self::parse(&path.display().to_string(), &text, &base)
     }
 
     pub fn parse(file: &str, text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let line_of = |off: usize| text.as_bytes()[..off.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1;
-        let err = |line: usize, message: String| ConfigError { file: file.to_string(), line, message };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| err(e.span().map(|s| line_of(s.start)).unwrap_or(0), e.message().trim().to_string()))?;
+        let line_of = |off: usize| {
+            text.as_bytes()[..off.min(text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1
+        };
+        let err = |line: usize, message: String| ConfigError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            err(
+                e.span().map(|s| line_of(s.start)).unwrap_or(0),
+                e.message().trim().to_string(),
+            )
+        })?;
         let mut c = Config::embedded_default();
         let dir = |p: &Option<String>, default: &Path| -> PathBuf {
             match p {
@@ -195,7 +230,11 @@ impl Config {
         };
         if let Some(api) = raw.api {
             if let Some(t) = secret(&api.tokens)? {
-                c.api_tokens = t.split([',', '\n']).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                c.api_tokens = t
+                    .split([',', '\n'])
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
             }
             c.metrics_token = secret(&api.metrics_token)?;
         }
@@ -206,15 +245,25 @@ impl Config {
                 None | Some("997") => AckPreference::F997,
                 Some("999") => AckPreference::F999,
                 Some("none") => AckPreference::None,
-                Some(o) => return Err(err(line, format!("ack = `{o}`, expected 997, 999 or none"))),
+                Some(o) => {
+                    return Err(err(line, format!("ack = `{o}`, expected 997, 999 or none")))
+                }
             };
             let mut x12_ids = Vec::new();
             for x in &p.x12 {
-                let (q, i) = x.split_once(':').ok_or_else(|| err(line, format!("x12 id `{x}`, expected QUALIFIER:ID such as ZZ:ACMEMED")))?;
+                let (q, i) = x.split_once(':').ok_or_else(|| {
+                    err(
+                        line,
+                        format!("x12 id `{x}`, expected QUALIFIER:ID such as ZZ:ACMEMED"),
+                    )
+                })?;
                 x12_ids.push((q.to_string(), i.to_string()));
             }
             if p.id.is_empty() || sanitize(&p.id) != p.id {
-                return Err(err(line, format!("partner id `{}`, expected letters, digits, - or _", p.id)));
+                return Err(err(
+                    line,
+                    format!("partner id `{}`, expected letters, digits, - or _", p.id),
+                ));
             }
             c.partners.push(Partner {
                 id: p.id,

@@ -7,8 +7,8 @@
 pub mod api;
 pub mod canonical;
 pub mod channels;
-pub mod config;
 pub mod cli;
+pub mod config;
 pub mod cxml;
 pub mod deliver;
 pub mod map;

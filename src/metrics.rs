@@ -50,15 +50,51 @@ impl Metrics {
             outbox_depth: Gauge::default(),
             _unused: Counter::default(),
         };
-        r.register("received", "Payloads received into the inbox", m.received.clone());
-        r.register("acks_enqueued", "Acknowledgements enqueued (997/999/TA1)", m.acks.clone());
-        r.register("duplicates", "Duplicates flagged (interchange, payloadID or business key)", m.duplicates.clone());
-        r.register("delivered", "Outbound deliveries by partner and kind", m.delivered.clone());
-        r.register("documents", "Canonical documents stored by partner and kind", m.documents.clone());
-        r.register("exceptions", "Inbox items in exception by reason", m.exceptions.clone());
-        r.register("processing_seconds", "Time to run one inbox item through the pipeline", m.processing.clone());
-        r.register("ack_latency_seconds", "Time from enqueue to delivery of an acknowledgement", m.ack_latency.clone());
-        r.register("outbox_depth", "Outbound records waiting for delivery", m.outbox_depth.clone());
+        r.register(
+            "received",
+            "Payloads received into the inbox",
+            m.received.clone(),
+        );
+        r.register(
+            "acks_enqueued",
+            "Acknowledgements enqueued (997/999/TA1)",
+            m.acks.clone(),
+        );
+        r.register(
+            "duplicates",
+            "Duplicates flagged (interchange, payloadID or business key)",
+            m.duplicates.clone(),
+        );
+        r.register(
+            "delivered",
+            "Outbound deliveries by partner and kind",
+            m.delivered.clone(),
+        );
+        r.register(
+            "documents",
+            "Canonical documents stored by partner and kind",
+            m.documents.clone(),
+        );
+        r.register(
+            "exceptions",
+            "Inbox items in exception by reason",
+            m.exceptions.clone(),
+        );
+        r.register(
+            "processing_seconds",
+            "Time to run one inbox item through the pipeline",
+            m.processing.clone(),
+        );
+        r.register(
+            "ack_latency_seconds",
+            "Time from enqueue to delivery of an acknowledgement",
+            m.ack_latency.clone(),
+        );
+        r.register(
+            "outbox_depth",
+            "Outbound records waiting for delivery",
+            m.outbox_depth.clone(),
+        );
         if let Ok(mut g) = m.registry.lock() {
             *g = r;
         }
@@ -66,11 +102,21 @@ impl Metrics {
     }
 
     pub fn document(&self, partner: &str, kind: &str) {
-        self.documents.get_or_create(&vec![("partner".into(), partner.into()), ("kind".into(), kind.into())]).inc();
+        self.documents
+            .get_or_create(&vec![
+                ("partner".into(), partner.into()),
+                ("kind".into(), kind.into()),
+            ])
+            .inc();
     }
 
     pub fn delivered(&self, partner: &str, kind: &str) {
-        self.delivered.get_or_create(&vec![("partner".into(), partner.into()), ("kind".into(), kind.into())]).inc();
+        self.delivered
+            .get_or_create(&vec![
+                ("partner".into(), partner.into()),
+                ("kind".into(), kind.into()),
+            ])
+            .inc();
     }
 
     /// Exceptions are counted by the first words of their reason (bounded label values).
@@ -91,7 +137,9 @@ impl Metrics {
         } else {
             "mapping"
         };
-        self.exceptions.get_or_create(&vec![("reason".into(), class.into())]).inc();
+        self.exceptions
+            .get_or_create(&vec![("reason".into(), class.into())])
+            .inc();
     }
 
     /// The text exposition format.

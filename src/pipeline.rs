@@ -17,11 +17,13 @@ use crate::map::docs::x12_provenance;
 use crate::map::MapSet;
 use crate::metrics::Metrics;
 use crate::store::{
-    AuditEvent, ControlNumbers, DocumentMeta, InboxId, InboxMeta, NewOutbound, Receipt, SeenOutcome, SeenOwner,
-    Stage, Store,
+    AuditEvent, ControlNumbers, DocumentMeta, InboxId, InboxMeta, NewOutbound, Receipt,
+    SeenOutcome, SeenOwner, Stage, Store,
 };
 use crate::x12::ack::{AckKind, AckOptions, AckWriter, ControlNumbers as AckNumbers, Ta1Mode};
-use crate::x12::envelope::{self, GroupInfo, GroupResult, InterchangeResult, IsaInfo, SetResult, Sink};
+use crate::x12::envelope::{
+    self, GroupInfo, GroupResult, InterchangeResult, IsaInfo, SetResult, Sink,
+};
 use crate::x12::grammar::Grammars;
 use crate::x12::reader::Segment;
 use crate::x12::tree::{SetTree, TreeBuilder};
@@ -74,7 +76,12 @@ struct Collector {
 
 impl Sink for Collector {
     fn interchange_start(&mut self, isa: &IsaInfo) {
-        self.interchanges.push(CheckedInterchange { isa: isa.clone(), groups: vec![], result: None, trees: vec![] });
+        self.interchanges.push(CheckedInterchange {
+            isa: isa.clone(),
+            groups: vec![],
+            result: None,
+            trees: vec![],
+        });
     }
     fn group_start(&mut self, _isa: &IsaInfo, gs: &GroupInfo) {
         self.cur_gs = Some(gs.clone());
@@ -99,7 +106,8 @@ impl Sink for Collector {
     }
     fn group_done(&mut self, _isa: &IsaInfo, gs: &GroupInfo, r: &GroupResult) {
         if let Some(ic) = self.interchanges.last_mut() {
-            ic.groups.push((gs.clone(), std::mem::take(&mut self.sets), r.clone()));
+            ic.groups
+                .push((gs.clone(), std::mem::take(&mut self.sets), r.clone()));
         }
     }
     fn interchange_done(&mut self, _isa: &IsaInfo, r: &InterchangeResult) {
@@ -125,7 +133,14 @@ impl AckNumbers for Fixed {
 
 /// Renders the acknowledgement of one checked interchange with the given control numbers.
 /// Pure: the store may call it more than once inside its transaction.
-pub fn render_ack(ic: &CheckedInterchange, kind: Option<AckKind>, ta1: Ta1Mode, ak2: bool, numbers: ControlNumbers, stamp: &AckOptions) -> Vec<u8> {
+pub fn render_ack(
+    ic: &CheckedInterchange,
+    kind: Option<AckKind>,
+    ta1: Ta1Mode,
+    ak2: bool,
+    numbers: ControlNumbers,
+    stamp: &AckOptions,
+) -> Vec<u8> {
     let mut opts = stamp.clone();
     opts.kind = kind;
     opts.ta1 = ta1;
@@ -157,7 +172,14 @@ fn duplicate_ta1(ic: &CheckedInterchange, numbers: ControlNumbers, stamp: &AckOp
     });
     r.status = envelope::AckStatus::Rejected;
     r.note_code = 25;
-    r.issues.insert(0, envelope::EnvelopeIssue { ta1_code: 25, offset: ic.isa.offset, message: "duplicate interchange control number".into() });
+    r.issues.insert(
+        0,
+        envelope::EnvelopeIssue {
+            ta1_code: 25,
+            offset: ic.isa.offset,
+            message: "duplicate interchange control number".into(),
+        },
+    );
     r.ta1_segments = 0;
     r.groups = r.groups.max(1);
     dup.result = Some(r);
@@ -166,8 +188,21 @@ fn duplicate_ta1(ic: &CheckedInterchange, numbers: ControlNumbers, stamp: &AckOp
 }
 
 impl Gateway {
-    pub fn new(store: Arc<dyn Store>, grammars: Arc<Grammars>, maps: Arc<MapSet>, config: Arc<Config>, metrics: Arc<Metrics>) -> Self {
-        Gateway { store, grammars, maps, config, metrics, auto_partners: Default::default() }
+    pub fn new(
+        store: Arc<dyn Store>,
+        grammars: Arc<Grammars>,
+        maps: Arc<MapSet>,
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Gateway {
+            store,
+            grammars,
+            maps,
+            config,
+            metrics,
+            auto_partners: Default::default(),
+        }
     }
 
     fn audit(&self, id: InboxId, action: &str, detail: String) -> Result<(), PipelineError> {
@@ -184,7 +219,12 @@ impl Gateway {
     }
 
     /// Stores a payload under its receive key. Buffered: flush before telling the channel.
-    pub fn receive(&self, receive_key: &str, meta: InboxMeta, payload: &mut dyn Read) -> Result<(InboxId, Receipt), PipelineError> {
+    pub fn receive(
+        &self,
+        receive_key: &str,
+        meta: InboxMeta,
+        payload: &mut dyn Read,
+    ) -> Result<(InboxId, Receipt), PipelineError> {
         let r = self.store.receive(receive_key, meta, payload)?;
         if r.1 == Receipt::Fresh {
             self.metrics.received.inc();
@@ -200,7 +240,10 @@ impl Gateway {
             return None;
         }
         let mut auto = self.auto_partners.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = auto.iter().find(|p| p.x12_ids.iter().any(|(q, i)| q == qualifier && i == id)) {
+        if let Some(p) = auto
+            .iter()
+            .find(|p| p.x12_ids.iter().any(|(q, i)| q == qualifier && i == id))
+        {
             return Some(p.clone());
         }
         let p = Partner::auto(qualifier, id);
@@ -212,7 +255,9 @@ impl Gateway {
     pub fn process(&self, id: InboxId) -> Result<Outcome, PipelineError> {
         let started = std::time::Instant::now();
         let Some(entry) = self.store.inbox_get(id)? else {
-            return Ok(Outcome::Exception(format!("inbox item {id} does not exist")));
+            return Ok(Outcome::Exception(format!(
+                "inbox item {id} does not exist"
+            )));
         };
         match &entry.stage {
             Stage::Done => return Ok(Outcome::Done { documents: 0 }),
@@ -232,7 +277,13 @@ impl Gateway {
                 self.store.set_stage(id, Stage::Done, "pipeline")?;
             }
             Outcome::Exception(reason) => {
-                self.store.set_stage(id, Stage::Exception { reason: reason.clone() }, "pipeline")?;
+                self.store.set_stage(
+                    id,
+                    Stage::Exception {
+                        reason: reason.clone(),
+                    },
+                    "pipeline",
+                )?;
                 self.metrics.exception(reason);
             }
             Outcome::Duplicate(_) => {
@@ -240,18 +291,28 @@ impl Gateway {
                 self.metrics.duplicates.inc();
             }
         }
-        self.metrics.processing.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .processing
+            .observe(started.elapsed().as_secs_f64());
         Ok(outcome)
     }
 
     fn process_x12(&self, id: InboxId, bytes: &[u8]) -> Result<Outcome, PipelineError> {
         let default_partner = Partner::auto("ZZ", "unknown");
         // Leniency is per partner; the ISA tells us who it is, so peek at it first.
-        let lenient = self.peek_partner(bytes).map(|p| p.lenient).unwrap_or_default();
-        let (collector, summary) = envelope::check(bytes, &self.grammars, lenient, Collector::default())?;
+        let lenient = self
+            .peek_partner(bytes)
+            .map(|p| p.lenient)
+            .unwrap_or_default();
+        let (collector, summary) =
+            envelope::check(bytes, &self.grammars, lenient, Collector::default())?;
         self.store.set_stage(id, Stage::Checked, "pipeline")?;
         if summary.interchanges == 0 {
-            let why = collector.problems.first().cloned().unwrap_or_else(|| "not X12 or cXML".into());
+            let why = collector
+                .problems
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "not X12 or cXML".into());
             return Ok(Outcome::Exception(format!("not a document we read: {why}")));
         }
         let stamp = AckOptions::new(None, Ta1Mode::Never);
@@ -259,16 +320,26 @@ impl Gateway {
         let mut documents = 0;
         let mut duplicate_of = None;
         for (n, ic) in collector.interchanges.iter().enumerate() {
-            let partner = match self.partner_for_x12(ic.isa.sender_qualifier(), ic.isa.sender_id()) {
+            let partner = match self.partner_for_x12(ic.isa.sender_qualifier(), ic.isa.sender_id())
+            {
                 Some(p) => p,
                 None => {
-                    reasons.push(format!("interchange {}: unknown partner {}:{}", ic.isa.control_number(), ic.isa.sender_qualifier(), ic.isa.sender_id()));
+                    reasons.push(format!(
+                        "interchange {}: unknown partner {}:{}",
+                        ic.isa.control_number(),
+                        ic.isa.sender_qualifier(),
+                        ic.isa.sender_id()
+                    ));
                     continue;
                 }
             };
             let _ = &default_partner;
-            let is_ack = ic.groups.iter().all(|(g, _, _)| g.functional_id == "FA") && !ic.groups.is_empty()
-                || ic.result.as_ref().is_some_and(|r| r.ta1_segments > 0 && r.groups == 0);
+            let is_ack = ic.groups.iter().all(|(g, _, _)| g.functional_id == "FA")
+                && !ic.groups.is_empty()
+                || ic
+                    .result
+                    .as_ref()
+                    .is_some_and(|r| r.ta1_segments > 0 && r.groups == 0);
             // Duplicate interchange: same sender, receiver and ISA13 within the window.
             let key = format!(
                 "ic/{}:{}/{}:{}/{}",
@@ -278,13 +349,30 @@ impl Gateway {
                 ic.isa.receiver_id(),
                 ic.isa.control_number()
             );
-            if let SeenOutcome::Duplicate(prev) = self.store.check_seen(&key, SeenOwner { inbox_id: Some(id), document_id: None }, Utc::now())? {
+            if let SeenOutcome::Duplicate(prev) = self.store.check_seen(
+                &key,
+                SeenOwner {
+                    inbox_id: Some(id),
+                    document_id: None,
+                },
+                Utc::now(),
+            )? {
                 if prev.owner.inbox_id != Some(id) {
-                    let owner = prev.owner.inbox_id.map(|i| i.to_string()).unwrap_or_default();
+                    let owner = prev
+                        .owner
+                        .inbox_id
+                        .map(|i| i.to_string())
+                        .unwrap_or_default();
                     if !is_ack {
                         let ic2 = ic.clone();
                         let stamp2 = stamp.clone();
-                        self.enqueue_ack(&partner, id, &format!("ta1dup/{id}/{n}"), "TA1", move |c| duplicate_ta1(&ic2, c, &stamp2))?;
+                        self.enqueue_ack(
+                            &partner,
+                            id,
+                            &format!("ta1dup/{id}/{n}"),
+                            "TA1",
+                            move |c| duplicate_ta1(&ic2, c, &stamp2),
+                        )?;
                     }
                     duplicate_of = Some(format!("interchange {} duplicates inbox item {owner} (same sender, receiver and ISA13)", ic.isa.control_number()));
                     continue;
@@ -305,27 +393,53 @@ impl Gateway {
                     let ic2 = ic.clone();
                     let stamp2 = stamp.clone();
                     let ak2 = partner.ak2_for_accepted;
-                    self.enqueue_ack(&partner, id, &format!("fa/{id}/{n}"), "FA", move |c| render_ack(&ic2, kind, ta1, ak2, c, &stamp2))?;
+                    self.enqueue_ack(&partner, id, &format!("fa/{id}/{n}"), "FA", move |c| {
+                        render_ack(&ic2, kind, ta1, ak2, c, &stamp2)
+                    })?;
                 }
-                let wants_ta1 = ic.isa.ack_requested() || ic.result.as_ref().is_some_and(|r| !r.issues.is_empty());
+                let wants_ta1 = ic.isa.ack_requested()
+                    || ic.result.as_ref().is_some_and(|r| !r.issues.is_empty());
                 if wants_ta1 {
                     let ic2 = ic.clone();
                     let stamp2 = stamp.clone();
-                    self.enqueue_ack(&partner, id, &format!("ta1/{id}/{n}"), "TA1", move |c| render_ack(&ic2, None, Ta1Mode::Auto, true, c, &stamp2))?;
+                    self.enqueue_ack(&partner, id, &format!("ta1/{id}/{n}"), "TA1", move |c| {
+                        render_ack(&ic2, None, Ta1Mode::Auto, true, c, &stamp2)
+                    })?;
                 }
             }
             if let Some(r) = &ic.result {
                 if !r.issues.is_empty() {
-                    reasons.push(format!("interchange {}: {}", ic.isa.control_number(), r.issues.iter().map(|i| format!("TA1 {:03} {}", i.ta1_code, i.message)).collect::<Vec<_>>().join("; ")));
+                    reasons.push(format!(
+                        "interchange {}: {}",
+                        ic.isa.control_number(),
+                        r.issues
+                            .iter()
+                            .map(|i| format!("TA1 {:03} {}", i.ta1_code, i.message))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ));
                 }
             }
             for (gs, sets, gr) in &ic.groups {
                 for s in sets.iter().filter(|s| !s.status.is_accepted()) {
-                    let first = s.issues.first().map(|i| format!(" at segment {} {}: {}", i.position, i.segment_id, i.message)).unwrap_or_default();
-                    reasons.push(format!("set {} {} in group {} was rejected{first}", s.set_id, s.control_number, gs.control_number));
+                    let first = s
+                        .issues
+                        .first()
+                        .map(|i| {
+                            format!(" at segment {} {}: {}", i.position, i.segment_id, i.message)
+                        })
+                        .unwrap_or_default();
+                    reasons.push(format!(
+                        "set {} {} in group {} was rejected{first}",
+                        s.set_id, s.control_number, gs.control_number
+                    ));
                 }
                 if !gr.errors.is_empty() {
-                    reasons.push(format!("group {}: {}", gs.control_number, gr.messages.join("; ")));
+                    reasons.push(format!(
+                        "group {}: {}",
+                        gs.control_number,
+                        gr.messages.join("; ")
+                    ));
                 }
             }
             self.store.set_stage(id, Stage::Acked, "pipeline")?;
@@ -344,7 +458,11 @@ impl Gateway {
             }
         }
         self.store.set_stage(id, Stage::Mapped, "pipeline")?;
-        self.audit(id, "processed", format!("{documents} documents; {} findings", reasons.len()))?;
+        self.audit(
+            id,
+            "processed",
+            format!("{documents} documents; {} findings", reasons.len()),
+        )?;
         if let Some(d) = duplicate_of {
             if documents == 0 && reasons.is_empty() {
                 return Ok(Outcome::Duplicate(d));
@@ -368,20 +486,28 @@ impl Gateway {
         self.config.partner_by_x12(&q, &i).cloned()
     }
 
-    fn enqueue_ack(&self, partner: &Partner, inbox: InboxId, key: &str, kind: &str, render: impl Fn(ControlNumbers) -> Vec<u8>) -> Result<(), PipelineError> {
+    fn enqueue_ack(
+        &self,
+        partner: &Partner,
+        inbox: InboxId,
+        key: &str,
+        kind: &str,
+        render: impl Fn(ControlNumbers) -> Vec<u8>,
+    ) -> Result<(), PipelineError> {
         let destination = format!("folder:{}", partner.id);
-        let build = |c: ControlNumbers| -> Result<NewOutbound, Box<dyn std::error::Error + Send + Sync>> {
-            Ok(NewOutbound {
-                idempotency_key: key.to_string(),
-                partner: partner.id.clone(),
-                destination: destination.clone(),
-                kind: kind.to_string(),
-                document_id: None,
-                inbox_id: Some(inbox),
-                due: Utc::now(),
-                payload: render(c),
-            })
-        };
+        let build =
+            |c: ControlNumbers| -> Result<NewOutbound, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(NewOutbound {
+                    idempotency_key: key.to_string(),
+                    partner: partner.id.clone(),
+                    destination: destination.clone(),
+                    kind: kind.to_string(),
+                    document_id: None,
+                    inbox_id: Some(inbox),
+                    due: Utc::now(),
+                    payload: render(c),
+                })
+            };
         let e = self.store.enqueue_outbound(&partner.id, &build)?;
         if e.fresh {
             self.metrics.acks.inc();
@@ -390,31 +516,69 @@ impl Gateway {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn map_set(&self, id: InboxId, partner: &Partner, ic: &CheckedInterchange, gs: &GroupInfo, set: &SetResult, tree: &SetTree, test: bool) -> Result<MapOutcome, String> {
-        let label = format!("set {} {} (interchange {}, group {})", set.set_id, set.control_number, ic.isa.control_number(), gs.control_number);
+    fn map_set(
+        &self,
+        id: InboxId,
+        partner: &Partner,
+        ic: &CheckedInterchange,
+        gs: &GroupInfo,
+        set: &SetResult,
+        tree: &SetTree,
+        test: bool,
+    ) -> Result<MapOutcome, String> {
+        let label = format!(
+            "set {} {} (interchange {}, group {})",
+            set.set_id,
+            set.control_number,
+            ic.isa.control_number(),
+            gs.control_number
+        );
         let maps_partner = partner.maps.clone().unwrap_or_else(|| partner.id.clone());
-        let (_, mut doc) = self.maps.translate_x12(tree, &self.grammars, Some(&maps_partner)).map_err(|e| format!("{label}: {e}"))?;
+        let (_, mut doc) = self
+            .maps
+            .translate_x12(tree, &self.grammars, Some(&maps_partner))
+            .map_err(|e| format!("{label}: {e}"))?;
         let producer = format!("{}-{}", self.grammars.fingerprint, self.maps.fingerprint);
         let mut prov = x12_provenance(&ic.isa, gs, set, &partner.id, &producer);
         if let Some(p) = prov.as_object_mut() {
             p.insert("inbox_id".into(), Value::String(id.to_string()));
         }
         doc.insert("provenance".into(), prov);
-        let typed: CanonicalDocument = serde_json::from_value(Value::Object(doc)).map_err(|e| format!("{label}: the mapped document does not fit the canonical model: {e}"))?;
+        let typed: CanonicalDocument = serde_json::from_value(Value::Object(doc)).map_err(|e| {
+            format!("{label}: the mapped document does not fit the canonical model: {e}")
+        })?;
         self.store_document(id, partner, &typed, test, &label)
     }
 
     /// Stores one canonical document unless its business key was seen for another item.
-    pub fn store_document(&self, id: InboxId, partner: &Partner, doc: &CanonicalDocument, test: bool, label: &str) -> Result<MapOutcome, String> {
+    pub fn store_document(
+        &self,
+        id: InboxId,
+        partner: &Partner,
+        doc: &CanonicalDocument,
+        test: bool,
+        label: &str,
+    ) -> Result<MapOutcome, String> {
         let key = doc.business_key().to_string();
         let seen = self
             .store
-            .check_seen(&format!("bk/{key}"), SeenOwner { inbox_id: Some(id), document_id: None }, Utc::now())
+            .check_seen(
+                &format!("bk/{key}"),
+                SeenOwner {
+                    inbox_id: Some(id),
+                    document_id: None,
+                },
+                Utc::now(),
+            )
             .map_err(|e| e.to_string())?;
         if let SeenOutcome::Duplicate(prev) = seen {
             if prev.owner.inbox_id != Some(id) {
                 self.metrics.duplicates.inc();
-                let owner = prev.owner.inbox_id.map(|i| i.to_string()).unwrap_or_default();
+                let owner = prev
+                    .owner
+                    .inbox_id
+                    .map(|i| i.to_string())
+                    .unwrap_or_default();
                 return Ok(MapOutcome::Duplicate(format!("{label}: business key {key} was already received in inbox item {owner}; not stored again")));
             }
         }
@@ -427,11 +591,18 @@ impl Gateway {
             inbox_id: Some(id),
             created_at: Utc::now(),
         };
-        let (doc_id, _) = self.store.put_document_value(meta, &body).map_err(|e| e.to_string())?;
+        let (doc_id, _) = self
+            .store
+            .put_document_value(meta, &body)
+            .map_err(|e| e.to_string())?;
         let _ = self.store.append_audit(&AuditEvent {
             at: Utc::now(),
             actor: "pipeline".into(),
-            action: if test { "stored test document (never posted)".into() } else { "stored document".into() },
+            action: if test {
+                "stored test document (never posted)".into()
+            } else {
+                "stored document".into()
+            },
             inbox_id: Some(id),
             document_id: Some(doc_id),
             outbox_id: None,
@@ -447,28 +618,62 @@ impl Gateway {
             Err(e) => return Ok(Outcome::Exception(format!("cXML cannot be read: {e}"))),
         };
         let env = crate::cxml::envelope(&doc);
-        let from = env.from.first().and_then(|c| c.identity()).map(|c| c.to_string()).unwrap_or_default();
-        let domain = env.sender.first().and_then(|c| c.domain()).unwrap_or("NetworkID").to_string();
-        let sender = env.sender.first().and_then(|c| c.identity()).map(|c| c.to_string()).unwrap_or_else(|| from.clone());
+        let from = env
+            .from
+            .first()
+            .and_then(|c| c.identity())
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        let domain = env
+            .sender
+            .first()
+            .and_then(|c| c.domain())
+            .unwrap_or("NetworkID")
+            .to_string();
+        let sender = env
+            .sender
+            .first()
+            .and_then(|c| c.identity())
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| from.clone());
         let partner = match self.config.partner_by_cxml(&from) {
             Some(p) => p.clone(),
-            None if self.config.auto_partners => Partner { cxml_ids: vec![from.clone()], ..Partner::auto("ZZ", &from) },
-            None => return Ok(Outcome::Exception(format!("cXML from unknown partner `{from}`"))),
+            None if self.config.auto_partners => Partner {
+                cxml_ids: vec![from.clone()],
+                ..Partner::auto("ZZ", &from)
+            },
+            None => {
+                return Ok(Outcome::Exception(format!(
+                    "cXML from unknown partner `{from}`"
+                )))
+            }
         };
-        let auth = partner.cxml_secret.as_ref().map(|s| crate::cxml::PartnerAuth {
-            domain: domain.clone(),
-            identity: sender.clone(),
-            secret: crate::cxml::Secret::new(s.clone()),
-            deployment_mode: None,
-        });
+        let auth = partner
+            .cxml_secret
+            .as_ref()
+            .map(|s| crate::cxml::PartnerAuth {
+                domain: domain.clone(),
+                identity: sender.clone(),
+                secret: crate::cxml::Secret::new(s.clone()),
+                deployment_mode: None,
+            });
         let outcome = crate::cxml::check(&doc, auth.as_ref());
         self.store.set_stage(id, Stage::Checked, "pipeline")?;
         let payload_id = env.payload_id.unwrap_or_default().to_string();
         let deployment = env.deployment_mode.map(str::to_string);
         let key = format!("cxml/{from}/{payload_id}");
-        if let SeenOutcome::Duplicate(prev) = self.store.check_seen(&key, SeenOwner { inbox_id: Some(id), document_id: None }, Utc::now())? {
+        if let SeenOutcome::Duplicate(prev) = self.store.check_seen(
+            &key,
+            SeenOwner {
+                inbox_id: Some(id),
+                document_id: None,
+            },
+            Utc::now(),
+        )? {
             if prev.owner.inbox_id != Some(id) {
-                return Ok(Outcome::Duplicate(format!("payloadID {payload_id} was already received")));
+                return Ok(Outcome::Duplicate(format!(
+                    "payloadID {payload_id} was already received"
+                )));
             }
         }
         let spec = crate::cxml::ResponseSpec {
@@ -491,10 +696,17 @@ impl Gateway {
         })?;
         self.store.set_stage(id, Stage::Acked, "pipeline")?;
         if !outcome.accepted() {
-            return Ok(Outcome::Exception(format!("cXML {payload_id} rejected with status {:?}: {}", outcome.status, outcome.reason.clone().unwrap_or_default())));
+            return Ok(Outcome::Exception(format!(
+                "cXML {payload_id} rejected with status {:?}: {}",
+                outcome.status,
+                outcome.reason.clone().unwrap_or_default()
+            )));
         }
         if deployment.as_deref() == Some("test") && !partner.allow_test {
-            return Ok(Outcome::Exception(format!("cXML {payload_id} is test data and partner {} does not allow test traffic", partner.id)));
+            return Ok(Outcome::Exception(format!(
+                "cXML {payload_id} is test data and partner {} does not allow test traffic",
+                partner.id
+            )));
         }
         Ok(Outcome::Done { documents: 0 })
     }
@@ -517,11 +729,20 @@ pub enum MapOutcome {
 
 /// Operator replay: puts an item back to `Received` and runs it again from its stored payload.
 pub fn replay(gw: &Gateway, id: InboxId) -> Result<Outcome, String> {
-    let entry = gw.store.inbox_get(id).map_err(|e| e.to_string())?.ok_or_else(|| format!("no inbox item {id}"))?;
-    if !matches!(entry.stage, Stage::Exception { .. } | Stage::Done | Stage::Duplicate) {
+    let entry = gw
+        .store
+        .inbox_get(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no inbox item {id}"))?;
+    if !matches!(
+        entry.stage,
+        Stage::Exception { .. } | Stage::Done | Stage::Duplicate
+    ) {
         return Err(format!("inbox item {id} is still in progress"));
     }
-    gw.store.mark_replay(id, Stage::Received, "operator").map_err(|e| e.to_string())?;
+    gw.store
+        .mark_replay(id, Stage::Received, "operator")
+        .map_err(|e| e.to_string())?;
     let outcome = gw.process(id).map_err(|e| e.to_string())?;
     gw.store.flush().map_err(|e| e.to_string())?;
     Ok(outcome)

@@ -30,15 +30,27 @@ fn config(dir: &Path, extra: &str) -> PathBuf {
 
 fn start(dir: &Path, cfg: &Path, env: &[(&str, &str)]) -> Gw {
     let mut cmd = Command::new(BIN);
-    cmd.arg("serve").arg("--config").arg(cfg).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(cfg)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("start edigate serve");
     let out = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(out).read_line(&mut line).expect("read the listen line");
-    let addr = line.trim().rsplit("http://").next().expect("an address").to_string();
+    BufReader::new(out)
+        .read_line(&mut line)
+        .expect("read the listen line");
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .expect("an address")
+        .to_string();
     assert!(addr.starts_with("127.0.0.1:"), "serve said {line:?}");
     Gw { child, addr }
 }
@@ -111,7 +123,10 @@ fn drop_file(in_dir: &Path, name: &str, content: &str) {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -158,7 +173,13 @@ fn nothing_lost_nothing_twice_across_sigkill() {
         order.swap(i, (rng.next() as usize) % (i + 1));
     }
     // Exact duplicates must arrive after their originals to be the duplicates.
-    order.sort_by_key(|&i| if plan[i].0.starts_with("dup") || plan[i].0.starts_with("bk") { 1 } else { 0 });
+    order.sort_by_key(|&i| {
+        if plan[i].0.starts_with("dup") || plan[i].0.starts_with("bk") {
+            1
+        } else {
+            0
+        }
+    });
 
     let mut gw = start(dir, &cfg, &[]);
     let mut kills = 0;
@@ -174,13 +195,27 @@ fn nothing_lost_nothing_twice_across_sigkill() {
     }
     assert!(kills >= 5);
     let drained = wait_until(Duration::from_secs(240), || files(&in_dir).is_empty());
-    assert!(drained, "drop folder still holds {:?}", files(&in_dir).len());
+    assert!(
+        drained,
+        "drop folder still holds {:?}",
+        files(&in_dir).len()
+    );
     // Let delivery finish, then stop gracefully: SIGTERM must exit 0.
     let out_dir = dir.join("var/out");
     let expected_acks = 700 + 100 + 100;
-    wait_until(Duration::from_secs(60), || files(&out_dir).iter().filter(|p| p.to_string_lossy().contains("/FA-")).count() >= expected_acks);
+    wait_until(Duration::from_secs(60), || {
+        files(&out_dir)
+            .iter()
+            .filter(|p| p.to_string_lossy().contains("/FA-"))
+            .count()
+            >= expected_acks
+    });
     let pid = gw.child.id().to_string();
-    Command::new("kill").arg("-TERM").arg(&pid).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(&pid)
+        .status()
+        .unwrap();
     let status = gw.child.wait().unwrap();
     assert!(status.success(), "SIGTERM exit: {status:?}");
 
@@ -189,14 +224,23 @@ fn nothing_lost_nothing_twice_across_sigkill() {
     let mut docs = Vec::new();
     let mut cursor = None;
     loop {
-        let page = store.list_documents(&DocumentFilter { cursor, limit: 500, ..Default::default() }).unwrap();
+        let page = store
+            .list_documents(&DocumentFilter {
+                cursor,
+                limit: 500,
+                ..Default::default()
+            })
+            .unwrap();
         docs.extend(page.items);
         match page.next {
             Some(n) => cursor = Some(n),
             None => break,
         }
     }
-    let stored: BTreeSet<(String, String)> = docs.iter().map(|d| (d.meta.partner.clone(), d.meta.po_numbers[0].clone())).collect();
+    let stored: BTreeSet<(String, String)> = docs
+        .iter()
+        .map(|d| (d.meta.partner.clone(), d.meta.po_numbers[0].clone()))
+        .collect();
     assert_eq!(docs.len(), 700, "documents stored");
     assert_eq!(stored, valid);
     // Every interchange with groups has exactly one functional ack: AK102 (= GS06 = ISA13 here)
@@ -206,19 +250,37 @@ fn nothing_lost_nothing_twice_across_sigkill() {
     let mut ta1_025 = 0;
     for f in files(&out_dir) {
         let text = std::fs::read_to_string(&f).unwrap();
-        let partner = f.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+        let partner = f
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let isa13: u64 = text[90..99].parse().unwrap();
         per_partner.entry(partner.clone()).or_default().push(isa13);
         if text.contains("TA1*") && text.contains("*R*025") {
             ta1_025 += 1;
         }
         for line in text.lines().filter(|l| l.starts_with("AK1*")) {
-            let gs06 = line.trim_end_matches('~').split('*').nth(2).unwrap().to_string();
+            let gs06 = line
+                .trim_end_matches('~')
+                .split('*')
+                .nth(2)
+                .unwrap()
+                .to_string();
             *acked.entry((partner.clone(), gs06)).or_insert(0) += 1;
         }
     }
-    assert_eq!(acked.len(), expected_acks, "one functional ack per interchange");
-    assert!(acked.values().all(|&n| n == 1), "an interchange was acknowledged twice");
+    assert_eq!(
+        acked.len(),
+        expected_acks,
+        "one functional ack per interchange"
+    );
+    assert!(
+        acked.values().all(|&n| n == 1),
+        "an interchange was acknowledged twice"
+    );
     assert_eq!(ta1_025, 100, "every exact duplicate answered with TA1 025");
     // Our control numbers: unique and gap-free per partner, across the crashes.
     for (p, mut nums) in per_partner {
@@ -227,16 +289,29 @@ fn nothing_lost_nothing_twice_across_sigkill() {
         assert_eq!(nums, want, "control numbers of {p}");
     }
     // Every invalid or duplicate file is in error/ with a reason; valid ones are archived.
-    let errors: Vec<PathBuf> = files(&dir.join("var/error")).into_iter().filter(|p| !p.to_string_lossy().ends_with(".reason")).collect();
-    assert_eq!(errors.len(), 300, "broken, exact and business-key duplicates");
+    let errors: Vec<PathBuf> = files(&dir.join("var/error"))
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".reason"))
+        .collect();
+    assert_eq!(
+        errors.len(),
+        300,
+        "broken, exact and business-key duplicates"
+    );
     for e in &errors {
         let reason = std::fs::read_to_string(format!("{}.reason", e.display())).unwrap();
         assert!(!reason.trim().is_empty());
     }
     assert_eq!(files(&dir.join("var/archive")).len(), 700);
     let exceptions = store.list_exceptions(10_000).unwrap();
-    assert_eq!(exceptions.len(), 200, "broken and business-key duplicates are exceptions");
-    assert!(exceptions.iter().any(|e| matches!(&e.stage, Stage::Exception { reason } if reason.contains("business key"))));
+    assert_eq!(
+        exceptions.len(),
+        200,
+        "broken and business-key duplicates are exceptions"
+    );
+    assert!(exceptions.iter().any(
+        |e| matches!(&e.stage, Stage::Exception { reason } if reason.contains("business key"))
+    ));
 }
 
 #[test]
@@ -248,7 +323,11 @@ fn api_endpoints_auth_and_paging() {
     std::fs::create_dir_all(&in_dir).unwrap();
     let gw = start(dir, &cfg, &[("EDIGATE_TEST_TOKENS", "s3cret,other")]);
     for i in 0..5 {
-        drop_file(&in_dir, &format!("po{i}.x12"), &po850("ACMEMED", 500 + i, &format!("P-{i}")));
+        drop_file(
+            &in_dir,
+            &format!("po{i}.x12"),
+            &po850("ACMEMED", 500 + i, &format!("P-{i}")),
+        );
     }
     drop_file(&in_dir, "bad.x12", &broken850("ACMEMED", 600));
     assert!(wait_until(Duration::from_secs(30), || files(&in_dir).is_empty()));
@@ -270,7 +349,10 @@ fn api_endpoints_auth_and_paging() {
         assert!(items.len() <= 2);
         seen.extend(items.iter().map(|d| d["id"].as_str().unwrap().to_string()));
         match v["next"].as_str() {
-            Some(n) => path = format!("/v1/documents?limit=2&partner=ACMEMED&kind=purchase_order&cursor={n}"),
+            Some(n) => {
+                path =
+                    format!("/v1/documents?limit=2&partner=ACMEMED&kind=purchase_order&cursor={n}")
+            }
             None => break,
         }
     }
@@ -288,7 +370,16 @@ fn api_endpoints_auth_and_paging() {
     assert_eq!(s, 200);
     assert!(body.contains(&seen[0]));
     assert_eq!(http(a, "GET", "/v1/documents/not-an-id", t).0, 400);
-    assert_eq!(http(a, "GET", "/v1/documents/000001a215a907ad3abf184e7fc5f255", t).0, 404);
+    assert_eq!(
+        http(
+            a,
+            "GET",
+            "/v1/documents/000001a215a907ad3abf184e7fc5f255",
+            t
+        )
+        .0,
+        404
+    );
     let (s, body) = http(a, "GET", &format!("/v1/audit?document={}", seen[0]), t);
     assert_eq!(s, 200);
     assert!(body.contains("stored document"), "{body}");
@@ -303,24 +394,45 @@ fn api_endpoints_auth_and_paging() {
     assert_eq!(http(a, "POST", &format!("/v1/replay/{id}"), None).0, 401);
     let (s, body) = http(a, "POST", &format!("/v1/replay/{id}"), t);
     assert_eq!(s, 200, "{body}");
-    assert!(body.contains("Exception"), "still broken after replay: {body}");
+    assert!(
+        body.contains("Exception"),
+        "still broken after replay: {body}"
+    );
     // Metrics need no token unless one is configured.
     let (s, body) = http(a, "GET", "/metrics", None);
     assert_eq!(s, 200);
-    assert!(body.contains("edigate_documents_total{partner=\"ACMEMED\",kind=\"purchase_order\"} 5"), "{body}");
+    assert!(
+        body.contains("edigate_documents_total{partner=\"ACMEMED\",kind=\"purchase_order\"} 5"),
+        "{body}"
+    );
     let mut child = gw.child;
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(child.wait().unwrap().success());
 }
 
 #[test]
 fn example_config_loads() {
     std::env::set_var("EDIGATE_API_TOKENS", "a,b");
-    let c = edigate::config::Config::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/gateway.example.toml"))).unwrap();
+    let c = edigate::config::Config::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/gateway.example.toml"
+    )))
+    .unwrap();
     assert_eq!(c.partners.len(), 2);
     assert_eq!(c.api_tokens, vec!["a", "b"]);
-    assert_eq!(c.partner_by_x12("ZZ", "ACMEMED").map(|p| p.id.as_str()), Some("acme"));
-    let bad = edigate::config::Config::parse("g.toml", "[gateway]\nlisten = \"x\"\n[[partner]]\nid = \"a\"\nack = \"998\"\n", Path::new("."));
+    assert_eq!(
+        c.partner_by_x12("ZZ", "ACMEMED").map(|p| p.id.as_str()),
+        Some("acme")
+    );
+    let bad = edigate::config::Config::parse(
+        "g.toml",
+        "[gateway]\nlisten = \"x\"\n[[partner]]\nid = \"a\"\nack = \"998\"\n",
+        Path::new("."),
+    );
     let e = bad.unwrap_err();
     assert_eq!((e.file.as_str(), e.line), ("g.toml", 3), "{e}");
 }

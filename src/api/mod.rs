@@ -27,15 +27,31 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 fn token_ok(tokens: &[String], req: &Request) -> bool {
-    let Some(given) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) else {
+    let Some(given) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
         return false;
     };
-    tokens.iter().any(|t| bool::from(t.as_bytes().ct_eq(given.trim().as_bytes())))
+    tokens
+        .iter()
+        .any(|t| bool::from(t.as_bytes().ct_eq(given.trim().as_bytes())))
 }
 
-async fn auth(State(gw): State<Shared>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
+async fn auth(
+    State(gw): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
     let tokens = &gw.config.api_tokens;
-    let allowed = if tokens.is_empty() { peer.ip().is_loopback() } else { token_ok(tokens, &req) };
+    let allowed = if tokens.is_empty() {
+        peer.ip().is_loopback()
+    } else {
+        token_ok(tokens, &req)
+    };
     if !allowed {
         return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
     }
@@ -53,7 +69,11 @@ async fn metrics(State(gw): State<Shared>, req: Request) -> Response {
             return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], gw.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        gw.metrics.render(),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -88,7 +108,12 @@ async fn documents(State(gw): State<Shared>, Query(q): Query<DocQuery>) -> Respo
     let since = match q.since.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
         None => None,
         Some(Ok(t)) => Some(t.with_timezone(&chrono::Utc)),
-        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "since must be an RFC 3339 timestamp"),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "since must be an RFC 3339 timestamp",
+            )
+        }
     };
     let cursor = match q.cursor.as_deref().map(str::parse::<DocumentId>) {
         None => None,
@@ -99,7 +124,14 @@ async fn documents(State(gw): State<Shared>, Query(q): Query<DocQuery>) -> Respo
     if limit == 0 || limit > 1000 {
         return error(StatusCode::BAD_REQUEST, "limit must be 1..=1000");
     }
-    let filter = DocumentFilter { partner: q.partner, kind: q.kind, po: q.po, since, cursor, limit };
+    let filter = DocumentFilter {
+        partner: q.partner,
+        kind: q.kind,
+        po: q.po,
+        since,
+        cursor,
+        limit,
+    };
     match gw.store.list_documents(&filter) {
         Ok(page) => Json(json!({
             "items": page.items.iter().map(|d| doc_json(d, false)).collect::<Vec<_>>(),
@@ -111,7 +143,9 @@ async fn documents(State(gw): State<Shared>, Query(q): Query<DocQuery>) -> Respo
 }
 
 async fn document(State(gw): State<Shared>, Path(id): Path<String>) -> Response {
-    let Ok(id) = id.parse::<DocumentId>() else { return error(StatusCode::BAD_REQUEST, "not a document id") };
+    let Ok(id) = id.parse::<DocumentId>() else {
+        return error(StatusCode::BAD_REQUEST, "not a document id");
+    };
     match gw.store.get_document(id) {
         Ok(Some(d)) => Json(doc_json(&d, true)).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no such document"),
@@ -120,13 +154,17 @@ async fn document(State(gw): State<Shared>, Path(id): Path<String>) -> Response 
 }
 
 async fn raw(State(gw): State<Shared>, Path(id): Path<String>) -> Response {
-    let Ok(id) = id.parse::<DocumentId>() else { return error(StatusCode::BAD_REQUEST, "not a document id") };
+    let Ok(id) = id.parse::<DocumentId>() else {
+        return error(StatusCode::BAD_REQUEST, "not a document id");
+    };
     let doc = match gw.store.get_document(id) {
         Ok(Some(d)) => d,
         Ok(None) => return error(StatusCode::NOT_FOUND, "no such document"),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    let Some(inbox) = doc.meta.inbox_id else { return error(StatusCode::NOT_FOUND, "the document has no stored payload") };
+    let Some(inbox) = doc.meta.inbox_id else {
+        return error(StatusCode::NOT_FOUND, "the document has no stored payload");
+    };
     let gw2 = gw.clone();
     let bytes = tokio::task::spawn_blocking(move || {
         let mut r = gw2.store.open_payload(inbox).map_err(|e| e.to_string())?;
@@ -136,7 +174,11 @@ async fn raw(State(gw): State<Shared>, Path(id): Path<String>) -> Response {
     })
     .await;
     match bytes {
-        Ok(Ok(v)) => ([(header::CONTENT_TYPE, "application/octet-stream")], Body::from(v)).into_response(),
+        Ok(Ok(v)) => (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            Body::from(v),
+        )
+            .into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -145,7 +187,11 @@ async fn raw(State(gw): State<Shared>, Path(id): Path<String>) -> Response {
 async fn lineage(State(gw): State<Shared>, Path(po): Path<String>) -> Response {
     match gw.store.lineage(&po) {
         Ok(ids) => {
-            let docs: Vec<Value> = ids.iter().filter_map(|i| gw.store.get_document(*i).ok().flatten()).map(|d| doc_json(&d, false)).collect();
+            let docs: Vec<Value> = ids
+                .iter()
+                .filter_map(|i| gw.store.get_document(*i).ok().flatten())
+                .map(|d| doc_json(&d, false))
+                .collect();
             Json(json!({ "po": po, "documents": docs })).into_response()
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -167,11 +213,16 @@ async fn exceptions(State(gw): State<Shared>) -> Response {
 }
 
 async fn replay(State(gw): State<Shared>, Path(id): Path<String>) -> Response {
-    let Ok(id) = id.parse::<InboxId>() else { return error(StatusCode::BAD_REQUEST, "not an inbox id") };
+    let Ok(id) = id.parse::<InboxId>() else {
+        return error(StatusCode::BAD_REQUEST, "not an inbox id");
+    };
     let gw2 = gw.clone();
     let r = tokio::task::spawn_blocking(move || crate::pipeline::replay(&gw2, id)).await;
     match r {
-        Ok(Ok(outcome)) => Json(json!({ "inbox_id": id.to_string(), "outcome": format!("{outcome:?}") })).into_response(),
+        Ok(Ok(outcome)) => {
+            Json(json!({ "inbox_id": id.to_string(), "outcome": format!("{outcome:?}") }))
+                .into_response()
+        }
         Ok(Err(e)) => error(StatusCode::NOT_FOUND, e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

@@ -22,14 +22,19 @@ pub struct Watch {
 }
 
 fn skip(name: &str) -> bool {
-    name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part") || name.ends_with(".reason")
+    name.starts_with('.')
+        || name.ends_with(".tmp")
+        || name.ends_with(".part")
+        || name.ends_with(".reason")
 }
 
 impl Watch {
     /// Files ready for pickup, oldest first.
     pub fn ready(&mut self, dir: &Path, settle: Duration) -> Vec<PathBuf> {
         let mut ready: Vec<(SystemTime, PathBuf)> = Vec::new();
-        let Ok(rd) = fs::read_dir(dir) else { return Vec::new() };
+        let Ok(rd) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
         let mut seen = Vec::new();
         for e in rd.flatten() {
             let p = e.path();
@@ -40,7 +45,10 @@ impl Watch {
             }
             let mtime = md.modified().unwrap_or(SystemTime::UNIX_EPOCH);
             seen.push(p.clone());
-            let entry = self.pending.entry(p.clone()).or_insert((md.len(), mtime, Instant::now()));
+            let entry = self
+                .pending
+                .entry(p.clone())
+                .or_insert((md.len(), mtime, Instant::now()));
             if entry.0 != md.len() || entry.1 != mtime {
                 *entry = (md.len(), mtime, Instant::now());
                 continue;
@@ -63,7 +71,11 @@ impl Watch {
 /// The receive key of a file: path, size, mtime and content hash.
 pub fn receive_key(path: &Path) -> std::io::Result<String> {
     let md = fs::metadata(path)?;
-    let mtime = md.modified()?.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let mtime = md
+        .modified()?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let mut f = fs::File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -74,11 +86,20 @@ pub fn receive_key(path: &Path) -> std::io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(format!("folder:{}:{}:{}:{}", path.display(), md.len(), mtime, hex::encode(h.finalize())))
+    Ok(format!(
+        "folder:{}:{}:{}:{}",
+        path.display(),
+        md.len(),
+        mtime,
+        hex::encode(h.finalize())
+    ))
 }
 
 /// Receives a batch of files; returns (path, inbox id). Buffered: the caller flushes.
-pub fn receive_batch(gw: &Gateway, files: &[PathBuf]) -> Result<Vec<(PathBuf, InboxId)>, PipelineError> {
+pub fn receive_batch(
+    gw: &Gateway,
+    files: &[PathBuf],
+) -> Result<Vec<(PathBuf, InboxId)>, PipelineError> {
     let mut out = Vec::new();
     for p in files {
         let key = match receive_key(p) {
@@ -115,21 +136,46 @@ fn unique(dir: &Path, name: &str) -> PathBuf {
 /// Moves a processed file out of the drop folder according to its item's stage. Only called
 /// after the store was flushed, so a crash before the move just repeats it.
 pub fn settle_file(gw: &Gateway, path: &Path, id: InboxId) -> Result<(), PipelineError> {
-    let Some(entry) = gw.store.inbox_get(id)? else { return Ok(()) };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| id.to_string());
+    let Some(entry) = gw.store.inbox_get(id)? else {
+        return Ok(());
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| id.to_string());
     let cfg = &gw.config;
     let (dir, reason) = match &entry.stage {
         Stage::Done => (&cfg.archive_dir, None),
         Stage::Exception { reason } => (&cfg.error_dir, Some(reason.clone())),
-        Stage::Duplicate => (&cfg.error_dir, Some(format!("duplicate: inbox item {id} was flagged as a duplicate"))),
+        Stage::Duplicate => (
+            &cfg.error_dir,
+            Some(format!(
+                "duplicate: inbox item {id} was flagged as a duplicate"
+            )),
+        ),
         _ => return Ok(()),
     };
     fs::create_dir_all(dir)?;
     let target = unique(dir, &name);
     if let Some(r) = reason {
-        let tmp = dir.join(format!(".{}.reason.tmp", target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
+        let tmp = dir.join(format!(
+            ".{}.reason.tmp",
+            target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
         fs::write(&tmp, format!("inbox item {id}\n{r}\n"))?;
-        fs::rename(&tmp, target.with_file_name(format!("{}.reason", target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())))?;
+        fs::rename(
+            &tmp,
+            target.with_file_name(format!(
+                "{}.reason",
+                target
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            )),
+        )?;
     }
     match fs::rename(path, &target) {
         Ok(()) => Ok(()),

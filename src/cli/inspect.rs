@@ -200,11 +200,15 @@ fn emit(out: crate::cxml::CliOutput) -> u8 {
 }
 
 pub(crate) fn xml_inspect(label: &str, head: Vec<u8>, rest: File) -> u8 {
-    let Some(bytes) = read_all(head, rest, label) else { return 2 };
+    let Some(bytes) = read_all(head, rest, label) else {
+        return 2;
+    };
     emit(crate::cxml::cli_inspect(label, &bytes))
 }
 
 pub(crate) fn xml_validate(label: &str, head: Vec<u8>, rest: File, json: bool, ack: bool) -> u8 {
-    let Some(bytes) = read_all(head, rest, label) else { return 2 };
+    let Some(bytes) = read_all(head, rest, label) else {
+        return 2;
+    };
     emit(crate::cxml::cli_validate(label, &bytes, json, ack))
 }

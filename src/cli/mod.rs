@@ -135,11 +135,19 @@ pub(crate) fn load_grammars(dir: Option<&PathBuf>) -> Result<Grammars, String> {
 }
 
 fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if format == "json" {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).json().with_writer(std::io::stderr).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .json()
+            .with_writer(std::io::stderr)
+            .try_init();
     } else {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
     }
 }
 
@@ -200,7 +208,10 @@ pub fn main() -> ExitCode {
         Command::Maps { action } => match load_maps() {
             Ok(m) => match action {
                 MapsAction::Check => {
-                    println!("{} maps loaded and checked against the grammars", m.maps().count());
+                    println!(
+                        "{} maps loaded and checked against the grammars",
+                        m.maps().count()
+                    );
                     0
                 }
                 MapsAction::Test => {
@@ -213,7 +224,11 @@ pub fn main() -> ExitCode {
                             Some(f) => println!("FAIL  {}\n{f}", r.name),
                         }
                     }
-                    println!("{} passed, {} failed", results.len() - failed.len(), failed.len());
+                    println!(
+                        "{} passed, {} failed",
+                        results.len() - failed.len(),
+                        failed.len()
+                    );
                     u8::from(!failed.is_empty())
                 }
             },

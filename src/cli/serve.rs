@@ -28,14 +28,30 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
 }
 
 pub fn open_gateway(config: Config, grammars: Grammars, maps: MapSet) -> Result<Gateway, String> {
-    for d in [&config.in_dir, &config.out_dir, &config.archive_dir, &config.error_dir] {
+    for d in [
+        &config.in_dir,
+        &config.out_dir,
+        &config.archive_dir,
+        &config.error_dir,
+    ] {
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
     let mut sc = StoreConfig::new(&config.store_dir);
     sc.seen_window = chrono::Duration::days(config.duplicate_window_days);
     sc.inline_payload_max = config.inline_payload_max;
-    let store = SledStore::open_with(sc).map_err(|e| format!("cannot open the store at {}: {e}", config.store_dir.display()))?;
-    Ok(Gateway::new(Arc::new(store), Arc::new(grammars), Arc::new(maps), Arc::new(config), Arc::new(Metrics::new())))
+    let store = SledStore::open_with(sc).map_err(|e| {
+        format!(
+            "cannot open the store at {}: {e}",
+            config.store_dir.display()
+        )
+    })?;
+    Ok(Gateway::new(
+        Arc::new(store),
+        Arc::new(grammars),
+        Arc::new(maps),
+        Arc::new(config),
+        Arc::new(Metrics::new()),
+    ))
 }
 
 fn worker(gw: Arc<Gateway>, stop: Arc<AtomicBool>) {
@@ -76,7 +92,11 @@ pub fn run(config: Config, grammars: Grammars, maps: MapSet) -> u8 {
             return 1;
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("edigate: cannot start the runtime: {e}");
@@ -97,7 +117,10 @@ pub fn run(config: Config, grammars: Grammars, maps: MapSet) -> u8 {
                 return 2;
             }
         };
-        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or(listen);
         println!("edigate: listening on http://{addr}");
         let _ = std::io::stdout().flush();
         let stop2 = stop.clone();
@@ -111,8 +134,12 @@ pub fn run(config: Config, grammars: Grammars, maps: MapSet) -> u8 {
                 std::process::exit(130);
             });
         };
-        let app = crate::api::router(gw.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        let app = crate::api::router(gw.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             eprintln!("edigate: API server failed: {e}");
             return 1;
         }
@@ -147,51 +174,99 @@ async fn wait_signal() {
 }
 
 /// A small HTTP/1.1 request to the running gateway (loopback only).
-pub fn api_call(listen: &str, method: &str, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect(listen).map_err(|e| format!("cannot reach the gateway at {listen}: {e}"))?;
+pub fn api_call(
+    listen: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect(listen)
+        .map_err(|e| format!("cannot reach the gateway at {listen}: {e}"))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!("{method} {path} HTTP/1.1\r\nHost: {listen}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
-    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
 /// Runs an operator verb on the store directly, or through the API when `serve` holds it.
-pub fn operator(config: &Config, grammars: Grammars, maps: MapSet, verb: &str, arg: Option<&str>) -> u8 {
+pub fn operator(
+    config: &Config,
+    grammars: Grammars,
+    maps: MapSet,
+    verb: &str,
+    arg: Option<&str>,
+) -> u8 {
     let token = std::env::var("EDIGATE_API_TOKEN").ok();
     let direct = open_gateway(config.clone(), grammars, maps);
     let result: Result<String, String> = match (direct, verb) {
-        (Ok(gw), "exceptions") => gw.store.list_exceptions(1000).map_err(|e| e.to_string()).map(|items| {
-            items
-                .iter()
-                .map(|e| {
-                    let reason = match &e.stage {
-                        crate::store::Stage::Exception { reason } => reason.lines().next().unwrap_or("").to_string(),
-                        _ => String::new(),
-                    };
-                    format!("{}  {}  {}", e.id, e.meta.source_name.clone().unwrap_or_default(), reason)
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        }),
+        (Ok(gw), "exceptions") => gw
+            .store
+            .list_exceptions(1000)
+            .map_err(|e| e.to_string())
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|e| {
+                        let reason = match &e.stage {
+                            crate::store::Stage::Exception { reason } => {
+                                reason.lines().next().unwrap_or("").to_string()
+                            }
+                            _ => String::new(),
+                        };
+                        format!(
+                            "{}  {}  {}",
+                            e.id,
+                            e.meta.source_name.clone().unwrap_or_default(),
+                            reason
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }),
         (Ok(gw), "replay") => match arg.and_then(|a| a.parse().ok()) {
             Some(id) => crate::pipeline::replay(&gw, id).map(|o| format!("{id}: {o:?}")),
             None => Err("replay needs an inbox id".into()),
         },
         (Ok(gw), "purge") => match arg.and_then(parse_age) {
-            Some(age) => gw.store.purge(chrono::Utc::now() - age).map(|r| format!("{r:?}")).map_err(|e| e.to_string()),
+            Some(age) => gw
+                .store
+                .purge(chrono::Utc::now() - age)
+                .map(|r| format!("{r:?}"))
+                .map_err(|e| e.to_string()),
             None => Err("purge needs --older-than like 400d".into()),
         },
         (Ok(gw), "backup") => match arg {
-            Some(d) => gw.store.backup(&PathBuf::from(d)).map(|r| format!("{r:?}")).map_err(|e| e.to_string()),
+            Some(d) => gw
+                .store
+                .backup(&PathBuf::from(d))
+                .map(|r| format!("{r:?}"))
+                .map_err(|e| e.to_string()),
             None => Err("backup needs a directory".into()),
         },
-        (Err(_), "exceptions") => api_call(&config.listen, "GET", "/v1/exceptions", token.as_deref()).map(|(_, b)| b),
-        (Err(_), "replay") => api_call(&config.listen, "POST", &format!("/v1/replay/{}", arg.unwrap_or("")), token.as_deref()).and_then(|(s, b)| if s == 200 { Ok(b) } else { Err(b) }),
+        (Err(_), "exceptions") => {
+            api_call(&config.listen, "GET", "/v1/exceptions", token.as_deref()).map(|(_, b)| b)
+        }
+        (Err(_), "replay") => api_call(
+            &config.listen,
+            "POST",
+            &format!("/v1/replay/{}", arg.unwrap_or("")),
+            token.as_deref(),
+        )
+        .and_then(|(s, b)| if s == 200 { Ok(b) } else { Err(b) }),
         (Err(e), _) => Err(e),
         (Ok(_), other) => Err(format!("unknown verb {other}")),
     };

@@ -50,7 +50,10 @@ pub fn deliver_due(gw: &Gateway) -> Result<usize, PipelineError> {
     for r in due {
         let result = match r.destination.split_once(':') {
             Some(("folder", _)) => write_file(&gw.config.out_dir, &r),
-            _ => Err(std::io::Error::other(format!("unknown destination {}", r.destination))),
+            _ => Err(std::io::Error::other(format!(
+                "unknown destination {}",
+                r.destination
+            ))),
         };
         match result {
             Ok(()) => {
@@ -64,7 +67,12 @@ pub fn deliver_due(gw: &Gateway) -> Result<usize, PipelineError> {
                 gw.store.dead_letter(r.id, &e.to_string(), Utc::now())?;
             }
             Err(e) => {
-                let next = Utc::now() + backoff(r.attempts + 1, chrono::Duration::seconds(5), chrono::Duration::hours(1));
+                let next = Utc::now()
+                    + backoff(
+                        r.attempts + 1,
+                        chrono::Duration::seconds(5),
+                        chrono::Duration::hours(1),
+                    );
                 gw.store.mark_failed(r.id, &e.to_string(), next)?;
             }
         }
