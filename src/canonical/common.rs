@@ -307,6 +307,13 @@ pub struct ItemRef {
     pub other_ids: Vec<QualifiedId>,
 }
 
+impl ItemRef {
+    /// No id and no description at all.
+    pub fn is_empty(&self) -> bool {
+        *self == ItemRef::default()
+    }
+}
+
 /// Healthcare traceability for one lot or serial of a line: production identifiers of a UDI.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct Traceability {

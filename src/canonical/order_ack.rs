@@ -111,15 +111,17 @@ pub struct OrderAck {
 pub struct AckLine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line_number: Option<LineNumber>,
-    /// The item as the supplier echoes it (PO1 pairs, cXML ItemID).
-    #[serde(default)]
+    /// The item as the supplier echoes it (PO1 pairs, cXML ItemID); absent when it echoes none.
+    #[serde(default, skip_serializing_if = "ItemRef::is_empty")]
     pub item: ItemRef,
     /// The ordered quantity echoed (PO102, ConfirmationItem `quantity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordered_quantity: Option<Quantity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordered_unit_price: Option<Money>,
-    /// One or more statuses; several split the line's quantity.
+    /// One or more statuses; several split the line's quantity. Left out when the line has
+    /// none (an 855 PO1 without ACK).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub statuses: Vec<AckLineStatus>,
 }
 

@@ -88,13 +88,38 @@ pub fn inbound(c: Convert, v: &str) -> Result<Value, ValueError> {
             Value::String(t.to_rfc3339())
         }
         Convert::Flag => Value::Bool(!v.is_empty() && v != "N" && v != "false" && v != "no"),
+        Convert::Gtin => Value::String(
+            crate::canonical::Gtin::parse(v.trim())
+                .map_err(|e| ValueError(e.to_string()))?
+                .into(),
+        ),
+        Convert::Sscc => Value::String(
+            crate::canonical::Sscc::parse(v.trim())
+                .map_err(|e| ValueError(e.to_string()))?
+                .into(),
+        ),
     })
+}
+
+/// For `gtin` and `sscc`: the canonical id, or `None` when `v` is not a valid one (the rule
+/// then yields no value and the raw id may go to the rule's `invalid_to`). Other conversions
+/// are `inbound`.
+pub fn inbound_opt(c: Convert, v: &str) -> Result<Option<Value>, ValueError> {
+    match (c, inbound(c, v)) {
+        (Convert::Gtin | Convert::Sscc, Err(_)) => Ok(None),
+        (_, r) => r.map(Some),
+    }
 }
 
 /// Canonical value (as text) → source value; `None` when nothing should be written.
 pub fn outbound(c: Convert, v: &str) -> Result<Option<String>, ValueError> {
     Ok(Some(match c {
-        Convert::None | Convert::Count | Convert::Integer | Convert::Timestamp => v.to_string(),
+        Convert::None
+        | Convert::Count
+        | Convert::Integer
+        | Convert::Timestamp
+        | Convert::Gtin
+        | Convert::Sscc => v.to_string(),
         Convert::Date => {
             let d = chrono::NaiveDate::parse_from_str(v.get(..10).unwrap_or(v), "%Y-%m-%d")
                 .map_err(|_| bad("date", v))?;
@@ -149,6 +174,24 @@ mod tests {
             "123456"
         );
         assert!(outbound(Convert::Implied(2), "1.234").is_err());
+    }
+
+    #[test]
+    fn gtin_and_sscc_normalise_or_yield_nothing() {
+        assert_eq!(
+            inbound_opt(Convert::Gtin, "036000291452").unwrap(),
+            Some(Value::String("00036000291452".into()))
+        );
+        assert_eq!(inbound_opt(Convert::Gtin, "234567890123").unwrap(), None);
+        assert_eq!(inbound_opt(Convert::Gtin, "12345678901").unwrap(), None);
+        assert_eq!(
+            inbound_opt(Convert::Sscc, "00008123450000000016").unwrap(),
+            Some(Value::String("008123450000000016".into()))
+        );
+        assert_eq!(
+            inbound_opt(Convert::Sscc, "0000123456781234567892").unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -701,6 +701,16 @@ impl Checker<'_> {
                 }
             }
         }
+        if r.invalid_to.is_some() {
+            return Err(MapError::at(
+                &self.map.file,
+                r.line,
+                format!(
+                    "`{}`: invalid_to is for X12 maps, expected no invalid_to in a cxml map",
+                    r.to_text
+                ),
+            ));
+        }
         if r.convert == Convert::Count || matches!(r.convert, Convert::Implied(_)) {
             return Err(MapError::at(
                 &self.map.file,

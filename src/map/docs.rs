@@ -81,12 +81,12 @@ pub fn translate_x12<R: Read>(
                 .map(str::to_string)
                 .unwrap_or_else(|| isa.sender_id().to_string());
             match maps.translate_x12(&tree, grammars, partner) {
-                Ok((_, mut doc)) => {
+                Ok((kind, mut doc)) => {
                     doc.insert(
                         "provenance".into(),
                         x12_provenance(isa, gs, set, &who, &producer),
                     );
-                    out(Ok(Value::Object(doc)));
+                    out(typed(Value::Object(doc), &kind).map_err(|e| format!("{label}: {e}")));
                 }
                 Err(e) => out(Err(format!("{label}: {e}"))),
             }

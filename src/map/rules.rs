@@ -42,6 +42,12 @@ pub enum Convert {
     Flag,
     /// Outbound only: the number of elements of the canonical array named by `to` (CTT01).
     Count,
+    /// A GTIN-8/12/13/14 with a valid check digit, normalised to 14 digits; anything else
+    /// yields no value (see `invalid_to`).
+    Gtin,
+    /// An SSCC of 18 digits (or 20 led by AI `00`), normalised to 18; anything else yields no
+    /// value (see `invalid_to`).
+    Sscc,
 }
 
 impl Convert {
@@ -54,6 +60,8 @@ impl Convert {
             "timestamp" => Convert::Timestamp,
             "flag" => Convert::Flag,
             "count" => Convert::Count,
+            "gtin" => Convert::Gtin,
+            "sscc" => Convert::Sscc,
             _ => {
                 let n = s.strip_prefix("implied")?;
                 Convert::Implied(n.parse().ok().filter(|n: &u32| *n <= 9)?)
@@ -95,6 +103,9 @@ pub struct Rule {
     /// Outbound: write the value only if it is valid for the target element (type, length,
     /// complete code list); otherwise leave what an earlier rule wrote.
     pub if_valid: bool,
+    /// With `convert = "gtin"`/`"sscc"`: where a value that is not a valid id goes instead, as
+    /// `{ qualifier, value }` appended to this array (path relative to the rule's block).
+    pub invalid_to: Option<Vec<String>>,
 }
 
 /// A nested object (`in`) or array (`each`) of the canonical document, and its rules.
@@ -165,6 +176,8 @@ pub(crate) struct RawRule {
     only: Option<String>,
     #[serde(default)]
     if_valid: bool,
+    #[serde(default)]
+    invalid_to: Option<String>,
     /// In a partner override: remove the base map's rule for `to`.
     #[serde(default)]
     drop: bool,
@@ -384,8 +397,32 @@ fn rule(
     let convert = match r.convert.as_deref() {
         None => Convert::None,
         Some(c) => Convert::parse(c).ok_or_else(|| {
-            err(format!("convert = `{c}`, expected date, time, decimal, implied2 (implied0..implied9), integer, timestamp, flag or count"))
+            err(format!("convert = `{c}`, expected date, time, decimal, implied2 (implied0..implied9), integer, timestamp, flag, count, gtin or sscc"))
         })?,
+    };
+    let invalid_to = match &r.invalid_to {
+        None => None,
+        Some(i) => {
+            if !matches!(convert, Convert::Gtin | Convert::Sscc) {
+                return Err(err(format!(
+                    "`{}` has invalid_to but no convert = \"gtin\" or \"sscc\", expected one of them",
+                    r.to
+                )));
+            }
+            // The rule's block prefix (`lines[].`), which invalid_to must share.
+            let prefix = &r.to[..r.to.len() - to.join(".").len()];
+            match i.strip_prefix(prefix) {
+                Some(rel) if !rel.is_empty() && !rel.contains("[]") => {
+                    Some(split_to(rel))
+                }
+                _ => {
+                    return Err(err(format!(
+                        "invalid_to = `{i}`, expected an array next to `{}` such as {prefix}item.other_ids (no [])",
+                        r.to
+                    )))
+                }
+            }
+        }
     };
     let (when, when_value) = match &r.when {
         None => (None, None),
@@ -413,6 +450,7 @@ fn rule(
         when_value,
         only,
         if_valid: r.if_valid,
+        invalid_to,
     })
 }
 

@@ -452,6 +452,15 @@ impl<'a> Inbound<'a> {
 
     /// Every value a path yields (scalars take the first).
     fn values(&self, ctx: Ctx, p: &X12Path) -> Vec<String> {
+        self.qualified_values(ctx, p)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// Every value a path yields with its qualifier as sent: the qualifier of its id pair, or
+    /// the element its first condition names (MAN01 for `MAN02[MAN01=GM]`).
+    fn qualified_values(&self, ctx: Ctx, p: &X12Path) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for c in self.walk(ctx, &p.steps, p.absolute) {
             match &p.target {
@@ -485,7 +494,12 @@ impl<'a> Inbound<'a> {
                             None => self.tree.element(s, *elem),
                         };
                         if let Some(v) = v.filter(|v| !v.is_empty()) {
-                            out.push(self.text(v));
+                            let q = conds
+                                .first()
+                                .and_then(|c| self.tree.element(s, c.elem))
+                                .map(|x| self.text(x))
+                                .unwrap_or_default();
+                            out.push((q, self.text(v)));
                         }
                     }
                 }
@@ -508,7 +522,7 @@ impl<'a> Inbound<'a> {
                             .unwrap_or_default();
                         if qualifiers.contains(&qual) {
                             if let Some(v) = self.tree.element(s, v).filter(|v| !v.is_empty()) {
-                                out.push(self.text(v));
+                                out.push((qual, self.text(v)));
                             }
                         }
                     }
@@ -524,7 +538,7 @@ impl<'a> Inbound<'a> {
                         .map(|v| v.trim())
                         .filter(|v| !v.is_empty())
                     {
-                        out.push(v.to_string());
+                        out.push((String::new(), v.to_string()));
                     }
                 }
                 Target::Node => {}
@@ -577,7 +591,19 @@ impl<'a> Inbound<'a> {
             }
             None => raw,
         };
-        convert::inbound(r.convert, &mapped).map(Some).map_err(err)
+        convert::inbound_opt(r.convert, &mapped).map_err(err)
+    }
+
+    /// For a rule with `invalid_to`: the id as sent, with its qualifier, when it is not valid.
+    fn invalid_value(&self, ctx: Ctx, r: &Rule) -> Option<Value> {
+        let (q, raw) = r.from.iter().find_map(|s| match s {
+            Source::X12(p) => self.qualified_values(ctx, p).into_iter().next(),
+            Source::Xml(_) => None,
+        })?;
+        match convert::inbound_opt(r.convert, &raw) {
+            Ok(Some(_)) => None,
+            _ => Some(serde_json::json!({ "qualifier": q, "value": raw })),
+        }
     }
 
     fn block(
@@ -593,8 +619,17 @@ impl<'a> Inbound<'a> {
             }
             match self.rule_value(ctx, r)? {
                 Some(v) => set_path(out, &r.to, v),
-                None if r.required => missing.push(r),
-                None => {}
+                None => {
+                    let invalid = match (&r.invalid_to, r.value.is_none()) {
+                        (Some(inv), true) => self.invalid_value(ctx, r).map(|id| (inv, id)),
+                        _ => None,
+                    };
+                    match invalid {
+                        Some((inv, id)) => set_path(out, inv, Value::Array(vec![id])),
+                        None if r.required => missing.push(r),
+                        None => {}
+                    }
+                }
             }
         }
         for c in &b.blocks {
@@ -676,9 +711,11 @@ pub(crate) fn set_path(obj: &mut JsonMap<String, Value>, path: &[String], v: Val
         let Value::Object(m) = entry else { return };
         cur = m;
     }
-    // Objects merge, so a default rule and a block can both fill one party.
+    // Objects merge, so a default rule and a block can both fill one party; arrays append, so
+    // an invalid id (`invalid_to`) and the array's own rules can both fill `marks`.
     match (cur.get_mut(last), v) {
         (Some(Value::Object(old)), Value::Object(new)) => old.extend(new),
+        (Some(Value::Array(old)), Value::Array(new)) => old.extend(new),
         (_, v) => {
             cur.insert(last.clone(), v);
         }
@@ -1077,6 +1114,50 @@ impl<'a> Outbound<'a> {
         }
     }
 
+    /// A rule with `invalid_to` whose document has no valid id writes back the first entry of
+    /// that array whose qualifier its path accepts, with that qualifier, so what was read as an
+    /// invalid id is written where it came from. Not when the map writes the array itself
+    /// (856 `marks`). Returns whether it wrote.
+    fn invalid_back(&mut self, ctx: OCtx, b: &Block, r: &Rule, p: &X12Path, data: &Value) -> bool {
+        let Some(inv) = &r.invalid_to else {
+            return false;
+        };
+        if b.blocks.iter().any(|c| &c.to == inv) {
+            return false;
+        }
+        let Some(ids) = get_path(data, inv).and_then(Value::as_array) else {
+            return false;
+        };
+        for id in ids {
+            let (Some(q), Some(v)) = (
+                id.get("qualifier").and_then(Value::as_str),
+                id.get("value").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let mut p = p.clone();
+            let accepted = match &mut p.target {
+                Target::Pair { qualifiers, .. } if qualifiers.iter().any(|x| x == q) => {
+                    *qualifiers = vec![q.to_string()];
+                    true
+                }
+                Target::Element { conds, .. } => match conds.first_mut() {
+                    Some(c) if !c.negate && c.values.iter().any(|x| x == q) => {
+                        c.values = vec![q.to_string()];
+                        true
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if accepted && !v.is_empty() {
+                self.put(ctx, &p, v);
+                return true;
+            }
+        }
+        false
+    }
+
     fn block(&mut self, ctx: OCtx, b: &Block, data: &Value) -> Result<(), TranslateError> {
         for r in &b.rules {
             if r.only == Some(Only::Inbound) || r.from.is_empty() {
@@ -1088,6 +1169,7 @@ impl<'a> Outbound<'a> {
             match self.out_value(r, data)? {
                 Some(v) if r.if_valid && !self.fits(p, &v) => {}
                 Some(v) if !v.is_empty() => self.put(ctx, p, &v),
+                None if self.invalid_back(ctx, b, r, p, data) => {}
                 _ if r.required && r.value.is_none() => {
                     return Err(self.map.error(
                         r.line,
