@@ -49,6 +49,42 @@ pub enum HeaderError {
     BadSegmentTerminator(char),
 }
 
+impl HeaderError {
+    /// The TA105 note code that answers this header problem.
+    pub fn ta1_code(&self) -> u16 {
+        match self {
+            HeaderError::Truncated(_) => 23,
+            HeaderError::BadElementSeparator(_) => 26,
+            HeaderError::BadComponentSeparator(_) => 27,
+            HeaderError::BadSegmentTerminator(_) => 4,
+        }
+    }
+}
+
+/// Offsets of the 16 element separators in a well-formed, fixed-width ISA.
+const ISA_SEPARATORS: [usize; 16] = [
+    3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103,
+];
+
+/// The 16 ISA elements read by their fixed offsets, whatever the separator byte is, when every
+/// fixed separator position holds the same byte. Used to answer a header whose delimiters are
+/// unusable with a TA1 that still names the sender, receiver and control number.
+pub fn isa_fixed_fields(bytes: &[u8]) -> Option<Vec<String>> {
+    if bytes.len() < ISA_LEN - 1 || !bytes.starts_with(b"ISA") {
+        return None;
+    }
+    let sep = bytes[3];
+    if ISA_SEPARATORS.iter().any(|&p| bytes[p] != sep) {
+        return None;
+    }
+    let mut fields = Vec::with_capacity(16);
+    for (i, &p) in ISA_SEPARATORS.iter().enumerate() {
+        let end = ISA_SEPARATORS.get(i + 1).copied().unwrap_or(p + 2);
+        fields.push(String::from_utf8_lossy(&bytes[p + 1..end]).into_owned());
+    }
+    Some(fields)
+}
+
 /// Result of reading delimiters from the start of an ISA segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IsaLayout {
@@ -57,6 +93,9 @@ pub struct IsaLayout {
     pub len: usize,
     /// ISA11 was alphanumeric although ISA12 says a repetition separator is due.
     pub repetition_is_letter: bool,
+    /// ISA16 was followed by spaces and a line end: the line end is the terminator, and
+    /// spaces before it are padding (seen in files from some translators).
+    pub spaces_before_newline: bool,
 }
 
 fn isa_tag(input: &[u8]) -> IResult<&[u8], &[u8]> {
@@ -99,7 +138,16 @@ pub fn read_isa_layout(bytes: &[u8]) -> Result<IsaLayout, HeaderError> {
         return Err(HeaderError::Truncated(bytes.len()));
     }
     let component = bytes[seps[15] + 1];
-    let segment = bytes[seps[15] + 2];
+    let mut segment = bytes[seps[15] + 2];
+    // `> \r\n` after ISA16: a space is never a terminator, but spaces then a line end are a
+    // known export quirk; read the line end as the terminator.
+    let after = &bytes[seps[15] + 2..];
+    let spaces = after.iter().take_while(|&&b| b == b' ').count();
+    let spaces_before_newline =
+        segment == b' ' && matches!(after.get(spaces), Some(b'\r') | Some(b'\n'));
+    if spaces_before_newline {
+        segment = b'\n';
+    }
     if component.is_ascii_alphanumeric()
         || component == element
         || component == b' '
@@ -139,6 +187,7 @@ pub fn read_isa_layout(bytes: &[u8]) -> Result<IsaLayout, HeaderError> {
         },
         len: seps[15] + 3,
         repetition_is_letter,
+        spaces_before_newline,
     })
 }
 

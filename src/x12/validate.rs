@@ -437,75 +437,103 @@ impl<'g> SetWalker<'g> {
         position: u32,
         offset: u64,
     ) {
-        let mut out = Vec::new();
-        let checker = ElementChecker {
-            dict: self.dict,
+        if let Some(issue) = check_elements(
+            self.dict,
+            def,
+            raw,
             d,
-            lenient: self.lenient,
-            version_5010: self.dict.version.as_str() >= "005010",
-        };
-        let mut present: u64 = 0;
-        let mut n = 0usize;
-        for (i, value) in lexer::elements(raw, d).enumerate() {
-            n = i + 1;
-            let Some(pos) = def.positions.get(i) else {
-                if !value.is_empty() {
-                    out.push(ElementIssue {
-                        position: i + 1,
-                        component: None,
-                        repeat: None,
-                        element_ref: None,
-                        code: ElementCode::TooMany,
-                        value: None,
-                        message: format!(
-                            "{} has {} elements defined; element {} is one too many",
-                            def.id,
-                            def.positions.len(),
-                            i + 1
-                        ),
-                    });
-                    break;
-                }
-                continue;
-            };
-            if value.is_empty() {
-                if pos.req() == Req::Mandatory {
-                    out.push(missing_element(self.dict, def, i + 1, pos));
-                }
-                continue;
-            }
-            if i < 64 {
-                present |= 1 << i;
-            }
-            checker.position(def, i + 1, pos, value, &mut out, &mut self.warnings);
-        }
-        for (i, pos) in def.positions.iter().enumerate().skip(n) {
-            if pos.req() == Req::Mandatory {
-                out.push(missing_element(self.dict, def, i + 1, pos));
-            }
-        }
-        for note in &def.syntax {
-            check_note(
-                note,
-                present,
-                |p| element_ref(self.dict, def.positions.get(p - 1)),
-                None,
-                &mut out,
-            );
-        }
-        if !out.is_empty() {
-            out.sort_by_key(|e| (e.position, e.component));
-            let message = format!("{} has element errors", def.id);
-            self.push(SegmentIssue {
-                segment_id: def.id.clone(),
-                position,
-                offset,
-                code: SegmentCode::HasElementErrors,
-                elements: out,
-                message,
-            });
+            self.lenient,
+            position,
+            offset,
+            &mut self.warnings,
+        ) {
+            self.push(issue);
         }
     }
+}
+
+/// Checks the elements of one segment against its definition: one issue (AK304 8 with its
+/// element findings) when any element is wrong. Warnings (partial code lists) go to `warnings`.
+#[allow(clippy::too_many_arguments)]
+pub fn check_elements(
+    dict: &Dictionary,
+    def: &SegmentDef,
+    raw: &[u8],
+    d: &Delimiters,
+    lenient: Leniency,
+    position: u32,
+    offset: u64,
+    warnings: &mut Vec<String>,
+) -> Option<SegmentIssue> {
+    let mut out = Vec::new();
+    let checker = ElementChecker {
+        dict: dict,
+        d,
+        lenient: lenient,
+        version_5010: dict.version.as_str() >= "005010",
+    };
+    let mut present: u64 = 0;
+    let mut n = 0usize;
+    for (i, value) in lexer::elements(raw, d).enumerate() {
+        n = i + 1;
+        let Some(pos) = def.positions.get(i) else {
+            if !value.is_empty() {
+                out.push(ElementIssue {
+                    position: i + 1,
+                    component: None,
+                    repeat: None,
+                    element_ref: None,
+                    code: ElementCode::TooMany,
+                    value: None,
+                    message: format!(
+                        "{} has {} elements defined; element {} is one too many",
+                        def.id,
+                        def.positions.len(),
+                        i + 1
+                    ),
+                });
+                break;
+            }
+            continue;
+        };
+        if value.is_empty() {
+            if pos.req() == Req::Mandatory {
+                out.push(missing_element(dict, def, i + 1, pos));
+            }
+            continue;
+        }
+        if i < 64 {
+            present |= 1 << i;
+        }
+        checker.position(def, i + 1, pos, value, &mut out, warnings);
+    }
+    for (i, pos) in def.positions.iter().enumerate().skip(n) {
+        if pos.req() == Req::Mandatory {
+            out.push(missing_element(dict, def, i + 1, pos));
+        }
+    }
+    for note in &def.syntax {
+        check_note(
+            note,
+            present,
+            |p| element_ref(dict, def.positions.get(p - 1)),
+            None,
+            &mut out,
+        );
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.sort_by_key(|e| (e.position, e.component));
+    let message = format!("{} has element errors", def.id);
+    Some(SegmentIssue {
+        segment_id: def.id.clone(),
+        position,
+        offset,
+        code: SegmentCode::HasElementErrors,
+        elements: out,
+        message,
+    })
 }
 
 fn loop_first_id(lp: &LoopDef) -> String {
