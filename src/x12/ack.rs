@@ -10,7 +10,9 @@ use super::envelope::{
 };
 use super::lexer::Delimiters;
 use super::validate::SegmentCode;
-use super::writer::{InterchangeHeader, InterchangeWriter, SegmentWriter, WriteError};
+use super::writer::{
+    InterchangeHeader, InterchangeWriter, OwnedSegment, SegmentWriter, WriteError,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckKind {
@@ -263,14 +265,15 @@ impl<W: Write, C: ControlNumbers> AckWriter<W, C> {
                 continue;
             }
             for e in issue.elements.iter().take(99) {
-                let mut position = e.position.to_string();
+                // AK401/IK401 is a composite: element position, component position, and (5010)
+                // repetition position.
+                let mut position = vec![e.position.to_string()];
                 if let Some(c) = e.component {
-                    position.push(d.component as char);
-                    position.push_str(&c.to_string());
-                } else if let (Some(r), true) = (e.repeat, is999 || v5010) {
-                    position.push(d.component as char);
-                    position.push(d.component as char);
-                    position.push_str(&r.to_string());
+                    position.push(c.to_string());
+                }
+                if let (Some(r), true) = (e.repeat, is999 || v5010) {
+                    position.resize(2, String::new());
+                    position.push(r.to_string());
                 }
                 let reference = e
                     .element_ref
@@ -288,7 +291,16 @@ impl<W: Write, C: ControlNumbers> AckWriter<W, C> {
                                 .any(|b| d.is_delimiter(b) || !(0x20..0x7F).contains(&b))
                     })
                     .unwrap_or("");
-                open.w.simple(seg4, &[&position, reference, &code, value])?;
+                let seg = OwnedSegment {
+                    id: seg4.to_string(),
+                    elements: vec![
+                        vec![position],
+                        vec![vec![reference.to_string()]],
+                        vec![vec![code]],
+                        vec![vec![value.to_string()]],
+                    ],
+                };
+                open.w.segment(&seg)?;
             }
         }
         let mut ak5: Vec<String> = vec![set.status.code().to_string()];
