@@ -179,6 +179,13 @@ impl<W: Write, C: ControlNumbers> AckWriter<W, C> {
         )?;
         let version = match self.opts.kind {
             Some(AckKind::F999) => "005010X231A1".to_string(),
+            // A 997 mirrors GS08; with none received, the version ISA12 implies.
+            _ if gs.version.is_empty() => if isa.version() >= "00501" {
+                "005010"
+            } else {
+                "004010"
+            }
+            .to_string(),
             _ => gs.version.clone(),
         };
         let gs_ctl = self.numbers.next_group();
@@ -208,7 +215,13 @@ impl<W: Write, C: ControlNumbers> AckWriter<W, C> {
     }
 
     fn group_start_inner(&mut self, isa: &IsaInfo, gs: &GroupInfo) -> Result<(), WriteError> {
-        self.skip_group = gs.functional_id == "FA" || self.opts.kind.is_none();
+        // A group without a usable GS01/GS06 cannot be named in an AK1; the envelope reports
+        // it as TA1 024 instead.
+        let unnamed = gs.functional_id.len() != 2
+            || gs.control_number.is_empty()
+            || gs.control_number.len() > 9
+            || !gs.control_number.bytes().all(|b| b.is_ascii_digit());
+        self.skip_group = gs.functional_id == "FA" || self.opts.kind.is_none() || unnamed;
         if self.skip_group {
             return Ok(());
         }
@@ -246,11 +259,11 @@ impl<W: Write, C: ControlNumbers> AckWriter<W, C> {
         };
         let d = open.w.seg.delimiters;
         let v5010 = gs.version.as_str() >= "005010";
+        let set_id = ak201(&set.set_id, &gs.functional_id);
+        let control = ak202(&set.control_number);
         match (&set.convention, is999 || v5010) {
-            (Some(c), true) => open
-                .w
-                .simple("AK2", &[&set.set_id, &set.control_number, c])?,
-            _ => open.w.simple("AK2", &[&set.set_id, &set.control_number])?,
+            (Some(c), true) => open.w.simple("AK2", &[&set_id, &control, c])?,
+            _ => open.w.simple("AK2", &[&set_id, &control])?,
         }
         let (seg3, seg4) = if is999 {
             ("IK3", "IK4")
@@ -398,6 +411,38 @@ impl<W: Write, C: ControlNumbers> Sink for AckWriter<W, C> {
         if let Err(e) = self.ta1(isa, r) {
             self.fail(e);
         }
+    }
+}
+
+/// AK201 for a received ST01. An ST01 that is not three characters (AK502 6) cannot be echoed
+/// in a valid AK2, so the set the group's GS01 carries stands in for it.
+fn ak201(st01: &str, gs01: &str) -> String {
+    if st01.len() == 3 && st01.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return st01.to_string();
+    }
+    match gs01 {
+        "PO" => "850",
+        "PR" => "855",
+        "SH" => "856",
+        "IN" => "810",
+        "FA" => "997",
+        _ => "000",
+    }
+    .to_string()
+}
+
+/// AK202 for a received ST02. A short numeric ST02 (AK502 7) is zero-padded to the minimum
+/// width, which keeps it numerically equal; a long one is cut to the maximum, blank is zeros.
+fn ak202(st02: &str) -> String {
+    let clean: String = st02
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(9)
+        .collect();
+    if clean.len() >= 4 {
+        clean
+    } else {
+        format!("{clean:0>4}")
     }
 }
 

@@ -824,6 +824,17 @@ impl<'g, S: Sink> Engine<'g, S> {
         }
         let Some(ic) = self.ic.as_mut() else { return };
         ic.groups += 1;
+        if info.functional_id.len() != 2 || !all_digits(&info.control_number) {
+            // A group that cannot be named cannot be answered by a 997: TA1 024.
+            ic.issues.push(EnvelopeIssue {
+                ta1_code: 24,
+                offset: seg.offset,
+                message: format!(
+                    "GS at byte {} lacks a functional id or control number (GS01 `{}`, GS06 `{}`)",
+                    seg.offset, info.functional_id, info.control_number
+                ),
+            });
+        }
         if !ic.group_controls.insert(&info.control_number) && info.version.as_str() >= "005010" {
             errors.push(GroupCode::DuplicateControlNumber);
             messages.push(format!(
@@ -1033,6 +1044,11 @@ impl<'g, S: Sink> Engine<'g, S> {
             set.errors.push(SetCode::TrailerMissing);
             if let Some(w) = set.walker.as_mut() {
                 w.finish(set.count + 1, offset);
+                // AK502 2 already says the SE is missing; an AK3 for it would repeat that.
+                w.issues.retain(|i| {
+                    !(i.segment_id == "SE"
+                        && i.code == super::validate::SegmentCode::MandatoryMissing)
+                });
             }
         }
         let (issues, mut warnings, truncated, walker_rejects) = match set.walker.take() {

@@ -70,11 +70,7 @@ const ISA_SEPARATORS: [usize; 16] = [
 /// fixed separator position holds the same byte. Used to answer a header whose delimiters are
 /// unusable with a TA1 that still names the sender, receiver and control number.
 pub fn isa_fixed_fields(bytes: &[u8]) -> Option<Vec<String>> {
-    if bytes.len() < ISA_LEN - 1 || !bytes.starts_with(b"ISA") {
-        return None;
-    }
-    let sep = bytes[3];
-    if ISA_SEPARATORS.iter().any(|&p| bytes[p] != sep) {
+    if !bytes.starts_with(b"ISA") || !fixed_layout(bytes) {
         return None;
     }
     let mut fields = Vec::with_capacity(16);
@@ -107,9 +103,18 @@ fn one_byte(input: &[u8]) -> IResult<&[u8], u8> {
     Ok((rest, b[0]))
 }
 
-/// True when `bytes` starts an ISA segment: `ISA` followed by a byte that can be a separator.
+/// True when `bytes` starts an ISA segment: `ISA` followed by a byte that can be a separator,
+/// or by a letter or digit that recurs at every fixed separator offset (an unusable element
+/// separator, which still deserves a TA1 026 rather than being skipped as garbage).
 pub fn starts_isa(bytes: &[u8]) -> bool {
-    bytes.len() >= 4 && &bytes[..3] == b"ISA" && !bytes[3].is_ascii_alphanumeric()
+    bytes.len() >= 4
+        && &bytes[..3] == b"ISA"
+        && (!bytes[3].is_ascii_alphanumeric() || fixed_layout(bytes))
+}
+
+/// Every fixed separator offset of a 106-byte ISA holds the same byte.
+fn fixed_layout(bytes: &[u8]) -> bool {
+    bytes.len() >= ISA_LEN - 1 && ISA_SEPARATORS.iter().all(|&p| bytes[p] == bytes[3])
 }
 
 /// Reads the delimiters of an ISA header. `bytes` starts at `ISA` and must hold the whole
