@@ -527,6 +527,7 @@ impl<'g, S: Sink> Engine<'g, S> {
             return;
         };
         let mut warnings = Vec::new();
+        let mut seen = HashSet::new();
         let issue = super::validate::check_elements(
             dict,
             def,
@@ -535,7 +536,10 @@ impl<'g, S: Sink> Engine<'g, S> {
             self.lenient,
             0,
             seg.offset,
-            &mut warnings,
+            &mut super::validate::Warnings {
+                list: &mut warnings,
+                seen: &mut seen,
+            },
         );
         if let Some(issue) = issue {
             let detail: Vec<String> = issue

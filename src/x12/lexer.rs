@@ -196,10 +196,21 @@ pub fn read_isa_layout(bytes: &[u8]) -> Result<IsaLayout, HeaderError> {
     })
 }
 
+/// Position of `b` in `hay`. X12 elements are mostly a few bytes long, where a plain loop beats
+/// the set-up cost of a vectorised search; long ones (free text) still get memchr.
+#[inline]
+fn find(b: u8, hay: &[u8]) -> Option<usize> {
+    if hay.len() < 24 {
+        hay.iter().position(|&c| c == b)
+    } else {
+        memchr::memchr(b, hay)
+    }
+}
+
 /// The two- or three-character id of a segment (bytes before the first element separator).
 #[inline]
 pub fn segment_id<'a>(raw: &'a [u8], d: &Delimiters) -> &'a [u8] {
-    match memchr::memchr(d.element, raw) {
+    match find(d.element, raw) {
         Some(i) => &raw[..i],
         None => raw,
     }
@@ -216,7 +227,7 @@ impl<'a> Iterator for Elements<'a> {
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         let rest = self.rest?;
-        match memchr::memchr(self.sep, rest) {
+        match find(self.sep, rest) {
             Some(i) => {
                 self.rest = Some(&rest[i + 1..]);
                 Some(&rest[..i])
@@ -232,7 +243,7 @@ impl<'a> Iterator for Elements<'a> {
 /// Elements of a segment, without the id. A segment with no separator has no elements.
 #[inline]
 pub fn elements<'a>(raw: &'a [u8], d: &Delimiters) -> Elements<'a> {
-    let rest = memchr::memchr(d.element, raw).map(|i| &raw[i + 1..]);
+    let rest = find(d.element, raw).map(|i| &raw[i + 1..]);
     Elements {
         rest,
         sep: d.element,
