@@ -658,7 +658,9 @@ fn ak5_7_bad_control_number() {
     let a = ack(one_set_4010(&body), "997");
     // Zero-padded to AK202's minimum width, numerically the same.
     assert_eq!(a.one("AK2"), "AK2*850*0001");
-    assert_eq!(a.one("AK3"), "AK3*ST*1**8");
+    // ST02 and SE02 are also too short as elements (AK403 4).
+    assert_eq!(a.each("AK3"), vec!["AK3*ST*1**8", "AK3*SE*5**8"]);
+    assert_eq!(a.each("AK4"), vec!["AK4*2*329*4*01", "AK4*2*329*4*01"]);
     assert_eq!(a.one("AK5"), "AK5*R*7*5");
 }
 
