@@ -600,7 +600,10 @@ fn check_note(
     component_of: Option<usize>,
     out: &mut Vec<ElementIssue>,
 ) {
-    let has = |p: usize| p <= 64 && present & (1 << (p - 1)) != 0;
+    if !note.broken(present) {
+        return;
+    }
+    let has = |p: usize| (1..=64).contains(&p) && present & (1 << (p - 1)) != 0;
     let ps = &note.positions;
     let count = ps.iter().filter(|&&p| has(p)).count();
     let first = ps[0];
@@ -680,55 +683,69 @@ impl ElementChecker<'_> {
             });
             return;
         }
-        let sep = if multi {
-            self.d.repetition.unwrap_or(self.d.element)
-        } else {
-            // Never found in `value`: the element separator cannot occur inside an element.
-            self.d.element
-        };
-        for (r, v) in lexer::split(value, sep).enumerate() {
-            let repeat = multi.then_some(r + 1);
-            match pos {
-                Position::Simple(u) => {
-                    if v.contains(&self.d.component) {
-                        let code = if self.version_5010 {
-                            ElementCode::TooManyComponents
-                        } else {
-                            ElementCode::InvalidCharacter
-                        };
-                        out.push(ElementIssue {
-                            position: p,
-                            component: None,
-                            repeat,
-                            element_ref: Some(self.dict.elements[u.element].id.clone()),
-                            code,
-                            value: None,
-                            message: format!(
-                                "{}{p:02} is a simple element but holds the component separator",
-                                def.id
-                            ),
-                        });
-                        continue;
-                    }
-                    if let Some(e) = self.value(u, v, warnings, &def.id, p) {
-                        out.push(ElementIssue {
-                            position: p,
-                            component: None,
-                            repeat,
-                            ..e
-                        });
-                    }
+        match self.d.repetition {
+            Some(r) if multi => {
+                for (i, v) in lexer::split(value, r).enumerate() {
+                    self.one(def, p, pos, v, Some(i + 1), out, warnings);
                 }
-                Position::Composite { composite, .. } => self.composite(
-                    &def.id,
-                    p,
-                    &self.dict.composites[*composite],
-                    v,
-                    repeat,
-                    out,
-                    warnings,
-                ),
             }
+            _ => self.one(def, p, pos, value, None, out, warnings),
+        }
+    }
+
+    /// Checks one repetition of an element (the whole element when it does not repeat).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn one(
+        &self,
+        def: &SegmentDef,
+        p: usize,
+        pos: &Position,
+        v: &[u8],
+        repeat: Option<usize>,
+        out: &mut Vec<ElementIssue>,
+        warnings: &mut Warnings<'_>,
+    ) {
+        match pos {
+            Position::Simple(u) => {
+                if v.contains(&self.d.component) {
+                    let code = if self.version_5010 {
+                        ElementCode::TooManyComponents
+                    } else {
+                        ElementCode::InvalidCharacter
+                    };
+                    out.push(ElementIssue {
+                        position: p,
+                        component: None,
+                        repeat,
+                        element_ref: Some(self.dict.elements[u.element].id.clone()),
+                        code,
+                        value: None,
+                        message: format!(
+                            "{}{p:02} is a simple element but holds the component separator",
+                            def.id
+                        ),
+                    });
+                    return;
+                }
+                if let Some(e) = self.value(u, v, warnings, &def.id, p) {
+                    out.push(ElementIssue {
+                        position: p,
+                        component: None,
+                        repeat,
+                        ..e
+                    });
+                }
+            }
+            Position::Composite { composite, .. } => self.composite(
+                &def.id,
+                p,
+                &self.dict.composites[*composite],
+                v,
+                repeat,
+                out,
+                warnings,
+            ),
         }
     }
 
