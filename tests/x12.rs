@@ -773,7 +773,10 @@ fn ak9_status_a_e_p_r_and_counts() {
     let bad = set("850", "0002", &po_body(&["PO1*1**EA"]));
     // A: all accepted.
     let a = ack(
-        interchange("00401", &[group("PO", "1", "004010", &[good.clone()])]),
+        interchange(
+            "00401",
+            &[group("PO", "1", "004010", std::slice::from_ref(&good))],
+        ),
         "997",
     );
     assert_eq!(a.one("AK9"), "AK9*A*1*1*1");
@@ -789,7 +792,10 @@ fn ak9_status_a_e_p_r_and_counts() {
     assert_eq!(a.one("AK9"), "AK9*P*2*2*1");
     // R: all rejected.
     let a = ack(
-        interchange("00401", &[group("PO", "1", "004010", &[bad.clone()])]),
+        interchange(
+            "00401",
+            &[group("PO", "1", "004010", std::slice::from_ref(&bad))],
+        ),
         "997",
     );
     assert_eq!(a.one("AK9"), "AK9*R*1*1*0");

@@ -497,9 +497,9 @@ pub fn check_elements(
 ) -> Option<SegmentIssue> {
     let mut out = Vec::new();
     let checker = ElementChecker {
-        dict: dict,
+        dict,
         d,
-        lenient: lenient,
+        lenient,
         version_5010: dict.version.as_str() >= "005010",
     };
     let mut present: u64 = 0;
