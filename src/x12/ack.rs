@@ -10,7 +10,9 @@ use super::envelope::{
 };
 use super::lexer::Delimiters;
 use super::validate::SegmentCode;
-use super::writer::{InterchangeHeader, InterchangeWriter, SegmentWriter, WriteError};
+use super::writer::{
+    InterchangeHeader, InterchangeWriter, OwnedSegment, SegmentWriter, WriteError,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckKind {
@@ -177,6 +179,13 @@ impl<W: Write, C: ControlNumbers> AckWriter<W, C> {
         )?;
         let version = match self.opts.kind {
             Some(AckKind::F999) => "005010X231A1".to_string(),
+            // A 997 mirrors GS08; with none received, the version ISA12 implies.
+            _ if gs.version.is_empty() => if isa.version() >= "00501" {
+                "005010"
+            } else {
+                "004010"
+            }
+            .to_string(),
             _ => gs.version.clone(),
         };
         let gs_ctl = self.numbers.next_group();
@@ -206,7 +215,13 @@ impl<W: Write, C: ControlNumbers> AckWriter<W, C> {
     }
 
     fn group_start_inner(&mut self, isa: &IsaInfo, gs: &GroupInfo) -> Result<(), WriteError> {
-        self.skip_group = gs.functional_id == "FA" || self.opts.kind.is_none();
+        // A group without a usable GS01/GS06 cannot be named in an AK1; the envelope reports
+        // it as TA1 024 instead.
+        let unnamed = gs.functional_id.len() != 2
+            || gs.control_number.is_empty()
+            || gs.control_number.len() > 9
+            || !gs.control_number.bytes().all(|b| b.is_ascii_digit());
+        self.skip_group = gs.functional_id == "FA" || self.opts.kind.is_none() || unnamed;
         if self.skip_group {
             return Ok(());
         }
@@ -244,11 +259,11 @@ impl<W: Write, C: ControlNumbers> AckWriter<W, C> {
         };
         let d = open.w.seg.delimiters;
         let v5010 = gs.version.as_str() >= "005010";
+        let set_id = ak201(&set.set_id, &gs.functional_id);
+        let control = ak202(&set.control_number);
         match (&set.convention, is999 || v5010) {
-            (Some(c), true) => open
-                .w
-                .simple("AK2", &[&set.set_id, &set.control_number, c])?,
-            _ => open.w.simple("AK2", &[&set.set_id, &set.control_number])?,
+            (Some(c), true) => open.w.simple("AK2", &[&set_id, &control, c])?,
+            _ => open.w.simple("AK2", &[&set_id, &control])?,
         }
         let (seg3, seg4) = if is999 {
             ("IK3", "IK4")
@@ -263,14 +278,15 @@ impl<W: Write, C: ControlNumbers> AckWriter<W, C> {
                 continue;
             }
             for e in issue.elements.iter().take(99) {
-                let mut position = e.position.to_string();
+                // AK401/IK401 is a composite: element position, component position, and (5010)
+                // repetition position.
+                let mut position = vec![e.position.to_string()];
                 if let Some(c) = e.component {
-                    position.push(d.component as char);
-                    position.push_str(&c.to_string());
-                } else if let (Some(r), true) = (e.repeat, is999 || v5010) {
-                    position.push(d.component as char);
-                    position.push(d.component as char);
-                    position.push_str(&r.to_string());
+                    position.push(c.to_string());
+                }
+                if let (Some(r), true) = (e.repeat, is999 || v5010) {
+                    position.resize(2, String::new());
+                    position.push(r.to_string());
                 }
                 let reference = e
                     .element_ref
@@ -288,7 +304,16 @@ impl<W: Write, C: ControlNumbers> AckWriter<W, C> {
                                 .any(|b| d.is_delimiter(b) || !(0x20..0x7F).contains(&b))
                     })
                     .unwrap_or("");
-                open.w.simple(seg4, &[&position, reference, &code, value])?;
+                let seg = OwnedSegment {
+                    id: seg4.to_string(),
+                    elements: vec![
+                        vec![position],
+                        vec![vec![reference.to_string()]],
+                        vec![vec![code]],
+                        vec![vec![value.to_string()]],
+                    ],
+                };
+                open.w.segment(&seg)?;
             }
         }
         let mut ak5: Vec<String> = vec![set.status.code().to_string()];
@@ -386,6 +411,38 @@ impl<W: Write, C: ControlNumbers> Sink for AckWriter<W, C> {
         if let Err(e) = self.ta1(isa, r) {
             self.fail(e);
         }
+    }
+}
+
+/// AK201 for a received ST01. An ST01 that is not three characters (AK502 6) cannot be echoed
+/// in a valid AK2, so the set the group's GS01 carries stands in for it.
+fn ak201(st01: &str, gs01: &str) -> String {
+    if st01.len() == 3 && st01.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return st01.to_string();
+    }
+    match gs01 {
+        "PO" => "850",
+        "PR" => "855",
+        "SH" => "856",
+        "IN" => "810",
+        "FA" => "997",
+        _ => "000",
+    }
+    .to_string()
+}
+
+/// AK202 for a received ST02. A short numeric ST02 (AK502 7) is zero-padded to the minimum
+/// width, which keeps it numerically equal; a long one is cut to the maximum, blank is zeros.
+fn ak202(st02: &str) -> String {
+    let clean: String = st02
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(9)
+        .collect();
+    if clean.len() >= 4 {
+        clean
+    } else {
+        format!("{clean:0>4}")
     }
 }
 

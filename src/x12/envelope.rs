@@ -292,6 +292,8 @@ pub struct Engine<'g, S> {
     pub summary: Summary,
     /// Bytes outside interchanges seen since the last one (reported once).
     stray_reported: bool,
+    /// The last item was an unusable ISA: the bytes up to the next ISA belong to it.
+    after_bad_header: bool,
 }
 
 /// Checks everything in `input`, streaming. Returns the sink and the totals.
@@ -323,6 +325,9 @@ fn describe_note(note: &ReaderNote) -> String {
         ReaderNote::HardWrapped { offset } => {
             format!("byte {offset}: the interchange is hard-wrapped; line breaks inside segments were removed")
         }
+        ReaderNote::SpacesBeforeLineEnd { offset } => format!(
+            "byte {offset}: segments end with spaces before the line end; the line end was read as the segment terminator"
+        ),
         ReaderNote::RepetitionSeparatorIsLetter { offset } => format!(
             "byte {offset}: ISA11 is a letter although ISA12 calls for a repetition separator; read as no repetition separator"
         ),
@@ -356,12 +361,45 @@ impl<'g, S: Sink> Engine<'g, S> {
             set: None,
             summary: Summary::default(),
             stray_reported: false,
+            after_bad_header: false,
         }
     }
 
     fn problem(&mut self, offset: u64, message: String) {
         self.summary.problems += 1;
         self.sink.problem(&FileProblem { offset, message });
+    }
+
+    /// An ISA whose delimiters are unusable but whose fixed-width fields could be read: the
+    /// interchange is rejected as a whole (TA1 026/027/004) and nothing inside it is read.
+    fn unreadable_interchange(
+        &mut self,
+        offset: u64,
+        error: &super::lexer::HeaderError,
+        fields: Vec<String>,
+    ) {
+        let info = IsaInfo {
+            offset,
+            fields,
+            delimiters: Delimiters::default(),
+        };
+        self.summary.interchanges += 1;
+        self.summary.interchange_errors += 1;
+        self.stray_reported = false;
+        self.sink.interchange_start(&info);
+        let result = InterchangeResult {
+            status: AckStatus::Rejected,
+            note_code: error.ta1_code(),
+            issues: vec![EnvelopeIssue {
+                ta1_code: error.ta1_code(),
+                offset,
+                message: format!("ISA at byte {offset} is unusable: {error}"),
+            }],
+            warnings: Vec::new(),
+            groups: 0,
+            ta1_segments: 0,
+        };
+        self.sink.interchange_done(&info, &result);
     }
 
     fn ic_issue(&mut self, ta1_code: u16, offset: u64, message: String) {
@@ -378,16 +416,31 @@ impl<'g, S: Sink> Engine<'g, S> {
         match item {
             Item::Garbage { offset, len } => {
                 self.close_interchange(offset, true);
-                self.problem(offset, format!("{len} bytes at byte {offset} are not X12 (no ISA header where one was expected)"));
+                // The rest of an interchange whose header was unusable: already reported.
+                if !std::mem::take(&mut self.after_bad_header) {
+                    self.problem(offset, format!("{len} bytes at byte {offset} are not X12 (no ISA header where one was expected)"));
+                }
             }
-            Item::BadHeader { offset, error } => {
+            Item::BadHeader {
+                offset,
+                error,
+                fields,
+            } => {
                 self.close_interchange(offset, true);
-                self.problem(
-                    offset,
-                    format!("ISA at byte {offset} is unreadable: {error}"),
-                );
+                self.after_bad_header = true;
+                if fields.len() == 16 {
+                    self.unreadable_interchange(offset, &error, fields);
+                } else {
+                    self.problem(
+                        offset,
+                        format!("ISA at byte {offset} is unreadable: {error}"),
+                    );
+                }
             }
-            Item::Segment(seg) => self.segment(seg),
+            Item::Segment(seg) => {
+                self.after_bad_header = false;
+                self.segment(seg)
+            }
         }
     }
 
@@ -429,11 +482,7 @@ impl<'g, S: Sink> Engine<'g, S> {
             b"GE" => self.ge(&seg),
             b"ST" => self.st(&seg),
             b"SE" => self.se(&seg),
-            b"TA1" if self.group.is_none() => {
-                if let Some(ic) = self.ic.as_mut() {
-                    ic.ta1_segments += 1;
-                }
-            }
+            b"TA1" if self.group.is_none() => self.ta1(&seg),
             _ => match self.set.as_mut() {
                 Some(set) => {
                     set.count += 1;
@@ -455,6 +504,60 @@ impl<'g, S: Sink> Engine<'g, S> {
                 }
             },
         }
+    }
+
+    /// A TA1 carried by this interchange: counted (acks are never acknowledged) and its
+    /// elements checked against the dictionary nearest to ISA12, since a malformed TA1 is as
+    /// useless to the partner as a malformed document.
+    fn ta1(&mut self, seg: &Segment<'_>) {
+        let Some(ic) = self.ic.as_mut() else { return };
+        ic.ta1_segments += 1;
+        let version = if ic.info.version() >= "00501" {
+            "005010"
+        } else {
+            "004010"
+        };
+        let dict = self
+            .grammars
+            .versions
+            .get(version)
+            .or_else(|| self.grammars.versions.values().next())
+            .map(|v| &v.dict);
+        let Some((dict, def)) = dict.and_then(|d| d.segment(b"TA1").map(|def| (d, def))) else {
+            return;
+        };
+        let mut warnings = Vec::new();
+        let mut seen = HashSet::new();
+        let issue = super::validate::check_elements(
+            dict,
+            def,
+            seg.raw,
+            &seg.delimiters,
+            self.lenient,
+            0,
+            seg.offset,
+            &mut super::validate::Warnings {
+                list: &mut warnings,
+                seen: &mut seen,
+            },
+        );
+        if let Some(issue) = issue {
+            let detail: Vec<String> = issue
+                .elements
+                .iter()
+                .map(|e| format!("AK403 {}: {}", e.code.code(), e.message))
+                .collect();
+            ic.issues.push(EnvelopeIssue {
+                ta1_code: 24,
+                offset: seg.offset,
+                message: format!(
+                    "TA1 at byte {} is malformed: {}",
+                    seg.offset,
+                    detail.join("; ")
+                ),
+            });
+        }
+        ic.warnings.extend(warnings);
     }
 
     fn open_interchange(&mut self, seg: &Segment<'_>) {
@@ -725,6 +828,17 @@ impl<'g, S: Sink> Engine<'g, S> {
         }
         let Some(ic) = self.ic.as_mut() else { return };
         ic.groups += 1;
+        if info.functional_id.len() != 2 || !all_digits(&info.control_number) {
+            // A group that cannot be named cannot be answered by a 997: TA1 024.
+            ic.issues.push(EnvelopeIssue {
+                ta1_code: 24,
+                offset: seg.offset,
+                message: format!(
+                    "GS at byte {} lacks a functional id or control number (GS01 `{}`, GS06 `{}`)",
+                    seg.offset, info.functional_id, info.control_number
+                ),
+            });
+        }
         if !ic.group_controls.insert(&info.control_number) && info.version.as_str() >= "005010" {
             errors.push(GroupCode::DuplicateControlNumber);
             messages.push(format!(
@@ -934,6 +1048,11 @@ impl<'g, S: Sink> Engine<'g, S> {
             set.errors.push(SetCode::TrailerMissing);
             if let Some(w) = set.walker.as_mut() {
                 w.finish(set.count + 1, offset);
+                // AK502 2 already says the SE is missing; an AK3 for it would repeat that.
+                w.issues.retain(|i| {
+                    !(i.segment_id == "SE"
+                        && i.code == super::validate::SegmentCode::MandatoryMissing)
+                });
             }
         }
         let (issues, mut warnings, truncated, walker_rejects) = match set.walker.take() {

@@ -228,6 +228,27 @@ pub struct SyntaxNote {
     /// 1-based positions.
     pub positions: Vec<usize>,
     pub text: String,
+    /// Bit p-1 set for every position p of the note (positions above 64 are left out).
+    pub mask: u64,
+    /// Bit of the first position (the condition of C and L notes).
+    pub first_bit: u64,
+}
+
+impl SyntaxNote {
+    /// Whether the note is broken, given the bit set of present positions. This is the fast
+    /// path run for every segment; the caller works out what to blame only when it is broken.
+    #[inline]
+    pub fn broken(&self, present: u64) -> bool {
+        let m = present & self.mask;
+        let rest = self.mask & !self.first_bit;
+        match self.kind {
+            NoteKind::Paired => m != 0 && m != self.mask,
+            NoteKind::Required => m == 0,
+            NoteKind::Exclusion => m.count_ones() > 1,
+            NoteKind::Conditional => m & self.first_bit != 0 && m & rest != rest,
+            NoteKind::ListConditional => m & self.first_bit != 0 && m & rest == 0,
+        }
+    }
 }
 
 fn parse_note(s: &str) -> Option<SyntaxNote> {
@@ -244,13 +265,21 @@ fn parse_note(s: &str) -> Option<SyntaxNote> {
     if digits.len() < 4 || digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let positions = digits
+    let positions: Vec<usize> = digits
         .as_bytes()
         .chunks(2)
         .map(|c| ((c[0] - b'0') * 10 + (c[1] - b'0')) as usize)
         .collect();
+    let bit = |p: &usize| match *p {
+        1..=64 => 1u64 << (p - 1),
+        _ => 0,
+    };
+    let mask = positions.iter().map(bit).fold(0, |a, b| a | b);
+    let first_bit = positions.first().map(bit).unwrap_or(0);
     Some(SyntaxNote {
         kind,
+        mask,
+        first_bit,
         positions,
         text: s.to_string(),
     })

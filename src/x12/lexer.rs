@@ -49,6 +49,38 @@ pub enum HeaderError {
     BadSegmentTerminator(char),
 }
 
+impl HeaderError {
+    /// The TA105 note code that answers this header problem.
+    pub fn ta1_code(&self) -> u16 {
+        match self {
+            HeaderError::Truncated(_) => 23,
+            HeaderError::BadElementSeparator(_) => 26,
+            HeaderError::BadComponentSeparator(_) => 27,
+            HeaderError::BadSegmentTerminator(_) => 4,
+        }
+    }
+}
+
+/// Offsets of the 16 element separators in a well-formed, fixed-width ISA.
+const ISA_SEPARATORS: [usize; 16] = [
+    3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103,
+];
+
+/// The 16 ISA elements read by their fixed offsets, whatever the separator byte is, when every
+/// fixed separator position holds the same byte. Used to answer a header whose delimiters are
+/// unusable with a TA1 that still names the sender, receiver and control number.
+pub fn isa_fixed_fields(bytes: &[u8]) -> Option<Vec<String>> {
+    if !bytes.starts_with(b"ISA") || !fixed_layout(bytes) {
+        return None;
+    }
+    let mut fields = Vec::with_capacity(16);
+    for (i, &p) in ISA_SEPARATORS.iter().enumerate() {
+        let end = ISA_SEPARATORS.get(i + 1).copied().unwrap_or(p + 2);
+        fields.push(String::from_utf8_lossy(&bytes[p + 1..end]).into_owned());
+    }
+    Some(fields)
+}
+
 /// Result of reading delimiters from the start of an ISA segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IsaLayout {
@@ -57,6 +89,9 @@ pub struct IsaLayout {
     pub len: usize,
     /// ISA11 was alphanumeric although ISA12 says a repetition separator is due.
     pub repetition_is_letter: bool,
+    /// ISA16 was followed by spaces and a line end: the line end is the terminator, and
+    /// spaces before it are padding (seen in files from some translators).
+    pub spaces_before_newline: bool,
 }
 
 fn isa_tag(input: &[u8]) -> IResult<&[u8], &[u8]> {
@@ -68,9 +103,18 @@ fn one_byte(input: &[u8]) -> IResult<&[u8], u8> {
     Ok((rest, b[0]))
 }
 
-/// True when `bytes` starts an ISA segment: `ISA` followed by a byte that can be a separator.
+/// True when `bytes` starts an ISA segment: `ISA` followed by a byte that can be a separator,
+/// or by a letter or digit that recurs at every fixed separator offset (an unusable element
+/// separator, which still deserves a TA1 026 rather than being skipped as garbage).
 pub fn starts_isa(bytes: &[u8]) -> bool {
-    bytes.len() >= 4 && &bytes[..3] == b"ISA" && !bytes[3].is_ascii_alphanumeric()
+    bytes.len() >= 4
+        && &bytes[..3] == b"ISA"
+        && (!bytes[3].is_ascii_alphanumeric() || fixed_layout(bytes))
+}
+
+/// Every fixed separator offset of a 106-byte ISA holds the same byte.
+fn fixed_layout(bytes: &[u8]) -> bool {
+    bytes.len() >= ISA_LEN - 1 && ISA_SEPARATORS.iter().all(|&p| bytes[p] == bytes[3])
 }
 
 /// Reads the delimiters of an ISA header. `bytes` starts at `ISA` and must hold the whole
@@ -99,7 +143,16 @@ pub fn read_isa_layout(bytes: &[u8]) -> Result<IsaLayout, HeaderError> {
         return Err(HeaderError::Truncated(bytes.len()));
     }
     let component = bytes[seps[15] + 1];
-    let segment = bytes[seps[15] + 2];
+    let mut segment = bytes[seps[15] + 2];
+    // `> \r\n` after ISA16: a space is never a terminator, but spaces then a line end are a
+    // known export quirk; read the line end as the terminator.
+    let after = &bytes[seps[15] + 2..];
+    let spaces = after.iter().take_while(|&&b| b == b' ').count();
+    let spaces_before_newline =
+        segment == b' ' && matches!(after.get(spaces), Some(b'\r') | Some(b'\n'));
+    if spaces_before_newline {
+        segment = b'\n';
+    }
     if component.is_ascii_alphanumeric()
         || component == element
         || component == b' '
@@ -139,13 +192,25 @@ pub fn read_isa_layout(bytes: &[u8]) -> Result<IsaLayout, HeaderError> {
         },
         len: seps[15] + 3,
         repetition_is_letter,
+        spaces_before_newline,
     })
+}
+
+/// Position of `b` in `hay`. X12 elements are mostly a few bytes long, where a plain loop beats
+/// the set-up cost of a vectorised search; long ones (free text) still get memchr.
+#[inline]
+fn find(b: u8, hay: &[u8]) -> Option<usize> {
+    if hay.len() < 24 {
+        hay.iter().position(|&c| c == b)
+    } else {
+        memchr::memchr(b, hay)
+    }
 }
 
 /// The two- or three-character id of a segment (bytes before the first element separator).
 #[inline]
 pub fn segment_id<'a>(raw: &'a [u8], d: &Delimiters) -> &'a [u8] {
-    match memchr::memchr(d.element, raw) {
+    match find(d.element, raw) {
         Some(i) => &raw[..i],
         None => raw,
     }
@@ -162,7 +227,7 @@ impl<'a> Iterator for Elements<'a> {
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         let rest = self.rest?;
-        match memchr::memchr(self.sep, rest) {
+        match find(self.sep, rest) {
             Some(i) => {
                 self.rest = Some(&rest[i + 1..]);
                 Some(&rest[..i])
@@ -178,7 +243,7 @@ impl<'a> Iterator for Elements<'a> {
 /// Elements of a segment, without the id. A segment with no separator has no elements.
 #[inline]
 pub fn elements<'a>(raw: &'a [u8], d: &Delimiters) -> Elements<'a> {
-    let rest = memchr::memchr(d.element, raw).map(|i| &raw[i + 1..]);
+    let rest = find(d.element, raw).map(|i| &raw[i + 1..]);
     Elements {
         rest,
         sep: d.element,

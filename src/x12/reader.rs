@@ -21,7 +21,12 @@ pub enum Item<'a> {
     /// Bytes that are not part of any interchange (text before the first ISA, EBCDIC, ...).
     Garbage { offset: u64, len: u64 },
     /// An ISA whose delimiters could not be read; the reader skipped to the next ISA.
-    BadHeader { offset: u64, error: HeaderError },
+    /// `fields` holds ISA01..ISA16 when the fixed-width layout still gives them (else empty).
+    BadHeader {
+        offset: u64,
+        error: HeaderError,
+        fields: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +54,8 @@ pub enum ReaderNote {
     HardWrapped { offset: u64 },
     /// ISA11 holds a letter although ISA12 calls for a repetition separator.
     RepetitionSeparatorIsLetter { offset: u64 },
+    /// Segments end with spaces and a line end; the line end was read as the terminator.
+    SpacesBeforeLineEnd { offset: u64 },
 }
 
 pub struct SegmentReader<R> {
@@ -62,6 +69,8 @@ pub struct SegmentReader<R> {
     delims: Option<Delimiters>,
     /// CR/LF inside segments are line wraps to remove (set per interchange).
     wrapped: bool,
+    /// Trailing spaces before a line-end terminator are padding (set per interchange).
+    trim_spaces: bool,
     /// Offset from which bytes must stay in the buffer (keep mode).
     keep_from: Option<u64>,
     at_start: bool,
@@ -80,6 +89,7 @@ impl<R: Read> SegmentReader<R> {
             eof: false,
             delims: None,
             wrapped: false,
+            trim_spaces: false,
             keep_from: None,
             at_start: true,
             notes: Vec::new(),
@@ -281,6 +291,10 @@ impl<R: Read> SegmentReader<R> {
                 if wrapped {
                     self.notes.push(ReaderNote::HardWrapped { offset });
                 }
+                self.trim_spaces = l.spaces_before_newline;
+                if l.spaces_before_newline {
+                    self.notes.push(ReaderNote::SpacesBeforeLineEnd { offset });
+                }
                 let s = self.start;
                 self.start = s + l.len;
                 Ok(Item::Segment(Segment {
@@ -291,9 +305,15 @@ impl<R: Read> SegmentReader<R> {
                 }))
             }
             Err(error) => {
+                let fields =
+                    lexer::isa_fixed_fields(&self.buf[self.start..self.end]).unwrap_or_default();
                 self.start += 3;
                 self.delims = None;
-                Ok(Item::BadHeader { offset, error })
+                Ok(Item::BadHeader {
+                    offset,
+                    error,
+                    fields,
+                })
             }
         }
     }
@@ -334,6 +354,11 @@ impl<R: Read> SegmentReader<R> {
             }
         } else if d.segment == b'\n' && len > 0 && self.buf[s + len - 1] == b'\r' {
             len -= 1;
+        }
+        if self.trim_spaces {
+            while len > 0 && self.buf[s + len - 1] == b' ' {
+                len -= 1;
+            }
         }
         Ok(Item::Segment(Segment {
             raw: &self.buf[s..s + len],

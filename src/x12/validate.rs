@@ -3,7 +3,7 @@
 //! element against the dictionary and syntax notes, and collects every finding with its X12
 //! code and position. Envelopes (ISA/GS/ST trailers and control numbers) are `envelope`'s job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -125,6 +125,26 @@ pub struct SetWalker<'g> {
     hl: Option<HlState>,
     hl_key: u32,
     lenient: Leniency,
+    /// Count vectors of closed frames, reused so a loop iteration does not allocate.
+    spare: Vec<Vec<u32>>,
+    /// Partial-code-list warnings already given in this set.
+    warned: HashSet<u64>,
+}
+
+/// Where element checks put warnings: the list, and what was already said.
+pub struct Warnings<'a> {
+    pub list: &'a mut Vec<String>,
+    pub seen: &'a mut HashSet<u64>,
+}
+
+/// FNV-1a over a segment id, an element position and a value.
+fn fnv(seg: &[u8], p: usize, v: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in seg.iter().chain(&[0xFF, p as u8]).chain(v) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 impl<'g> SetWalker<'g> {
@@ -153,6 +173,8 @@ impl<'g> SetWalker<'g> {
             hl,
             hl_key,
             lenient,
+            spare: Vec::new(),
+            warned: HashSet::new(),
         }
     }
 
@@ -203,13 +225,14 @@ impl<'g> SetWalker<'g> {
     fn close_above(&mut self, depth: usize, position: u32, offset: u64) {
         while self.frames.len() > depth + 1 {
             let Some(f) = self.frames.pop() else { break };
-            let lp = &self.set.loops[f.lp];
+            let set = self.set;
+            let lp = &set.loops[f.lp];
             for j in f.pos..lp.children.len() {
                 if f.counts[j] == 0 && self.req_of(&lp.children[j]) == Req::Mandatory {
-                    let node = lp.children[j].clone();
-                    self.missing(&node, position, offset);
+                    self.missing(&lp.children[j], position, offset);
                 }
             }
+            self.spare.push(f.counts);
         }
     }
 
@@ -281,8 +304,12 @@ impl<'g> SetWalker<'g> {
                             ),
                         });
                     }
-                    let mut counts = vec![0; child.children.len()];
-                    counts[0] = 1;
+                    let mut counts = self.spare.pop().unwrap_or_default();
+                    counts.clear();
+                    counts.resize(child.children.len(), 0);
+                    if let Some(c) = counts.first_mut() {
+                        *c = 1;
+                    }
                     let trigger = match child.children.first() {
                         Some(Node::Segment { segment, .. }) => Some(*segment),
                         _ => None,
@@ -437,75 +464,106 @@ impl<'g> SetWalker<'g> {
         position: u32,
         offset: u64,
     ) {
-        let mut out = Vec::new();
-        let checker = ElementChecker {
-            dict: self.dict,
+        if let Some(issue) = check_elements(
+            self.dict,
+            def,
+            raw,
             d,
-            lenient: self.lenient,
-            version_5010: self.dict.version.as_str() >= "005010",
-        };
-        let mut present: u64 = 0;
-        let mut n = 0usize;
-        for (i, value) in lexer::elements(raw, d).enumerate() {
-            n = i + 1;
-            let Some(pos) = def.positions.get(i) else {
-                if !value.is_empty() {
-                    out.push(ElementIssue {
-                        position: i + 1,
-                        component: None,
-                        repeat: None,
-                        element_ref: None,
-                        code: ElementCode::TooMany,
-                        value: None,
-                        message: format!(
-                            "{} has {} elements defined; element {} is one too many",
-                            def.id,
-                            def.positions.len(),
-                            i + 1
-                        ),
-                    });
-                    break;
-                }
-                continue;
-            };
-            if value.is_empty() {
-                if pos.req() == Req::Mandatory {
-                    out.push(missing_element(self.dict, def, i + 1, pos));
-                }
-                continue;
-            }
-            if i < 64 {
-                present |= 1 << i;
-            }
-            checker.position(def, i + 1, pos, value, &mut out, &mut self.warnings);
-        }
-        for (i, pos) in def.positions.iter().enumerate().skip(n) {
-            if pos.req() == Req::Mandatory {
-                out.push(missing_element(self.dict, def, i + 1, pos));
-            }
-        }
-        for note in &def.syntax {
-            check_note(
-                note,
-                present,
-                |p| element_ref(self.dict, def.positions.get(p - 1)),
-                None,
-                &mut out,
-            );
-        }
-        if !out.is_empty() {
-            out.sort_by_key(|e| (e.position, e.component));
-            let message = format!("{} has element errors", def.id);
-            self.push(SegmentIssue {
-                segment_id: def.id.clone(),
-                position,
-                offset,
-                code: SegmentCode::HasElementErrors,
-                elements: out,
-                message,
-            });
+            self.lenient,
+            position,
+            offset,
+            &mut Warnings {
+                list: &mut self.warnings,
+                seen: &mut self.warned,
+            },
+        ) {
+            self.push(issue);
         }
     }
+}
+
+/// Checks the elements of one segment against its definition: one issue (AK304 8 with its
+/// element findings) when any element is wrong. Warnings (partial code lists) go to `warnings`.
+#[allow(clippy::too_many_arguments)]
+pub fn check_elements(
+    dict: &Dictionary,
+    def: &SegmentDef,
+    raw: &[u8],
+    d: &Delimiters,
+    lenient: Leniency,
+    position: u32,
+    offset: u64,
+    warnings: &mut Warnings<'_>,
+) -> Option<SegmentIssue> {
+    let mut out = Vec::new();
+    let checker = ElementChecker {
+        dict,
+        d,
+        lenient,
+        version_5010: dict.version.as_str() >= "005010",
+    };
+    let mut present: u64 = 0;
+    let mut n = 0usize;
+    for (i, value) in lexer::elements(raw, d).enumerate() {
+        n = i + 1;
+        let Some(pos) = def.positions.get(i) else {
+            if !value.is_empty() {
+                out.push(ElementIssue {
+                    position: i + 1,
+                    component: None,
+                    repeat: None,
+                    element_ref: None,
+                    code: ElementCode::TooMany,
+                    value: None,
+                    message: format!(
+                        "{} has {} elements defined; element {} is one too many",
+                        def.id,
+                        def.positions.len(),
+                        i + 1
+                    ),
+                });
+                break;
+            }
+            continue;
+        };
+        if value.is_empty() {
+            if pos.req() == Req::Mandatory {
+                out.push(missing_element(dict, def, i + 1, pos));
+            }
+            continue;
+        }
+        if i < 64 {
+            present |= 1 << i;
+        }
+        checker.position(def, i + 1, pos, value, &mut out, warnings);
+    }
+    for (i, pos) in def.positions.iter().enumerate().skip(n) {
+        if pos.req() == Req::Mandatory {
+            out.push(missing_element(dict, def, i + 1, pos));
+        }
+    }
+    for note in &def.syntax {
+        check_note(
+            note,
+            present,
+            |p| element_ref(dict, def.positions.get(p - 1)),
+            None,
+            &mut out,
+        );
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.sort_by_key(|e| (e.position, e.component));
+    let message = format!("{} has element errors", def.id);
+    Some(SegmentIssue {
+        segment_id: def.id.clone(),
+        position,
+        offset,
+        code: SegmentCode::HasElementErrors,
+        elements: out,
+        message,
+    })
 }
 
 fn loop_first_id(lp: &LoopDef) -> String {
@@ -542,7 +600,10 @@ fn check_note(
     component_of: Option<usize>,
     out: &mut Vec<ElementIssue>,
 ) {
-    let has = |p: usize| p <= 64 && present & (1 << (p - 1)) != 0;
+    if !note.broken(present) {
+        return;
+    }
+    let has = |p: usize| (1..=64).contains(&p) && present & (1 << (p - 1)) != 0;
     let ps = &note.positions;
     let count = ps.iter().filter(|&&p| has(p)).count();
     let first = ps[0];
@@ -599,73 +660,92 @@ impl ElementChecker<'_> {
         pos: &Position,
         value: &[u8],
         out: &mut Vec<ElementIssue>,
-        warnings: &mut Vec<String>,
+        warnings: &mut Warnings<'_>,
     ) {
-        let reps: Vec<&[u8]> = match self.d.repetition {
-            Some(r) if memchr::memchr(r, value).is_some() => lexer::split(value, r).collect(),
-            _ => vec![value],
+        // Repetitions are rare: split only when the separator is there, without allocating.
+        let (reps, multi) = match self.d.repetition {
+            Some(r) if value.contains(&r) => (lexer::split(value, r).count(), true),
+            _ => (1, false),
         };
-        if reps.len() as u32 > pos.repeat() {
+        if reps as u32 > pos.repeat() {
             out.push(ElementIssue {
                 position: p,
                 component: None,
-                repeat: Some(reps.len()),
+                repeat: Some(pos.repeat() as usize + 1),
                 element_ref: element_ref(self.dict, Some(pos)),
                 code: ElementCode::TooManyRepetitions,
                 value: None,
                 message: format!(
-                    "{}{p:02} repeats {} times, more than {}",
+                    "{}{p:02} repeats {reps} times, more than {}",
                     def.id,
-                    reps.len(),
                     pos.repeat()
                 ),
             });
             return;
         }
-        let multi = reps.len() > 1;
-        for (r, v) in reps.into_iter().enumerate() {
-            let repeat = multi.then_some(r + 1);
-            match pos {
-                Position::Simple(u) => {
-                    if memchr::memchr(self.d.component, v).is_some() {
-                        let code = if self.version_5010 {
-                            ElementCode::TooManyComponents
-                        } else {
-                            ElementCode::InvalidCharacter
-                        };
-                        out.push(ElementIssue {
-                            position: p,
-                            component: None,
-                            repeat,
-                            element_ref: Some(self.dict.elements[u.element].id.clone()),
-                            code,
-                            value: None,
-                            message: format!(
-                                "{}{p:02} is a simple element but holds the component separator",
-                                def.id
-                            ),
-                        });
-                        continue;
-                    }
-                    if let Some(e) = self.value(u, v, warnings, &def.id, p) {
-                        out.push(ElementIssue {
-                            position: p,
-                            component: None,
-                            repeat,
-                            ..e
-                        });
-                    }
+        match self.d.repetition {
+            Some(r) if multi => {
+                for (i, v) in lexer::split(value, r).enumerate() {
+                    self.one(def, p, pos, v, Some(i + 1), out, warnings);
                 }
-                Position::Composite { composite, .. } => self.composite(
-                    &def.id,
-                    p,
-                    &self.dict.composites[*composite],
-                    v,
-                    repeat,
-                    out,
-                    warnings,
-                ),
             }
+            _ => self.one(def, p, pos, value, None, out, warnings),
+        }
+    }
+
+    /// Checks one repetition of an element (the whole element when it does not repeat).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn one(
+        &self,
+        def: &SegmentDef,
+        p: usize,
+        pos: &Position,
+        v: &[u8],
+        repeat: Option<usize>,
+        out: &mut Vec<ElementIssue>,
+        warnings: &mut Warnings<'_>,
+    ) {
+        match pos {
+            Position::Simple(u) => {
+                if v.contains(&self.d.component) {
+                    let code = if self.version_5010 {
+                        ElementCode::TooManyComponents
+                    } else {
+                        ElementCode::InvalidCharacter
+                    };
+                    out.push(ElementIssue {
+                        position: p,
+                        component: None,
+                        repeat,
+                        element_ref: Some(self.dict.elements[u.element].id.clone()),
+                        code,
+                        value: None,
+                        message: format!(
+                            "{}{p:02} is a simple element but holds the component separator",
+                            def.id
+                        ),
+                    });
+                    return;
+                }
+                if let Some(e) = self.value(u, v, warnings, &def.id, p) {
+                    out.push(ElementIssue {
+                        position: p,
+                        component: None,
+                        repeat,
+                        ..e
+                    });
+                }
+            }
+            Position::Composite { composite, .. } => self.composite(
+                &def.id,
+                p,
+                &self.dict.composites[*composite],
+                v,
+                repeat,
+                out,
+                warnings,
+            ),
         }
     }
 
@@ -678,7 +758,7 @@ impl ElementChecker<'_> {
         v: &[u8],
         repeat: Option<usize>,
         out: &mut Vec<ElementIssue>,
-        warnings: &mut Vec<String>,
+        warnings: &mut Warnings<'_>,
     ) {
         let mut present: u64 = 0;
         let mut n = 0;
@@ -765,7 +845,7 @@ impl ElementChecker<'_> {
         &self,
         u: &ElementUse,
         v: &[u8],
-        warnings: &mut Vec<String>,
+        warnings: &mut Warnings<'_>,
         seg: &str,
         p: usize,
     ) -> Option<ElementIssue> {
@@ -794,17 +874,22 @@ impl ElementChecker<'_> {
             }
             ElemType::B => v.len(),
             _ => {
-                if let Some(bad) = text_bad(v, self.lenient.non_ascii_text) {
-                    return Some(issue(
-                        ElementCode::InvalidCharacter,
-                        false,
-                        format!("{seg}{p:02} holds an invalid character (byte 0x{bad:02X})"),
-                    ));
+                // One pass: control bytes are always bad, bytes above 0x7F only when strict.
+                let mut high = false;
+                for &b in v {
+                    if b < 0x20 || b == 0x7F || (b >= 0x80 && !self.lenient.non_ascii_text) {
+                        return Some(issue(
+                            ElementCode::InvalidCharacter,
+                            false,
+                            format!("{seg}{p:02} holds an invalid character (byte 0x{b:02X})"),
+                        ));
+                    }
+                    high |= b >= 0x80;
                 }
-                if v.is_ascii() {
-                    v.len()
-                } else {
+                if high {
                     String::from_utf8_lossy(v).chars().count()
+                } else {
+                    v.len()
                 }
             }
         };
@@ -863,9 +948,15 @@ impl ElementChecker<'_> {
         v: &[u8],
         seg: &str,
         p: usize,
-        warnings: &mut Vec<String>,
+        warnings: &mut Warnings<'_>,
     ) -> Option<String> {
         if codes.contains(v) {
+            return None;
+        }
+        // A partial list is missed by the same value again and again in a big set: say so once
+        // per element and value, deciding that before any formatting (a hash, so a collision
+        // can at worst drop a duplicate-looking warning).
+        if !codes.complete && !warnings.seen.insert(fnv(seg.as_bytes(), p, v)) {
             return None;
         }
         let msg = format!(
@@ -878,19 +969,10 @@ impl ElementChecker<'_> {
             // Our list for this element is partial: say so (once), but never reject on it.
             let w =
                 format!("{msg} (our list for this element is partial, so this is only a warning)");
-            if !warnings.contains(&w) {
-                warnings.push(w);
-            }
+            warnings.list.push(w);
             None
         }
     }
-}
-
-#[inline]
-fn text_bad(v: &[u8], allow_non_ascii: bool) -> Option<u8> {
-    v.iter()
-        .copied()
-        .find(|&b| b < 0x20 || b == 0x7F || (b >= 0x80 && !allow_non_ascii))
 }
 
 #[inline]
@@ -918,11 +1000,20 @@ pub fn date_ok(v: &[u8]) -> bool {
         return false;
     }
     let (y, m, d) = match v.len() {
-        8 => (num(&v[0..4]) as i32, num(&v[4..6]), num(&v[6..8])),
-        6 => (2000 + num(&v[0..2]) as i32, num(&v[2..4]), num(&v[4..6])),
+        8 => (num(&v[0..4]), num(&v[4..6]), num(&v[6..8])),
+        6 => (2000 + num(&v[0..2]), num(&v[2..4]), num(&v[4..6])),
         _ => return false,
     };
-    chrono::NaiveDate::from_ymd_opt(y, m, d).is_some()
+    // Plain Gregorian arithmetic: this runs for every date element of every segment.
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
 }
 
 /// HHMM, HHMMSS or HHMMSSd..d.

@@ -130,9 +130,12 @@ impl SegmentWriter {
             .iter()
             .rposition(|e| !e.is_empty())
             .map_or(0, |i| i + 1);
-        out.extend_from_slice(id.as_bytes());
+        // Check first: a refused segment must leave nothing half-written in `out`.
         for (i, e) in elements[..n].iter().enumerate() {
             self.check(id, i + 1, e)?;
+        }
+        out.extend_from_slice(id.as_bytes());
+        for e in &elements[..n] {
             out.push(self.delimiters.element);
             out.extend_from_slice(e.as_bytes());
         }
@@ -152,6 +155,16 @@ impl SegmentWriter {
         }
         let mut s = seg.clone();
         s.normalise();
+        let start = out.len();
+        let written = self.segment_body(out, &s);
+        if written.is_err() {
+            // Leave nothing half-written behind.
+            out.truncate(start);
+        }
+        written
+    }
+
+    fn segment_body(&self, out: &mut Vec<u8>, s: &OwnedSegment) -> Result<(), WriteError> {
         out.extend_from_slice(s.id.as_bytes());
         for (i, e) in s.elements.iter().enumerate() {
             out.push(self.delimiters.element);
@@ -268,7 +281,9 @@ impl<W: Write> InterchangeWriter<W> {
         // The ISA keeps every element, even blank ones: it is fixed width.
         w.buf.extend_from_slice(b"ISA");
         for (i, e) in refs.iter().enumerate() {
-            if i < 15 {
+            // ISA11 (from 00402) and ISA16 carry delimiters themselves; the rest is data.
+            let carries_delimiter = i == 15 || (i == 10 && header.version.as_str() >= "00402");
+            if !carries_delimiter {
                 w.seg.check("ISA", i + 1, e)?;
             }
             w.buf.push(seg.delimiters.element);
