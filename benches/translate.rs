@@ -26,7 +26,12 @@ fn generate(target: usize) -> (Vec<u8>, usize) {
             "N4*SPRINGFIELD*IL*62701*US".to_string(),
         ];
         for l in 1..=8 {
-            segs.push(format!("PO1*{l}*{}*BX*{}.25**VP*CATH-{l:04}*BP*{:06}", l * 3, l * 7, sets * 10 + l));
+            segs.push(format!(
+                "PO1*{l}*{}*BX*{}.25**VP*CATH-{l:04}*BP*{:06}",
+                l * 3,
+                l * 7,
+                sets * 10 + l
+            ));
             segs.push("PID*F****STERILE CATHETER 14FR LATEX FREE".to_string());
         }
         segs.push("CTT*8".to_string());
