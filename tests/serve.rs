@@ -120,6 +120,36 @@ fn drop_file(in_dir: &Path, name: &str, content: &str) {
     std::fs::rename(&tmp, in_dir.join(name)).unwrap();
 }
 
+/// Re-stamps a sample interchange: new ISA13/GS06 (and their trailers) and a new business key
+/// in element `elem` of segment `seg`, so each copy is a distinct document.
+fn restamp(x12: &str, ctl: u32, seg: &str, elem: usize, key: &str) -> String {
+    let mut out = String::new();
+    for raw in x12.split('~') {
+        let line = raw.trim_start_matches(['\r', '\n']);
+        if line.is_empty() {
+            continue;
+        }
+        let mut f: Vec<String> = line.split('*').map(str::to_string).collect();
+        match f[0].as_str() {
+            "ISA" => f[13] = format!("{ctl:09}"),
+            "IEA" => f[2] = format!("{ctl:09}"),
+            "GS" => f[6] = ctl.to_string(),
+            "GE" => f[2] = ctl.to_string(),
+            s if s == seg => f[elem] = key.to_string(),
+            _ => {}
+        }
+        out.push_str(&f.join("*"));
+        out.push_str("~\n");
+    }
+    out
+}
+
+const HOSP_855: &str = include_str!("../maps/cases/x12-855/hosp-855-4010.x12");
+const HOSP_856: &str = include_str!("../maps/cases/x12-856/hosp-856-4010.x12");
+const HOSP_810: &str = include_str!("../maps/cases/x12-810/hosp-810-4010.x12");
+const CXML_ORDER: &str =
+    include_str!("../maps/cases/cxml-OrderRequest/hospital-gloves-sutures.xml");
+
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
@@ -138,25 +168,52 @@ fn nothing_lost_nothing_twice_across_sigkill() {
     let cfg = config(dir, "");
     let in_dir = dir.join("var/in");
     std::fs::create_dir_all(&in_dir).unwrap();
-    // 1,000 files: valid orders from 4 partners, broken ones, exact duplicates (same bytes
-    // under another name) and business-key duplicates (same PO under a new ISA13).
+    // 1,000 files: valid documents of all four kinds (X12 850/855/856/810 and cXML orders),
+    // broken ones, exact duplicates (same bytes under another name) and business-key duplicates
+    // (same PO under a new ISA13).
     let partners = ["ACMEMED", "MEDSUPPLY", "ORTHOCO", "PHARMA1"];
     let mut plan: Vec<(String, String)> = Vec::new();
-    let mut valid = BTreeSet::new();
     let mut ctl = 1000;
-    for i in 0..700 {
+    for i in 0..460 {
         ctl += 1;
-        let p = partners[i % 4];
-        let po = format!("PO{:06}", i);
-        valid.insert((p.to_string(), po.clone()));
-        plan.push((format!("v{i}.x12"), po850(p, ctl, &po)));
+        plan.push((
+            format!("v{i}.x12"),
+            po850(partners[i % 4], ctl, &format!("PO{:06}", i)),
+        ));
     }
+    for i in 0..60 {
+        ctl += 1;
+        plan.push((
+            format!("ack{i}.x12"),
+            restamp(HOSP_855, ctl, "BAK", 3, &format!("PO{:06}", i)),
+        ));
+        ctl += 1;
+        plan.push((
+            format!("asn{i}.x12"),
+            restamp(HOSP_856, ctl, "BSN", 2, &format!("ASN-{i:05}")),
+        ));
+        ctl += 1;
+        plan.push((
+            format!("inv{i}.x12"),
+            restamp(HOSP_810, ctl, "BIG", 2, &format!("INV-{i:05}")),
+        ));
+        let order = CXML_ORDER
+            .replace(
+                "20261120T093000.4711.1@mercy-mmis.example",
+                &format!("load-{i}@mercy-mmis.example"),
+            )
+            .replace("orderID=\"4500012345\"", &format!("orderID=\"CX{i:06}\""));
+        plan.push((format!("cx{i}.xml"), order));
+    }
+    let valid_docs = plan.len();
+    assert_eq!(valid_docs, 700);
+    let x12_valid = 700 - 60;
     for i in 0..100 {
         ctl += 1;
         plan.push((format!("bad{i}.x12"), broken850(partners[i % 4], ctl)));
     }
     for i in 0..100 {
-        let original = plan[i * 7].1.clone();
+        let original = plan[i * 4].1.clone();
         plan.push((format!("dup{i}.x12"), original));
     }
     for i in 0..100 {
@@ -202,7 +259,7 @@ fn nothing_lost_nothing_twice_across_sigkill() {
     );
     // Let delivery finish, then stop gracefully: SIGTERM must exit 0.
     let out_dir = dir.join("var/out");
-    let expected_acks = 700 + 100 + 100;
+    let expected_acks = x12_valid + 100 + 100;
     wait_until(Duration::from_secs(60), || {
         files(&out_dir)
             .iter()
@@ -237,12 +294,17 @@ fn nothing_lost_nothing_twice_across_sigkill() {
             None => break,
         }
     }
-    let stored: BTreeSet<(String, String)> = docs
-        .iter()
-        .map(|d| (d.meta.partner.clone(), d.meta.po_numbers[0].clone()))
-        .collect();
-    assert_eq!(docs.len(), 700, "documents stored");
-    assert_eq!(stored, valid);
+    assert_eq!(docs.len(), valid_docs, "documents stored");
+    let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
+    for d in &docs {
+        *by_kind.entry(d.meta.kind.clone()).or_default() += 1;
+    }
+    assert_eq!(by_kind.get("purchase_order"), Some(&520), "{by_kind:?}");
+    assert_eq!(by_kind.get("order_ack"), Some(&60), "{by_kind:?}");
+    assert_eq!(by_kind.get("ship_notice"), Some(&60), "{by_kind:?}");
+    assert_eq!(by_kind.get("invoice"), Some(&60), "{by_kind:?}");
+    let keys: BTreeSet<&String> = docs.iter().map(|d| &d.meta.business_key).collect();
+    assert_eq!(keys.len(), docs.len(), "one document per business key");
     // Every interchange with groups has exactly one functional ack: AK102 (= GS06 = ISA13 here)
     // is unique across all FA files; exact duplicates got a TA1 025 instead.
     let mut acked = BTreeMap::new();
@@ -257,7 +319,14 @@ fn nothing_lost_nothing_twice_across_sigkill() {
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        let isa13: u64 = text[90..99].parse().unwrap();
+        if f.extension().is_some_and(|e| e == "xml") {
+            assert!(text.contains("<Status code=\"200\""), "{}", f.display());
+            continue;
+        }
+        let isa13: u64 = text
+            .get(90..99)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{}: {}", f.display(), &text[..text.len().min(300)]));
         per_partner.entry(partner.clone()).or_default().push(isa13);
         if text.contains("TA1*") && text.contains("*R*025") {
             ta1_025 += 1;
@@ -302,7 +371,12 @@ fn nothing_lost_nothing_twice_across_sigkill() {
         let reason = std::fs::read_to_string(format!("{}.reason", e.display())).unwrap();
         assert!(!reason.trim().is_empty());
     }
-    assert_eq!(files(&dir.join("var/archive")).len(), 700);
+    assert_eq!(files(&dir.join("var/archive")).len(), valid_docs);
+    let responses = files(&out_dir)
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("cXML-Response"))
+        .count();
+    assert_eq!(responses, 60, "one cXML Response per order");
     let exceptions = store.list_exceptions(10_000).unwrap();
     assert_eq!(
         exceptions.len(),
