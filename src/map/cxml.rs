@@ -867,33 +867,10 @@ impl<'a> Inbound<'a> {
         raw: Option<String>,
         money: bool,
     ) -> Result<Option<Value>, TranslateError> {
-        let raw = raw.or_else(|| r.default.clone());
-        let Some(raw) = raw else { return Ok(None) };
-        let err = |e: ValueError| {
-            self.map.error(
-                r.line,
-                format!(
-                    "{} from {}: {e}",
-                    r.to_text,
-                    r.from.first().map(Source::text).unwrap_or("value")
-                ),
-            )
+        let Some(mapped) = super::table_value(self.map, self.tables, r, raw)? else {
+            return Ok(None);
         };
-        let mapped = match &r.table {
-            Some(t) => {
-                let table = self
-                    .tables
-                    .get(t)
-                    .ok_or_else(|| self.map.error(r.line, format!("table {t} is missing")))?;
-                match table.lookup(&raw) {
-                    Some(v) => v.to_string(),
-                    None => {
-                        return Err(err(ValueError(format!("code `{raw}` is not in table {t}"))))
-                    }
-                }
-            }
-            None => raw,
-        };
+        let err = |e: ValueError| super::value_error(self.map, r, e);
         let v = convert::inbound(r.convert, &mapped).map_err(err)?;
         if self.credit && money && r.convert == Convert::Decimal {
             if let Value::String(s) = &v {

@@ -432,6 +432,39 @@ impl MapSet {
     }
 }
 
+/// A rule's error for a value it could not convert, naming the rule's target and source.
+pub(crate) fn value_error(map: &Map, r: &rules::Rule, e: convert::ValueError) -> TranslateError {
+    let from = r.from.first().map(rules::Source::text).unwrap_or("value");
+    map.error(r.line, format!("{} from {from}: {e}", r.to_text))
+}
+
+/// The first half of reading any rule, in either format: the default when the document has no
+/// value, then the code table. `None` when there is nothing to convert.
+pub(crate) fn table_value(
+    map: &Map,
+    tables: &Tables,
+    r: &rules::Rule,
+    raw: Option<String>,
+) -> Result<Option<String>, TranslateError> {
+    let Some(raw) = raw.or_else(|| r.default.clone()) else {
+        return Ok(None);
+    };
+    let Some(t) = &r.table else {
+        return Ok(Some(raw));
+    };
+    let table = tables
+        .get(t)
+        .ok_or_else(|| map.error(r.line, format!("table {t} is missing")))?;
+    match table.lookup(&raw) {
+        Some(v) => Ok(Some(v.to_string())),
+        None => Err(value_error(
+            map,
+            r,
+            convert::ValueError(format!("code `{raw}` is not in table {t}")),
+        )),
+    }
+}
+
 fn check_tables(map: &Map, b: &Block, tables: &Tables) -> Result<(), MapError> {
     let rules = b.rules.iter().chain(b.scalar.iter());
     for r in rules {
