@@ -1239,21 +1239,7 @@ impl<'a> Outbound<'a> {
         if let Some(v) = &r.value {
             return Ok(Some(v.clone()));
         }
-        let raw = match get_path(data, &r.to) {
-            None => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Bool(b)) => Some(b.to_string()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(_) => {
-                return Err(self.map.error(
-                    r.line,
-                    format!(
-                        "{} is an object or array, expected a plain value",
-                        r.to_text
-                    ),
-                ))
-            }
-        };
+        let raw = super::plain_value(self.map, r, data)?;
         let Some(raw) = raw else {
             return Ok(r.default.clone());
         };

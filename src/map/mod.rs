@@ -465,6 +465,27 @@ pub(crate) fn table_value(
     }
 }
 
+/// Outbound: the canonical value a rule writes, as text (`None` when the document has none).
+pub(crate) fn plain_value(
+    map: &Map,
+    r: &rules::Rule,
+    data: &Value,
+) -> Result<Option<String>, TranslateError> {
+    match x12::get_path(data, &r.to) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(map.error(
+            r.line,
+            format!(
+                "{} is an object or array, expected a plain value",
+                r.to_text
+            ),
+        )),
+    }
+}
+
 fn check_tables(map: &Map, b: &Block, tables: &Tables) -> Result<(), MapError> {
     let rules = b.rules.iter().chain(b.scalar.iter());
     for r in rules {

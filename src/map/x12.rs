@@ -1041,21 +1041,7 @@ impl<'a> Outbound<'a> {
                 .and_then(Value::as_array)
                 .map(|a| a.len().to_string()),
             (Some(v), _) => Some(v.clone()),
-            (None, _) => match get_path(data, &r.to) {
-                None => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Bool(b)) => Some(b.to_string()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                Some(_) => {
-                    return Err(self.map.error(
-                        r.line,
-                        format!(
-                            "{} is an object or array, expected a plain value",
-                            r.to_text
-                        ),
-                    ))
-                }
-            },
+            (None, _) => super::plain_value(self.map, r, data)?,
         };
         let Some(raw) = raw else {
             return Ok(r.default.clone());
