@@ -3,7 +3,6 @@
 //! then resolved into the `Config` the gateway runs with; mistakes are reported as
 //! `file:line: what is wrong, expected what`. With no file, the embedded default applies.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -336,9 +335,4 @@ struct RawPartner {
     allow_test: Option<bool>,
     lenient: Option<Leniency>,
     maps: Option<String>,
-}
-
-/// Parsed partner overrides keyed by id, for callers that want a lookup table.
-pub fn by_id(c: &Config) -> BTreeMap<&str, &Partner> {
-    c.partners.iter().map(|p| (p.id.as_str(), p)).collect()
 }

@@ -2,7 +2,6 @@
 //! exceptions by reason, duplicates, acks, deliveries, processing latency and outbox depth.
 //! Counting only; it decides nothing.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
 use prometheus_client::encoding::text::encode;
@@ -25,7 +24,6 @@ pub struct Metrics {
     pub processing: Histogram,
     pub ack_latency: Histogram,
     pub outbox_depth: Gauge<i64, std::sync::atomic::AtomicI64>,
-    _unused: Counter<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -48,7 +46,6 @@ impl Metrics {
             processing: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             ack_latency: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             outbox_depth: Gauge::default(),
-            _unused: Counter::default(),
         };
         r.register(
             "received",

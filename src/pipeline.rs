@@ -268,12 +268,17 @@ impl Gateway {
             Stage::Exception { reason } => return Ok(Outcome::Exception(reason.clone())),
             _ => {}
         }
-        let mut bytes = Vec::new();
-        self.store.open_payload(id)?.read_to_end(&mut bytes)?;
-        let outcome = if crate::cxml::looks_like_cxml(&bytes) {
+        // Sniff from the first bytes; X12 then streams from the payload file, so a large
+        // interchange never becomes one in-memory value (cXML is bounded by its decode limits).
+        let mut payload = self.store.open_payload(id)?;
+        let mut head = Vec::with_capacity(4096);
+        (&mut payload).take(4096).read_to_end(&mut head)?;
+        let outcome = if crate::cxml::looks_like_cxml(&head) {
+            let mut bytes = head;
+            payload.read_to_end(&mut bytes)?;
             self.process_cxml(id, &bytes)?
         } else {
-            self.process_x12(id, &bytes)?
+            self.process_x12(id, &head, payload)?
         };
         match &outcome {
             Outcome::Done { .. } => {
@@ -300,15 +305,23 @@ impl Gateway {
         Ok(outcome)
     }
 
-    fn process_x12(&self, id: InboxId, bytes: &[u8]) -> Result<Outcome, PipelineError> {
-        let default_partner = Partner::auto("ZZ", "unknown");
+    fn process_x12(
+        &self,
+        id: InboxId,
+        head: &[u8],
+        rest: impl Read,
+    ) -> Result<Outcome, PipelineError> {
         // Leniency is per partner; the ISA tells us who it is, so peek at it first.
         let lenient = self
-            .peek_partner(bytes)
+            .peek_partner(head)
             .map(|p| p.lenient)
             .unwrap_or_default();
-        let (collector, summary) =
-            envelope::check(bytes, &self.grammars, lenient, Collector::default())?;
+        let (collector, summary) = envelope::check(
+            head.chain(rest),
+            &self.grammars,
+            lenient,
+            Collector::default(),
+        )?;
         self.store.set_stage(id, Stage::Checked, "pipeline")?;
         if summary.interchanges == 0 {
             let why = collector
@@ -336,7 +349,6 @@ impl Gateway {
                     continue;
                 }
             };
-            let _ = &default_partner;
             tracing::Span::current().record("partner", partner.id.as_str());
             tracing::Span::current().record("isa13", ic.isa.control_number());
             let is_ack = ic.groups.iter().all(|(g, _, _)| g.functional_id == "FA")

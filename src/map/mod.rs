@@ -86,6 +86,7 @@ pub struct MapSet {
     tables: Tables,
     /// (partner, map name) → merged map.
     partner_maps: BTreeMap<(String, String), Map>,
+    /// Per partner: the shared tables with the partner's entries laid over them.
     partner_tables: BTreeMap<String, Tables>,
     /// Hash of all map and table files, recorded in provenance.
     pub fingerprint: String,
@@ -197,6 +198,19 @@ impl MapSet {
                 _ => {}
             }
         }
+        // Lay each partner's tables over the shared ones once, here, not for every document.
+        let overlays = std::mem::take(&mut set.partner_tables);
+        for (partner, over) in overlays {
+            let mut t = set.tables.clone();
+            for (name, table) in over {
+                let merged = match t.get(&name) {
+                    Some(base) => base.overlay(&table),
+                    None => table,
+                };
+                t.insert(name, merged);
+            }
+            set.partner_tables.insert(partner, t);
+        }
         for (name, text) in &bases {
             let m = set.compile(name, text, grammars, &set.tables)?;
             set.maps.insert(name.clone(), m);
@@ -206,8 +220,7 @@ impl MapSet {
                 MapError::at(&text.file, 1, format!("overrides map {name}, which does not exist, expected the path of a map under maps/"))
             })?;
             let merged = rules::merge(base, &text);
-            let tables = set.tables_for(Some(&partner));
-            let m = set.compile(&name, &merged, grammars, &tables)?;
+            let m = set.compile(&name, &merged, grammars, set.tables_for(Some(&partner)))?;
             set.partner_maps.insert((partner, name), m);
         }
         set.fingerprint = hex::encode(&hasher.finalize()[..8]);
@@ -240,19 +253,11 @@ impl MapSet {
         Ok(map)
     }
 
-    /// Tables with a partner's entries laid over the shared ones.
-    pub fn tables_for(&self, partner: Option<&str>) -> Tables {
-        let mut t = self.tables.clone();
-        if let Some(over) = partner.and_then(|p| self.partner_tables.get(p)) {
-            for (name, table) in over {
-                let merged = match t.get(name) {
-                    Some(base) => base.overlay(table),
-                    None => table.clone(),
-                };
-                t.insert(name.clone(), merged);
-            }
-        }
-        t
+    /// Tables with a partner's entries laid over the shared ones (merged at load).
+    pub fn tables_for(&self, partner: Option<&str>) -> &Tables {
+        partner
+            .and_then(|p| self.partner_tables.get(p))
+            .unwrap_or(&self.tables)
     }
 
     pub fn maps(&self) -> impl Iterator<Item = &Map> {
@@ -322,7 +327,7 @@ impl MapSet {
                 ))
             })?;
         let tables = self.tables_for(partner);
-        let mut doc = x12::Inbound::new(tree, v, set, map, &tables).run()?;
+        let mut doc = x12::Inbound::new(tree, v, set, map, tables).run()?;
         doc.insert("kind".into(), Value::String(map.kind.clone()));
         Ok((map.kind.clone(), doc))
     }
@@ -357,7 +362,7 @@ impl MapSet {
             .cxml_map(&element.name, partner)
             .ok_or_else(|| fail(format!("no map reads cXML {}", element.name)))?;
         let tables = self.tables_for(partner);
-        let mut out = cxml::Inbound::new(element, map, &tables).run()?;
+        let mut out = cxml::Inbound::new(element, map, tables).run()?;
         out.insert("kind".into(), Value::String(map.kind.clone()));
         Ok((map.kind.clone(), out))
     }
@@ -381,7 +386,7 @@ impl MapSet {
             .map_for_kind(kind, Format::Cxml, None, partner)
             .ok_or_else(|| fail(format!("no map writes {kind} as cXML")))?;
         let tables = self.tables_for(partner);
-        cxml::Outbound::new(map, &tables, doc).run(doc)
+        cxml::Outbound::new(map, tables, doc).run(doc)
     }
 
     /// Writes a canonical document as a whole cXML request: the mapped document inside a
@@ -427,7 +432,7 @@ impl MapSet {
             .get(&set_id)
             .ok_or_else(|| fail(format!("no grammar for set {set_id} in {version}")))?;
         let tables = self.tables_for(partner);
-        let segs = x12::Outbound::new(v, set, map, &tables).run(doc)?;
+        let segs = x12::Outbound::new(v, set, map, tables).run(doc)?;
         Ok((set_id, segs))
     }
 }

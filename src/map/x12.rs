@@ -817,12 +817,6 @@ impl<'a> Outbound<'a> {
             elements: vec![],
         };
         seed(&mut seg, &step.conds);
-        for c in &step.conds {
-            if c.seg != seg.id {
-                // Conditions on other segments of the loop become segments of their own.
-                let _ = c;
-            }
-        }
         let idx = self.nodes.len();
         self.nodes.push(OutNode {
             loop_id: step.id.clone(),
