@@ -1,6 +1,6 @@
 //! X12 throughput: lexing alone (the streaming `SegmentReader` over a buffer) and full checking
 //! (`envelope::check`: envelopes, grammar walk, every element check, with a sink that drops
-//! results). Input is `EDIGATE_X12_BENCH` when set (a path), else an interchange of purchase
+//! results), once on one thread and once with set walks on the other cores as `validate` runs. Input is `EDIGATE_X12_BENCH` when set (a path), else an interchange of purchase
 //! orders generated here with the crate's writer, so the bench needs nothing outside the repo.
 
 use std::hint::black_box;
@@ -9,13 +9,18 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use edigate::x12::envelope::{self, Sink};
 use edigate::x12::grammar::Grammars;
 use edigate::x12::lexer::Delimiters;
+use edigate::x12::offload::Parallel;
 use edigate::x12::reader::{Item, SegmentReader};
 use edigate::x12::validate::Leniency;
 use edigate::x12::writer::{InterchangeHeader, InterchangeWriter, SegmentWriter};
 
 /// Drops every result: measures the checking, not the reporting.
 struct NoOp;
-impl Sink for NoOp {}
+impl Sink for NoOp {
+    fn wants_segments(&self) -> bool {
+        false
+    }
+}
 
 /// About `target` bytes of 850s (one group), each with a header, parties and 20 line items.
 fn generate(target: usize) -> Vec<u8> {
@@ -123,6 +128,20 @@ fn bench(c: &mut Criterion) {
             black_box(n)
         })
     });
+    g.bench_function("check_one_thread", |b| {
+        b.iter(|| {
+            let (_, summary) = envelope::check_with(
+                &bytes[..],
+                &grammars,
+                Leniency::default(),
+                NoOp,
+                Parallel::OFF,
+            )
+            .expect("check");
+            black_box(summary.sets)
+        })
+    });
+    // What `edigate validate` does: set walks on the other cores.
     g.bench_function("check", |b| {
         b.iter(|| {
             let (_, summary) =

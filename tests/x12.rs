@@ -1543,3 +1543,152 @@ mod roundtrip {
         }
     }
 }
+
+// ---- set walks on worker threads ---------------------------------------------------------------
+
+/// Every event a sink receives, in order, as text; it declines segments so `check_with` may use
+/// workers.
+#[derive(Default)]
+struct Events(Vec<String>);
+
+impl envelope::Sink for Events {
+    fn wants_segments(&self) -> bool {
+        false
+    }
+    fn interchange_start(&mut self, isa: &IsaInfo) {
+        self.0.push(format!("ISA {isa:?}"));
+    }
+    fn group_start(&mut self, _: &IsaInfo, gs: &GroupInfo) {
+        self.0.push(format!("GS {gs:?}"));
+    }
+    fn set_done(&mut self, _: &IsaInfo, gs: &GroupInfo, set: &SetResult) {
+        self.0.push(format!("SET in {} {set:?}", gs.control_number));
+    }
+    fn group_done(&mut self, _: &IsaInfo, gs: &GroupInfo, r: &GroupResult) {
+        self.0.push(format!("GE {} {r:?}", gs.control_number));
+    }
+    fn interchange_done(&mut self, isa: &IsaInfo, r: &InterchangeResult) {
+        self.0.push(format!("IEA {} {r:?}", isa.control_number()));
+    }
+    fn problem(&mut self, p: &envelope::FileProblem) {
+        self.0.push(format!("PROBLEM {p:?}"));
+    }
+}
+
+/// A file with every kind of trouble between good sets: bad elements, unknown and misplaced
+/// segments, count and control mismatches, a missing SE, a set outside a group, an unsupported
+/// set, garbage, a second group and interchange, and a large 856.
+fn troubled_file() -> String {
+    let mut sets = Vec::new();
+    for i in 0..40 {
+        let ctl = format!("{:04}", i + 1);
+        sets.push(match i % 8 {
+            0 => set("850", &ctl, &po_body(&[PO_LINE])),
+            1 => set("850", &ctl, &po_body(&["PO1*1*X*EA*1.50**VC*ABC123"])),
+            2 => set("850", &ctl, &po_body(&["ZZZ*1", PO_LINE])),
+            3 => set("850", &ctl, &po_body(&[PO_LINE]))
+                .replace(&format!("SE*5*{ctl}"), &format!("SE*9*{ctl}")),
+            4 => {
+                set("850", &ctl, &po_body(&[PO_LINE])).replace(&format!("SE*5*{ctl}"), "SE*5*9999")
+            }
+            5 => format!("ST*850*{ctl}~\n{PO_HEAD}~\n{PO_LINE}~\n"),
+            6 => set("855", &ctl, &["BAK*00*AC*PO1*20240101"]),
+            _ => set("850", &ctl, &["CTT*1", PO_HEAD, PO_LINE]),
+        });
+    }
+    let many_lines: Vec<String> = (1..=300)
+        .map(|n| format!("PO1*{n}*10*EA*1.50**VC*ABC{n}"))
+        .collect();
+    let many: Vec<&str> = many_lines.iter().map(String::as_str).collect();
+    sets.push(set("850", "0099", &po_body(&many)));
+    let mut text = interchange(
+        "00401",
+        &[
+            group("PO", "1", "004010", &sets),
+            group("PO", "2", "004010", &sets[..5]),
+            group("IN", "3", "004010", &sets[..3]),
+        ],
+    );
+    text.push_str("garbage between interchanges\n");
+    text.push_str(&set("850", "0500", &po_body(&[PO_LINE])));
+    text.push_str(&po5010(&[
+        "PO1*1*10*EA*1.50**VC*ABC123",
+        "PO1*2*1*ZZZ*1**VC*X",
+    ]));
+    text.push_str(&interchange(
+        "00401",
+        &[group("PO", "7", "004010", &sets[..9])],
+    ));
+    // The last interchange is cut off inside a set.
+    let cut = interchange("00401", &[group("PO", "8", "004010", &sets[..2])]);
+    text.push_str(&cut[..cut.len() - 40]);
+    text
+}
+
+fn events(input: &[u8], parallel: envelope_threads::Parallel) -> (Vec<String>, String) {
+    let (sink, summary) = envelope::check_with(
+        input,
+        &grammars(),
+        Leniency::default(),
+        Events::default(),
+        parallel,
+    )
+    .expect("in-memory read cannot fail");
+    (sink.0, format!("{summary:?}"))
+}
+
+use edigate::x12::offload as envelope_threads;
+
+#[test]
+fn worker_threads_report_exactly_what_one_thread_does() {
+    use envelope_threads::Parallel;
+    let mut inputs: Vec<(String, Vec<u8>)> = vec![("troubled".into(), troubled_file().into())];
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/x12"))
+        .expect("testdata/x12")
+    {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("sample");
+        all.extend_from_slice(&bytes);
+        inputs.push((path.display().to_string(), bytes));
+    }
+    inputs.push(("all samples back to back".into(), all));
+    let configs = [
+        // Every set its own job, and sets over 300 bytes taken back to this thread mid-way.
+        Parallel {
+            workers: 3,
+            job_bytes: 1,
+            max_set_bytes: 300,
+        },
+        Parallel {
+            workers: 2,
+            job_bytes: 2048,
+            max_set_bytes: usize::MAX,
+        },
+        Parallel::auto(),
+    ];
+    for (name, input) in &inputs {
+        let (want, want_summary) = events(input, Parallel::OFF);
+        assert!(!want.is_empty(), "{name}: no events");
+        for config in configs {
+            let (got, got_summary) = events(input, config);
+            assert_eq!(got_summary, want_summary, "{name} with {config:?}");
+            assert_eq!(got.len(), want.len(), "{name} with {config:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(g, w, "{name} with {config:?}");
+            }
+        }
+    }
+    // The troubled file really is troubled, so the comparison covers error paths.
+    let (want, _) = events(troubled_file().as_bytes(), Parallel::OFF);
+    let text = want.join("\n");
+    for needle in [
+        "Rejected",
+        "TrailerMissing",
+        "CountMismatch",
+        "PROBLEM",
+        "NotSupported",
+    ] {
+        assert!(text.contains(needle), "troubled file never yields {needle}");
+    }
+}

@@ -39,6 +39,10 @@ fn status_word(s: AckStatus) -> &'static str {
 }
 
 impl<W: Write> Sink for Report<W> {
+    fn wants_segments(&self) -> bool {
+        false
+    }
+
     fn interchange_start(&mut self, isa: &IsaInfo) {
         if !self.json {
             let _ = writeln!(

@@ -388,6 +388,10 @@ impl<W: Write, C: ControlNumbers> AckWriter<W, C> {
 }
 
 impl<W: Write, C: ControlNumbers> Sink for AckWriter<W, C> {
+    fn wants_segments(&self) -> bool {
+        false
+    }
+
     fn group_start(&mut self, isa: &IsaInfo, gs: &GroupInfo) {
         if let Err(e) = self.group_start_inner(isa, gs) {
             self.fail(e);
@@ -450,6 +454,9 @@ fn ak202(st02: &str) -> String {
 pub struct Tee<A, B>(pub A, pub B);
 
 impl<A: Sink, B: Sink> Sink for Tee<A, B> {
+    fn wants_segments(&self) -> bool {
+        self.0.wants_segments() || self.1.wants_segments()
+    }
     fn interchange_start(&mut self, isa: &IsaInfo) {
         self.0.interchange_start(isa);
         self.1.interchange_start(isa);

@@ -1,15 +1,17 @@
 //! Envelopes: groups the reader's segments into interchange → functional group → transaction
 //! set, checks control numbers, counts and ISA fixed fields, picks each set's grammar by GS08,
-//! drives the `validate` walker, and reports results to a `Sink` as each set, group and
+//! drives the `validate` walker (inline, or on worker threads through `offload` when the sink
+//! needs no segments), and reports results to a `Sink` as each set, group and
 //! interchange closes. Memory is bounded by one set's findings, whatever the file size.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::{self, Read};
 
 use serde::Serialize;
 
 use super::grammar::{Grammars, SetGrammar, VersionGrammar};
 use super::lexer::{self, Delimiters};
+use super::offload::{Outcome, Parallel, Pool, Ticket};
 use super::reader::{Item, ReaderNote, Segment, SegmentReader};
 use super::validate::{Leniency, SegmentIssue, SetWalker};
 
@@ -188,6 +190,11 @@ pub trait Sink {
     fn group_done(&mut self, isa: &IsaInfo, gs: &GroupInfo, result: &GroupResult) {}
     fn interchange_done(&mut self, isa: &IsaInfo, result: &InterchangeResult) {}
     fn problem(&mut self, problem: &FileProblem) {}
+    /// Whether `set_segment` matters to this sink. A sink that answers false lets `check` walk
+    /// sets on worker threads (it then gets no `set_segment` calls with a loop path).
+    fn wants_segments(&self) -> bool {
+        true
+    }
 }
 
 /// Totals over a whole input.
@@ -277,8 +284,29 @@ struct SetState<'g> {
     convention: Option<String>,
     count: u32,
     errors: Vec<SetCode>,
-    walker: Option<SetWalker<'g>>,
+    walk: Walk<'g>,
     grammar_note: Option<String>,
+}
+
+/// Who walks a set through its grammar.
+enum Walk<'g> {
+    /// No grammar: nothing to walk.
+    None,
+    /// This thread, segment by segment.
+    Inline(Box<SetWalker<'g>>),
+    /// A worker, from the segments recorded in the pool.
+    Deferred,
+}
+
+/// A closed set whose outcome is not taken yet; sets are reported strictly in order.
+struct Pending<'g> {
+    set: SetState<'g>,
+    outcome: Source,
+}
+
+enum Source {
+    Ready(Option<Outcome>),
+    Worker(Ticket),
 }
 
 /// The envelope state machine. Feed it with `check`, or item by item with `item` + `finish`.
@@ -294,17 +322,51 @@ pub struct Engine<'g, S> {
     stray_reported: bool,
     /// The last item was an unusable ISA: the bytes up to the next ISA belong to it.
     after_bad_header: bool,
+    /// Set walks on worker threads (`check_with`); `None` walks every set inline.
+    pool: Option<Pool<'g>>,
+    pending: VecDeque<Pending<'g>>,
+    max_set_bytes: usize,
 }
 
-/// Checks everything in `input`, streaming. Returns the sink and the totals.
+/// Checks everything in `input`, streaming. Returns the sink and the totals. Sets are walked on
+/// the other cores when the sink does not need each segment (`Sink::wants_segments`).
 pub fn check<R: Read, S: Sink>(
     input: R,
     grammars: &Grammars,
     lenient: Leniency,
     sink: S,
 ) -> io::Result<(S, Summary)> {
+    let parallel = if sink.wants_segments() {
+        Parallel::OFF
+    } else {
+        Parallel::auto()
+    };
+    check_with(input, grammars, lenient, sink, parallel)
+}
+
+/// `check` with an explicit threading choice. Results are identical whatever `parallel` says;
+/// a sink that wants segments is always fed inline.
+pub fn check_with<R: Read, S: Sink>(
+    input: R,
+    grammars: &Grammars,
+    lenient: Leniency,
+    sink: S,
+    parallel: Parallel,
+) -> io::Result<(S, Summary)> {
+    if parallel.workers == 0 || sink.wants_segments() {
+        return run(input, Engine::new(grammars, lenient, sink));
+    }
+    std::thread::scope(|scope| {
+        let mut engine = Engine::new(grammars, lenient, sink);
+        engine.pool = Some(Pool::start(scope, parallel));
+        engine.max_set_bytes = parallel.max_set_bytes;
+        // Dropping the pool (inside `run`, with the engine) ends the workers before the scope joins.
+        run(input, engine)
+    })
+}
+
+fn run<R: Read, S: Sink>(input: R, mut engine: Engine<'_, S>) -> io::Result<(S, Summary)> {
     let mut reader = SegmentReader::new(input);
-    let mut engine = Engine::new(grammars, lenient, sink);
     while let Some(item) = reader.next_item()? {
         engine.item(item);
         if let Some(ic) = engine.ic.as_mut() {
@@ -362,10 +424,14 @@ impl<'g, S: Sink> Engine<'g, S> {
             summary: Summary::default(),
             stray_reported: false,
             after_bad_header: false,
+            pool: None,
+            pending: VecDeque::new(),
+            max_set_bytes: usize::MAX,
         }
     }
 
     fn problem(&mut self, offset: u64, message: String) {
+        self.drain();
         self.summary.problems += 1;
         self.sink.problem(&FileProblem { offset, message });
     }
@@ -488,9 +554,23 @@ impl<'g, S: Sink> Engine<'g, S> {
                     set.count += 1;
                     let position = set.count;
                     let mut path = "";
-                    if let Some(w) = set.walker.as_mut() {
-                        w.segment(seg.raw, &seg.delimiters, position, seg.offset);
-                        path = w.loop_path();
+                    match &mut set.walk {
+                        Walk::Inline(w) => {
+                            w.segment(seg.raw, &seg.delimiters, position, seg.offset);
+                            path = w.loop_path();
+                        }
+                        Walk::Deferred => {
+                            if let Some(pool) = self.pool.as_mut() {
+                                pool.segment(seg.raw, position, seg.offset);
+                                if pool.current_set_bytes() > self.max_set_bytes {
+                                    // Too large to copy: walk the rest of it here.
+                                    set.walk = pool
+                                        .take_back()
+                                        .map_or(Walk::None, |w| Walk::Inline(Box::new(w)));
+                                }
+                            }
+                        }
+                        Walk::None => {}
                     }
                     self.sink.set_segment(&seg, position, path);
                 }
@@ -760,6 +840,7 @@ impl<'g, S: Sink> Engine<'g, S> {
 
     fn close_interchange(&mut self, offset: u64, premature: bool) {
         self.close_group(offset, true);
+        self.drain();
         let Some(mut ic) = self.ic.take() else { return };
         if premature {
             ic.issues.push(EnvelopeIssue {
@@ -863,6 +944,7 @@ impl<'g, S: Sink> Engine<'g, S> {
 
     fn ge(&mut self, seg: &Segment<'_>) {
         self.close_set(seg.offset, true);
+        self.drain();
         let mut els = lexer::elements(seg.raw, &seg.delimiters);
         let count = text(els.next().unwrap_or_default());
         let control = text(els.next().unwrap_or_default());
@@ -906,6 +988,7 @@ impl<'g, S: Sink> Engine<'g, S> {
     }
 
     fn finish_group(&mut self, declared: Option<u32>) {
+        self.drain();
         let Some(g) = self.group.take() else { return };
         let status = if !g.errors.is_empty() || (g.sets > 0 && g.rejected == g.sets) {
             AckStatus::Rejected
@@ -989,13 +1072,27 @@ impl<'g, S: Sink> Engine<'g, S> {
         if grammar.is_none() && !errors.contains(&SetCode::BadSetId) {
             errors.push(SetCode::NotSupported);
         }
-        let walker = grammar
-            .zip(self.group.as_ref().and_then(|g| g.version))
-            .map(|(s, v)| {
-                let mut w = SetWalker::new(s, &v.dict, self.lenient);
-                w.check_header(seg.raw, &seg.delimiters, seg.offset);
-                w
-            });
+        let walk = match (grammar, self.group.as_ref().and_then(|g| g.version)) {
+            (Some(s), Some(v)) => match self.pool.as_mut() {
+                Some(pool) => {
+                    pool.begin_set(
+                        s,
+                        &v.dict,
+                        self.lenient,
+                        seg.delimiters,
+                        seg.raw,
+                        seg.offset,
+                    );
+                    Walk::Deferred
+                }
+                None => {
+                    let mut w = SetWalker::new(s, &v.dict, self.lenient);
+                    w.check_header(seg.raw, &seg.delimiters, seg.offset);
+                    Walk::Inline(Box::new(w))
+                }
+            },
+            _ => Walk::None,
+        };
         self.set = Some(SetState {
             offset: seg.offset,
             set_id: st01,
@@ -1003,7 +1100,7 @@ impl<'g, S: Sink> Engine<'g, S> {
             convention: st03,
             count: 1,
             errors,
-            walker,
+            walk,
             grammar_note: note,
         });
         self.sink.set_segment(seg, 1, "");
@@ -1022,19 +1119,23 @@ impl<'g, S: Sink> Engine<'g, S> {
         let control = text(els.next().unwrap_or_default());
         if count.parse::<u32>().ok() != Some(set.count) {
             set.errors.push(SetCode::CountMismatch);
-            if let Some(w) = set.walker.as_mut() {
-                w.warnings.push(format!(
-                    "SE01 says {count} segments, the set has {}",
-                    set.count
-                ));
+            let message = format!("SE01 says {count} segments, the set has {}", set.count);
+            match (&mut set.walk, self.pool.as_mut()) {
+                (Walk::Inline(w), _) => w.warnings.push(message),
+                (Walk::Deferred, Some(pool)) => pool.warning(message),
+                _ => {}
             }
         }
         if control != set.control {
             set.errors.push(SetCode::ControlNumberMismatch);
         }
-        if let Some(w) = set.walker.as_mut() {
-            w.segment(seg.raw, &seg.delimiters, position, seg.offset);
-            w.finish(position, seg.offset);
+        match (&mut set.walk, self.pool.as_mut()) {
+            (Walk::Inline(w), _) => {
+                w.segment(seg.raw, &seg.delimiters, position, seg.offset);
+                w.finish(position, seg.offset);
+            }
+            (Walk::Deferred, Some(pool)) => pool.segment(seg.raw, position, seg.offset),
+            _ => {}
         }
         self.sink.set_segment(seg, position, "");
         self.close_set(seg.offset, false);
@@ -1046,20 +1147,72 @@ impl<'g, S: Sink> Engine<'g, S> {
         };
         if missing_trailer {
             set.errors.push(SetCode::TrailerMissing);
-            if let Some(w) = set.walker.as_mut() {
-                w.finish(set.count + 1, offset);
-                // AK502 2 already says the SE is missing; an AK3 for it would repeat that.
-                w.issues.retain(|i| {
-                    !(i.segment_id == "SE"
-                        && i.code == super::validate::SegmentCode::MandatoryMissing)
-                });
+        }
+        let outcome = match std::mem::replace(&mut set.walk, Walk::None) {
+            Walk::Inline(mut w) => {
+                if missing_trailer {
+                    w.finish_without_trailer(set.count + 1, offset);
+                }
+                Source::Ready(Some(Outcome::of(*w)))
+            }
+            Walk::Deferred => match self.pool.as_mut() {
+                Some(pool) if missing_trailer => {
+                    Source::Worker(pool.end_set(set.count + 1, offset, true))
+                }
+                Some(pool) => Source::Worker(pool.end_set(set.count, offset, false)),
+                None => Source::Ready(None),
+            },
+            Walk::None => Source::Ready(None),
+        };
+        self.pending.push_back(Pending { set, outcome });
+        self.settle(false);
+    }
+
+    /// Reports closed sets in order, as far as their outcomes are in (all of them with `wait`).
+    fn settle(&mut self, wait: bool) {
+        while let Some(front) = self.pending.front_mut() {
+            let outcome = match &mut front.outcome {
+                Source::Ready(o) => o.take(),
+                Source::Worker(ticket) => {
+                    let ticket = *ticket;
+                    let Some(pool) = self.pool.as_mut() else {
+                        break;
+                    };
+                    match pool.outcome(ticket, wait) {
+                        Some(o) => Some(o),
+                        None if wait => Some(Outcome {
+                            issues: Vec::new(),
+                            warnings: vec!["internal error: the set's walk was lost".into()],
+                            truncated: false,
+                            rejects: true,
+                        }),
+                        None => break,
+                    }
+                }
+            };
+            if let Some(p) = self.pending.pop_front() {
+                self.report_set(p.set, outcome);
             }
         }
-        let (issues, mut warnings, truncated, walker_rejects) = match set.walker.take() {
-            Some(w) => {
-                let rejects = w.rejects();
-                (w.issues, w.warnings, w.truncated, rejects)
+    }
+
+    /// Everything closed so far reported: called before anything that reports past the sets.
+    fn drain(&mut self) {
+        if let Some(set) = self.set.as_mut() {
+            if matches!(set.walk, Walk::Deferred) {
+                set.walk = self
+                    .pool
+                    .as_mut()
+                    .and_then(|p| p.take_back())
+                    .map_or(Walk::None, |w| Walk::Inline(Box::new(w)));
             }
+        }
+        self.settle(true);
+    }
+
+    fn report_set(&mut self, mut set: SetState<'g>, outcome: Option<Outcome>) {
+        let (issues, mut warnings, truncated, walker_rejects) = match outcome {
+            Some(o) => (o.issues, o.warnings, o.truncated, o.rejects),
             None => (Vec::new(), Vec::new(), false, false),
         };
         if let Some(n) = set.grammar_note.take() {

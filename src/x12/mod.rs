@@ -5,6 +5,7 @@ pub mod ack;
 pub mod envelope;
 pub mod grammar;
 pub mod lexer;
+pub mod offload;
 pub mod reader;
 pub mod tree;
 pub mod validate;

@@ -386,6 +386,14 @@ impl<'g> SetWalker<'g> {
         self.skip_to(0, n, position, offset);
     }
 
+    /// The set ended without its SE: closes every loop as `finish` does, minus the finding for
+    /// the missing SE itself (AK502 2 already says so; an AK3 for it would repeat that).
+    pub fn finish_without_trailer(&mut self, position: u32, offset: u64) {
+        self.finish(position, offset);
+        self.issues
+            .retain(|i| !(i.segment_id == "SE" && i.code == SegmentCode::MandatoryMissing));
+    }
+
     /// Set status as far as the segments go: no findings, tolerated findings, or rejecting ones.
     pub fn rejects(&self) -> bool {
         self.issues.iter().any(|i| {

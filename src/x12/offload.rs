@@ -1,0 +1,338 @@
+//! Transaction-set walks on worker threads. The envelope engine stays on the reading thread and
+//! records each set's segments (copied bytes plus what to do with them) into a job; workers
+//! replay jobs through a `SetWalker` and send back one `Outcome` per set. The engine takes
+//! outcomes strictly in set order, so a sink sees exactly what a single-threaded run gives.
+//! Owns no envelope state and never talks to a sink.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::Scope;
+
+use super::grammar::{Dictionary, SetGrammar};
+use super::lexer::Delimiters;
+use super::validate::{Leniency, SegmentIssue, SetWalker};
+
+/// How `envelope::check_with` spreads set walks over threads.
+#[derive(Debug, Clone, Copy)]
+pub struct Parallel {
+    /// Worker threads; below 1 every set is walked on the reading thread.
+    pub workers: usize,
+    /// A job is sent once it holds this many bytes of segments (amortizes channel traffic).
+    pub job_bytes: usize,
+    /// A set larger than this is walked on the reading thread instead, so memory stays bounded
+    /// by the buffer, not by the largest set.
+    pub max_set_bytes: usize,
+}
+
+impl Parallel {
+    pub const OFF: Parallel = Parallel {
+        workers: 0,
+        job_bytes: 0,
+        max_set_bytes: 0,
+    };
+
+    /// One worker per core; none on a single core, where threads only add overhead.
+    pub fn auto() -> Parallel {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Parallel {
+            workers: if cores > 1 { cores } else { 0 },
+            job_bytes: 256 * 1024,
+            max_set_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a walker concluded about one set.
+pub struct Outcome {
+    pub issues: Vec<SegmentIssue>,
+    pub warnings: Vec<String>,
+    pub truncated: bool,
+    pub rejects: bool,
+}
+
+impl Outcome {
+    pub fn of(w: SetWalker<'_>) -> Outcome {
+        let rejects = w.rejects();
+        Outcome {
+            issues: w.issues,
+            warnings: w.warnings,
+            truncated: w.truncated,
+            rejects,
+        }
+    }
+}
+
+/// One recorded walker call; byte ranges index the job's buffer.
+enum Op {
+    Header {
+        start: usize,
+        end: usize,
+        offset: u64,
+    },
+    Segment {
+        start: usize,
+        end: usize,
+        position: u32,
+        offset: u64,
+    },
+    Warning(String),
+    Finish {
+        position: u32,
+        offset: u64,
+    },
+    FinishWithoutTrailer {
+        position: u32,
+        offset: u64,
+    },
+}
+
+struct JobSet<'g> {
+    grammar: &'g SetGrammar,
+    dict: &'g Dictionary,
+    lenient: Leniency,
+    delimiters: Delimiters,
+    /// Ops of this set run from the previous set's end to here.
+    ops_end: usize,
+    /// Where the set's bytes start in the job buffer (for its size).
+    bytes_start: usize,
+}
+
+struct Job<'g> {
+    id: u64,
+    bytes: Vec<u8>,
+    ops: Vec<Op>,
+    sets: Vec<JobSet<'g>>,
+}
+
+impl Job<'_> {
+    fn new(id: u64, capacity: usize) -> Self {
+        Job {
+            id,
+            bytes: Vec::with_capacity(capacity),
+            ops: Vec::new(),
+            sets: Vec::new(),
+        }
+    }
+}
+
+/// Where a closed set's outcome will come from.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    job: u64,
+}
+
+/// The reading thread's side: the job being filled, the senders, and outcomes received early.
+pub struct Pool<'g> {
+    config: Parallel,
+    senders: Vec<Sender<Job<'g>>>,
+    results: Receiver<(u64, Vec<Outcome>)>,
+    building: Job<'g>,
+    in_flight: usize,
+    received: HashMap<u64, VecDeque<Outcome>>,
+}
+
+impl<'g> Pool<'g> {
+    /// Starts `config.workers` walkers in `scope`; they end when the pool is dropped.
+    pub fn start<'scope>(scope: &'scope Scope<'scope, '_>, config: Parallel) -> Pool<'g>
+    where
+        'g: 'scope,
+    {
+        let (out, results) = mpsc::channel();
+        let senders = (0..config.workers.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel::<Job<'g>>();
+                let out = out.clone();
+                scope.spawn(move || work(rx, out));
+                tx
+            })
+            .collect();
+        Pool {
+            config,
+            senders,
+            results,
+            building: Job::new(0, config.job_bytes),
+            in_flight: 0,
+            received: HashMap::new(),
+        }
+    }
+
+    /// Starts recording a set whose ST segment is `raw`.
+    pub fn begin_set(
+        &mut self,
+        grammar: &'g SetGrammar,
+        dict: &'g Dictionary,
+        lenient: Leniency,
+        delimiters: Delimiters,
+        raw: &[u8],
+        offset: u64,
+    ) {
+        let job = &mut self.building;
+        let bytes_start = job.bytes.len();
+        job.sets.push(JobSet {
+            grammar,
+            dict,
+            lenient,
+            delimiters,
+            ops_end: usize::MAX,
+            bytes_start,
+        });
+        job.bytes.extend_from_slice(raw);
+        job.ops.push(Op::Header {
+            start: bytes_start,
+            end: job.bytes.len(),
+            offset,
+        });
+    }
+
+    pub fn segment(&mut self, raw: &[u8], position: u32, offset: u64) {
+        let job = &mut self.building;
+        let start = job.bytes.len();
+        job.bytes.extend_from_slice(raw);
+        job.ops.push(Op::Segment {
+            start,
+            end: job.bytes.len(),
+            position,
+            offset,
+        });
+    }
+
+    pub fn warning(&mut self, message: String) {
+        self.building.ops.push(Op::Warning(message));
+    }
+
+    /// Bytes recorded so far for the set being recorded.
+    pub fn current_set_bytes(&self) -> usize {
+        self.building
+            .sets
+            .last()
+            .map_or(0, |s| self.building.bytes.len() - s.bytes_start)
+    }
+
+    /// Ends the set being recorded; its outcome is fetched later with `outcome`.
+    pub fn end_set(&mut self, position: u32, offset: u64, trailer_missing: bool) -> Ticket {
+        let job = &mut self.building;
+        job.ops.push(if trailer_missing {
+            Op::FinishWithoutTrailer { position, offset }
+        } else {
+            Op::Finish { position, offset }
+        });
+        if let Some(s) = job.sets.last_mut() {
+            s.ops_end = job.ops.len();
+        }
+        let ticket = Ticket { job: job.id };
+        if job.bytes.len() >= self.config.job_bytes {
+            self.dispatch();
+        }
+        ticket
+    }
+
+    /// Takes the set being recorded back, replaying it into a walker on this thread (a set
+    /// too large to copy). Returns `None` when no set is being recorded.
+    pub fn take_back(&mut self) -> Option<SetWalker<'g>> {
+        let job = &mut self.building;
+        let set = job.sets.pop()?;
+        let from = job.sets.last().map_or(0, |s| s.ops_end);
+        let mut walker = SetWalker::new(set.grammar, set.dict, set.lenient);
+        replay(&mut walker, &job.bytes, &job.ops[from..], &set.delimiters);
+        job.ops.truncate(from);
+        job.bytes.truncate(set.bytes_start);
+        Some(walker)
+    }
+
+    fn dispatch(&mut self) {
+        if self.building.sets.is_empty() {
+            return;
+        }
+        let id = self.building.id;
+        let next = Job::new(id + 1, self.config.job_bytes);
+        let job = std::mem::replace(&mut self.building, next);
+        // Bounded work in flight keeps memory bounded: wait for one job before sending more.
+        while self.in_flight >= 2 * self.senders.len() {
+            if !self.receive() {
+                break;
+            }
+        }
+        let worker = (id % self.senders.len() as u64) as usize;
+        if self.senders[worker].send(job).is_ok() {
+            self.in_flight += 1;
+        }
+    }
+
+    /// Blocks for one job's outcomes. False when no worker is left to answer.
+    fn receive(&mut self) -> bool {
+        match self.results.recv() {
+            Ok((id, outcomes)) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.received.insert(id, outcomes.into());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The outcome of the oldest set not yet taken from `ticket`'s job. With `wait`, sends the
+    /// job being filled if need be and blocks; without, returns `None` if it is not there yet.
+    pub fn outcome(&mut self, ticket: Ticket, wait: bool) -> Option<Outcome> {
+        loop {
+            if let Some(q) = self.received.get_mut(&ticket.job) {
+                let o = q.pop_front();
+                if q.is_empty() {
+                    self.received.remove(&ticket.job);
+                }
+                return o;
+            }
+            if let Ok((id, outcomes)) = self.results.try_recv() {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.received.insert(id, outcomes.into());
+                continue;
+            }
+            if !wait {
+                return None;
+            }
+            if ticket.job == self.building.id {
+                self.dispatch();
+            }
+            if !self.receive() {
+                return None;
+            }
+        }
+    }
+}
+
+fn replay<'g>(walker: &mut SetWalker<'g>, bytes: &[u8], ops: &[Op], d: &Delimiters) {
+    for op in ops {
+        match op {
+            Op::Header { start, end, offset } => {
+                walker.check_header(&bytes[*start..*end], d, *offset);
+            }
+            Op::Segment {
+                start,
+                end,
+                position,
+                offset,
+            } => walker.segment(&bytes[*start..*end], d, *position, *offset),
+            Op::Warning(m) => walker.warnings.push(m.clone()),
+            Op::Finish { position, offset } => walker.finish(*position, *offset),
+            Op::FinishWithoutTrailer { position, offset } => {
+                walker.finish_without_trailer(*position, *offset)
+            }
+        }
+    }
+}
+
+fn work(jobs: Receiver<Job<'_>>, out: Sender<(u64, Vec<Outcome>)>) {
+    for job in jobs {
+        let mut outcomes = Vec::with_capacity(job.sets.len());
+        let mut from = 0;
+        for set in &job.sets {
+            let mut walker = SetWalker::new(set.grammar, set.dict, set.lenient);
+            let to = set.ops_end.min(job.ops.len());
+            replay(&mut walker, &job.bytes, &job.ops[from..to], &set.delimiters);
+            from = to;
+            outcomes.push(Outcome::of(walker));
+        }
+        if out.send((job.id, outcomes)).is_err() {
+            return;
+        }
+    }
+}
