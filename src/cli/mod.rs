@@ -68,6 +68,10 @@ enum Command {
         /// Write only the acknowledgement to stdout (the report goes to stderr).
         #[arg(long, value_enum)]
         ack: Option<AckArg>,
+        /// Worker threads that walk transaction sets (default: one per core; 0 = all on the
+        /// reading thread). The report is the same whatever the number.
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Show a file as an indented tree with segment and element names from the grammar.
     Inspect { file: PathBuf },
@@ -256,7 +260,12 @@ pub fn main() -> ExitCode {
                 2
             }
         },
-        Command::Validate { files, format, ack } => validate::run(&grammars, &files, format, ack),
+        Command::Validate {
+            files,
+            format,
+            ack,
+            threads,
+        } => validate::run(&grammars, &files, format, ack, threads),
         Command::Inspect { file } => inspect::run(&grammars, &file),
     };
     ExitCode::from(code)

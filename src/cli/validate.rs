@@ -9,6 +9,7 @@ use super::{AckArg, Format};
 use crate::x12::ack::{AckKind, AckOptions, AckWriter, Counter, Ta1Mode, Tee};
 use crate::x12::envelope;
 use crate::x12::grammar::Grammars;
+use crate::x12::offload::Parallel;
 use crate::x12::validate::Leniency;
 
 /// Reads the first bytes of a file for sniffing, and gives them back in front of the rest.
@@ -30,7 +31,20 @@ pub(crate) fn is_xml(head: &[u8]) -> bool {
     h.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
 }
 
-pub fn run(grammars: &Grammars, files: &[PathBuf], format: Format, ack: Option<AckArg>) -> u8 {
+pub fn run(
+    grammars: &Grammars,
+    files: &[PathBuf],
+    format: Format,
+    ack: Option<AckArg>,
+    threads: Option<usize>,
+) -> u8 {
+    let parallel = match threads {
+        None => Parallel::auto(),
+        Some(workers) => Parallel {
+            workers,
+            ..Parallel::auto()
+        },
+    };
     let stdout = io::stdout();
     let stderr = io::stderr();
     let mut worst = 0u8;
@@ -72,10 +86,12 @@ pub fn run(grammars: &Grammars, files: &[PathBuf], format: Format, ack: Option<A
         let result = match ack {
             None => {
                 let report = Report::new(BufWriter::new(stdout.lock()), label.clone(), json);
-                envelope::check(input, grammars, Leniency::default(), report).map(|(mut r, s)| {
-                    let _ = r.out.flush();
-                    (s, None)
-                })
+                envelope::check_with(input, grammars, Leniency::default(), report, parallel).map(
+                    |(mut r, s)| {
+                        let _ = r.out.flush();
+                        (s, None)
+                    },
+                )
             }
             Some(a) => {
                 let (kind, ta1) = match a {
@@ -90,16 +106,21 @@ pub fn run(grammars: &Grammars, files: &[PathBuf], format: Format, ack: Option<A
                     AckOptions::new(kind, ta1),
                     &mut numbers,
                 );
-                envelope::check(input, grammars, Leniency::default(), Tee(report, acks)).map(
-                    |(Tee(mut r, a), s)| {
-                        let _ = r.out.flush();
-                        let err = a.error.as_ref().map(|e| e.to_string());
-                        if let Some(mut out) = a.into_inner() {
-                            let _ = out.flush();
-                        }
-                        (s, err)
-                    },
+                envelope::check_with(
+                    input,
+                    grammars,
+                    Leniency::default(),
+                    Tee(report, acks),
+                    parallel,
                 )
+                .map(|(Tee(mut r, a), s)| {
+                    let _ = r.out.flush();
+                    let err = a.error.as_ref().map(|e| e.to_string());
+                    if let Some(mut out) = a.into_inner() {
+                        let _ = out.flush();
+                    }
+                    (s, err)
+                })
             }
         };
         match result {

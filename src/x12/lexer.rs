@@ -197,13 +197,18 @@ pub fn read_isa_layout(bytes: &[u8]) -> Result<IsaLayout, HeaderError> {
 }
 
 /// Position of `b` in `hay`. X12 elements are mostly a few bytes long, where a plain loop beats
-/// the set-up cost of a vectorised search; long ones (free text) still get memchr.
+/// the set-up cost of a vectorised search, so the first bytes are looked at one by one (`hay` is
+/// usually the rest of a segment: long, with the separator near its start); long elements (free
+/// text) still get memchr.
 #[inline]
 fn find(b: u8, hay: &[u8]) -> Option<usize> {
-    if hay.len() < 24 {
-        hay.iter().position(|&c| c == b)
-    } else {
-        memchr::memchr(b, hay)
+    const HEAD: usize = 16;
+    if hay.len() <= HEAD {
+        return hay.iter().position(|&c| c == b);
+    }
+    match hay[..HEAD].iter().position(|&c| c == b) {
+        Some(i) => Some(i),
+        None => memchr::memchr(b, &hay[HEAD..]).map(|i| i + HEAD),
     }
 }
 
