@@ -1,7 +1,8 @@
 //! Translate throughput: a generated file of 850 purchase orders (one interchange, one group)
 //! validated, held set by set, mapped and typed into canonical JSON. Reports MB/s (and
 //! documents/s via the printed summary). Size: 100 MB under `cargo bench`, small under
-//! `cargo test --all-targets`.
+//! `cargo test --all-targets`. For profiling (callgrind), `EDIGATE_TRANSLATE_MB=5` sets the size
+//! and `EDIGATE_TRANSLATE_ONCE=1` runs it once without the criterion samples.
 
 use std::time::Instant;
 
@@ -50,7 +51,12 @@ fn generate(target: usize) -> (Vec<u8>, usize) {
 
 fn bench(c: &mut Criterion) {
     let full = std::env::args().any(|a| a == "--bench");
-    let (input, sets) = generate(if full { 100_000_000 } else { 200_000 });
+    let size = std::env::var("EDIGATE_TRANSLATE_MB")
+        .ok()
+        .and_then(|m| m.parse::<usize>().ok())
+        .map(|m| m * 1_000_000);
+    let once = std::env::var_os("EDIGATE_TRANSLATE_ONCE").is_some();
+    let (input, sets) = generate(size.unwrap_or(if full { 100_000_000 } else { 200_000 }));
     let grammars = Grammars::embedded().expect("grammars");
     let maps = MapSet::embedded(&grammars).expect("maps");
     let run = || {
@@ -73,6 +79,9 @@ fn bench(c: &mut Criterion) {
         input.len() as f64 / 1e6 / secs,
         docs as f64 / secs
     );
+    if once {
+        return;
+    }
     let mut g = c.benchmark_group("translate");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(input.len() as u64));

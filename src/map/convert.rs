@@ -23,6 +23,19 @@ fn bad(what: &str, v: &str) -> ValueError {
 }
 
 fn date_in(v: &str) -> Result<String, ValueError> {
+    // CCYYMMDD with a year from 1000 (nearly every X12 date) is checked against the calendar
+    // without chrono's format parser; the text is already in order, so only dashes are added.
+    let b = v.as_bytes();
+    if b.len() == 8 && b[0] != b'0' && b.iter().all(u8::is_ascii_digit) {
+        let num = |r: std::ops::Range<usize>| {
+            b[r].iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'))
+        };
+        let year = i32::try_from(num(0..4)).map_err(|_| bad("date", v))?;
+        return match chrono::NaiveDate::from_ymd_opt(year, num(4..6), num(6..8)) {
+            Some(_) => Ok(format!("{}-{}-{}", &v[0..4], &v[4..6], &v[6..8])),
+            None => Err(bad("date", v)),
+        };
+    }
     let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
     let d = if v.len() >= 10 && v.as_bytes().get(4) == Some(&b'-') {
         // ISO 8601 (cXML): the date part of a date or timestamp.

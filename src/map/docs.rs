@@ -24,13 +24,31 @@ pub fn x12_provenance(
     partner: &str,
     producer: &str,
 ) -> Value {
+    provenance(
+        gs.version.get(..6).unwrap_or(&gs.version),
+        partner,
+        isa.control_number(),
+        &gs.control_number,
+        &set.control_number,
+        producer,
+    )
+}
+
+fn provenance(
+    version: &str,
+    partner: &str,
+    interchange: &str,
+    group: &str,
+    set: &str,
+    producer: &str,
+) -> Value {
     json!({
         "source_format": "x12",
-        "version": gs.version.get(..6).unwrap_or(&gs.version),
+        "version": version,
         "partner": partner,
-        "interchange_control": isa.control_number(),
-        "group_control": gs.control_number,
-        "set_control": set.control_number,
+        "interchange_control": interchange,
+        "group_control": group,
+        "set_control": set,
         "received_at": chrono::Utc::now().fixed_offset().to_rfc3339(),
         "producer_hash": producer,
     })
@@ -44,8 +62,59 @@ pub fn typed(doc: Value, kind: &str) -> Result<Value, String> {
     serde_json::to_value(&d).map_err(|e| e.to_string())
 }
 
+/// An accepted set on its way to a mapping worker, with the envelope values it needs.
+struct Job {
+    seq: u64,
+    tree: SetTree,
+    interchange: String,
+    group: String,
+    partner: String,
+}
+
+/// Maps and types one accepted set (`translate_x12`'s work after validation).
+fn map_job(
+    job: &Job,
+    grammars: &Grammars,
+    maps: &MapSet,
+    partner: Option<&str>,
+    producer: &str,
+) -> Result<Value, String> {
+    let t = &job.tree;
+    let label = || {
+        format!(
+            "set {} {} (interchange {}, group {})",
+            t.set_id, t.control_number, job.interchange, job.group
+        )
+    };
+    match maps.translate_x12(t, grammars, partner) {
+        Ok((kind, mut doc)) => {
+            doc.insert(
+                "provenance".into(),
+                provenance(
+                    &t.version,
+                    &job.partner,
+                    &job.interchange,
+                    &job.group,
+                    &t.control_number,
+                    producer,
+                ),
+            );
+            typed(Value::Object(doc), &kind).map_err(|e| format!("{}: {e}", label()))
+        }
+        Err(e) => Err(format!("{}: {e}", label())),
+    }
+}
+
+/// How many sets may wait for a mapping worker: enough to keep the workers busy, few enough
+/// that memory stays bounded whatever the input size.
+const QUEUE: usize = 64;
+
 /// Translates every accepted set of an X12 input; rejected sets are reported, not translated.
-/// Calls `out` with each document (or the reason it could not be made).
+/// Calls `out` with each document (or the reason it could not be made), in input order.
+///
+/// Sets are independent once checked, so they are mapped and typed on worker threads (one per
+/// core) while the reader goes on validating the next ones; results are put back in input
+/// order before `out` sees them.
 pub fn translate_x12<R: Read>(
     input: R,
     grammars: &Grammars,
@@ -53,46 +122,106 @@ pub fn translate_x12<R: Read>(
     partner: Option<&str>,
     mut out: impl FnMut(Result<Value, String>),
 ) -> io::Result<envelope::Summary> {
+    use std::collections::BTreeMap;
+    use std::sync::{mpsc, Arc, Mutex};
+
     let producer = format!("{}-{}", grammars.fingerprint, maps.fingerprint);
-    let sink = Collect::new(
-        |isa: &IsaInfo, gs: &GroupInfo, set: &SetResult, tree: SetTree| {
-            let label = format!(
-                "set {} {} (interchange {}, group {})",
-                set.set_id,
-                set.control_number,
-                isa.control_number(),
-                gs.control_number
-            );
-            if !set.status.is_accepted() {
-                let first = set
-                    .issues
-                    .first()
-                    .map(|i| format!(": segment {} {}: {}", i.position, i.segment_id, i.message))
-                    .unwrap_or_default();
-                out(Err(format!(
-                    "{label} was rejected by validation and is not translated{first}"
-                )));
-                return;
-            }
-            if gs.functional_id == "FA" {
-                return;
-            }
-            let who = partner
-                .map(str::to_string)
-                .unwrap_or_else(|| isa.sender_id().to_string());
-            match maps.translate_x12(&tree, grammars, partner) {
-                Ok((kind, mut doc)) => {
-                    doc.insert(
-                        "provenance".into(),
-                        x12_provenance(isa, gs, set, &who, &producer),
-                    );
-                    out(typed(Value::Object(doc), &kind).map_err(|e| format!("{label}: {e}")));
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8));
+    std::thread::scope(|scope| {
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(QUEUE);
+        // Shared by the workers only, so that if they all stop the sender sees it, not a full
+        // queue that never drains.
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (res_tx, res_rx) = mpsc::channel::<(u64, Result<Value, String>)>();
+        let mut handles = Vec::new();
+        for _ in 0..workers {
+            let (job_rx, res_tx, producer) = (job_rx.clone(), res_tx.clone(), &producer);
+            handles.push(scope.spawn(move || loop {
+                // The lock is held only to take the next job, not while mapping it.
+                let job = match job_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok(job) = job else { return };
+                let r = map_job(&job, grammars, maps, partner, producer);
+                if res_tx.send((job.seq, r)).is_err() {
+                    return;
                 }
-                Err(e) => out(Err(format!("{label}: {e}"))),
+            }));
+        }
+        drop((res_tx, job_rx));
+        // Results that arrived ahead of an earlier set's, by sequence number.
+        let mut pending: BTreeMap<u64, Result<Value, String>> = BTreeMap::new();
+        let mut next_out = 0u64;
+        let mut deliver = |pending: &mut BTreeMap<u64, Result<Value, String>>,
+                           out: &mut dyn FnMut(Result<Value, String>)| {
+            while let Some(r) = pending.remove(&next_out) {
+                out(r);
+                next_out += 1;
             }
-        },
-    );
-    envelope::check(input, grammars, Leniency::default(), sink).map(|(_, s)| s)
+        };
+        let mut seq = 0u64;
+        let summary = {
+            let sink = Collect::new(
+                |isa: &IsaInfo, gs: &GroupInfo, set: &SetResult, tree: SetTree| {
+                    if !set.status.is_accepted() {
+                        let first = set
+                            .issues
+                            .first()
+                            .map(|i| {
+                                format!(": segment {} {}: {}", i.position, i.segment_id, i.message)
+                            })
+                            .unwrap_or_default();
+                        pending.insert(
+                            seq,
+                            Err(format!(
+                                "set {} {} (interchange {}, group {}) was rejected by validation and is not translated{first}",
+                                set.set_id,
+                                set.control_number,
+                                isa.control_number(),
+                                gs.control_number
+                            )),
+                        );
+                    } else if gs.functional_id == "FA" {
+                        return;
+                    } else {
+                        let job = Job {
+                            seq,
+                            tree,
+                            interchange: isa.control_number().to_string(),
+                            group: gs.control_number.clone(),
+                            partner: partner
+                                .map(str::to_string)
+                                .unwrap_or_else(|| isa.sender_id().to_string()),
+                        };
+                        if let Err(mpsc::SendError(job)) = job_tx.send(job) {
+                            // No worker is left (one panicked): map here rather than lose it.
+                            let r = map_job(&job, grammars, maps, partner, &producer);
+                            pending.insert(seq, r);
+                        }
+                    }
+                    seq += 1;
+                    while let Ok((n, r)) = res_rx.try_recv() {
+                        pending.insert(n, r);
+                    }
+                    deliver(&mut pending, &mut out);
+                },
+            );
+            envelope::check(input, grammars, Leniency::default(), sink).map(|(_, s)| s)
+        };
+        drop(job_tx);
+        for (n, r) in res_rx.iter() {
+            pending.insert(n, r);
+            deliver(&mut pending, &mut out);
+        }
+        for h in handles {
+            if let Err(p) = h.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+        deliver(&mut pending, &mut out);
+        summary
+    })
 }
 
 /// Reads canonical documents: one JSON document, or JSON lines.

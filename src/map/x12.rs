@@ -3,7 +3,9 @@
 //! from the canonical values and orders them as the grammar does. Also checks every path of a
 //! map against the grammar when the map loads.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde_json::{Map as JsonMap, Value};
 
@@ -307,11 +309,33 @@ pub(crate) struct Inbound<'a> {
     pub set: &'a SetGrammar,
     pub map: &'a Map,
     pub tables: &'a Tables,
-    loop_of: HashMap<&'a str, usize>,
+    /// Grammar loop index per loop path met in this set (a handful), filled as paths are met.
+    loop_of: RefCell<Vec<(&'a str, usize)>>,
+    /// Qualifier/id pair positions per segment id, found once per set instead of per read.
+    pairs: RefCell<Vec<(&'a str, Pairs)>>,
 }
+
+/// (qualifier, id) element positions of a segment's qualifier/id pairs.
+type Pairs = Rc<[(usize, usize)]>;
 
 fn last_id(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
+}
+
+/// `Cond::matches` on raw element bytes, without making a `String` of them. Bytes that are not
+/// UTF-8 are compared as their lossy text, as `matches` would see them.
+fn cond_matches(c: &Cond, v: Option<&[u8]>) -> bool {
+    match v {
+        Some(b) if std::str::from_utf8(b).is_err() => c.matches(Some(&String::from_utf8_lossy(b))),
+        _ => {
+            let v = v.unwrap_or(b"");
+            if c.present {
+                return !v.is_empty();
+            }
+            let hit = c.values.iter().any(|x| x.as_bytes() == v);
+            hit != c.negate
+        }
+    }
 }
 
 impl<'a> Inbound<'a> {
@@ -322,19 +346,14 @@ impl<'a> Inbound<'a> {
         map: &'a Map,
         tables: &'a Tables,
     ) -> Self {
-        let loop_of = set
-            .loops
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.path.as_str(), i))
-            .collect();
         Inbound {
             tree,
             dict: &v.dict,
             set,
             map,
             tables,
-            loop_of,
+            loop_of: RefCell::new(Vec::new()),
+            pairs: RefCell::new(Vec::new()),
         }
     }
 
@@ -342,14 +361,34 @@ impl<'a> Inbound<'a> {
         String::from_utf8_lossy(v).into_owned()
     }
 
+    /// The grammar loop of a loop path (0, the set, when the grammar has no such loop).
+    fn grammar_loop(&self, path: &'a str) -> usize {
+        if let Some(&(_, lp)) = self.loop_of.borrow().iter().find(|(p, _)| *p == path) {
+            return lp;
+        }
+        let lp = loop_index(self.set, path).unwrap_or(0);
+        self.loop_of.borrow_mut().push((path, lp));
+        lp
+    }
+
+    fn pair_positions(&self, seg: &'a str) -> Option<Pairs> {
+        if let Some((_, p)) = self.pairs.borrow().iter().find(|(s, _)| *s == seg) {
+            return Some(p.clone());
+        }
+        let def = self.dict.segment(seg.as_bytes())?;
+        let p: Pairs = pair_positions(self.dict, def).into();
+        self.pairs.borrow_mut().push((seg, p.clone()));
+        Some(p)
+    }
+
     fn seg_matches(&self, s: usize, conds: &[Cond]) -> bool {
         conds.iter().all(|c| {
             let v = if self.tree.id(s) == c.seg.as_bytes() {
-                self.tree.element(s, c.elem).map(|v| self.text(v))
+                self.tree.element(s, c.elem)
             } else {
                 None
             };
-            c.matches(v.as_deref())
+            cond_matches(c, v)
         })
     }
 
@@ -359,9 +398,8 @@ impl<'a> Inbound<'a> {
                 .segments
                 .iter()
                 .find(|&&s| self.tree.id(s) == c.seg.as_bytes())
-                .and_then(|&s| self.tree.element(s, c.elem))
-                .map(|v| self.text(v));
-            c.matches(v.as_deref())
+                .and_then(|&s| self.tree.element(s, c.elem));
+            cond_matches(c, v)
         })
     }
 
@@ -379,51 +417,50 @@ impl<'a> Inbound<'a> {
         } else {
             ctx
         }];
+        let tree: &'a SetTree = self.tree;
         for s in steps {
             let mut next = Vec::new();
             for c in &cur {
-                let here = &self.tree.loops[c.inst];
-                let lp = self.loop_of.get(here.path.as_str()).copied().unwrap_or(0);
-                let is_loop = child_loop(self.set, lp, &s.id).is_some()
-                    || (s.id == "HL" && last_id(&here.path) == "HL");
+                let here = &tree.loops[c.inst];
+                let lp = self.grammar_loop(here.path.as_str());
+                let in_hl = last_id(&here.path) == "HL";
+                let is_loop = child_loop(self.set, lp, &s.id).is_some() || (s.id == "HL" && in_hl);
                 if is_loop {
-                    let in_hl = last_id(&here.path) == "HL";
-                    let candidates: Vec<usize> = if s.id == "HL" && in_hl && s.child {
-                        here.hl_children.clone()
+                    let mut push = |i: usize| {
+                        if self.inst_matches(i, &s.conds) {
+                            next.push(Ctx { inst: i, seg: None });
+                        }
+                    };
+                    if s.id == "HL" && in_hl && s.child {
+                        here.hl_children.iter().for_each(|&i| push(i));
                     } else if s.id == "HL" && in_hl {
                         let mut v = Vec::new();
                         self.hl_descendants(c.inst, &mut v);
-                        v
+                        v.into_iter().for_each(push);
                     } else if s.id == "HL" && s.child {
                         // From the top: the levels that have no parent level.
                         here.children
                             .iter()
                             .copied()
                             .filter(|&ch| {
-                                last_id(&self.tree.loops[ch].path) == "HL"
-                                    && self.tree.loops[ch].hl_parent.is_none()
+                                last_id(&tree.loops[ch].path) == "HL"
+                                    && tree.loops[ch].hl_parent.is_none()
                             })
-                            .collect()
+                            .for_each(push);
                     } else {
                         here.children
                             .iter()
                             .copied()
-                            .filter(|&ch| last_id(&self.tree.loops[ch].path) == s.id)
-                            .collect()
-                    };
-                    next.extend(
-                        candidates
-                            .into_iter()
-                            .filter(|&i| self.inst_matches(i, &s.conds))
-                            .map(|i| Ctx { inst: i, seg: None }),
-                    );
+                            .filter(|&ch| last_id(&tree.loops[ch].path) == s.id)
+                            .for_each(push);
+                    }
                 } else {
                     next.extend(
                         here.segments
                             .iter()
                             .copied()
                             .filter(|&g| {
-                                self.tree.id(g) == s.id.as_bytes() && self.seg_matches(g, &s.conds)
+                                tree.id(g) == s.id.as_bytes() && self.seg_matches(g, &s.conds)
                             })
                             .map(|g| Ctx {
                                 inst: c.inst,
@@ -451,112 +488,139 @@ impl<'a> Inbound<'a> {
     }
 
     /// Every value a path yields (scalars take the first).
-    fn values(&self, ctx: Ctx, p: &X12Path) -> Vec<String> {
-        self.qualified_values(ctx, p)
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect()
-    }
-
-    /// Every value a path yields with its qualifier as sent: the qualifier of its id pair, or
-    /// the element its first condition names (MAN01 for `MAN02[MAN01=GM]`).
-    fn qualified_values(&self, ctx: Ctx, p: &X12Path) -> Vec<(String, String)> {
+    fn values(&self, ctx: Ctx, p: &'a X12Path) -> Vec<String> {
         let mut out = Vec::new();
-        for c in self.walk(ctx, &p.steps, p.absolute) {
-            match &p.target {
-                Target::Element {
-                    seg,
-                    elem,
-                    comp,
-                    conds,
-                } => {
-                    // Repeated segments (REF, DTM) with a condition: every match counts.
-                    let segs: Vec<usize> = match c.seg {
-                        Some(s) if self.tree.id(s) == seg.as_bytes() => {
-                            if self.seg_matches(s, conds) {
-                                vec![s]
-                            } else {
-                                vec![]
-                            }
-                        }
-                        _ => self.tree.loops[c.inst]
-                            .segments
-                            .iter()
-                            .copied()
-                            .filter(|&s| {
-                                self.tree.id(s) == seg.as_bytes() && self.seg_matches(s, conds)
-                            })
-                            .collect(),
-                    };
-                    for s in segs {
-                        let v = match comp {
-                            Some(k) => self.tree.component(s, *elem, *k),
-                            None => self.tree.element(s, *elem),
-                        };
-                        if let Some(v) = v.filter(|v| !v.is_empty()) {
-                            let q = conds
-                                .first()
-                                .and_then(|c| self.tree.element(s, c.elem))
-                                .map(|x| self.text(x))
-                                .unwrap_or_default();
-                            out.push((q, self.text(v)));
-                        }
-                    }
-                }
-                Target::Pair {
-                    seg,
-                    qualifiers,
-                    conds,
-                } => {
-                    let Some(s) = self.find_segment(c, seg, conds) else {
-                        continue;
-                    };
-                    let Some(def) = self.dict.segment(seg.as_bytes()) else {
-                        continue;
-                    };
-                    for (q, v) in pair_positions(self.dict, def) {
-                        let qual = self
-                            .tree
-                            .element(s, q)
-                            .map(|x| self.text(x))
-                            .unwrap_or_default();
-                        if qualifiers.contains(&qual) {
-                            if let Some(v) = self.tree.element(s, v).filter(|v| !v.is_empty()) {
-                                out.push((qual, self.text(v)));
-                            }
-                        }
-                    }
-                }
-                Target::Envelope { seg, elem } => {
-                    let src = if seg == "ISA" {
-                        &self.tree.isa
-                    } else {
-                        &self.tree.gs
-                    };
-                    if let Some(v) = src
-                        .get(elem - 1)
-                        .map(|v| v.trim())
-                        .filter(|v| !v.is_empty())
-                    {
-                        out.push((String::new(), v.to_string()));
-                    }
-                }
-                Target::Node => {}
-            }
-        }
+        self.each_value(ctx, p, &mut |_, v| {
+            out.push(self.text(v));
+            false
+        });
         out
     }
 
-    fn rule_value(&self, ctx: Ctx, r: &Rule) -> Result<Option<Value>, TranslateError> {
+    /// The first value a path yields.
+    fn first_value(&self, ctx: Ctx, p: &'a X12Path) -> Option<String> {
+        let mut out = None;
+        self.each_value(ctx, p, &mut |_, v| {
+            out = Some(self.text(v));
+            true
+        });
+        out
+    }
+
+    /// Hands every value a path yields to `f` with its qualifier as sent: the qualifier of its
+    /// id pair, or the element its first condition names (MAN01 for `MAN02[MAN01=GM]`). `f`
+    /// returns true to stop. Reads borrow the held set; nothing is copied here.
+    fn each_value(&self, ctx: Ctx, p: &'a X12Path, f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        if p.steps.is_empty() {
+            let start = if p.absolute {
+                Ctx { inst: 0, seg: None }
+            } else {
+                ctx
+            };
+            self.target_values(start, p, f);
+            return;
+        }
+        for c in self.walk(ctx, &p.steps, p.absolute) {
+            if self.target_values(c, p, f) {
+                return;
+            }
+        }
+    }
+
+    /// `each_value` at one context; true when `f` asked to stop.
+    fn target_values(
+        &self,
+        c: Ctx,
+        p: &'a X12Path,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> bool {
+        let tree = self.tree;
+        match &p.target {
+            Target::Element {
+                seg,
+                elem,
+                comp,
+                conds,
+            } => {
+                let mut one = |s: usize| -> bool {
+                    let v = match comp {
+                        Some(k) => tree.component(s, *elem, *k),
+                        None => tree.element(s, *elem),
+                    };
+                    match v.filter(|v| !v.is_empty()) {
+                        Some(v) => {
+                            let q = conds
+                                .first()
+                                .and_then(|c| tree.element(s, c.elem))
+                                .unwrap_or(b"");
+                            f(q, v)
+                        }
+                        None => false,
+                    }
+                };
+                // Repeated segments (REF, DTM) with a condition: every match counts.
+                match c.seg {
+                    Some(s) if tree.id(s) == seg.as_bytes() => self.seg_matches(s, conds) && one(s),
+                    _ => tree.loops[c.inst].segments.iter().any(|&s| {
+                        tree.id(s) == seg.as_bytes() && self.seg_matches(s, conds) && one(s)
+                    }),
+                }
+            }
+            Target::Pair {
+                seg,
+                qualifiers,
+                conds,
+            } => {
+                let Some(s) = self.find_segment(c, seg, conds) else {
+                    return false;
+                };
+                let Some(pairs) = self.pair_positions(seg) else {
+                    return false;
+                };
+                for &(q, v) in pairs.iter() {
+                    let qual = tree.element(s, q).unwrap_or(b"");
+                    let wanted = match std::str::from_utf8(qual) {
+                        Ok(t) => qualifiers.iter().any(|x| x == t),
+                        Err(_) => {
+                            let t = String::from_utf8_lossy(qual);
+                            qualifiers.iter().any(|x| *x == t)
+                        }
+                    };
+                    if wanted {
+                        if let Some(v) = tree.element(s, v).filter(|v| !v.is_empty()) {
+                            if f(qual, v) {
+                                return true;
+                            }
+                        }
+                    }
+                }
+                false
+            }
+            Target::Envelope { seg, elem } => {
+                let src = if seg == "ISA" { &tree.isa } else { &tree.gs };
+                match src
+                    .get(elem - 1)
+                    .map(|v| v.trim())
+                    .filter(|v| !v.is_empty())
+                {
+                    Some(v) => f(b"", v.as_bytes()),
+                    None => false,
+                }
+            }
+            Target::Node => false,
+        }
+    }
+
+    fn rule_value(&self, ctx: Ctx, r: &'a Rule) -> Result<Option<Value>, TranslateError> {
         if let (Some(Source::X12(w)), Some(want)) = (&r.when, &r.when_value) {
-            if self.values(ctx, w).first() != Some(want) {
+            if self.first_value(ctx, w).as_ref() != Some(want) {
                 return Ok(None);
             }
         }
         let raw = match &r.value {
             Some(v) => Some(v.clone()),
             None => r.from.iter().find_map(|s| match s {
-                Source::X12(p) => self.values(ctx, p).into_iter().next(),
+                Source::X12(p) => self.first_value(ctx, p),
                 Source::Xml(_) => None,
             }),
         };
@@ -567,14 +631,25 @@ impl<'a> Inbound<'a> {
         let Some(mapped) = super::table_value(self.map, self.tables, r, raw)? else {
             return Ok(None);
         };
+        if r.convert == Convert::None {
+            // What `convert::inbound_opt` gives for no conversion, without copying the text.
+            return Ok(Some(Value::String(mapped)));
+        }
         let err = |e: ValueError| super::value_error(self.map, r, e);
         convert::inbound_opt(r.convert, &mapped).map_err(err)
     }
 
     /// For a rule with `invalid_to`: the id as sent, with its qualifier, when it is not valid.
-    fn invalid_value(&self, ctx: Ctx, r: &Rule) -> Option<Value> {
+    fn invalid_value(&self, ctx: Ctx, r: &'a Rule) -> Option<Value> {
         let (q, raw) = r.from.iter().find_map(|s| match s {
-            Source::X12(p) => self.qualified_values(ctx, p).into_iter().next(),
+            Source::X12(p) => {
+                let mut first = None;
+                self.each_value(ctx, p, &mut |q, v| {
+                    first = Some((self.text(q), self.text(v)));
+                    true
+                });
+                first
+            }
             Source::Xml(_) => None,
         })?;
         match convert::inbound_opt(r.convert, &raw) {
@@ -586,7 +661,7 @@ impl<'a> Inbound<'a> {
     fn block(
         &self,
         ctx: Ctx,
-        b: &Block,
+        b: &'a Block,
         out: &mut JsonMap<String, Value>,
     ) -> Result<(), TranslateError> {
         let mut missing = Vec::new();
@@ -679,9 +754,13 @@ pub(crate) fn set_path(obj: &mut JsonMap<String, Value>, path: &[String], v: Val
     };
     let mut cur = obj;
     for p in init {
-        let entry = cur
-            .entry(p.clone())
-            .or_insert_with(|| Value::Object(JsonMap::new()));
+        // Look up before `entry`, which would copy the key even when it is already there.
+        if !cur.contains_key(p.as_str()) {
+            cur.insert(p.clone(), Value::Object(JsonMap::new()));
+        }
+        let Some(entry) = cur.get_mut(p.as_str()) else {
+            return;
+        };
         if !entry.is_object() {
             *entry = Value::Object(JsonMap::new());
         }

@@ -1,7 +1,10 @@
 //! A transaction set held whole for mapping: its raw bytes copied once into one buffer, an
 //! index of segments, and the loop instances the grammar walk placed them in (plus the HL
-//! hierarchy of an 856). Elements are split on demand, so reading a set costs one copy.
-//! It neither validates (that is `validate`) nor maps (that is `map`).
+//! hierarchy of an 856). Each segment's element boundaries are found once, when it is held, so a
+//! map reading many elements of a segment does not split it again for every one. It neither
+//! validates (that is `validate`) nor maps (that is `map`).
+
+use std::sync::Arc;
 
 use super::envelope::{GroupInfo, IsaInfo, SetResult, Sink};
 use super::lexer::{self, Delimiters};
@@ -12,6 +15,10 @@ use super::reader::Segment;
 pub struct SegRef {
     start: usize,
     len: usize,
+    /// Index in `SetTree::bounds` of this segment's first element separator.
+    bounds: usize,
+    /// Number of elements after the id (separators in the segment).
+    elements: usize,
     /// Offset in the original input.
     pub offset: u64,
     /// Position in the set, ST = 1.
@@ -38,11 +45,14 @@ pub struct LoopInstance {
 pub struct SetTree {
     pub delimiters: Delimiters,
     buf: Vec<u8>,
+    /// Per segment (from `SegRef::bounds`): the offsets in `buf` of its element separators,
+    /// then its end.
+    bounds: Vec<usize>,
     pub segments: Vec<SegRef>,
     pub loops: Vec<LoopInstance>,
-    /// ISA01..ISA16 and GS01..GS08 of the enclosing envelope.
-    pub isa: Vec<String>,
-    pub gs: Vec<String>,
+    /// ISA01..ISA16 and GS01..GS08 of the enclosing envelope (shared by the sets of a group).
+    pub isa: Arc<Vec<String>>,
+    pub gs: Arc<Vec<String>>,
     pub version: String,
     pub set_id: String,
     pub control_number: String,
@@ -55,12 +65,21 @@ impl SetTree {
     }
 
     pub fn id(&self, i: usize) -> &[u8] {
-        lexer::segment_id(self.raw(i), &self.delimiters)
+        let s = &self.segments[i];
+        if s.elements == 0 {
+            return self.raw(i);
+        }
+        &self.buf[s.start..self.bounds[s.bounds]]
     }
 
     /// Element `n` (1-based) of segment `i`, all repetitions and components included.
     pub fn element(&self, i: usize, n: usize) -> Option<&[u8]> {
-        lexer::elements(self.raw(i), &self.delimiters).nth(n.checked_sub(1)?)
+        let s = &self.segments[i];
+        if n == 0 || n > s.elements {
+            return None;
+        }
+        let b = s.bounds + n;
+        Some(&self.buf[self.bounds[b - 1] + 1..self.bounds[b]])
     }
 
     /// Component `c` (1-based) of element `n`; component 1 of a simple element is the element.
@@ -75,7 +94,7 @@ impl SetTree {
 
     /// Number of elements of segment `i`.
     pub fn element_count(&self, i: usize) -> usize {
-        lexer::elements(self.raw(i), &self.delimiters).count()
+        self.segments[i].elements
     }
 }
 
@@ -86,25 +105,43 @@ pub struct TreeBuilder {
     /// Open loop instances, innermost last (index 0 is the set).
     stack: Vec<usize>,
     hl_ids: std::collections::HashMap<Vec<u8>, usize>,
+    /// The last envelope's ISA and GS fields, shared by every set until they change.
+    isa: Arc<Vec<String>>,
+    gs: Arc<Vec<String>>,
+    /// Sizes of the last set, so the next one's buffers start big enough.
+    last: (usize, usize, usize, usize),
 }
 
 impl TreeBuilder {
     pub fn start(&mut self, isa: &IsaInfo, gs: &GroupInfo) {
+        if *self.isa != isa.fields {
+            self.isa = Arc::new(isa.fields.clone());
+        }
+        let gs_fields = [
+            &gs.functional_id,
+            &gs.sender,
+            &gs.receiver,
+            &gs.date,
+            &gs.time,
+            &gs.control_number,
+            &gs.agency,
+            &gs.version,
+        ];
+        if self.gs.len() != gs_fields.len() || self.gs.iter().zip(gs_fields).any(|(a, b)| a != b) {
+            self.gs = Arc::new(gs_fields.into_iter().cloned().collect());
+        }
+        let (buf, bounds, segments, loops) = self.last;
+        let mut first = Vec::with_capacity(loops.max(1));
+        first.push(LoopInstance::default());
         self.tree = SetTree {
             delimiters: isa.delimiters,
-            isa: isa.fields.clone(),
-            gs: vec![
-                gs.functional_id.clone(),
-                gs.sender.clone(),
-                gs.receiver.clone(),
-                gs.date.clone(),
-                gs.time.clone(),
-                gs.control_number.clone(),
-                gs.agency.clone(),
-                gs.version.clone(),
-            ],
+            buf: Vec::with_capacity(buf),
+            bounds: Vec::with_capacity(bounds),
+            segments: Vec::with_capacity(segments),
+            loops: first,
+            isa: self.isa.clone(),
+            gs: self.gs.clone(),
             version: gs.version.get(..6).unwrap_or(&gs.version).to_string(),
-            loops: vec![LoopInstance::default()],
             ..SetTree::default()
         };
         self.stack = vec![0];
@@ -116,9 +153,17 @@ impl TreeBuilder {
         let start = t.buf.len();
         t.buf.extend_from_slice(seg.raw);
         let idx = t.segments.len();
+        let first_bound = t.bounds.len();
+        let sep = t.delimiters.element;
+        t.bounds
+            .extend(memchr::memchr_iter(sep, seg.raw).map(|i| start + i));
+        let elements = t.bounds.len() - first_bound;
+        t.bounds.push(start + seg.raw.len());
         t.segments.push(SegRef {
             start,
             len: seg.raw.len(),
+            bounds: first_bound,
+            elements,
             offset: seg.offset,
             position,
         });
@@ -132,8 +177,11 @@ impl TreeBuilder {
         // Close instances that are not ancestors of (or the same as) this segment's loop.
         while let Some(&top) = self.stack.last() {
             let p = &self.tree.loops[top].path;
-            let ancestor =
-                p.is_empty() || loop_path == p || loop_path.starts_with(&format!("{p}/"));
+            let ancestor = p.is_empty()
+                || loop_path == p
+                || (loop_path.len() > p.len()
+                    && loop_path.starts_with(p.as_str())
+                    && loop_path.as_bytes()[p.len()] == b'/');
             if ancestor && !(is_trigger && loop_path == p) {
                 break;
             }
@@ -170,6 +218,8 @@ impl TreeBuilder {
         self.tree.set_id = set.set_id.clone();
         self.tree.control_number = set.control_number.clone();
         self.stack.clear();
+        let t = &self.tree;
+        self.last = (t.buf.len(), t.bounds.len(), t.segments.len(), t.loops.len());
         std::mem::take(&mut self.tree)
     }
 }
