@@ -8,7 +8,7 @@
 //! order; one flush per batch makes it all durable before the batch's files are moved (group
 //! commit: every sled transaction costs a synchronous log write, so per-file ones dominated).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,8 @@ impl Watch {
         let Ok(rd) = fs::read_dir(dir) else {
             return Vec::new();
         };
-        let mut seen = Vec::new();
+        // A set: with thousands of files waiting, a list made this quadratic.
+        let mut seen = HashSet::new();
         for e in rd.flatten() {
             let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
@@ -49,7 +50,7 @@ impl Watch {
                 continue;
             }
             let mtime = md.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            seen.push(p.clone());
+            seen.insert(p.clone());
             let entry = self
                 .pending
                 .entry(p.clone())
