@@ -12,8 +12,14 @@ use edigate::map::MapSet;
 use edigate::x12::grammar::Grammars;
 
 /// Full size under `cargo bench`; a smoke run under `cargo test --all-targets`.
+/// `EDIGATE_PIPELINE_N` overrides both (profiling under callgrind wants a smaller run).
 fn n() -> usize {
-    if std::env::args().any(|a| a == "--bench") {
+    if let Some(n) = std::env::var("EDIGATE_PIPELINE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        n
+    } else if std::env::args().any(|a| a == "--bench") {
         10_000
     } else {
         200
@@ -58,6 +64,11 @@ fn ingest(n: usize) -> (Duration, u64) {
 }
 
 fn bench(c: &mut Criterion) {
+    // `EDIGATE_PIPELINE_ONCE=1`: one timed run without criterion's sampling (for profiles).
+    if std::env::var_os("EDIGATE_PIPELINE_ONCE").is_some() {
+        report(n());
+        return;
+    }
     let mut g = c.benchmark_group("pipeline");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(30));
@@ -75,7 +86,11 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     let _ = bytes;
-    // One run reported as MB/s and documents/s for the README.
+    report(big);
+}
+
+/// One run reported as MB/s and documents/s for the README.
+fn report(big: usize) {
     let (t, bytes) = ingest(big);
     println!(
         "pipeline ingest: {big} interchanges, {:.1} MB in {:.2}s = {:.0} documents/s, {:.2} MB/s",

@@ -18,7 +18,7 @@ use crate::map::MapSet;
 use crate::metrics::Metrics;
 use crate::store::{
     AuditEvent, ControlNumbers, DocumentMeta, InboxId, InboxMeta, NewOutbound, Receipt,
-    SeenOutcome, SeenOwner, Stage, Store,
+    SeenOutcome, SeenOwner, Stage, Store, StoreError, StoreTx,
 };
 use crate::x12::ack::{AckKind, AckOptions, AckWriter, ControlNumbers as AckNumbers, Ta1Mode};
 use crate::x12::envelope::{
@@ -205,19 +205,6 @@ impl Gateway {
         }
     }
 
-    fn audit(&self, id: InboxId, action: &str, detail: String) -> Result<(), PipelineError> {
-        self.store.append_audit(&AuditEvent {
-            at: Utc::now(),
-            actor: "pipeline".into(),
-            action: action.into(),
-            inbox_id: Some(id),
-            document_id: None,
-            outbox_id: None,
-            detail,
-        })?;
-        Ok(())
-    }
-
     /// Stores a payload under its receive key. Buffered: flush before telling the channel.
     pub fn receive(
         &self,
@@ -253,10 +240,6 @@ impl Gateway {
 
     /// Runs one inbox item through every stage. Safe to call again for the same item.
     pub fn process(&self, id: InboxId) -> Result<Outcome, PipelineError> {
-        // One span per inbox item; partner and control numbers are recorded once known.
-        let span = tracing::info_span!("inbox_item", inbox = %id, partner = tracing::field::Empty, isa13 = tracing::field::Empty);
-        let _guard = span.enter();
-        let started = std::time::Instant::now();
         let Some(entry) = self.store.inbox_get(id)? else {
             return Ok(Outcome::Exception(format!(
                 "inbox item {id} does not exist"
@@ -273,44 +256,148 @@ impl Gateway {
         let mut payload = self.store.open_payload(id)?;
         let mut head = Vec::with_capacity(4096);
         (&mut payload).take(4096).read_to_end(&mut head)?;
-        let outcome = if crate::cxml::looks_like_cxml(&head) {
+        let prepared = if crate::cxml::looks_like_cxml(&head) {
             let mut bytes = head;
             payload.read_to_end(&mut bytes)?;
-            self.process_cxml(id, &bytes)?
+            Prepared::Cxml(id, bytes)
         } else {
-            self.process_x12(id, &head, payload)?
+            Prepared::X12(self.prepare_x12(id, &head, payload)?)
         };
-        match &outcome {
-            Outcome::Done { .. } => {
-                self.store.set_stage(id, Stage::Done, "pipeline")?;
+        self.commit(prepared)
+    }
+
+    /// The part of processing that needs no store: sniffs, checks and maps a payload that is
+    /// already in memory (a small file just received). Pure apart from creating auto partners,
+    /// so items can be prepared on other threads while earlier ones commit.
+    pub fn prepare(&self, id: InboxId, bytes: Vec<u8>) -> Result<Prepared, PipelineError> {
+        if crate::cxml::looks_like_cxml(&bytes[..bytes.len().min(4096)]) {
+            return Ok(Prepared::Cxml(id, bytes));
+        }
+        Ok(Prepared::X12(self.prepare_x12(
+            id,
+            &bytes,
+            std::io::empty(),
+        )?))
+    }
+
+    /// Receives small payloads (already in memory) in one transaction. Per item: the id and
+    /// receipt, or `None` when the store does not keep it inline and it must go through
+    /// [`Gateway::receive`]. Buffered: flush before telling the channel.
+    #[allow(clippy::type_complexity)]
+    pub fn receive_inline_batch(
+        &self,
+        items: &[(String, InboxMeta, Vec<u8>)],
+    ) -> Result<Vec<Option<(InboxId, Receipt)>>, PipelineError> {
+        let result = std::cell::RefCell::new(Vec::new());
+        self.store.atomically(&|tx| {
+            let mut out = Vec::with_capacity(items.len());
+            for (key, meta, bytes) in items {
+                out.push(tx.receive_inline(key, meta, bytes)?);
             }
-            Outcome::Exception(reason) => {
-                self.store.set_stage(
-                    id,
-                    Stage::Exception {
-                        reason: reason.clone(),
-                    },
-                    "pipeline",
-                )?;
-                self.metrics.exception(reason);
+            *result.borrow_mut() = out;
+            Ok(())
+        })?;
+        let out = result.into_inner();
+        let fresh = out
+            .iter()
+            .filter(|r| matches!(r, Some((_, Receipt::Fresh))))
+            .count();
+        self.metrics.received.inc_by(fresh as u64);
+        Ok(out)
+    }
+
+    /// Commits a prepared item: one transaction for its duplicate keys, acks, documents,
+    /// audit and final stage (buffered: flush before telling the channel).
+    pub fn commit(&self, prepared: Prepared) -> Result<Outcome, PipelineError> {
+        let mut out = self.commit_many(vec![prepared])?;
+        out.pop().ok_or_else(|| {
+            PipelineError::Io(std::io::Error::other("the commit produced no outcome"))
+        })
+    }
+
+    /// Commits prepared items in order, one outcome each. Consecutive X12 items share one
+    /// transaction (every sled transaction costs a synchronous log write, so a batch of items
+    /// pays it once); cXML items commit one by one.
+    pub fn commit_many(&self, items: Vec<Prepared>) -> Result<Vec<Outcome>, PipelineError> {
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut run: Vec<PreparedX12> = Vec::new();
+        for item in items {
+            match item {
+                Prepared::X12(p) => run.push(p),
+                Prepared::Cxml(id, bytes) => {
+                    outcomes.extend(self.commit_x12_run(&std::mem::take(&mut run))?);
+                    let started = std::time::Instant::now();
+                    let span = tracing::info_span!("inbox_item", inbox = %id);
+                    let _guard = span.enter();
+                    let outcome = self.process_cxml(id, &bytes)?;
+                    self.store
+                        .set_stage(id, final_stage(&outcome), "pipeline")?;
+                    self.outcome_metrics(&outcome, started);
+                    outcomes.push(outcome);
+                }
             }
+        }
+        outcomes.extend(self.commit_x12_run(&run)?);
+        Ok(outcomes)
+    }
+
+    fn outcome_metrics(&self, outcome: &Outcome, started: std::time::Instant) {
+        match outcome {
+            Outcome::Done { .. } => {}
+            Outcome::Exception(reason) => self.metrics.exception(reason),
             Outcome::Duplicate(_) => {
-                self.store.set_stage(id, Stage::Duplicate, "pipeline")?;
                 self.metrics.duplicates.inc();
             }
         }
         self.metrics
             .processing
             .observe(started.elapsed().as_secs_f64());
-        Ok(outcome)
     }
 
-    fn process_x12(
+    /// One transaction for a run of X12 items: each item's duplicate keys, acks, documents,
+    /// audit and final stage, in order.
+    fn commit_x12_run(&self, run: &[PreparedX12]) -> Result<Vec<Outcome>, PipelineError> {
+        if run.is_empty() {
+            return Ok(Vec::new());
+        }
+        let started = std::time::Instant::now();
+        let result = std::cell::RefCell::new(Vec::new());
+        self.store.atomically(&|tx| {
+            let mut out = Vec::with_capacity(run.len());
+            for p in run {
+                let (outcome, effects) = self.decide_x12(tx, p)?;
+                tx.set_stage(p.id, final_stage(&outcome), "pipeline")?;
+                out.push((outcome, effects));
+            }
+            *result.borrow_mut() = out;
+            Ok(())
+        })?;
+        let mut outcomes = Vec::with_capacity(run.len());
+        for (p, (outcome, effects)) in run.iter().zip(result.into_inner()) {
+            // One span per inbox item, with partner and control number when known.
+            let span = tracing::info_span!("inbox_item", inbox = %p.id, partner = tracing::field::Empty, isa13 = tracing::field::Empty);
+            if let (Some(ic), Some(Some(partner))) = (
+                p.interchanges.first(),
+                p.prepared.first().map(|x| &x.partner),
+            ) {
+                span.record("partner", partner.id.as_str());
+                span.record("isa13", ic.isa.control_number());
+            }
+            let _guard = span.enter();
+            effects.apply(&self.metrics);
+            self.outcome_metrics(&outcome, started);
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// Checks an X12 payload and maps every accepted set, without touching the store.
+    fn prepare_x12(
         &self,
         id: InboxId,
         head: &[u8],
         rest: impl Read,
-    ) -> Result<Outcome, PipelineError> {
+    ) -> Result<PreparedX12, PipelineError> {
         // Leniency is per partner; the ISA tells us who it is, so peek at it first.
         let lenient = self
             .peek_partner(head)
@@ -322,35 +409,17 @@ impl Gateway {
             lenient,
             Collector::default(),
         )?;
-        self.store.set_stage(id, Stage::Checked, "pipeline")?;
-        if summary.interchanges == 0 {
+        let unreadable = (summary.interchanges == 0).then(|| {
             let why = collector
                 .problems
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "not X12 or cXML".into());
-            return Ok(Outcome::Exception(format!("not a document we read: {why}")));
-        }
-        let stamp = AckOptions::new(None, Ta1Mode::Never);
-        let mut reasons: Vec<String> = collector.problems.clone();
-        let mut documents = 0;
-        let mut duplicate_of = None;
-        for (n, ic) in collector.interchanges.iter().enumerate() {
-            let partner = match self.partner_for_x12(ic.isa.sender_qualifier(), ic.isa.sender_id())
-            {
-                Some(p) => p,
-                None => {
-                    reasons.push(format!(
-                        "interchange {}: unknown partner {}:{}",
-                        ic.isa.control_number(),
-                        ic.isa.sender_qualifier(),
-                        ic.isa.sender_id()
-                    ));
-                    continue;
-                }
-            };
-            tracing::Span::current().record("partner", partner.id.as_str());
-            tracing::Span::current().record("isa13", ic.isa.control_number());
+            format!("not a document we read: {why}")
+        });
+        let mut prepared = Vec::with_capacity(collector.interchanges.len());
+        for ic in &collector.interchanges {
+            let partner = self.partner_for_x12(ic.isa.sender_qualifier(), ic.isa.sender_id());
             let is_ack = ic.groups.iter().all(|(g, _, _)| g.functional_id == "FA")
                 && !ic.groups.is_empty()
                 || ic
@@ -358,7 +427,7 @@ impl Gateway {
                     .as_ref()
                     .is_some_and(|r| r.ta1_segments > 0 && r.groups == 0);
             // Duplicate interchange: same sender, receiver and ISA13 within the window.
-            let key = format!(
+            let seen_key = format!(
                 "ic/{}:{}/{}:{}/{}",
                 ic.isa.sender_qualifier(),
                 ic.isa.sender_id(),
@@ -366,8 +435,64 @@ impl Gateway {
                 ic.isa.receiver_id(),
                 ic.isa.control_number()
             );
-            if let SeenOutcome::Duplicate(prev) = self.store.check_seen(
-                &key,
+            // Mapped up front (mapping is pure); a duplicate or test interchange just does not
+            // use its documents.
+            let docs = match &partner {
+                Some(partner) if !is_ack => ic
+                    .trees
+                    .iter()
+                    .map(|(g, s, tree)| {
+                        let (gs, sets, _) = &ic.groups[*g];
+                        self.map_set(id, partner, ic, gs, &sets[*s], tree)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            prepared.push(PreparedInterchange {
+                partner,
+                is_ack,
+                seen_key,
+                docs,
+            });
+        }
+        Ok(PreparedX12 {
+            id,
+            interchanges: collector.interchanges,
+            prepared,
+            problems: collector.problems,
+            unreadable,
+        })
+    }
+
+    /// Everything that reads or writes the store for one X12 item, inside its transaction.
+    /// May run more than once: side effects go into the returned [`Effects`].
+    fn decide_x12(
+        &self,
+        tx: &dyn StoreTx,
+        p: &PreparedX12,
+    ) -> crate::store::Result<(Outcome, Effects)> {
+        let id = p.id;
+        let mut fx = Effects::default();
+        if let Some(why) = &p.unreadable {
+            return Ok((Outcome::Exception(why.clone()), fx));
+        }
+        let stamp = AckOptions::new(None, Ta1Mode::Never);
+        let mut reasons: Vec<String> = p.problems.clone();
+        let mut documents = 0;
+        let mut duplicate_of = None;
+        for (n, (ic, prep)) in p.interchanges.iter().zip(&p.prepared).enumerate() {
+            let Some(partner) = &prep.partner else {
+                reasons.push(format!(
+                    "interchange {}: unknown partner {}:{}",
+                    ic.isa.control_number(),
+                    ic.isa.sender_qualifier(),
+                    ic.isa.sender_id()
+                ));
+                continue;
+            };
+            let is_ack = prep.is_ack;
+            if let SeenOutcome::Duplicate(prev) = tx.check_seen(
+                &prep.seen_key,
                 SeenOwner {
                     inbox_id: Some(id),
                     document_id: None,
@@ -381,14 +506,13 @@ impl Gateway {
                         .map(|i| i.to_string())
                         .unwrap_or_default();
                     if !is_ack {
-                        let ic2 = ic.clone();
-                        let stamp2 = stamp.clone();
-                        self.enqueue_ack(
-                            &partner,
+                        fx.acks += enqueue_ack(
+                            tx,
+                            partner,
                             id,
                             &format!("ta1dup/{id}/{n}"),
                             "TA1",
-                            move |c| duplicate_ta1(&ic2, c, &stamp2),
+                            &|c| duplicate_ta1(ic, c, &stamp),
                         )?;
                     }
                     duplicate_of = Some(format!("interchange {} duplicates inbox item {owner} (same sender, receiver and ISA13)", ic.isa.control_number()));
@@ -407,21 +531,18 @@ impl Gateway {
                 };
                 let has_fa_work = ic.groups.iter().any(|(g, _, _)| g.functional_id != "FA");
                 if kind.is_some() && has_fa_work {
-                    let ic2 = ic.clone();
-                    let stamp2 = stamp.clone();
                     let ak2 = partner.ak2_for_accepted;
-                    self.enqueue_ack(&partner, id, &format!("fa/{id}/{n}"), "FA", move |c| {
-                        render_ack(&ic2, kind, ta1, ak2, c, &stamp2)
+                    fx.acks += enqueue_ack(tx, partner, id, &format!("fa/{id}/{n}"), "FA", &|c| {
+                        render_ack(ic, kind, ta1, ak2, c, &stamp)
                     })?;
                 }
                 let wants_ta1 = ic.isa.ack_requested()
                     || ic.result.as_ref().is_some_and(|r| !r.issues.is_empty());
                 if wants_ta1 {
-                    let ic2 = ic.clone();
-                    let stamp2 = stamp.clone();
-                    self.enqueue_ack(&partner, id, &format!("ta1/{id}/{n}"), "TA1", move |c| {
-                        render_ack(&ic2, None, Ta1Mode::Auto, true, c, &stamp2)
-                    })?;
+                    fx.acks +=
+                        enqueue_ack(tx, partner, id, &format!("ta1/{id}/{n}"), "TA1", &|c| {
+                            render_ack(ic, None, Ta1Mode::Auto, true, c, &stamp)
+                        })?;
                 }
             }
             if let Some(r) = &ic.result {
@@ -459,37 +580,41 @@ impl Gateway {
                     ));
                 }
             }
-            self.store.set_stage(id, Stage::Acked, "pipeline")?;
             if is_ack {
                 continue;
             }
             let test = ic.isa.usage() == "T";
-            for (g, s, tree) in &ic.trees {
-                let (gs, sets, _) = &ic.groups[*g];
-                let set = &sets[*s];
-                match self.map_set(id, &partner, ic, gs, set, tree, test) {
+            for doc in &prep.docs {
+                let stored = match doc {
+                    Ok(d) => store_document_tx(tx, id, partner, d, test, &mut fx)?,
+                    Err(why) => Err(why.clone()),
+                };
+                match stored {
                     Ok(MapOutcome::Stored) => documents += 1,
                     Ok(MapOutcome::Duplicate(why)) => reasons.push(why),
                     Err(why) => reasons.push(why),
                 }
             }
         }
-        self.store.set_stage(id, Stage::Mapped, "pipeline")?;
-        self.audit(
-            id,
-            "processed",
-            format!("{documents} documents; {} findings", reasons.len()),
-        )?;
+        tx.append_audit(&AuditEvent {
+            at: Utc::now(),
+            actor: "pipeline".into(),
+            action: "processed".into(),
+            inbox_id: Some(id),
+            document_id: None,
+            outbox_id: None,
+            detail: format!("{documents} documents; {} findings", reasons.len()),
+        })?;
         if let Some(d) = duplicate_of {
             if documents == 0 && reasons.is_empty() {
-                return Ok(Outcome::Duplicate(d));
+                return Ok((Outcome::Duplicate(d), fx));
             }
             reasons.push(d);
         }
         if reasons.is_empty() {
-            Ok(Outcome::Done { documents })
+            Ok((Outcome::Done { documents }, fx))
         } else {
-            Ok(Outcome::Exception(reasons.join("\n")))
+            Ok((Outcome::Exception(reasons.join("\n")), fx))
         }
     }
 
@@ -503,36 +628,7 @@ impl Gateway {
         self.config.partner_by_x12(&q, &i).cloned()
     }
 
-    fn enqueue_ack(
-        &self,
-        partner: &Partner,
-        inbox: InboxId,
-        key: &str,
-        kind: &str,
-        render: impl Fn(ControlNumbers) -> Vec<u8>,
-    ) -> Result<(), PipelineError> {
-        let destination = format!("folder:{}", partner.id);
-        let build =
-            |c: ControlNumbers| -> Result<NewOutbound, Box<dyn std::error::Error + Send + Sync>> {
-                Ok(NewOutbound {
-                    idempotency_key: key.to_string(),
-                    partner: partner.id.clone(),
-                    destination: destination.clone(),
-                    kind: kind.to_string(),
-                    document_id: None,
-                    inbox_id: Some(inbox),
-                    due: Utc::now(),
-                    payload: render(c),
-                })
-            };
-        let e = self.store.enqueue_outbound(&partner.id, &build)?;
-        if e.fresh {
-            self.metrics.acks.inc();
-        }
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
+    /// Maps one accepted set to the canonical document and its stored form.
     fn map_set(
         &self,
         id: InboxId,
@@ -541,8 +637,7 @@ impl Gateway {
         gs: &GroupInfo,
         set: &SetResult,
         tree: &SetTree,
-        test: bool,
-    ) -> Result<MapOutcome, String> {
+    ) -> Result<PreparedDoc, String> {
         let label = format!(
             "set {} {} (interchange {}, group {})",
             set.set_id,
@@ -564,7 +659,7 @@ impl Gateway {
         let typed: CanonicalDocument = serde_json::from_value(Value::Object(doc)).map_err(|e| {
             format!("{label}: the mapped document does not fit the canonical model: {e}")
         })?;
-        self.store_document(id, partner, &typed, test, &label)
+        PreparedDoc::new(&typed, label)
     }
 
     /// Stores one canonical document unless its business key was seen for another item.
@@ -576,57 +671,21 @@ impl Gateway {
         test: bool,
         label: &str,
     ) -> Result<MapOutcome, String> {
-        let key = doc.business_key().to_string();
-        let seen = self
-            .store
-            .check_seen(
-                &format!("bk/{key}"),
-                SeenOwner {
-                    inbox_id: Some(id),
-                    document_id: None,
-                },
-                Utc::now(),
-            )
+        let prepared = PreparedDoc::new(doc, label.to_string())?;
+        let result = std::cell::RefCell::new(None);
+        self.store
+            .atomically(&|tx| {
+                let mut fx = Effects::default();
+                let r = store_document_tx(tx, id, partner, &prepared, test, &mut fx)?;
+                *result.borrow_mut() = Some((r, fx));
+                Ok(())
+            })
             .map_err(|e| e.to_string())?;
-        if let SeenOutcome::Duplicate(prev) = seen {
-            if prev.owner.inbox_id != Some(id) {
-                self.metrics.duplicates.inc();
-                let owner = prev
-                    .owner
-                    .inbox_id
-                    .map(|i| i.to_string())
-                    .unwrap_or_default();
-                return Ok(MapOutcome::Duplicate(format!("{label}: business key {key} was already received in inbox item {owner}; not stored again")));
-            }
-        }
-        let body = serde_json::to_value(doc).map_err(|e| e.to_string())?;
-        let meta = DocumentMeta {
-            partner: partner.id.clone(),
-            kind: doc.kind().to_string(),
-            po_numbers: doc.po_numbers().iter().map(|p| p.to_string()).collect(),
-            business_key: key,
-            inbox_id: Some(id),
-            created_at: Utc::now(),
-        };
-        let (doc_id, _) = self
-            .store
-            .put_document_value(meta, &body)
-            .map_err(|e| e.to_string())?;
-        let _ = self.store.append_audit(&AuditEvent {
-            at: Utc::now(),
-            actor: "pipeline".into(),
-            action: if test {
-                "stored test document (never posted)".into()
-            } else {
-                "stored document".into()
-            },
-            inbox_id: Some(id),
-            document_id: Some(doc_id),
-            outbox_id: None,
-            detail: label.to_string(),
-        });
-        self.metrics.document(&partner.id, doc.kind().as_str());
-        Ok(MapOutcome::Stored)
+        let (r, fx) = result
+            .into_inner()
+            .ok_or_else(|| "storing the document produced no outcome".to_string())?;
+        fx.apply(&self.metrics);
+        r
     }
 
     fn process_cxml(&self, id: InboxId, bytes: &[u8]) -> Result<Outcome, PipelineError> {
@@ -675,7 +734,6 @@ impl Gateway {
                 deployment_mode: None,
             });
         let outcome = crate::cxml::check(&doc, auth.as_ref());
-        self.store.set_stage(id, Stage::Checked, "pipeline")?;
         let payload_id = env.payload_id.unwrap_or_default().to_string();
         let deployment = env.deployment_mode.map(str::to_string);
         let key = format!("cxml/{from}/{payload_id}");
@@ -714,7 +772,6 @@ impl Gateway {
         };
         let response = crate::cxml::render_response(outcome.status, &spec, true);
         self.enqueue_cxml_response(id, &partner, response)?;
-        self.store.set_stage(id, Stage::Acked, "pipeline")?;
         if !outcome.accepted() {
             return Ok(Outcome::Exception(format!(
                 "cXML {payload_id} rejected with status {:?}: {}",
@@ -737,7 +794,6 @@ impl Gateway {
             .is_none()
         {
             // Requests we answer but do not keep (ProfileRequest, StatusUpdateRequest...).
-            self.store.set_stage(id, Stage::Mapped, "pipeline")?;
             return Ok(Outcome::Done { documents: 0 });
         }
         let label = format!("cXML {kind_name} {payload_id}");
@@ -754,7 +810,6 @@ impl Gateway {
                 format!("{label}: the mapped document does not fit the canonical model: {e}")
             })
         });
-        self.store.set_stage(id, Stage::Mapped, "pipeline")?;
         match typed.and_then(|d| self.store_document(id, &partner, &d, test, &label)) {
             Ok(MapOutcome::Stored) => Ok(Outcome::Done { documents: 1 }),
             Ok(MapOutcome::Duplicate(why)) | Err(why) => Ok(Outcome::Exception(why)),
@@ -826,6 +881,197 @@ impl Gateway {
 pub enum MapOutcome {
     Stored,
     Duplicate(String),
+}
+
+/// An inbox item checked and mapped, waiting for its one commit.
+pub enum Prepared {
+    X12(PreparedX12),
+    /// cXML is decoded at commit time (it is small and rare on the bulk path).
+    Cxml(InboxId, Vec<u8>),
+}
+
+impl Prepared {
+    pub fn id(&self) -> InboxId {
+        match self {
+            Prepared::X12(p) => p.id,
+            Prepared::Cxml(id, _) => *id,
+        }
+    }
+}
+
+/// An X12 item after check and map: everything its commit needs except the store.
+pub struct PreparedX12 {
+    id: InboxId,
+    interchanges: Vec<CheckedInterchange>,
+    /// Parallel to `interchanges`.
+    prepared: Vec<PreparedInterchange>,
+    problems: Vec<String>,
+    /// Why nothing in the payload could be read as X12, if so.
+    unreadable: Option<String>,
+}
+
+struct PreparedInterchange {
+    partner: Option<Partner>,
+    is_ack: bool,
+    /// The duplicate-interchange key (sender, receiver, ISA13).
+    seen_key: String,
+    /// One per accepted set, in order: the document to store, or why it could not be mapped.
+    docs: Vec<Result<PreparedDoc, String>>,
+}
+
+/// A canonical document in the form the store keeps it.
+pub struct PreparedDoc {
+    label: String,
+    kind: &'static str,
+    business_key: String,
+    po_numbers: Vec<String>,
+    body: Vec<u8>,
+}
+
+impl PreparedDoc {
+    fn new(doc: &CanonicalDocument, label: String) -> Result<Self, String> {
+        // Through `Value` so the stored bytes keep their key order (sorted).
+        let body = serde_json::to_value(doc)
+            .and_then(|v| serde_json::to_vec(&v))
+            .map_err(|e| e.to_string())?;
+        Ok(PreparedDoc {
+            label,
+            kind: doc.kind().as_str(),
+            business_key: doc.business_key().to_string(),
+            po_numbers: doc.po_numbers().iter().map(|p| p.to_string()).collect(),
+            body,
+        })
+    }
+}
+
+/// Metric updates decided inside a transaction closure, applied once after it committed (the
+/// closure may run more than once).
+#[derive(Default)]
+struct Effects {
+    acks: u64,
+    duplicates: u64,
+    documents: Vec<(String, &'static str)>,
+}
+
+impl Effects {
+    fn apply(&self, m: &Metrics) {
+        m.acks.inc_by(self.acks);
+        m.duplicates.inc_by(self.duplicates);
+        for (partner, kind) in &self.documents {
+            m.document(partner, kind);
+        }
+    }
+}
+
+fn final_stage(outcome: &Outcome) -> Stage {
+    match outcome {
+        Outcome::Done { .. } => Stage::Done,
+        Outcome::Exception(reason) => Stage::Exception {
+            reason: reason.clone(),
+        },
+        Outcome::Duplicate(_) => Stage::Duplicate,
+    }
+}
+
+/// Enqueues an ack with freshly allocated control numbers; 1 if it is new, 0 if the item had
+/// enqueued it before (a re-run).
+fn enqueue_ack(
+    tx: &dyn StoreTx,
+    partner: &Partner,
+    inbox: InboxId,
+    key: &str,
+    kind: &str,
+    render: &dyn Fn(ControlNumbers) -> Vec<u8>,
+) -> crate::store::Result<u64> {
+    let destination = format!("folder:{}", partner.id);
+    let build =
+        |c: ControlNumbers| -> Result<NewOutbound, Box<dyn std::error::Error + Send + Sync>> {
+            Ok(NewOutbound {
+                idempotency_key: key.to_string(),
+                partner: partner.id.clone(),
+                destination: destination.clone(),
+                kind: kind.to_string(),
+                document_id: None,
+                inbox_id: Some(inbox),
+                due: Utc::now(),
+                payload: render(c),
+            })
+        };
+    let e = tx.enqueue_outbound(Some(&partner.id), &build)?;
+    Ok(u64::from(e.fresh))
+}
+
+/// Stores one document inside a transaction unless its business key belongs to another item.
+/// The outer error is the store's (the transaction fails); the inner one is a finding.
+fn store_document_tx(
+    tx: &dyn StoreTx,
+    id: InboxId,
+    partner: &Partner,
+    doc: &PreparedDoc,
+    test: bool,
+    fx: &mut Effects,
+) -> crate::store::Result<Result<MapOutcome, String>> {
+    // A conflict must reach the transaction so it is retried; any other store error becomes a
+    // finding on this item, as it always has.
+    fn finding<T>(r: crate::store::Result<T>) -> crate::store::Result<Result<T, String>> {
+        match r {
+            Err(StoreError::Conflict) => Err(StoreError::Conflict),
+            Err(e) => Ok(Err(e.to_string())),
+            Ok(v) => Ok(Ok(v)),
+        }
+    }
+    let key = &doc.business_key;
+    let seen = match finding(tx.check_seen(
+        &format!("bk/{key}"),
+        SeenOwner {
+            inbox_id: Some(id),
+            document_id: None,
+        },
+        Utc::now(),
+    ))? {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let SeenOutcome::Duplicate(prev) = seen {
+        if prev.owner.inbox_id != Some(id) {
+            fx.duplicates += 1;
+            let owner = prev
+                .owner
+                .inbox_id
+                .map(|i| i.to_string())
+                .unwrap_or_default();
+            return Ok(Ok(MapOutcome::Duplicate(format!("{}: business key {key} was already received in inbox item {owner}; not stored again", doc.label))));
+        }
+    }
+    let meta = DocumentMeta {
+        partner: partner.id.clone(),
+        kind: doc.kind.to_string(),
+        po_numbers: doc.po_numbers.clone(),
+        business_key: key.clone(),
+        inbox_id: Some(id),
+        created_at: Utc::now(),
+    };
+    let doc_id = match finding(tx.put_document(meta, &doc.body))? {
+        Ok((doc_id, _)) => doc_id,
+        Err(e) => return Ok(Err(e)),
+    };
+    // The audit line is best effort, as before: only a conflict fails the transaction.
+    finding(tx.append_audit(&AuditEvent {
+        at: Utc::now(),
+        actor: "pipeline".into(),
+        action: if test {
+            "stored test document (never posted)".into()
+        } else {
+            "stored document".into()
+        },
+        inbox_id: Some(id),
+        document_id: Some(doc_id),
+        outbox_id: None,
+        detail: doc.label.clone(),
+    }))?
+    .ok();
+    fx.documents.push((partner.id.clone(), doc.kind));
+    Ok(Ok(MapOutcome::Stored))
 }
 
 /// Operator replay: puts an item back to `Received` and runs it again from its stored payload.

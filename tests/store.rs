@@ -1187,3 +1187,85 @@ fn corrupt_records_read_back_as_errors_not_panics() {
     ));
     assert!("not-an-id".parse::<InboxId>().is_err());
 }
+
+// ------------------------------------------------------------------------------------------
+// unit of work
+
+#[test]
+fn a_unit_of_work_commits_everything_or_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cfg = StoreConfig::new(dir.path());
+    cfg.inline_payload_max = 1024;
+    let store = SledStore::open_with(cfg).expect("open");
+    let now = at(2026, 3, 1, 9);
+    let owner = SeenOwner::default();
+
+    // A failing unit leaves no trace: not the receive, not the key, not the control numbers.
+    let failed = store.atomically(&|tx| {
+        tx.receive_inline("unit:a", &meta("drop", now), b"ISA*a~")?;
+        tx.check_seen("ic/a", owner.clone(), now)?;
+        tx.enqueue_outbound(Some("ACME"), &|n| Ok(render_997("ack/a".into(), n)))?;
+        Err(StoreError::InvalidId("stop here".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(store.list_pending(10).unwrap().len(), 0);
+    assert_eq!(store.control_numbers("ACME").unwrap(), None);
+    assert_eq!(
+        store.check_seen("ic/a", owner.clone(), now).unwrap(),
+        SeenOutcome::First
+    );
+
+    // A committed unit sees its own writes: two items of one batch, the second a duplicate.
+    let ids = std::cell::RefCell::new(Vec::new());
+    store
+        .atomically(&|tx| {
+            let mut got = Vec::new();
+            for (key, body) in [("unit:b", &b"ISA*b~"[..]), ("unit:c", &b"ISA*c~"[..])] {
+                let (id, receipt) = tx
+                    .receive_inline(key, &meta("drop", now), body)?
+                    .expect("small payloads stay inline");
+                assert_eq!(receipt, Receipt::Fresh);
+                let seen = tx.check_seen("ic/b", owner.clone(), now)?;
+                let n = tx
+                    .enqueue_outbound(Some("ACME"), &|n| Ok(render_997(format!("ack/{key}"), n)))?;
+                tx.set_stage(id, Stage::Done, "test")?;
+                got.push((id, seen, n.control_numbers));
+            }
+            *ids.borrow_mut() = got;
+            Ok(())
+        })
+        .unwrap();
+    let got = ids.into_inner();
+    assert_eq!(got[0].1, SeenOutcome::First);
+    assert!(matches!(got[1].1, SeenOutcome::Duplicate(_)));
+    assert_eq!(got[0].2.map(|n| n.isa13), Some(1));
+    assert_eq!(got[1].2.map(|n| n.isa13), Some(2));
+    for (id, _, _) in &got {
+        let e = store.inbox_get(*id).unwrap().expect("received");
+        assert_eq!(e.stage, Stage::Done);
+        let mut body = Vec::new();
+        store
+            .open_payload(*id)
+            .unwrap()
+            .read_to_end(&mut body)
+            .unwrap();
+        assert!(body.starts_with(b"ISA*"));
+    }
+    // The same receive key again is recognised, inside a unit as outside.
+    store
+        .atomically(&|tx| {
+            let r = tx.receive_inline("unit:b", &meta("drop", now), b"ISA*b~")?;
+            assert_eq!(r, Some((got[0].0, Receipt::AlreadyHad)));
+            Ok(())
+        })
+        .unwrap();
+    // Too large to keep inline: the caller must receive it the ordinary way.
+    store
+        .atomically(&|tx| {
+            assert!(tx
+                .receive_inline("unit:big", &meta("drop", now), &[b'x'; 2048])?
+                .is_none());
+            Ok(())
+        })
+        .unwrap();
+}

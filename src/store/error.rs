@@ -82,6 +82,11 @@ pub enum StoreError {
 
     #[error("serialising a record: {0}")]
     Serialise(#[source] serde_json::Error),
+
+    /// A unit of work collided with a concurrent writer; the store retries it by itself, so a
+    /// caller only sees this if its closure swallowed the error and then failed differently.
+    #[error("transaction conflict; the unit of work is retried")]
+    Conflict,
 }
 
 impl StoreError {

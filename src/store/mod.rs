@@ -18,6 +18,10 @@
 //! Every change that touches more than one key runs in one sled transaction. sled may run a
 //! transaction closure more than once, so closures (including the `build` closure of
 //! [`Store::enqueue_outbound`]) must be pure: no I/O, no counters, no logging.
+//!
+//! [`Store::atomically`] runs a caller's closure as one unit of work over the whole store (the
+//! pipeline commits an item's duplicate keys, acks, documents, audit and final stage at once);
+//! the same purity rule applies to that closure.
 
 mod codec;
 mod error;
@@ -43,6 +47,29 @@ pub use types::{
 pub type BuildOutbound<'a> = dyn Fn(ControlNumbers) -> std::result::Result<NewOutbound, Box<dyn std::error::Error + Send + Sync>>
     + 'a;
 
+/// The operations available inside [`Store::atomically`]: the same meaning as the [`Store`]
+/// methods of the same name, but all of them commit together or not at all.
+pub trait StoreTx {
+    /// [`Store::receive`] of a payload the store keeps inline (small): `None` when it is too
+    /// large for that, and the caller must use [`Store::receive`] (which writes a file).
+    fn receive_inline(
+        &self,
+        receive_key: &str,
+        meta: &InboxMeta,
+        bytes: &[u8],
+    ) -> Result<Option<(InboxId, Receipt)>>;
+    fn check_seen(&self, key: &str, owner: SeenOwner, now: DateTime<Utc>) -> Result<SeenOutcome>;
+    fn set_stage(&self, id: InboxId, stage: Stage, actor: &str) -> Result<StageChange>;
+    fn put_document(&self, meta: DocumentMeta, body: &[u8]) -> Result<(DocumentId, PutOutcome)>;
+    /// [`Store::enqueue_outbound`] with `partner` set, [`Store::enqueue`] without.
+    fn enqueue_outbound(
+        &self,
+        partner: Option<&str>,
+        build: &BuildOutbound<'_>,
+    ) -> Result<Enqueued>;
+    fn append_audit(&self, event: &AuditEvent) -> Result<()>;
+}
+
 /// Everything the pipeline needs from durable storage. Object safe (`Arc<dyn Store>`), so a
 /// shared server database can back several nodes later; [`SledStore`] is the embedded default.
 ///
@@ -50,6 +77,11 @@ pub type BuildOutbound<'a> = dyn Fn(ControlNumbers) -> std::result::Result<NewOu
 pub trait Store: Send + Sync {
     /// Makes every earlier write durable. One call covers any number of writes (group commit).
     fn flush(&self) -> Result<()>;
+
+    /// Runs `f` as one transaction: every write it makes through the [`StoreTx`] is applied
+    /// together or not at all (an error from `f` writes nothing). `f` may run more than once,
+    /// so it must be pure: no I/O, no counters, no logging. Buffered.
+    fn atomically(&self, f: &dyn Fn(&dyn StoreTx) -> Result<()>) -> Result<()>;
 
     // --- inbox -------------------------------------------------------------------------------
 

@@ -7,12 +7,13 @@ use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
 use super::super::codec::{cat, lp, prefix_end, split_body, with_body};
 use super::super::error::{Result, StoreError};
 use super::super::types::*;
-use super::{abort, tx_err, write_audit_tx, SledStore};
+use super::{abort, tx_err, write_audit_tx, AuditKey, SledStore, TxResult};
 
 /// Stored in front of the body.
 #[derive(Serialize, Deserialize)]
@@ -54,15 +55,6 @@ pub(super) fn put(
     meta: DocumentMeta,
     body: &[u8],
 ) -> Result<(DocumentId, PutOutcome)> {
-    let kh = doc_key_hash(&meta);
-    let new_id = DocumentId::new(
-        meta.created_at,
-        hash8(&[
-            meta.partner.as_bytes(),
-            meta.kind.as_bytes(),
-            meta.business_key.as_bytes(),
-        ]),
-    );
     let now = Utc::now();
     let akey = s.audit_key(now)?;
     let _g = s.shared();
@@ -78,78 +70,132 @@ pub(super) fn put(
     )
         .transaction(
             |(docs, keys, by_partner, by_kind, lineage, audit, by_ref)| {
-                let mut meta = meta.clone();
-                let existing = match keys.get(kh)? {
-                    None => None,
-                    Some(v) => {
-                        let id = DocumentId::from_slice(&v).ok_or_else(|| {
-                            abort(StoreError::corrupt("doc_keys", &kh, "not a document id"))
-                        })?;
-                        let raw = docs.get(id.as_bytes())?.ok_or_else(|| {
-                            abort(StoreError::corrupt(
-                                "doc_keys",
-                                &kh,
-                                "points at no document",
-                            ))
-                        })?;
-                        Some(decode(id, &raw).map_err(abort)?)
-                    }
-                };
-                let (id, version, outcome) = match &existing {
-                    None => {
-                        if docs.get(new_id.as_bytes())?.is_some() {
-                            return Err(abort(StoreError::IdCollision {
-                                what: DocumentId::WHAT,
-                                id: new_id.to_string(),
-                            }));
-                        }
-                        (new_id, 1, PutOutcome::Created)
-                    }
-                    Some(old) => {
-                        // The id carries the first creation time; keep it so ids stay stable.
-                        meta.created_at = old.meta.created_at;
-                        if old.meta == meta && old.body == body {
-                            return Ok((old.id, PutOutcome::Unchanged));
-                        }
-                        let oid = old.id.as_bytes();
-                        by_partner.remove(cat(&[&lp(&old.meta.partner), oid]))?;
-                        by_kind.remove(cat(&[&lp(&old.meta.kind), oid]))?;
-                        for po in po_set(&old.meta) {
-                            lineage.remove(cat(&[&lp(po), oid]))?;
-                        }
-                        (old.id, old.version.saturating_add(1), PutOutcome::Replaced)
-                    }
-                };
-                let idb = id.as_bytes();
-                by_partner.insert(cat(&[&lp(&meta.partner), idb]), &[][..])?;
-                by_kind.insert(cat(&[&lp(&meta.kind), idb]), &[][..])?;
-                for po in po_set(&meta) {
-                    lineage.insert(cat(&[&lp(po), idb]), &[][..])?;
-                }
-                keys.insert(&kh[..], &idb[..])?;
-                let event = AuditEvent {
-                    at: now,
-                    actor: "store".into(),
-                    action: "document.put".into(),
-                    inbox_id: meta.inbox_id,
-                    document_id: Some(id),
-                    outbox_id: None,
-                    detail: format!(
-                        "{} {} {} version {}",
-                        meta.partner, meta.kind, meta.business_key, version
-                    ),
-                };
-                let header = DocHeader {
-                    meta,
-                    version,
-                    updated_at: now,
-                };
-                docs.insert(&idb[..], with_body(&header, body).map_err(abort)?)?;
-                write_audit_tx(audit, by_ref, akey, &event)?;
-                Ok((id, outcome))
+                put_tx(
+                    &DocTrees {
+                        docs,
+                        keys,
+                        by_partner,
+                        by_kind,
+                        lineage,
+                        audit,
+                        by_ref,
+                    },
+                    &meta,
+                    body,
+                    now,
+                    akey,
+                )
             },
         )
         .map_err(tx_err)
+}
+
+/// The trees a document put writes, inside some transaction.
+pub(super) struct DocTrees<'a> {
+    pub docs: &'a TransactionalTree,
+    pub keys: &'a TransactionalTree,
+    pub by_partner: &'a TransactionalTree,
+    pub by_kind: &'a TransactionalTree,
+    pub lineage: &'a TransactionalTree,
+    pub audit: &'a TransactionalTree,
+    pub by_ref: &'a TransactionalTree,
+}
+
+/// The body of [`put`], shared with the one-transaction unit of work.
+pub(super) fn put_tx(
+    t: &DocTrees<'_>,
+    meta: &DocumentMeta,
+    body: &[u8],
+    now: DateTime<Utc>,
+    akey: AuditKey,
+) -> TxResult<(DocumentId, PutOutcome)> {
+    let kh = doc_key_hash(meta);
+    let new_id = DocumentId::new(
+        meta.created_at,
+        hash8(&[
+            meta.partner.as_bytes(),
+            meta.kind.as_bytes(),
+            meta.business_key.as_bytes(),
+        ]),
+    );
+    let DocTrees {
+        docs,
+        keys,
+        by_partner,
+        by_kind,
+        lineage,
+        audit,
+        by_ref,
+    } = *t;
+
+    let mut meta = meta.clone();
+    let existing = match keys.get(kh)? {
+        None => None,
+        Some(v) => {
+            let id = DocumentId::from_slice(&v)
+                .ok_or_else(|| abort(StoreError::corrupt("doc_keys", &kh, "not a document id")))?;
+            let raw = docs.get(id.as_bytes())?.ok_or_else(|| {
+                abort(StoreError::corrupt(
+                    "doc_keys",
+                    &kh,
+                    "points at no document",
+                ))
+            })?;
+            Some(decode(id, &raw).map_err(abort)?)
+        }
+    };
+    let (id, version, outcome) = match &existing {
+        None => {
+            if docs.get(new_id.as_bytes())?.is_some() {
+                return Err(abort(StoreError::IdCollision {
+                    what: DocumentId::WHAT,
+                    id: new_id.to_string(),
+                }));
+            }
+            (new_id, 1, PutOutcome::Created)
+        }
+        Some(old) => {
+            // The id carries the first creation time; keep it so ids stay stable.
+            meta.created_at = old.meta.created_at;
+            if old.meta == meta && old.body == body {
+                return Ok((old.id, PutOutcome::Unchanged));
+            }
+            let oid = old.id.as_bytes();
+            by_partner.remove(cat(&[&lp(&old.meta.partner), oid]))?;
+            by_kind.remove(cat(&[&lp(&old.meta.kind), oid]))?;
+            for po in po_set(&old.meta) {
+                lineage.remove(cat(&[&lp(po), oid]))?;
+            }
+            (old.id, old.version.saturating_add(1), PutOutcome::Replaced)
+        }
+    };
+    let idb = id.as_bytes();
+    by_partner.insert(cat(&[&lp(&meta.partner), idb]), &[][..])?;
+    by_kind.insert(cat(&[&lp(&meta.kind), idb]), &[][..])?;
+    for po in po_set(&meta) {
+        lineage.insert(cat(&[&lp(po), idb]), &[][..])?;
+    }
+    keys.insert(&kh[..], &idb[..])?;
+    let event = AuditEvent {
+        at: now,
+        actor: "store".into(),
+        action: "document.put".into(),
+        inbox_id: meta.inbox_id,
+        document_id: Some(id),
+        outbox_id: None,
+        detail: format!(
+            "{} {} {} version {}",
+            meta.partner, meta.kind, meta.business_key, version
+        ),
+    };
+    let header = DocHeader {
+        meta,
+        version,
+        updated_at: now,
+    };
+    docs.insert(&idb[..], with_body(&header, body).map_err(abort)?)?;
+    write_audit_tx(audit, by_ref, akey, &event)?;
+    Ok((id, outcome))
 }
 
 pub(super) fn get(s: &SledStore, id: DocumentId) -> Result<Option<StoredDocument>> {

@@ -6,13 +6,14 @@ use std::fs::File;
 use std::io::Read;
 
 use chrono::{DateTime, Utc};
+use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
 use super::super::codec::{cat, from_json, to_json};
 use super::super::error::{Result, StoreError};
 use super::super::payload;
 use super::super::types::*;
-use super::{abort, tx_err, write_audit_tx, SledStore};
+use super::{abort, tx_err, write_audit_tx, AuditKey, SledStore, TxResult};
 
 /// Stage classes in `stage_index`. One class for all pending stages keeps restart-resume a
 /// single scan in arrival order.
@@ -199,54 +200,90 @@ pub(super) fn set_stage(
     let _g = s.shared();
     (&s.t.inbox, &s.t.stage_index, &s.t.audit, &s.t.audit_by_ref)
         .transaction(|(inbox, si, audit, by_ref)| {
-            let raw = inbox.get(id.as_bytes())?.ok_or_else(|| {
-                abort(StoreError::NotFound {
-                    what: InboxId::WHAT,
-                    id: id.to_string(),
-                })
-            })?;
-            let mut entry: InboxEntry = from_json("inbox", id.as_bytes(), &raw).map_err(abort)?;
-            if entry.stage == stage && !replay {
-                return Ok(StageChange::Unchanged);
-            }
-            let from = entry.stage.clone();
-            si.remove(stage_key(&from, &id))?;
-            si.insert(stage_key(&stage, &id), &[][..])?;
-            entry.stage = stage.clone();
-            entry.stage_changed_at = now;
-            let (action, detail) = if replay {
-                entry.replays = entry.replays.saturating_add(1);
-                (
-                    "inbox.replay",
-                    format!(
-                        "{} -> {} (replay {})",
-                        from.name(),
-                        stage.name(),
-                        entry.replays
-                    ),
-                )
-            } else {
-                let mut d = format!("{} -> {}", from.name(), stage.name());
-                if let Stage::Exception { reason } = &stage {
-                    d.push_str(": ");
-                    d.push_str(reason);
-                }
-                ("inbox.stage", d)
-            };
-            inbox.insert(&id.as_bytes()[..], to_json(&entry).map_err(abort)?)?;
-            let event = AuditEvent {
-                at: now,
-                actor: actor.to_owned(),
-                action: action.into(),
-                inbox_id: Some(id),
-                document_id: None,
-                outbox_id: None,
-                detail,
-            };
-            write_audit_tx(audit, by_ref, akey, &event)?;
-            Ok(StageChange::Changed { from })
+            set_stage_tx(
+                &StageTrees {
+                    inbox,
+                    si,
+                    audit,
+                    by_ref,
+                },
+                id,
+                &stage,
+                actor,
+                replay,
+                now,
+                akey,
+            )
         })
         .map_err(tx_err)
+}
+
+/// The trees a stage change writes, inside some transaction.
+pub(super) struct StageTrees<'a> {
+    pub inbox: &'a TransactionalTree,
+    pub si: &'a TransactionalTree,
+    pub audit: &'a TransactionalTree,
+    pub by_ref: &'a TransactionalTree,
+}
+
+/// The body of [`set_stage`], shared with the one-transaction unit of work.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn set_stage_tx(
+    t: &StageTrees<'_>,
+    id: InboxId,
+    stage: &Stage,
+    actor: &str,
+    replay: bool,
+    now: DateTime<Utc>,
+    akey: AuditKey,
+) -> TxResult<StageChange> {
+    let raw = t.inbox.get(id.as_bytes())?.ok_or_else(|| {
+        abort(StoreError::NotFound {
+            what: InboxId::WHAT,
+            id: id.to_string(),
+        })
+    })?;
+    let mut entry: InboxEntry = from_json("inbox", id.as_bytes(), &raw).map_err(abort)?;
+    if entry.stage == *stage && !replay {
+        return Ok(StageChange::Unchanged);
+    }
+    let from = entry.stage.clone();
+    t.si.remove(stage_key(&from, &id))?;
+    t.si.insert(stage_key(stage, &id), &[][..])?;
+    entry.stage = stage.clone();
+    entry.stage_changed_at = now;
+    let (action, detail) = if replay {
+        entry.replays = entry.replays.saturating_add(1);
+        (
+            "inbox.replay",
+            format!(
+                "{} -> {} (replay {})",
+                from.name(),
+                stage.name(),
+                entry.replays
+            ),
+        )
+    } else {
+        let mut d = format!("{} -> {}", from.name(), stage.name());
+        if let Stage::Exception { reason } = stage {
+            d.push_str(": ");
+            d.push_str(reason);
+        }
+        ("inbox.stage", d)
+    };
+    t.inbox
+        .insert(&id.as_bytes()[..], to_json(&entry).map_err(abort)?)?;
+    let event = AuditEvent {
+        at: now,
+        actor: actor.to_owned(),
+        action: action.into(),
+        inbox_id: Some(id),
+        document_id: None,
+        outbox_id: None,
+        detail,
+    };
+    write_audit_tx(t.audit, t.by_ref, akey, &event)?;
+    Ok(StageChange::Changed { from })
 }
 
 pub(super) fn list_class(s: &SledStore, class: u8, limit: usize) -> Result<Vec<InboxEntry>> {
@@ -278,31 +315,112 @@ pub(super) fn check_seen(
     owner: SeenOwner,
     now: DateTime<Utc>,
 ) -> Result<SeenOutcome> {
-    let window = s.seen_window;
-    let fresh = SeenEntry {
-        first_seen: now,
-        owner,
-    };
-    let value = to_json(&fresh)?;
-    let time_key = cat(&[&millis(now).to_be_bytes(), key.as_bytes()]);
+    let value = seen_value(owner, now)?;
     let _g = s.shared();
     (&s.t.seen, &s.t.seen_by_time)
         .transaction(|(seen, by_time)| {
-            if let Some(raw) = seen.get(key.as_bytes())? {
-                let old: SeenEntry = from_json("seen", key.as_bytes(), &raw).map_err(abort)?;
-                // Checked: a corrupt far-future time must not panic, it just counts as seen.
-                let expires = old.first_seen.checked_add_signed(window);
-                if expires.is_none_or(|e| e > now) {
-                    return Ok(SeenOutcome::Duplicate(old));
-                }
-                by_time.remove(cat(&[
-                    &millis(old.first_seen).to_be_bytes(),
-                    key.as_bytes(),
-                ]))?;
-            }
-            seen.insert(key.as_bytes(), value.clone())?;
-            by_time.insert(time_key.clone(), &[][..])?;
-            Ok(SeenOutcome::First)
+            check_seen_tx(seen, by_time, s.seen_window, key, &value, now)
         })
         .map_err(tx_err)
+}
+
+pub(super) fn seen_value(owner: SeenOwner, now: DateTime<Utc>) -> Result<Vec<u8>> {
+    to_json(&SeenEntry {
+        first_seen: now,
+        owner,
+    })
+}
+
+/// The body of [`check_seen`], shared with the one-transaction unit of work.
+pub(super) fn check_seen_tx(
+    seen: &TransactionalTree,
+    by_time: &TransactionalTree,
+    window: chrono::Duration,
+    key: &str,
+    value: &[u8],
+    now: DateTime<Utc>,
+) -> TxResult<SeenOutcome> {
+    if let Some(raw) = seen.get(key.as_bytes())? {
+        let old: SeenEntry = from_json("seen", key.as_bytes(), &raw).map_err(abort)?;
+        // Checked: a corrupt far-future time must not panic, it just counts as seen.
+        let expires = old.first_seen.checked_add_signed(window);
+        if expires.is_none_or(|e| e > now) {
+            return Ok(SeenOutcome::Duplicate(old));
+        }
+        by_time.remove(cat(&[
+            &millis(old.first_seen).to_be_bytes(),
+            key.as_bytes(),
+        ]))?;
+    }
+    seen.insert(key.as_bytes(), value)?;
+    by_time.insert(cat(&[&millis(now).to_be_bytes(), key.as_bytes()]), &[][..])?;
+    Ok(SeenOutcome::First)
+}
+
+/// The trees a receive writes, inside some transaction.
+pub(super) struct ReceiveTrees<'a> {
+    pub rk: &'a TransactionalTree,
+    pub inbox: &'a TransactionalTree,
+    pub inline: &'a TransactionalTree,
+    pub si: &'a TransactionalTree,
+    pub audit: &'a TransactionalTree,
+    pub by_ref: &'a TransactionalTree,
+}
+
+/// [`receive`] of a payload small enough to live in sled, inside a unit of work: no payload
+/// file, so nothing but sled is written and the batch flush makes it durable. `None` when the
+/// payload is too large to keep inline (the caller receives it the ordinary way).
+pub(super) fn receive_inline_tx(
+    s: &SledStore,
+    t: &ReceiveTrees<'_>,
+    receive_key: &str,
+    meta: &InboxMeta,
+    bytes: &[u8],
+    akey: &dyn Fn(DateTime<Utc>) -> Result<AuditKey>,
+) -> TxResult<Option<(InboxId, Receipt)>> {
+    if bytes.len() > s.inline_payload_max {
+        return Ok(None);
+    }
+    let kh = receive_key_hash(receive_key);
+    if let Some(v) = t.rk.get(kh)? {
+        let id = decode_id("receive_keys", &kh, &v).map_err(abort)?;
+        return Ok(Some((id, Receipt::AlreadyHad)));
+    }
+    let id = InboxId::new(meta.received_at, hash8(&[receive_key.as_bytes()]));
+    if t.inbox.get(id.as_bytes())?.is_some() {
+        return Err(abort(StoreError::IdCollision {
+            what: InboxId::WHAT,
+            id: id.to_string(),
+        }));
+    }
+    let now = Utc::now();
+    let entry = InboxEntry {
+        id,
+        receive_key: receive_key.to_owned(),
+        meta: meta.clone(),
+        payload: payload::inline_ref(bytes),
+        stage: Stage::Received,
+        stage_changed_at: now,
+        replays: 0,
+    };
+    let event = AuditEvent {
+        at: now,
+        actor: format!("channel:{}", entry.meta.channel),
+        action: "inbox.received".into(),
+        inbox_id: Some(id),
+        document_id: None,
+        outbox_id: None,
+        detail: format!(
+            "{} bytes, sha256 {}",
+            entry.payload.size, entry.payload.sha256
+        ),
+    };
+    let akey = akey(now).map_err(abort)?;
+    t.rk.insert(&kh[..], &id.as_bytes()[..])?;
+    t.inbox
+        .insert(&id.as_bytes()[..], to_json(&entry).map_err(abort)?)?;
+    t.inline.insert(&id.as_bytes()[..], bytes)?;
+    t.si.insert(stage_key(&Stage::Received, &id), &[][..])?;
+    write_audit_tx(t.audit, t.by_ref, akey, &event)?;
+    Ok(Some((id, Receipt::Fresh)))
 }

@@ -29,6 +29,7 @@ mod documents;
 mod inbox;
 mod maintenance;
 mod outbox;
+mod unit;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ use super::codec::{cat, to_json};
 use super::error::{Result, StoreError};
 use super::payload;
 use super::types::*;
-use super::{BuildOutbound, Store};
+use super::{BuildOutbound, Store, StoreTx};
 
 /// Bump when a key or value layout changes; add a migration for the old one or refuse it.
 pub const CURRENT_SCHEMA_VERSION: u32 = 1;
@@ -111,6 +112,8 @@ pub struct SledStore {
     /// Writers hold it shared; `backup` holds it exclusively so its copy is one consistent
     /// cut. sled has no snapshots, so this is how the copy gets point-in-time semantics.
     gate: RwLock<()>,
+    /// How many audit ids the last unit of work used: the next one generates that many ahead.
+    unit_ids_hint: std::sync::atomic::AtomicUsize,
 }
 
 pub(super) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
@@ -130,6 +133,15 @@ pub(super) fn tx_err(e: TransactionError<StoreError>) -> StoreError {
 /// inside them, so an event exists exactly when the change it describes does.
 #[derive(Clone, Copy)]
 pub(super) struct AuditKey([u8; 16]);
+
+impl AuditKey {
+    pub(super) fn new(at: DateTime<Utc>, id: u64) -> Self {
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&millis(at).to_be_bytes());
+        k[8..].copy_from_slice(&id.to_be_bytes());
+        AuditKey(k)
+    }
+}
 
 impl SledStore {
     /// Opens (or creates) a store in `dir` with default settings.
@@ -180,6 +192,7 @@ impl SledStore {
             seen_window: cfg.seen_window,
             inline_payload_max: cfg.inline_payload_max,
             gate: RwLock::new(()),
+            unit_ids_hint: Default::default(),
         })
     }
 
@@ -207,10 +220,13 @@ impl SledStore {
     }
 
     pub(super) fn audit_key(&self, at: DateTime<Utc>) -> Result<AuditKey> {
-        let mut k = [0u8; 16];
-        k[..8].copy_from_slice(&millis(at).to_be_bytes());
-        k[8..].copy_from_slice(&self.db.generate_id()?.to_be_bytes());
-        Ok(AuditKey(k))
+        Ok(AuditKey::new(at, self.db.generate_id()?))
+    }
+
+    /// Unique ids for audit keys, generated ahead of a transaction: sled's `generate_id` takes
+    /// a lock that a running transaction holds, so it must never be called inside one.
+    pub(super) fn generate_ids(&self, n: usize) -> Result<Vec<u64>> {
+        (0..n).map(|_| Ok(self.db.generate_id()?)).collect()
     }
 }
 
@@ -282,6 +298,10 @@ impl Store for SledStore {
     fn flush(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
+    }
+
+    fn atomically(&self, f: &dyn Fn(&dyn StoreTx) -> Result<()>) -> Result<()> {
+        unit::atomically(self, f)
     }
 
     fn receive(

@@ -10,7 +10,7 @@ use super::super::codec::{cat, lp, split_body, u64_value, with_body};
 use super::super::error::{Result, StoreError};
 use super::super::types::*;
 use super::super::BuildOutbound;
-use super::{abort, tx_err, write_audit_tx, SledStore, TxResult};
+use super::{abort, tx_err, write_audit_tx, AuditKey, SledStore, TxResult};
 
 /// `outbox_index` state bytes.
 const PENDING: u8 = 0;
@@ -127,7 +127,6 @@ pub(super) fn enqueue(
 ) -> Result<Enqueued> {
     let now = Utc::now();
     let akey = s.audit_key(now)?;
-    let keys = partner.map(|p| (counter_key("isa13", p), counter_key("gs06", p)));
     let t = &s.t;
     let _g = s.shared();
     (
@@ -142,99 +141,148 @@ pub(super) fn enqueue(
     )
         .transaction(
             |(counters, outbox, index, okeys, delivered, dead, audit, by_ref)| {
-                let numbers = match (&keys, partner) {
-                    (Some((isa, gs)), Some(p)) => Some(ControlNumbers {
-                        isa13: next_number(counters, isa, p, "ISA13")?,
-                        gs06: next_number(counters, gs, p, "GS06")?,
-                    }),
-                    _ => None,
-                };
-                // Placeholder numbers for a plain enqueue: `build` ignores them there.
-                let new = build(numbers.unwrap_or(ControlNumbers { isa13: 0, gs06: 0 }))
-                    .map_err(|e| abort(StoreError::Build(e)))?;
-                let kh = idem_hash(&new.idempotency_key);
-                if let Some(v) = okeys.get(kh)? {
-                    let id = OutboxId::from_slice(&v).ok_or_else(|| {
-                        abort(StoreError::corrupt("outbox_keys", &kh, "not an outbox id"))
-                    })?;
-                    let (state, key) = locate(index, &id)?.ok_or_else(|| {
-                        abort(StoreError::corrupt(
-                            "outbox_keys",
-                            &kh,
-                            "points at no record",
-                        ))
-                    })?;
-                    let loc = Located {
+                enqueue_tx(
+                    &OutboxTrees {
+                        counters,
                         outbox,
+                        index,
+                        okeys,
                         delivered,
                         dead,
-                    };
-                    let existing = loc.read(&id, state, &key)?;
-                    return Ok(Enqueued {
-                        id,
-                        control_numbers: existing.control_numbers,
-                        fresh: false,
-                    });
-                }
-                if let (Some((isa, gs)), Some(n)) = (&keys, numbers) {
-                    counters.insert(isa.clone(), &n.isa13.to_be_bytes()[..])?;
-                    counters.insert(gs.clone(), &n.gs06.to_be_bytes()[..])?;
-                }
-                let id = OutboxId::new(now, hash8(&[new.idempotency_key.as_bytes()]));
-                if index.get(id.as_bytes())?.is_some() {
-                    return Err(abort(StoreError::IdCollision {
-                        what: OutboxId::WHAT,
-                        id: id.to_string(),
-                    }));
-                }
-                let record = OutboxRecord {
-                    id,
-                    idempotency_key: new.idempotency_key,
-                    partner: partner.map_or(new.partner, str::to_owned),
-                    destination: new.destination,
-                    kind: new.kind,
-                    document_id: new.document_id,
-                    inbox_id: new.inbox_id,
-                    control_numbers: numbers,
-                    created_at: now,
-                    due: new.due,
-                    attempts: 0,
-                    last_error: None,
-                    state: DeliveryState::Pending,
-                    payload: new.payload,
-                };
-                let dk = due_key(record.due, &id);
-                outbox.insert(dk.clone(), encode(&record).map_err(abort)?)?;
-                index.insert(&id.as_bytes()[..], cat(&[&[PENDING], &dk]))?;
-                okeys.insert(&kh[..], &id.as_bytes()[..])?;
-                let detail = match numbers {
-                    Some(n) => format!(
-                        "{} to {} for {}, ISA13 {} GS06 {}",
-                        record.kind, record.destination, record.partner, n.isa13, n.gs06
-                    ),
-                    None => format!(
-                        "{} to {} for {}",
-                        record.kind, record.destination, record.partner
-                    ),
-                };
-                let event = AuditEvent {
-                    at: now,
-                    actor: "store".into(),
-                    action: "outbox.enqueued".into(),
-                    inbox_id: record.inbox_id,
-                    document_id: record.document_id,
-                    outbox_id: Some(id),
-                    detail,
-                };
-                write_audit_tx(audit, by_ref, akey, &event)?;
-                Ok(Enqueued {
-                    id,
-                    control_numbers: numbers,
-                    fresh: true,
-                })
+                        audit,
+                        by_ref,
+                    },
+                    partner,
+                    build,
+                    now,
+                    akey,
+                )
             },
         )
         .map_err(tx_err)
+}
+
+/// The trees an enqueue reads and writes, inside some transaction.
+pub(super) struct OutboxTrees<'a> {
+    pub counters: &'a TransactionalTree,
+    pub outbox: &'a TransactionalTree,
+    pub index: &'a TransactionalTree,
+    pub okeys: &'a TransactionalTree,
+    pub delivered: &'a TransactionalTree,
+    pub dead: &'a TransactionalTree,
+    pub audit: &'a TransactionalTree,
+    pub by_ref: &'a TransactionalTree,
+}
+
+/// The body of [`enqueue`], shared with the one-transaction unit of work.
+pub(super) fn enqueue_tx(
+    t: &OutboxTrees<'_>,
+    partner: Option<&str>,
+    build: &BuildOutbound<'_>,
+    now: DateTime<Utc>,
+    akey: AuditKey,
+) -> TxResult<Enqueued> {
+    let keys = partner.map(|p| (counter_key("isa13", p), counter_key("gs06", p)));
+    let OutboxTrees {
+        counters,
+        outbox,
+        index,
+        okeys,
+        delivered,
+        dead,
+        audit,
+        by_ref,
+    } = *t;
+
+    let numbers = match (&keys, partner) {
+        (Some((isa, gs)), Some(p)) => Some(ControlNumbers {
+            isa13: next_number(counters, isa, p, "ISA13")?,
+            gs06: next_number(counters, gs, p, "GS06")?,
+        }),
+        _ => None,
+    };
+    // Placeholder numbers for a plain enqueue: `build` ignores them there.
+    let new = build(numbers.unwrap_or(ControlNumbers { isa13: 0, gs06: 0 }))
+        .map_err(|e| abort(StoreError::Build(e)))?;
+    let kh = idem_hash(&new.idempotency_key);
+    if let Some(v) = okeys.get(kh)? {
+        let id = OutboxId::from_slice(&v)
+            .ok_or_else(|| abort(StoreError::corrupt("outbox_keys", &kh, "not an outbox id")))?;
+        let (state, key) = locate(index, &id)?.ok_or_else(|| {
+            abort(StoreError::corrupt(
+                "outbox_keys",
+                &kh,
+                "points at no record",
+            ))
+        })?;
+        let loc = Located {
+            outbox,
+            delivered,
+            dead,
+        };
+        let existing = loc.read(&id, state, &key)?;
+        return Ok(Enqueued {
+            id,
+            control_numbers: existing.control_numbers,
+            fresh: false,
+        });
+    }
+    if let (Some((isa, gs)), Some(n)) = (&keys, numbers) {
+        counters.insert(isa.clone(), &n.isa13.to_be_bytes()[..])?;
+        counters.insert(gs.clone(), &n.gs06.to_be_bytes()[..])?;
+    }
+    let id = OutboxId::new(now, hash8(&[new.idempotency_key.as_bytes()]));
+    if index.get(id.as_bytes())?.is_some() {
+        return Err(abort(StoreError::IdCollision {
+            what: OutboxId::WHAT,
+            id: id.to_string(),
+        }));
+    }
+    let record = OutboxRecord {
+        id,
+        idempotency_key: new.idempotency_key,
+        partner: partner.map_or(new.partner, str::to_owned),
+        destination: new.destination,
+        kind: new.kind,
+        document_id: new.document_id,
+        inbox_id: new.inbox_id,
+        control_numbers: numbers,
+        created_at: now,
+        due: new.due,
+        attempts: 0,
+        last_error: None,
+        state: DeliveryState::Pending,
+        payload: new.payload,
+    };
+    let dk = due_key(record.due, &id);
+    outbox.insert(dk.clone(), encode(&record).map_err(abort)?)?;
+    index.insert(&id.as_bytes()[..], cat(&[&[PENDING], &dk]))?;
+    okeys.insert(&kh[..], &id.as_bytes()[..])?;
+    let detail = match numbers {
+        Some(n) => format!(
+            "{} to {} for {}, ISA13 {} GS06 {}",
+            record.kind, record.destination, record.partner, n.isa13, n.gs06
+        ),
+        None => format!(
+            "{} to {} for {}",
+            record.kind, record.destination, record.partner
+        ),
+    };
+    let event = AuditEvent {
+        at: now,
+        actor: "store".into(),
+        action: "outbox.enqueued".into(),
+        inbox_id: record.inbox_id,
+        document_id: record.document_id,
+        outbox_id: Some(id),
+        detail,
+    };
+    write_audit_tx(audit, by_ref, akey, &event)?;
+    Ok(Enqueued {
+        id,
+        control_numbers: numbers,
+        fresh: true,
+    })
 }
 
 pub(super) fn control_numbers(s: &SledStore, partner: &str) -> Result<Option<ControlNumbers>> {
