@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use edigate::cxml::{check, decode, Limits};
+use edigate::cxml::{check, decode, decode_fast, Limits};
 
 fn order_with_lines(lines: usize) -> String {
     let mut s = String::from(
@@ -58,6 +58,11 @@ fn bench(c: &mut Criterion) {
     if let Ok(d) = decode(bytes, &limits) {
         assert!(check(&d, None).accepted(), "benchmark order is not valid");
     }
+    // And an order the fast decoder reads itself, or we would time the reference decoder.
+    assert!(
+        decode_fast(bytes, &limits).is_some(),
+        "the fast decoder hands the benchmark order to the reference decoder"
+    );
 
     cpu_time_report(bytes, &limits);
 

@@ -1,14 +1,54 @@
-//! Fuzz the cXML decoder: arbitrary bytes must never panic, and whatever decodes must check,
-//! answer and survive parse → write → parse unchanged.
+//! Fuzz the cXML decoder: arbitrary bytes must never panic, the fast decoder must agree with the
+//! reference decoder (same tree, positions and DOCTYPE; nothing the reference refuses), and
+//! whatever decodes must check, answer and survive parse → write → parse unchanged.
 #![no_main]
 
 use edigate::cxml::{
-    answer, check, decode, write_document, AnswerOptions, DoctypeMode, Limits, WriteOptions,
+    answer, check, decode, decode_fast, decode_reference, write_document, AnswerOptions,
+    DoctypeMode, Element, Limits, Node, WriteOptions,
 };
 use libfuzzer_sys::fuzz_target;
 
+fn same(a: &Element<'_>, b: &Element<'_>) -> bool {
+    a.name == b.name
+        && a.position == b.position
+        && a.attributes == b.attributes
+        && a.children.len() == b.children.len()
+        && a.children
+            .iter()
+            .zip(&b.children)
+            .all(|(x, y)| match (x, y) {
+                (Node::Element(x), Node::Element(y)) => same(x, y),
+                (Node::Text(x), Node::Text(y)) => x == y,
+                _ => false,
+            })
+}
+
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
+    let small = Limits {
+        max_depth: 8,
+        max_attributes: 4,
+        max_text_bytes: 64,
+        max_elements: 100,
+        max_bytes: 4096,
+    };
+    for l in [&limits, &small] {
+        let reference = decode_reference(data, l);
+        if let Some(fast) = decode_fast(data, l) {
+            match &reference {
+                Ok(r) => assert!(
+                    r.doctype == fast.doctype && same(&r.root, &fast.root),
+                    "fast and reference decoders differ\nreference: {r:#?}\nfast: {fast:#?}"
+                ),
+                Err(e) => panic!("fast decoder accepted what the reference refuses: {e}"),
+            }
+        }
+        assert_eq!(
+            decode(data, l).map_err(|e| e.to_string()).err(),
+            reference.err().map(|e| e.to_string())
+        );
+    }
     let _ = answer(data, &limits, None, None, &AnswerOptions::default());
     if let Ok(doc) = decode(data, &limits) {
         let _ = check(&doc, None);

@@ -128,7 +128,7 @@ fn internal_error(mut outcome: CheckOutcome, reason: &str, options: &AnswerOptio
 /// Render the Response for an outcome.
 pub fn render(
     outcome: &CheckOutcome,
-    payload: Option<super::tree::Element>,
+    payload: Option<super::tree::Element<'static>>,
     options: &AnswerOptions,
 ) -> String {
     render_response(

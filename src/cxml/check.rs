@@ -114,7 +114,7 @@ pub fn check(doc: &Document, partner: Option<&PartnerAuth>) -> CheckOutcome {
         lang: env.lang.map(str::to_owned),
     };
 
-    let mut walker = Walker::default();
+    let mut walker = Walker::new();
     walker.envelope(&doc.root, &env);
     if walker.has_errors() {
         return outcome.finish(walker, StatusCode::NotAcceptable);
@@ -216,15 +216,25 @@ fn business_rules(env: &Envelope<'_>, partner: Option<&PartnerAuth>) -> Option<S
     None
 }
 
-/// Walks elements against the rule table, keeping the current path for messages.
-#[derive(Default)]
-struct Walker {
+/// Walks elements against the rule table, keeping the current path for messages. Allocates
+/// only for problems: names are borrowed from the tree and the sibling counters are reused.
+struct Walker<'a> {
     problems: Vec<Problem>,
     /// (name, 1-based index among same-named siblings, whether to print the index)
-    path: Vec<(String, usize, bool)>,
+    path: Vec<(&'a str, usize, bool)>,
+    /// Spare sibling-counter lists, one taken per level of `children` being walked.
+    counters: Vec<Vec<(&'a str, usize)>>,
 }
 
-impl Walker {
+impl<'a> Walker<'a> {
+    fn new() -> Self {
+        Walker {
+            problems: Vec::new(),
+            path: Vec::with_capacity(16),
+            counters: Vec::new(),
+        }
+    }
+
     fn has_errors(&self) -> bool {
         self.error_count() > 0
     }
@@ -250,11 +260,11 @@ impl Walker {
         s
     }
 
-    fn problem(&mut self, code: &'static str, at: &Element, message: String) {
+    fn problem(&mut self, code: &'static str, at: &Element<'_>, message: String) {
         self.push(code, Severity::Error, at, message);
     }
 
-    fn push(&mut self, code: &'static str, severity: Severity, at: &Element, message: String) {
+    fn push(&mut self, code: &'static str, severity: Severity, at: &Element<'_>, message: String) {
         let path = self.path_string();
         self.problems.push(Problem {
             code,
@@ -266,12 +276,12 @@ impl Walker {
     }
 
     /// Root attributes, root content model, and the whole Header.
-    fn envelope(&mut self, root: &Element, env: &Envelope<'_>) {
-        self.path.push((root.name.clone(), 1, false));
+    fn envelope(&mut self, root: &'a Element<'a>, env: &Envelope<'a>) {
+        self.path.push((&root.name, 1, false));
         if let Some(r) = rule(&root.name) {
             self.attributes(root, r);
         }
-        let names: Vec<&str> = root.elements().map(|e| e.name.as_str()).collect();
+        let names: Vec<&str> = root.elements().map(|e| &*e.name).collect();
         let shape_ok = matches!(
             names
                 .iter()
@@ -299,7 +309,7 @@ impl Walker {
         }
         if let Some(body) = env.body {
             if let Some(r) = rule(&body.name) {
-                self.path.push((body.name.clone(), 1, false));
+                self.path.push((&body.name, 1, false));
                 self.attributes(body, r);
                 self.path.pop();
             }
@@ -308,9 +318,9 @@ impl Walker {
     }
 
     /// The body's content (Request/Message/Response children), under the cXML path.
-    fn body(&mut self, body: &Element, kind: Option<BodyKind>) {
-        self.path.push(("cXML".into(), 1, false));
-        self.path.push((body.name.clone(), 1, false));
+    fn body(&mut self, body: &'a Element<'a>, kind: Option<BodyKind>) {
+        self.path.push(("cXML", 1, false));
+        self.path.push((&body.name, 1, false));
         if let Some(r) = rule(&body.name) {
             self.children(body, r);
         }
@@ -321,8 +331,8 @@ impl Walker {
         self.path.pop();
     }
 
-    fn element(&mut self, el: &Element, index: usize, show_index: bool) {
-        self.path.push((el.name.clone(), index, show_index));
+    fn element(&mut self, el: &'a Element<'a>, index: usize, show_index: bool) {
+        self.path.push((&el.name, index, show_index));
         if let Some(r) = rule(&el.name) {
             self.attributes(el, r);
             self.children(el, r);
@@ -333,7 +343,7 @@ impl Walker {
         self.path.pop();
     }
 
-    fn attributes(&mut self, el: &Element, r: &ElementRule) {
+    fn attributes(&mut self, el: &Element<'_>, r: &ElementRule) {
         for attr in &el.attributes {
             if attr.name == "xmlns" || attr.name.starts_with("xmlns:") {
                 continue;
@@ -378,7 +388,7 @@ impl Walker {
         }
     }
 
-    fn children(&mut self, el: &Element, r: &ElementRule) {
+    fn children(&mut self, el: &'a Element<'a>, r: &ElementRule) {
         if !r.text && el.has_text() {
             self.problem(
                 "unexpected-text",
@@ -387,7 +397,7 @@ impl Walker {
             );
         }
         for group in r.required {
-            if !el.elements().any(|c| group.contains(&c.name.as_str())) {
+            if !el.elements().any(|c| group.contains(&&*c.name)) {
                 self.problem(
                     "missing-element",
                     el,
@@ -399,14 +409,16 @@ impl Walker {
             return;
         }
         // Count same-named siblings once, so paths show an index only where it disambiguates.
-        let mut counts: Vec<(&str, usize)> = Vec::new();
+        let mut counts = self.counters.pop().unwrap_or_default();
+        counts.clear();
         for c in el.elements() {
             match counts.iter_mut().find(|(n, _)| *n == c.name) {
                 Some((_, k)) => *k += 1,
                 None => counts.push((&c.name, 1)),
             }
         }
-        let mut seen: Vec<(&str, usize)> = Vec::with_capacity(counts.len());
+        let mut seen = self.counters.pop().unwrap_or_default();
+        seen.clear();
         for c in el.elements() {
             let index = match seen.iter_mut().find(|(n, _)| *n == c.name) {
                 Some((_, k)) => {
@@ -422,8 +434,8 @@ impl Walker {
                 .iter()
                 .find(|(n, _)| *n == c.name)
                 .map_or(1, |(_, k)| *k);
-            if !r.children.contains(&c.name.as_str()) {
-                self.path.push((c.name.clone(), index, total > 1));
+            if !r.children.contains(&&*c.name) {
+                self.path.push((&c.name, index, total > 1));
                 self.problem(
                     "unexpected-element",
                     c,
@@ -434,9 +446,11 @@ impl Walker {
             }
             self.element(c, index, total > 1);
         }
+        self.counters.push(counts);
+        self.counters.push(seen);
     }
 
-    fn money(&mut self, el: &Element) {
+    fn money(&mut self, el: &Element<'_>) {
         if let Some(currency) = el.attr("currency") {
             if !is_currency(currency) {
                 self.problem(

@@ -1,8 +1,12 @@
-//! Decoder: bytes → `Document`, using quick-xml's streaming reader over the whole input.
+//! Decoder: bytes → `Document`. The reference decoder here uses quick-xml's streaming reader
+//! over the whole input and defines every result, error and position; `fast.rs` builds the same
+//! trees faster for the documents it understands and hands everything else over to it.
 //! Owns the safety rules (size, depth, attribute and element limits; DOCTYPE accepted but never
 //! fetched; entity declarations refused; only the five predefined entities and character
 //! references are expanded) and source positions. Knows nothing about cXML semantics beyond
 //! "the root must be `cXML`"; checking is `check.rs`'s job.
+
+use std::borrow::Cow;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
@@ -39,7 +43,36 @@ impl Default for Limits {
 }
 
 /// Decode a cXML document. Never panics; every failure is a `CxmlError` with a position.
-pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Document, CxmlError> {
+///
+/// The tree borrows from `bytes` (see `tree.rs`); call [`Document::into_owned`] to keep it
+/// longer. A fast scanner (`fast.rs`) builds the tree for the documents it understands; any
+/// error, limit or unusual construct sends the input to the reference decoder below, which
+/// defines every result, error and position.
+pub fn decode<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Document<'a>, CxmlError> {
+    let text = prepare(bytes, limits)?;
+    match super::fast::decode(text, limits) {
+        Some(doc) => Ok(doc),
+        None => Decoder::new(text, limits).run(),
+    }
+}
+
+/// The reference decoder alone (quick-xml events, owned strings), without the fast path. For
+/// tests and the fuzz target, which check that both decoders agree.
+#[doc(hidden)]
+pub fn decode_reference<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Document<'a>, CxmlError> {
+    let text = prepare(bytes, limits)?;
+    Decoder::new(text, limits).run()
+}
+
+/// The fast decoder alone: `None` where it would hand over to the reference decoder.
+#[doc(hidden)]
+pub fn decode_fast<'a>(bytes: &'a [u8], limits: &Limits) -> Option<Document<'a>> {
+    let text = prepare(bytes, limits).ok()?;
+    super::fast::decode(text, limits)
+}
+
+/// Size limit, BOM and UTF-8: the checks both decoders start from.
+fn prepare<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str, CxmlError> {
     if bytes.len() > limits.max_bytes {
         return Err(CxmlError::TooLarge {
             size: bytes.len(),
@@ -47,15 +80,14 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Document, CxmlError> {
         });
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| CxmlError::InvalidUtf8 {
+    std::str::from_utf8(bytes).map_err(|e| CxmlError::InvalidUtf8 {
         position: Lines::position_in(bytes, e.valid_up_to()),
-    })?;
-    Decoder::new(text, limits).run()
+    })
 }
 
 /// Turns byte offsets into line:column, walking forward only (offsets arrive in order), so the
 /// cost over a whole document is one pass over its bytes.
-struct Lines<'a> {
+pub(super) struct Lines<'a> {
     text: &'a [u8],
     offset: usize,
     line: u32,
@@ -64,7 +96,7 @@ struct Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
-    fn new(text: &'a str) -> Self {
+    pub(super) fn new(text: &'a str) -> Self {
         Lines {
             text: text.as_bytes(),
             offset: 0,
@@ -73,7 +105,7 @@ impl<'a> Lines<'a> {
         }
     }
 
-    fn at(&mut self, offset: usize) -> Position {
+    pub(super) fn at(&mut self, offset: usize) -> Position {
         let offset = offset.min(self.text.len());
         if offset < self.offset {
             return Self::position_in(self.text, offset);
@@ -119,13 +151,13 @@ fn column(line_prefix: &[u8]) -> u32 {
     u32::try_from(chars + 1).unwrap_or(u32::MAX)
 }
 
-struct Decoder<'a> {
+struct Decoder<'a, 'l> {
     reader: Reader<&'a [u8]>,
     text: &'a str,
     lines: Lines<'a>,
-    limits: &'a Limits,
-    stack: Vec<Element>,
-    root: Option<Element>,
+    limits: &'l Limits,
+    stack: Vec<Element<'a>>,
+    root: Option<Element<'a>>,
     doctype: Option<DocType>,
     elements: usize,
     /// Whitespace-only text seen after a child element, held (borrowed, not copied) until the
@@ -133,8 +165,8 @@ struct Decoder<'a> {
     pending_ws: Option<std::borrow::Cow<'a, str>>,
 }
 
-impl<'a> Decoder<'a> {
-    fn new(text: &'a str, limits: &'a Limits) -> Self {
+impl<'a, 'l> Decoder<'a, 'l> {
+    fn new(text: &'a str, limits: &'l Limits) -> Self {
         let mut reader = Reader::from_str(text);
         let config = reader.config_mut();
         config.check_end_names = true;
@@ -167,7 +199,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Document, CxmlError> {
+    fn run(mut self) -> Result<Document<'a>, CxmlError> {
         loop {
             let start = self.reader.buffer_position();
             let event = match self.reader.read_event() {
@@ -293,7 +325,7 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn open(&mut self, e: &BytesStart<'_>, start: u64) -> Result<Element, CxmlError> {
+    fn open(&mut self, e: &BytesStart<'_>, start: u64) -> Result<Element<'a>, CxmlError> {
         let position = self.pos(start);
         if self.root.is_some() && self.stack.is_empty() {
             return Err(CxmlError::Syntax {
@@ -364,19 +396,19 @@ impl<'a> Decoder<'a> {
                 });
             }
             attributes.push(Attribute {
-                name: attr_name.to_owned(),
-                value: value.into_owned(),
+                name: Cow::Owned(attr_name.to_owned()),
+                value: Cow::Owned(value.into_owned()),
             });
         }
         Ok(Element {
-            name,
+            name: Cow::Owned(name),
             attributes,
             children: Vec::new(),
             position,
         })
     }
 
-    fn close(&mut self, mut element: Element, _end: u64) -> Result<(), CxmlError> {
+    fn close(&mut self, mut element: Element<'a>, _end: u64) -> Result<(), CxmlError> {
         // Whitespace between child elements is layout, not data (see `Element`).
         if element.children.len() > 1
             && element
@@ -428,7 +460,7 @@ impl<'a> Decoder<'a> {
                 let position = self.pos(start);
                 return Err(CxmlError::TextTooLong { position, limit });
             }
-            last.push_str(content);
+            last.to_mut().push_str(content);
         } else {
             if content.len() > limit {
                 let position = self.pos(start);
@@ -437,7 +469,9 @@ impl<'a> Decoder<'a> {
             if parent.children.capacity() == 0 {
                 parent.children.reserve_exact(1);
             }
-            parent.children.push(Node::Text(content.to_owned()));
+            parent
+                .children
+                .push(Node::Text(Cow::Owned(content.to_owned())));
         }
         Ok(())
     }
@@ -449,7 +483,7 @@ pub const HARD_MAX_DEPTH: usize = 256;
 /// A usable XML name: not empty, not starting with a digit, `-` or `.`, and free of markup
 /// characters and whitespace (quick-xml is lenient here; the writer must be able to print it
 /// back unchanged).
-fn is_name(name: &str) -> bool {
+pub(super) fn is_name(name: &str) -> bool {
     let Some(first) = name.chars().next() else {
         return false;
     };
@@ -474,12 +508,12 @@ fn is_name(name: &str) -> bool {
 
 /// Marker: the DOCTYPE declares entities (refused).
 #[derive(Debug)]
-struct EntityDeclared;
+pub(super) struct EntityDeclared;
 
 /// Read `cXML SYSTEM "uri"` / `cXML PUBLIC "pub" "uri"` and an optional internal subset. The
 /// subset may hold comments or attribute lists (ignored), but any `<!ENTITY` is refused: that
 /// closes billion-laughs expansion and external entities in one rule.
-fn parse_doctype(content: &str) -> Result<DocType, EntityDeclared> {
+pub(super) fn parse_doctype(content: &str) -> Result<DocType, EntityDeclared> {
     // The internal subset starts at the first `[` outside a quoted literal.
     let mut quote = None;
     let mut subset_start = None;

@@ -78,7 +78,7 @@ impl DocumentKind {
 /// One `Credential` under From, To or Sender.
 #[derive(Clone, Copy)]
 pub struct CredentialView<'a> {
-    pub element: &'a Element,
+    pub element: &'a Element<'a>,
 }
 
 impl<'a> CredentialView<'a> {
@@ -130,23 +130,23 @@ pub struct Envelope<'a> {
     /// effective version.
     pub version: Option<&'a str>,
     pub lang: Option<&'a str>,
-    pub header: Option<&'a Element>,
+    pub header: Option<&'a Element<'a>>,
     pub from: Vec<CredentialView<'a>>,
     pub to: Vec<CredentialView<'a>>,
     pub sender: Vec<CredentialView<'a>>,
     pub user_agent: Option<Cow<'a, str>>,
     pub body_kind: Option<BodyKind>,
-    pub body: Option<&'a Element>,
+    pub body: Option<&'a Element<'a>>,
     /// `Request@deploymentMode` (`production` when absent, per the DTD default).
     pub deployment_mode: Option<&'a str>,
     /// The document element inside the body (for a Response: its payload, if any).
-    pub document: Option<&'a Element>,
+    pub document: Option<&'a Element<'a>>,
     pub kind: Option<DocumentKind>,
     /// `Status` of a Response or Message.
-    pub status: Option<&'a Element>,
+    pub status: Option<&'a Element<'a>>,
 }
 
-fn credentials<'a>(header: Option<&'a Element>, party: &str) -> Vec<CredentialView<'a>> {
+fn credentials<'a>(header: Option<&'a Element<'a>>, party: &str) -> Vec<CredentialView<'a>> {
     header
         .and_then(|h| h.child(party))
         .map(|p| {
@@ -158,7 +158,7 @@ fn credentials<'a>(header: Option<&'a Element>, party: &str) -> Vec<CredentialVi
 }
 
 /// Read the envelope views of a document.
-pub fn envelope(doc: &Document) -> Envelope<'_> {
+pub fn envelope<'a>(doc: &'a Document<'_>) -> Envelope<'a> {
     let root = &doc.root;
     let header = root.child("Header");
     let (body_kind, body) = [BodyKind::Request, BodyKind::Response, BodyKind::Message]
@@ -207,7 +207,7 @@ pub fn envelope(doc: &Document) -> Envelope<'_> {
 /// otherwise the version in the DOCTYPE system id (suppliers often send `version="1.0"` with a
 /// 1.2.0xx DTD), otherwise a short numeric `version` such as `1.0`. Anything that is not digits
 /// and dots is ignored, so it can never leak into a DOCTYPE we write.
-pub fn cxml_version(doc: &Document) -> Option<&str> {
+pub fn cxml_version<'a>(doc: &'a Document<'_>) -> Option<&'a str> {
     let attr = doc.root.attr("version").filter(|v| is_version(v));
     let from_doctype = doc.doctype.as_ref().and_then(|d| d.version());
     match attr {

@@ -1,7 +1,9 @@
 //! cXML codec: decode, check, answer and write cXML. Does no I/O of its own and touches no
 //! other module: the CLI, HTTP channel and store call in through the functions re-exported here.
 //!
-//! - `decode`: bytes → [`Document`] (element tree with line:column), safely bounded by [`Limits`].
+//! - `decode`: bytes → [`Document`] (element tree with line:column, borrowing from the input),
+//!   safely bounded by [`Limits`]; `fast` reads the usual documents in one quick pass and leaves
+//!   everything else (and every error) to the quick-xml reference decoder in `decode`.
 //! - `envelope`: typed views (payloadID, credentials, body and document kind).
 //! - `check` + `rules`/`rules_table`: DTD-level structure checks, authentication, status decision.
 //! - `response`, `history`, `answer`: the Response to send, and the payloadID resend rules.
@@ -14,6 +16,7 @@ pub mod check;
 pub mod decode;
 pub mod envelope;
 pub mod error;
+mod fast;
 pub mod history;
 pub mod response;
 mod rules;
@@ -25,6 +28,8 @@ pub use answer::{answer, Answer, AnswerOptions};
 pub use auth::{PartnerAuth, Secret};
 pub use check::{check, CheckOutcome, Problem, Severity};
 pub use decode::{decode, Limits};
+#[doc(hidden)]
+pub use decode::{decode_fast, decode_reference};
 pub use envelope::{cxml_version, envelope, BodyKind, CredentialView, DocumentKind, Envelope};
 pub use error::{CxmlError, Position};
 pub use history::{content_hash, HistoryEntry, HistoryError, InMemoryHistory, PayloadHistory};

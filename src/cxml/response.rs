@@ -83,11 +83,11 @@ pub struct ResponseSpec<'a> {
     /// Human-readable detail, the content of the Status element (e.g. the 400/406 reason).
     pub message: Option<&'a str>,
     /// Extra element after Status (e.g. a ProfileResponse).
-    pub payload: Option<Element>,
+    pub payload: Option<Element<'static>>,
 }
 
 /// Build a Response document tree.
-pub fn response_document(status: StatusCode, spec: &ResponseSpec<'_>) -> Document {
+pub fn response_document(status: StatusCode, spec: &ResponseSpec<'_>) -> Document<'static> {
     let version = spec.version.unwrap_or(writer::DEFAULT_VERSION);
     let mut status_el = Element::new("Status")
         .with_attr("code", status.code().to_string())
@@ -137,7 +137,7 @@ pub const SUPPORTED_REQUESTS: &[&str] = &[
 ];
 
 /// A ProfileResponse listing the supported requests at `url`.
-pub fn profile_response(url: &str) -> Element {
+pub fn profile_response(url: &str) -> Element<'static> {
     let mut profile = Element::new("ProfileResponse").with_attr("effectiveDate", timestamp_now());
     for name in SUPPORTED_REQUESTS {
         profile = profile.with_child(

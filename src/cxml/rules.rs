@@ -2,6 +2,10 @@
 //! date-times with offset, numbers, unsigned integers, enumerations, ISO 4217 currency codes.
 //! Owns these small parsers; the walk that applies them lives in `check.rs`.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
 use super::rules_table::ELEMENTS;
 
 /// How an attribute value is checked.
@@ -46,12 +50,40 @@ pub(crate) struct ElementRule {
     pub text: bool,
 }
 
-/// The rule for an element name, if the DTDs define it.
+/// The rule for an element name, if the DTDs define it. A hash lookup (built on first use):
+/// the checker asks once per element, and a binary search over ~830 names costs ten string
+/// comparisons.
 pub(crate) fn rule(name: &str) -> Option<&'static ElementRule> {
-    ELEMENTS
-        .binary_search_by(|r| r.name.cmp(name))
-        .ok()
-        .and_then(|i| ELEMENTS.get(i))
+    static INDEX: OnceLock<HashMap<&'static str, &'static ElementRule, BuildHasherDefault<Fnv>>> =
+        OnceLock::new();
+    INDEX
+        .get_or_init(|| ELEMENTS.iter().map(|r| (r.name, r)).collect())
+        .get(name)
+        .copied()
+}
+
+/// FNV-1a: element names are short, trusted table keys or looked up only, so a simple hash
+/// does (an attacker's names can only miss).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 impl AttrKind {
@@ -99,10 +131,27 @@ pub fn is_datetime_tz(value: &str) -> bool {
 pub fn is_date(value: &str) -> bool {
     use chrono::NaiveDate;
     if value.len() == 10 {
+        // `YYYY-MM-DD` (nearly every date sent) without chrono's format interpreter; any other
+        // ten-character value is still parsed by chrono.
+        if let Some((y, m, d)) = plain_ymd(value.as_bytes()) {
+            return NaiveDate::from_ymd_opt(y, m, d).is_some();
+        }
         return NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok();
     }
     is_datetime_tz(value)
         || chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+}
+
+/// Year, month and day of exactly `DDDD-DD-DD`.
+fn plain_ymd(b: &[u8]) -> Option<(i32, u32, u32)> {
+    let [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] = *b else {
+        return None;
+    };
+    let digit = |c: u8| c.is_ascii_digit().then(|| u32::from(c - b'0'));
+    let year = ((digit(y1)? * 10 + digit(y2)?) * 10 + digit(y3)?) * 10 + digit(y4)?;
+    let month = digit(m1)? * 10 + digit(m2)?;
+    let day = digit(d1)? * 10 + digit(d2)?;
+    Some((i32::try_from(year).ok()?, month, day))
 }
 
 /// Optional sign, digits with an optional fraction (at least one digit), optional exponent.
@@ -168,6 +217,29 @@ mod tests {
         assert!(!is_datetime_tz("2024-01-15"));
         assert!(is_date("2024-01-15"));
         assert!(!is_date("2024-13-15"));
+        // The `YYYY-MM-DD` shortcut agrees with chrono on every such value, leap days included.
+        for value in [
+            "2024-02-29",
+            "2023-02-29",
+            "1900-02-29",
+            "2000-02-29",
+            "0000-01-01",
+            "9999-12-31",
+            "2024-00-10",
+            "2024-04-31",
+            "2024-04-30",
+            "2024-01-00",
+            "2024-1-015",
+            "2024/01/15",
+            " 2024-1-15",
+            "+202-01-15",
+        ] {
+            assert_eq!(
+                is_date(value),
+                chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok(),
+                "{value}"
+            );
+        }
         assert!(is_number("-12.50") && is_number("1e3") && is_number(".5") && is_number("5."));
         assert!(!is_number("") && !is_number("1,5") && !is_number("abc") && !is_number("."));
         assert!(is_currency("USD") && !is_currency("usd") && !is_currency("US"));

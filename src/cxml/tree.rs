@@ -1,6 +1,12 @@
 //! The cXML element tree: names, attributes (in document order), text and child elements, each
 //! element with the line:column of its start tag. This is what the decoder builds, the checker
 //! walks, the writer prints and the mapping engine reads by path. Owns no parsing or checking.
+//!
+//! Strings are `Cow<'a, str>`: a decoded tree borrows names, attribute values and text from the
+//! input (`'a` is the input's lifetime) and owns only what entity or line-end replacement
+//! changed, so decoding costs a few allocations per element instead of one per string. Trees
+//! built in code (`Element::new`...) own their strings and can be `Element<'static>`;
+//! [`Element::into_owned`] / [`Document::into_owned`] detach a decoded tree from its input.
 
 use std::borrow::Cow;
 
@@ -9,31 +15,31 @@ pub use super::error::Position;
 /// One attribute, name as written (`xml:lang` keeps its prefix) and value after XML
 /// attribute-value normalisation and entity replacement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attribute {
-    pub name: String,
-    pub value: String,
+pub struct Attribute<'a> {
+    pub name: Cow<'a, str>,
+    pub value: Cow<'a, str>,
 }
 
 /// A child of an element: another element or a run of character data (text and CDATA merged).
 #[derive(Debug, Clone)]
-pub enum Node {
-    Element(Element),
-    Text(String),
+pub enum Node<'a> {
+    Element(Element<'a>),
+    Text(Cow<'a, str>),
 }
 
 /// An element. Whitespace-only text between child elements is dropped when the tree is built
 /// (it is indentation, not data), so a pretty-printed and a compact document give equal trees.
 #[derive(Debug, Clone, Default)]
-pub struct Element {
-    pub name: String,
-    pub attributes: Vec<Attribute>,
-    pub children: Vec<Node>,
+pub struct Element<'a> {
+    pub name: Cow<'a, str>,
+    pub attributes: Vec<Attribute<'a>>,
+    pub children: Vec<Node<'a>>,
     /// Where the start tag begins. Not part of equality: a re-written document has other
     /// positions but the same tree.
     pub position: Position,
 }
 
-impl PartialEq for Node {
+impl PartialEq for Node<'_> {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Node::Element(a), Node::Element(b)) => a == b,
@@ -43,7 +49,7 @@ impl PartialEq for Node {
     }
 }
 
-impl PartialEq for Element {
+impl PartialEq for Element<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name
             && self.attributes == other.attributes
@@ -51,11 +57,32 @@ impl PartialEq for Element {
     }
 }
 
-impl Element {
-    /// A new element with no attributes or children (for building documents in code).
+impl<'a> Node<'a> {
+    /// The same node owning all its strings.
+    pub fn into_owned(self) -> Node<'static> {
+        match self {
+            Node::Element(e) => Node::Element(e.into_owned()),
+            Node::Text(t) => Node::Text(Cow::Owned(t.into_owned())),
+        }
+    }
+}
+
+impl<'a> Attribute<'a> {
+    /// The same attribute owning its strings.
+    pub fn into_owned(self) -> Attribute<'static> {
+        Attribute {
+            name: Cow::Owned(self.name.into_owned()),
+            value: Cow::Owned(self.value.into_owned()),
+        }
+    }
+}
+
+impl<'a> Element<'a> {
+    /// A new element with no attributes or children (for building documents in code). The
+    /// builder helpers copy their strings, so a built tree has any lifetime the caller needs.
     pub fn new(name: impl Into<String>) -> Self {
         Element {
-            name: name.into(),
+            name: Cow::Owned(name.into()),
             ..Element::default()
         }
     }
@@ -63,22 +90,36 @@ impl Element {
     /// Builder helper: add an attribute.
     pub fn with_attr(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.attributes.push(Attribute {
-            name: name.into(),
-            value: value.into(),
+            name: Cow::Owned(name.into()),
+            value: Cow::Owned(value.into()),
         });
         self
     }
 
     /// Builder helper: add a child element.
-    pub fn with_child(mut self, child: Element) -> Self {
+    pub fn with_child(mut self, child: Element<'a>) -> Self {
         self.children.push(Node::Element(child));
         self
     }
 
     /// Builder helper: add a text node.
     pub fn with_text(mut self, text: impl Into<String>) -> Self {
-        self.children.push(Node::Text(text.into()));
+        self.children.push(Node::Text(Cow::Owned(text.into())));
         self
+    }
+
+    /// The same element (and subtree) owning all its strings, detached from the input.
+    pub fn into_owned(self) -> Element<'static> {
+        Element {
+            name: Cow::Owned(self.name.into_owned()),
+            attributes: self
+                .attributes
+                .into_iter()
+                .map(Attribute::into_owned)
+                .collect(),
+            children: self.children.into_iter().map(Node::into_owned).collect(),
+            position: self.position,
+        }
     }
 
     /// The value of attribute `name`, if present.
@@ -86,11 +127,11 @@ impl Element {
         self.attributes
             .iter()
             .find(|a| a.name == name)
-            .map(|a| a.value.as_str())
+            .map(|a| &*a.value)
     }
 
     /// All child elements, in order.
-    pub fn elements(&self) -> impl Iterator<Item = &Element> {
+    pub fn elements(&self) -> impl Iterator<Item = &Element<'a>> {
         self.children.iter().filter_map(|n| match n {
             Node::Element(e) => Some(e),
             Node::Text(_) => None,
@@ -98,12 +139,12 @@ impl Element {
     }
 
     /// The first child element called `name`.
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub fn child(&self, name: &str) -> Option<&Element<'a>> {
         self.elements().find(|e| e.name == name)
     }
 
     /// Every child element called `name`, in order.
-    pub fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub fn children<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Element<'a>> + 's {
         self.elements().filter(move |e| e.name == name)
     }
 
@@ -111,7 +152,7 @@ impl Element {
     /// element holds a single text run, which is the common case.
     pub fn text(&self) -> Cow<'_, str> {
         let mut texts = self.children.iter().filter_map(|n| match n {
-            Node::Text(t) => Some(t.as_str()),
+            Node::Text(t) => Some(&**t),
             Node::Element(_) => None,
         });
         match (texts.next(), texts.next()) {
@@ -136,7 +177,7 @@ impl Element {
     /// Follow a `/`-separated path of child element names from this element, taking the first
     /// match at each step: `order.find("OrderRequestHeader/Total/Money")`. A step may carry a
     /// 1-based index, `ItemOut[2]`. An empty path returns `self`.
-    pub fn find(&self, path: &str) -> Option<&Element> {
+    pub fn find(&self, path: &str) -> Option<&Element<'a>> {
         let mut current = self;
         for step in path.split('/').filter(|s| !s.is_empty()) {
             let (name, index) = split_index(step)?;
@@ -147,8 +188,8 @@ impl Element {
 
     /// Every element reached by `path`, expanding all matches at every step (no indexes needed):
     /// `order.find_all("ItemOut/ItemID/SupplierPartID")`.
-    pub fn find_all<'a>(&'a self, path: &str) -> Vec<&'a Element> {
-        let mut current: Vec<&Element> = vec![self];
+    pub fn find_all<'s>(&'s self, path: &str) -> Vec<&'s Element<'a>> {
+        let mut current: Vec<&Element<'a>> = vec![self];
         for step in path.split('/').filter(|s| !s.is_empty()) {
             let Some((name, index)) = split_index(step) else {
                 return Vec::new();
@@ -227,7 +268,17 @@ impl DocType {
 
 /// A decoded cXML document: the DOCTYPE (if any) and the `cXML` root element.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Document {
+pub struct Document<'a> {
     pub doctype: Option<DocType>,
-    pub root: Element,
+    pub root: Element<'a>,
+}
+
+impl Document<'_> {
+    /// The same document owning all its strings, detached from the input.
+    pub fn into_owned(self) -> Document<'static> {
+        Document {
+            doctype: self.doctype,
+            root: self.root.into_owned(),
+        }
+    }
 }

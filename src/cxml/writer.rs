@@ -41,7 +41,7 @@ pub fn dtd_file_for(root: &Element) -> &'static str {
         .iter()
         .find_map(|b| root.child(b))
         .and_then(|b| b.elements().find(|e| e.name != "Status"));
-    match body.map(|e| e.name.as_str()) {
+    match body.map(|e| &*e.name) {
         Some("ConfirmationRequest" | "ShipNoticeRequest") => "Fulfill.dtd",
         Some("InvoiceDetailRequest") => "InvoiceDetail.dtd",
         _ => "cXML.dtd",

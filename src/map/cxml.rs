@@ -761,7 +761,7 @@ pub fn check(map: &Map) -> Result<(), MapError> {
 
 pub(crate) struct Inbound<'a> {
     /// The request document element (`OrderRequest`...): the start of `/` paths.
-    pub doc: &'a Element,
+    pub doc: &'a Element<'a>,
     pub map: &'a Map,
     pub tables: &'a Tables,
     credit: bool,
@@ -787,7 +787,7 @@ fn element_matches(e: &Element, conds: &[(String, bool, String)]) -> bool {
 }
 
 impl<'a> Inbound<'a> {
-    pub fn new(doc: &'a Element, map: &'a Map, tables: &'a Tables) -> Self {
+    pub fn new(doc: &'a Element<'a>, map: &'a Map, tables: &'a Tables) -> Self {
         let credit = doc.name == "InvoiceDetailRequest"
             && doc
                 .child("InvoiceDetailRequestHeader")
@@ -801,7 +801,7 @@ impl<'a> Inbound<'a> {
         }
     }
 
-    fn select(&self, ctx: &'a Element, p: &XmlPath) -> Vec<&'a Element> {
+    fn select(&self, ctx: &'a Element<'a>, p: &XmlPath) -> Vec<&'a Element<'a>> {
         let mut cur = vec![if p.absolute { self.doc } else { ctx }];
         for s in &p.steps {
             cur = cur
@@ -815,7 +815,7 @@ impl<'a> Inbound<'a> {
         cur
     }
 
-    fn values(&self, ctx: &'a Element, p: &XmlPath) -> Vec<String> {
+    fn values(&self, ctx: &'a Element<'a>, p: &XmlPath) -> Vec<String> {
         self.select(ctx, p)
             .into_iter()
             .filter_map(|e| match &p.attribute {
@@ -826,7 +826,7 @@ impl<'a> Inbound<'a> {
             .collect()
     }
 
-    fn first_value(&self, ctx: &'a Element, r: &Rule) -> Option<(String, bool)> {
+    fn first_value(&self, ctx: &'a Element<'a>, r: &Rule) -> Option<(String, bool)> {
         r.from.iter().find_map(|s| match s {
             Source::Xml(p) => self
                 .values(ctx, p)
@@ -840,7 +840,7 @@ impl<'a> Inbound<'a> {
     /// The rule's value, and whether it came from the document (not a constant or default).
     fn rule_value(
         &self,
-        ctx: &'a Element,
+        ctx: &'a Element<'a>,
         r: &Rule,
     ) -> Result<(Option<Value>, bool), TranslateError> {
         if let (Some(Source::Xml(w)), Some(want)) = (&r.when, &r.when_value) {
@@ -884,7 +884,7 @@ impl<'a> Inbound<'a> {
     /// holding only constants is not there).
     fn block(
         &self,
-        ctx: &'a Element,
+        ctx: &'a Element<'a>,
         b: &Block,
         out: &mut JsonMap<String, Value>,
     ) -> Result<bool, TranslateError> {
@@ -1404,7 +1404,7 @@ impl<'a> Outbound<'a> {
         Ok(())
     }
 
-    fn emit(&self, n: usize) -> Element {
+    fn emit(&self, n: usize) -> Element<'static> {
         let node = &self.nodes[n];
         let mut children: Vec<usize> = node.children.clone();
         children.sort_by_key(|&c| order_index(&node.name, &self.nodes[c].name));
@@ -1413,12 +1413,12 @@ impl<'a> Outbound<'a> {
             .attrs
             .iter()
             .map(|(k, v)| Attribute {
-                name: k.clone(),
-                value: v.clone(),
+                name: k.clone().into(),
+                value: v.clone().into(),
             })
             .collect();
         if let Some(t) = node.text.as_ref().filter(|t| !t.is_empty()) {
-            el.children.push(Node::Text(t.clone()));
+            el.children.push(Node::Text(t.clone().into()));
         }
         for c in children {
             el.children.push(Node::Element(self.emit(c)));
@@ -1427,7 +1427,7 @@ impl<'a> Outbound<'a> {
     }
 
     /// Builds the request document element (`OrderRequest`...) from a canonical document.
-    pub fn run(mut self, data: &Value) -> Result<Element, TranslateError> {
+    pub fn run(mut self, data: &Value) -> Result<Element<'static>, TranslateError> {
         let root = self.map.root.clone();
         self.block(0, &root, data)?;
         Ok(self.emit(0))

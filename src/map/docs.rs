@@ -400,7 +400,7 @@ impl CxmlEnvelope {
     }
 }
 
-fn credential(party: &str, (domain, identity): &(String, String)) -> crate::cxml::Element {
+fn credential(party: &str, (domain, identity): &(String, String)) -> crate::cxml::Element<'static> {
     use crate::cxml::Element;
     Element::new(party).with_child(
         Element::new("Credential")

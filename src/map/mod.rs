@@ -372,7 +372,7 @@ impl MapSet {
         &self,
         doc: &Value,
         partner: Option<&str>,
-    ) -> Result<crate::cxml::Element, TranslateError> {
+    ) -> Result<crate::cxml::Element<'static>, TranslateError> {
         let fail = |m: String| TranslateError {
             map: "maps".into(),
             line: 0,
