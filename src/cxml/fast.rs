@@ -737,27 +737,7 @@ mod tests {
     //! included) wherever the fast one answers, and no answer wherever the reference refuses.
 
     use super::super::decode::{decode_fast, decode_reference, Limits};
-    use super::super::tree::{Document, Element, Node};
     use std::path::Path;
-
-    fn same_element(a: &Element<'_>, b: &Element<'_>) -> bool {
-        a.name == b.name
-            && a.position == b.position
-            && a.attributes == b.attributes
-            && a.children.len() == b.children.len()
-            && a.children
-                .iter()
-                .zip(&b.children)
-                .all(|(x, y)| match (x, y) {
-                    (Node::Element(x), Node::Element(y)) => same_element(x, y),
-                    (Node::Text(x), Node::Text(y)) => x == y,
-                    _ => false,
-                })
-    }
-
-    fn same(a: &Document<'_>, b: &Document<'_>) -> bool {
-        a.doctype == b.doctype && same_element(&a.root, &b.root)
-    }
 
     /// Checks one input; returns whether the fast decoder handled it.
     fn agree(input: &[u8], limits: &Limits) -> bool {
@@ -767,7 +747,7 @@ mod tests {
             (_, None) => false,
             (Ok(r), Some(f)) => {
                 assert!(
-                    same(r, f),
+                    r.identical(f),
                     "trees differ for {:?}\nreference: {r:#?}\nfast: {f:#?}",
                     String::from_utf8_lossy(input)
                 );

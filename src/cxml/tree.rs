@@ -281,4 +281,25 @@ impl Document<'_> {
             root: self.root.into_owned(),
         }
     }
+
+    /// Equal and with every element at the same position: what two decoders of the same bytes
+    /// must give (`==` ignores positions on purpose, for round trips).
+    pub fn identical(&self, other: &Document<'_>) -> bool {
+        self.doctype == other.doctype && identical(&self.root, &other.root)
+    }
+}
+
+fn identical(a: &Element<'_>, b: &Element<'_>) -> bool {
+    a.name == b.name
+        && a.position == b.position
+        && a.attributes == b.attributes
+        && a.children.len() == b.children.len()
+        && a.children
+            .iter()
+            .zip(&b.children)
+            .all(|(x, y)| match (x, y) {
+                (Node::Element(x), Node::Element(y)) => identical(x, y),
+                (Node::Text(x), Node::Text(y)) => x == y,
+                _ => false,
+            })
 }

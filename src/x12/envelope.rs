@@ -336,12 +336,7 @@ pub fn check<R: Read, S: Sink>(
     lenient: Leniency,
     sink: S,
 ) -> io::Result<(S, Summary)> {
-    let parallel = if sink.wants_segments() {
-        Parallel::OFF
-    } else {
-        Parallel::auto()
-    };
-    check_with(input, grammars, lenient, sink, parallel)
+    check_with(input, grammars, lenient, sink, Parallel::auto())
 }
 
 /// `check` with an explicit threading choice. Results are identical whatever `parallel` says;

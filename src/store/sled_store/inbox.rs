@@ -82,18 +82,7 @@ pub(super) fn receive(
         replays: 0,
     };
     let value = to_json(&entry)?;
-    let event = AuditEvent {
-        at: now,
-        actor: format!("channel:{}", entry.meta.channel),
-        action: "inbox.received".into(),
-        inbox_id: Some(id),
-        document_id: None,
-        outbox_id: None,
-        detail: format!(
-            "{} bytes, sha256 {}",
-            entry.payload.size, entry.payload.sha256
-        ),
-    };
+    let event = received_event(&entry, now);
     let akey = s.audit_key(now)?;
     let skey = stage_key(&Stage::Received, &id);
 
@@ -403,18 +392,7 @@ pub(super) fn receive_inline_tx(
         stage_changed_at: now,
         replays: 0,
     };
-    let event = AuditEvent {
-        at: now,
-        actor: format!("channel:{}", entry.meta.channel),
-        action: "inbox.received".into(),
-        inbox_id: Some(id),
-        document_id: None,
-        outbox_id: None,
-        detail: format!(
-            "{} bytes, sha256 {}",
-            entry.payload.size, entry.payload.sha256
-        ),
-    };
+    let event = received_event(&entry, now);
     let akey = akey(now).map_err(abort)?;
     t.rk.insert(&kh[..], &id.as_bytes()[..])?;
     t.inbox
@@ -423,4 +401,20 @@ pub(super) fn receive_inline_tx(
     t.si.insert(stage_key(&Stage::Received, &id), &[][..])?;
     write_audit_tx(t.audit, t.by_ref, akey, &event)?;
     Ok(Some((id, Receipt::Fresh)))
+}
+
+/// The audit record of a receive, the same whether the payload went to a file or inline.
+fn received_event(entry: &InboxEntry, now: chrono::DateTime<Utc>) -> AuditEvent {
+    AuditEvent {
+        at: now,
+        actor: format!("channel:{}", entry.meta.channel),
+        action: "inbox.received".into(),
+        inbox_id: Some(entry.id),
+        document_id: None,
+        outbox_id: None,
+        detail: format!(
+            "{} bytes, sha256 {}",
+            entry.payload.size, entry.payload.sha256
+        ),
+    }
 }
