@@ -602,7 +602,7 @@ impl<'g, S: Sink> Engine<'g, S> {
             return;
         };
         let mut warnings = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = super::validate::SeenSet::default();
         let issue = super::validate::check_elements(
             dict,
             def,

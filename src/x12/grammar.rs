@@ -495,26 +495,55 @@ impl Grammars {
     pub fn from_files(mut files: Vec<(String, String)>) -> Result<Grammars, GrammarError> {
         use sha2::Digest;
         files.sort();
-        let mut hasher = sha2::Sha256::new();
         let mut by_version: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-        for (path, text) in files {
-            hasher.update(path.as_bytes());
-            hasher.update(text.as_bytes());
-            let p = Path::new(&path);
+        for (path, text) in &files {
+            let p = Path::new(path);
             let version = p
                 .parent()
                 .and_then(|d| d.file_name())
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            by_version.entry(version).or_default().push((path, text));
+            by_version
+                .entry(version)
+                .or_default()
+                .push((path.clone(), text.clone()));
         }
+        // Every command starts by loading all versions: one thread per version, and the
+        // fingerprint hashed meanwhile, keep that off the front of a run.
+        let (loaded, fingerprint) = std::thread::scope(|scope| {
+            let loaders: Vec<_> = by_version
+                .iter()
+                .map(|(version, files)| {
+                    (version, scope.spawn(move || load_version(version, files)))
+                })
+                .collect();
+            let mut hasher = sha2::Sha256::new();
+            for (path, text) in &files {
+                hasher.update(path.as_bytes());
+                hasher.update(text.as_bytes());
+            }
+            let loaded: Vec<_> = loaders
+                .into_iter()
+                .map(|(version, h)| {
+                    let grammar = h.join().unwrap_or_else(|_| {
+                        Err(GrammarError {
+                            file: format!("grammars/x12/{version}"),
+                            line: 0,
+                            message: "loading this version failed unexpectedly".into(),
+                        })
+                    });
+                    (version.clone(), grammar)
+                })
+                .collect();
+            (loaded, hex::encode(&hasher.finalize()[..8]))
+        });
         let mut versions = BTreeMap::new();
-        for (version, files) in by_version {
-            versions.insert(version.clone(), load_version(&version, &files)?);
+        for (version, grammar) in loaded {
+            versions.insert(version, grammar?);
         }
         Ok(Grammars {
             versions,
-            fingerprint: hex::encode(&hasher.finalize()[..8]),
+            fingerprint,
         })
     }
 

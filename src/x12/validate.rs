@@ -4,6 +4,7 @@
 //! code and position. Envelopes (ISA/GS/ST trailers and control numbers) are `envelope`'s job.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::Serialize;
 
@@ -128,13 +129,34 @@ pub struct SetWalker<'g> {
     /// Count vectors of closed frames, reused so a loop iteration does not allocate.
     spare: Vec<Vec<u32>>,
     /// Partial-code-list warnings already given in this set.
-    warned: HashSet<u64>,
+    warned: SeenSet,
 }
 
 /// Where element checks put warnings: the list, and what was already said.
 pub struct Warnings<'a> {
     pub list: &'a mut Vec<String>,
-    pub seen: &'a mut HashSet<u64>,
+    pub seen: &'a mut SeenSet,
+}
+
+/// Warnings already given, by `fnv` of segment, position and value. The keys are hashes
+/// already, so the set uses them as they are instead of hashing them again.
+pub type SeenSet = HashSet<u64, BuildHasherDefault<KeyIsHash>>;
+
+#[derive(Default)]
+pub struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// FNV-1a over a segment id, an element position and a value.
@@ -174,7 +196,7 @@ impl<'g> SetWalker<'g> {
             hl_key,
             lenient,
             spare: Vec::new(),
-            warned: HashSet::new(),
+            warned: SeenSet::default(),
         }
     }
 
@@ -256,8 +278,14 @@ impl<'g> SetWalker<'g> {
             let hit = lp.keys[first..].iter().position(|&k| k == key);
             let Some(rel) = hit else { continue };
             let i = first + rel;
-            self.close_above(depth, position, offset);
-            self.skip_to(depth, i, position, offset);
+            // Nothing to close when the segment is in the innermost loop, and nothing skipped
+            // when it is the node at hand or the next one (the node at hand was seen).
+            if self.frames.len() > depth + 1 {
+                self.close_above(depth, position, offset);
+            }
+            if i > self.frames[depth].pos + 1 {
+                self.skip_to(depth, i, position, offset);
+            }
             let node = self.set.loops[lp_idx].children[i].clone();
             let f = &mut self.frames[depth];
             if i == f.pos {
@@ -547,11 +575,22 @@ pub fn check_elements(
         }
         // Most values are a simple element with no separator inside, and fine.
         if let Position::Simple(u) = pos {
-            if !checker.repetition_in_segment
-                && !checker.component_in_segment
-                && checker.fine(u, value)
-            {
-                continue;
+            let separator_inside = checker.repetition_in_segment
+                || (checker.component_in_segment && value.contains(&d.component));
+            if !separator_inside {
+                match checker.verdict(u, value) {
+                    Verdict::Fine => continue,
+                    // A value missing from a partial list is said once per set; a repeat
+                    // (a partner's unit code on every line) needs no second look.
+                    Verdict::PartialListMiss
+                        if warnings
+                            .seen
+                            .contains(&fnv(def.id.as_bytes(), i + 1, value)) =>
+                    {
+                        continue
+                    }
+                    _ => {}
+                }
             }
         }
         checker.position(def, i + 1, pos, value, &mut out, warnings);
@@ -673,6 +712,16 @@ struct ElementChecker<'a> {
     repetition_in_segment: bool,
 }
 
+/// What the fast check says of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Fine,
+    /// Valid but for a code missing from a list we know is partial: a warning, once per set.
+    PartialListMiss,
+    /// Something `value` must look at and report.
+    Other,
+}
+
 /// Per byte of a text value: 1 for a control byte or DEL (always invalid), 2 for a byte above
 /// 0x7F (invalid unless the partner is lenient about non-ASCII text).
 static TEXT_CLASS: [u8; 256] = {
@@ -751,7 +800,7 @@ impl ElementChecker<'_> {
         match pos {
             Position::Simple(u) => {
                 let holds_component = self.component_in_segment && v.contains(&self.d.component);
-                if !holds_component && self.fine(u, v) {
+                if !holds_component && self.verdict(u, v) == Verdict::Fine {
                     return;
                 }
                 if holds_component {
@@ -849,7 +898,7 @@ impl ElementChecker<'_> {
             if k < 64 {
                 present |= 1 << k;
             }
-            if self.fine(u, comp) {
+            if self.verdict(u, comp) == Verdict::Fine {
                 continue;
             }
             if let Some(e) = self.value(u, comp, warnings, seg, p) {
@@ -889,35 +938,45 @@ impl ElementChecker<'_> {
         }
     }
 
-    /// The common case, decided without building anything: true when `value` would find
-    /// nothing to say (no issue, no warning) about this non-empty value. False sends the value
-    /// through `value`, which says what is wrong.
+    /// The common case, decided without building anything. Anything but `Fine` sends the
+    /// value through `value`, which says what is wrong (or warns).
     #[inline(always)]
-    fn fine(&self, u: &ElementUse, v: &[u8]) -> bool {
+    fn verdict(&self, u: &ElementUse, v: &[u8]) -> Verdict {
         let len = match u.typ {
             ElemType::N(_) | ElemType::R => match numeric_digits(v, u.typ == ElemType::R) {
                 Some(digits) => digits,
-                None => return false,
+                None => return Verdict::Other,
             },
             ElemType::B => v.len(),
             _ => {
                 if v.iter().fold(0u8, |a, &b| a | TEXT_CLASS[b as usize]) != 0 {
-                    return false;
+                    return Verdict::Other;
                 }
                 v.len()
             }
         };
         if len < u.min as usize || len > u.max as usize {
-            return false;
+            return Verdict::Other;
         }
-        match u.typ {
-            ElemType::ID => self.dict.elements[u.element]
-                .codes
-                .as_ref()
-                .is_none_or(|c| c.contains(v)),
+        let ok = match u.typ {
+            ElemType::ID => match &self.dict.elements[u.element].codes {
+                Some(c) if !c.contains(v) => {
+                    return if c.complete {
+                        Verdict::Other
+                    } else {
+                        Verdict::PartialListMiss
+                    }
+                }
+                _ => true,
+            },
             ElemType::DT => date_ok(v),
             ElemType::TM => time_ok(v),
             _ => true,
+        };
+        if ok {
+            Verdict::Fine
+        } else {
+            Verdict::Other
         }
     }
 
