@@ -238,7 +238,11 @@ pub(super) fn set_stage_tx(
     }
     let from = entry.stage.clone();
     t.si.remove(stage_key(&from, &id))?;
-    t.si.insert(stage_key(stage, &id), &[][..])?;
+    // Finished items are never listed by stage, so they leave the index (one key less per
+    // item on the bulk path); entries an older build wrote for them are harmless.
+    if class_of(stage) != CLASS_FINISHED {
+        t.si.insert(stage_key(stage, &id), &[][..])?;
+    }
     entry.stage = stage.clone();
     entry.stage_changed_at = now;
     let (action, detail) = if replay {
