@@ -53,7 +53,7 @@ pub(super) fn receive(
         return Ok((decode_id("receive_keys", &kh, &v)?, Receipt::AlreadyHad));
     }
 
-    let id = InboxId::new(meta.received_at, hash8(&[receive_key.as_bytes()]));
+    let id = super::super::inbox_id_for(receive_key, &meta);
     let nonce = s.db.generate_id()?;
     // The file goes first: an inbox entry must never point at bytes that are not on disk.
     // A crash between here and the commit leaves an orphan file that `purge` sweeps.
@@ -379,7 +379,7 @@ pub(super) fn receive_inline_tx(
         let id = decode_id("receive_keys", &kh, &v).map_err(abort)?;
         return Ok(Some((id, Receipt::AlreadyHad)));
     }
-    let id = InboxId::new(meta.received_at, hash8(&[receive_key.as_bytes()]));
+    let id = super::super::inbox_id_for(receive_key, meta);
     if t.inbox.get(id.as_bytes())?.is_some() {
         return Err(abort(StoreError::IdCollision {
             what: InboxId::WHAT,
