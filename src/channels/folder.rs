@@ -7,7 +7,7 @@
 //! (under the inbox ids their receive will get), then received and committed together in one
 //! transaction in arrival order; one flush per batch makes it all durable before the batch's
 //! files are moved (group commit: every sled transaction costs a synchronous log write, so
-//! per-file ones dominated). Reading and checking batch k+1 overlaps the commit of batch k.
+//! per-file ones dominated). Reading and checking, committing, and flushing and moving run as a pipeline on three threads.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -340,45 +340,73 @@ fn move_file(
 /// move the batch's files. A file leaves the drop folder only after everything received and
 /// decided from it is durable, so a crash at any point repeats work but never loses it.
 ///
-/// Pipelined: while one thread commits, flushes and moves batch k, this one reads, checks and
-/// maps batch k+1 (which touches no store), so the two overlap on separate cores.
+/// Pipelined in three stages on their own threads: this one reads, checks and maps batch k+2
+/// (touching no store) while another receives and commits batch k+1 in one transaction, and a
+/// third flushes and then moves the files of batch k. The flush comes after batch k's commit
+/// returned, so it covers it (and perhaps part of k+1, which does no harm).
 pub fn poll_once(gw: &Gateway, watch: &mut Watch) -> Result<usize, PipelineError> {
     let cfg = &gw.config;
     let ready = watch.ready(&cfg.in_dir, Duration::from_millis(cfg.settle_ms));
     let chunks: Vec<&[PathBuf]> = ready.chunks(cfg.batch.max(1)).collect();
-    if chunks.len() <= 1 {
-        let mut settled = Vec::new();
-        let r = match chunks.first() {
-            Some(files) => {
-                prepare_batch(gw, files).and_then(|b| commit_and_settle(gw, b, &mut settled))
-            }
-            None => Ok(0),
-        };
-        for p in &settled {
-            watch.forget(p);
-        }
-        return r;
-    }
-    let (send, recv) = std::sync::mpsc::sync_channel::<Batch>(1);
     let mut settled = Vec::new();
-    let (prepared, committed) = std::thread::scope(|scope| {
-        let committer = scope.spawn(|| {
+    let result = if chunks.len() <= 1 {
+        match chunks.first() {
+            Some(files) => prepare_batch(gw, files)
+                .and_then(|b| commit_batch(gw, b))
+                .and_then(|f| flush_and_settle(gw, f, &mut settled)),
+            None => Ok(0),
+        }
+    } else {
+        pipelined(gw, &chunks, &mut settled)
+    };
+    for p in &settled {
+        watch.forget(p);
+    }
+    result
+}
+
+type Finished = Vec<(PathBuf, InboxId, Outcome)>;
+
+fn panicked(what: &str) -> PipelineError {
+    PipelineError::Io(std::io::Error::other(format!("the {what} thread panicked")))
+}
+
+/// The three stages of [`poll_once`] for more than one batch. A stage that fails drops its
+/// receiver, so the stage before it stops at its next hand-over; the first error is returned
+/// (the later stages' first, as the earlier ones then only report that they were cut off).
+fn pipelined(
+    gw: &Gateway,
+    chunks: &[&[PathBuf]],
+    settled: &mut Vec<PathBuf>,
+) -> Result<usize, PipelineError> {
+    let (to_commit, commits) = std::sync::mpsc::sync_channel::<Batch>(1);
+    let (to_settle, settles) = std::sync::mpsc::sync_channel::<Finished>(1);
+    std::thread::scope(|scope| {
+        let settler = scope.spawn(move || {
             let mut done = 0;
             let mut settled = Vec::new();
-            for batch in recv {
-                // On an error the receiver drops, and the preparing side stops at its next send.
-                match commit_and_settle(gw, batch, &mut settled) {
+            for finished in settles {
+                match flush_and_settle(gw, finished, &mut settled) {
                     Ok(n) => done += n,
                     Err(e) => return (Err(e), settled),
                 }
             }
             (Ok(done), settled)
         });
+        let committer = scope.spawn(move || {
+            for batch in commits {
+                let finished = commit_batch(gw, batch)?;
+                if to_settle.send(finished).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
         let mut prepared = Ok(());
         for files in chunks {
             match prepare_batch(gw, files) {
                 Ok(b) => {
-                    if send.send(b).is_err() {
+                    if to_commit.send(b).is_err() {
                         break;
                     }
                 }
@@ -388,35 +416,28 @@ pub fn poll_once(gw: &Gateway, watch: &mut Watch) -> Result<usize, PipelineError
                 }
             }
         }
-        drop(send);
-        let committed = committer.join().unwrap_or_else(|_| {
-            (
-                Err(PipelineError::Io(std::io::Error::other(
-                    "the committing thread panicked",
-                ))),
-                Vec::new(),
-            )
-        });
-        (prepared, committed)
-    });
-    let (done, committed_paths) = committed;
-    settled.extend(committed_paths);
-    for p in &settled {
-        watch.forget(p);
-    }
-    let done = done?;
-    prepared?;
-    Ok(done)
+        drop(to_commit);
+        let committed = committer
+            .join()
+            .unwrap_or_else(|_| Err(panicked("committing")));
+        let (done, moved) = settler
+            .join()
+            .unwrap_or_else(|_| (Err(panicked("settling")), Vec::new()));
+        settled.extend(moved);
+        let done = done?;
+        committed?;
+        prepared?;
+        Ok(done)
+    })
 }
 
-/// Commits one batch, flushes (group commit), then moves its files; the moved paths go to
-/// `settled`.
-fn commit_and_settle(
+/// Flushes (group commit: everything committed so far becomes durable), then moves the files
+/// of a committed batch; the moved paths go to `settled`.
+fn flush_and_settle(
     gw: &Gateway,
-    batch: Batch,
+    finished: Finished,
     settled: &mut Vec<PathBuf>,
 ) -> Result<usize, PipelineError> {
-    let finished = commit_batch(gw, batch)?;
     gw.store.flush()?;
     fs::create_dir_all(&gw.config.archive_dir)?;
     fs::create_dir_all(&gw.config.error_dir)?;
