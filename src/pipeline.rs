@@ -269,41 +269,15 @@ impl Gateway {
     /// The part of processing that needs no store: sniffs, checks and maps a payload that is
     /// already in memory (a small file just received). Pure apart from creating auto partners,
     /// so items can be prepared on other threads while earlier ones commit.
-    pub fn prepare(&self, id: InboxId, bytes: Vec<u8>) -> Result<Prepared, PipelineError> {
+    pub fn prepare(&self, id: InboxId, bytes: &[u8]) -> Result<Prepared, PipelineError> {
         if crate::cxml::looks_like_cxml(&bytes[..bytes.len().min(4096)]) {
-            return Ok(Prepared::Cxml(id, bytes));
+            return Ok(Prepared::Cxml(id, bytes.to_vec()));
         }
         Ok(Prepared::X12(self.prepare_x12(
             id,
-            &bytes,
+            bytes,
             std::io::empty(),
         )?))
-    }
-
-    /// Receives small payloads (already in memory) in one transaction. Per item: the id and
-    /// receipt, or `None` when the store does not keep it inline and it must go through
-    /// [`Gateway::receive`]. Buffered: flush before telling the channel.
-    #[allow(clippy::type_complexity)]
-    pub fn receive_inline_batch(
-        &self,
-        items: &[(String, InboxMeta, Vec<u8>)],
-    ) -> Result<Vec<Option<(InboxId, Receipt)>>, PipelineError> {
-        let result = std::cell::RefCell::new(Vec::new());
-        self.store.atomically(&|tx| {
-            let mut out = Vec::with_capacity(items.len());
-            for (key, meta, bytes) in items {
-                out.push(tx.receive_inline(key, meta, bytes)?);
-            }
-            *result.borrow_mut() = out;
-            Ok(())
-        })?;
-        let out = result.into_inner();
-        let fresh = out
-            .iter()
-            .filter(|r| matches!(r, Some((_, Receipt::Fresh))))
-            .count();
-        self.metrics.received.inc_by(fresh as u64);
-        Ok(out)
     }
 
     /// Commits a prepared item: one transaction for its duplicate keys, acks, documents,
@@ -363,17 +337,36 @@ impl Gateway {
         let started = std::time::Instant::now();
         let result = std::cell::RefCell::new(Vec::new());
         self.store.atomically(&|tx| {
-            let mut out = Vec::with_capacity(run.len());
-            for p in run {
-                let (outcome, effects) = self.decide_x12(tx, p)?;
-                tx.set_stage(p.id, final_stage(&outcome), "pipeline")?;
-                out.push((outcome, effects));
-            }
-            *result.borrow_mut() = out;
+            *result.borrow_mut() = self.decide_run(tx, run.iter())?;
             Ok(())
         })?;
-        let mut outcomes = Vec::with_capacity(run.len());
-        for (p, (outcome, effects)) in run.iter().zip(result.into_inner()) {
+        Ok(self.finish_run(run.iter(), result.into_inner(), started))
+    }
+
+    /// The part of a run's commit inside its transaction (may run more than once).
+    fn decide_run<'a>(
+        &self,
+        tx: &dyn StoreTx,
+        run: impl Iterator<Item = &'a PreparedX12>,
+    ) -> crate::store::Result<Vec<(Outcome, Effects)>> {
+        let mut out = Vec::with_capacity(run.size_hint().0);
+        for p in run {
+            let (outcome, effects) = self.decide_x12(tx, p)?;
+            tx.set_stage(p.id, final_stage(&outcome), "pipeline")?;
+            out.push((outcome, effects));
+        }
+        Ok(out)
+    }
+
+    /// After a run committed: spans, metrics and the outcomes in order.
+    fn finish_run<'a>(
+        &self,
+        run: impl Iterator<Item = &'a PreparedX12>,
+        decided: Vec<(Outcome, Effects)>,
+        started: std::time::Instant,
+    ) -> Vec<Outcome> {
+        let mut outcomes = Vec::with_capacity(decided.len());
+        for (p, (outcome, effects)) in run.zip(decided) {
             // One span per inbox item, with partner and control number when known.
             let span = tracing::info_span!("inbox_item", inbox = %p.id, partner = tracing::field::Empty, isa13 = tracing::field::Empty);
             if let (Some(ic), Some(Some(partner))) = (
@@ -388,7 +381,99 @@ impl Gateway {
             self.outcome_metrics(&outcome, started);
             outcomes.push(outcome);
         }
-        Ok(outcomes)
+        outcomes
+    }
+
+    /// Receives a batch of small payloads and commits their processing, in order. `prepared`
+    /// is parallel to `items`, checked and mapped beforehand under the id
+    /// [`crate::store::inbox_id_for`] predicts. When every item is fresh X12 with that id (the
+    /// usual case), the receives and the processing are one transaction; otherwise the
+    /// receives commit on their own and the items go the general way (redeliveries after a
+    /// crash are processed from their stored payload first, as they arrived earlier).
+    /// Per item, in an order where redeliveries come first: its index in `items`, id and
+    /// outcome. Buffered: flush before telling the channel.
+    pub fn receive_and_commit(
+        &self,
+        items: &[(String, InboxMeta, Vec<u8>)],
+        prepared: Vec<Prepared>,
+    ) -> Result<Vec<(usize, InboxId, Outcome)>, PipelineError> {
+        if items.len() != prepared.len() {
+            return Err(PipelineError::Io(std::io::Error::other(
+                "receive_and_commit: items and prepared items differ in number",
+            )));
+        }
+        let x12: Option<Vec<&PreparedX12>> = prepared
+            .iter()
+            .map(|p| match p {
+                Prepared::X12(x) => Some(x),
+                Prepared::Cxml(..) => None,
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        #[allow(clippy::type_complexity)]
+        let result: std::cell::RefCell<(
+            Vec<Option<(InboxId, Receipt)>>,
+            Option<Vec<(Outcome, Effects)>>,
+        )> = Default::default();
+        self.store.atomically(&|tx| {
+            let mut receipts = Vec::with_capacity(items.len());
+            for (key, meta, bytes) in items {
+                receipts.push(tx.receive_inline(key, meta, bytes)?);
+            }
+            let all_fresh = receipts
+                .iter()
+                .zip(&prepared)
+                .all(|(r, p)| matches!(r, Some((id, Receipt::Fresh)) if *id == p.id()));
+            let decided = match &x12 {
+                Some(run) if all_fresh => Some(self.decide_run(tx, run.iter().copied())?),
+                _ => None,
+            };
+            *result.borrow_mut() = (receipts, decided);
+            Ok(())
+        })?;
+        let (receipts, decided) = result.into_inner();
+        let fresh = receipts
+            .iter()
+            .filter(|r| matches!(r, Some((_, Receipt::Fresh))))
+            .count();
+        self.metrics.received.inc_by(fresh as u64);
+        if let (Some(run), Some(decided)) = (&x12, decided) {
+            let outcomes = self.finish_run(run.iter().copied(), decided, started);
+            return Ok(receipts
+                .iter()
+                .zip(outcomes)
+                .enumerate()
+                .filter_map(|(i, (r, o))| r.as_ref().map(|(id, _)| (i, *id, o)))
+                .collect());
+        }
+        // The general way: redeliveries first, then the fresh items in one commit.
+        let mut done = Vec::with_capacity(items.len());
+        let mut fresh = Vec::with_capacity(items.len());
+        for (i, (((key, meta, bytes), receipt), p)) in
+            items.iter().zip(receipts).zip(prepared).enumerate()
+        {
+            let (id, receipt) = match receipt {
+                Some(r) => r,
+                // Not kept inline by this store: an ordinary receive from the same bytes.
+                None => self.receive(key, meta.clone(), &mut &bytes[..])?,
+            };
+            match receipt {
+                Receipt::Fresh if id == p.id() => fresh.push((i, p)),
+                // Received before a crash (the store knows how far it got), or under an id
+                // other than the one it was prepared for.
+                _ => done.push((i, id, self.process(id)?)),
+            }
+        }
+        let (idx, run): (Vec<usize>, Vec<Prepared>) = fresh.into_iter().unzip();
+        let ids: Vec<InboxId> = run.iter().map(Prepared::id).collect();
+        let outcomes = self.commit_many(run)?;
+        done.extend(
+            idx.into_iter()
+                .zip(ids)
+                .zip(outcomes)
+                .map(|((i, id), o)| (i, id, o)),
+        );
+        Ok(done)
     }
 
     /// Checks an X12 payload and maps every accepted set, without touching the store.

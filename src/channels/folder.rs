@@ -3,10 +3,11 @@
 //! SHA-256 (so a crash between storing and moving never makes a second document), and after
 //! processing moves them to the archive, or to the error folder with a `.reason` file.
 //!
-//! A poll works in batches: small files are read once, received together in one transaction,
-//! checked and mapped on worker threads, and committed together in one transaction in arrival
-//! order; one flush per batch makes it all durable before the batch's files are moved (group
-//! commit: every sled transaction costs a synchronous log write, so per-file ones dominated).
+//! A poll works in batches: small files are read once and checked and mapped on worker threads
+//! (under the inbox ids their receive will get), then received and committed together in one
+//! transaction in arrival order; one flush per batch makes it all durable before the batch's
+//! files are moved (group commit: every sled transaction costs a synchronous log write, so
+//! per-file ones dominated). Reading and checking, committing, and flushing and moving run as a pipeline on three threads.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -18,7 +19,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::{Gateway, Outcome, PipelineError, Prepared};
-use crate::store::{InboxId, InboxMeta, Receipt};
+use crate::store::{inbox_id_for, InboxId, InboxMeta};
 
 /// Files seen but not yet settled: path → (size, mtime, first seen unchanged).
 #[derive(Default)]
@@ -133,81 +134,110 @@ fn receive_streamed(gw: &Gateway, p: &Path) -> Result<Option<InboxId>, PipelineE
     Ok(Some(id))
 }
 
-/// Receives and processes a batch of files, in arrival order. Small files are read once,
-/// received together in one transaction, checked and mapped on worker threads (one per core)
-/// and committed together in one transaction; large ones and ones received before a crash go
-/// the general way first (they arrived earlier). Buffered: the caller flushes before any file
-/// leaves the drop folder.
-pub fn process_batch(
-    gw: &Gateway,
-    files: &[PathBuf],
-) -> Result<Vec<(PathBuf, InboxId, Outcome)>, PipelineError> {
+/// A batch read from the drop folder and checked and mapped, waiting for its commit.
+pub struct Batch {
+    /// Files too large to hold in memory (or gone inline-incapable): received the ordinary way.
+    large: Vec<PathBuf>,
+    /// Small files: path, and receive key, metadata and bytes for the store.
+    paths: Vec<PathBuf>,
+    items: Vec<(String, InboxMeta, Vec<u8>)>,
+    /// Parallel to `items`, under the ids [`inbox_id_for`] predicts.
+    prepared: Vec<Prepared>,
+}
+
+/// Reads a batch of files and checks and maps the small ones on worker threads. Touches no
+/// store, so it can run while the previous batch commits. A file that vanished or cannot be
+/// read is left for the next poll.
+pub fn prepare_batch(gw: &Gateway, files: &[PathBuf]) -> Result<Batch, PipelineError> {
     let limit = IN_MEMORY_MAX.min(gw.config.inline_payload_max as u64);
-    let mut done = Vec::with_capacity(files.len());
-    let mut small: Vec<(String, InboxMeta, Vec<u8>)> = Vec::new();
-    let mut small_paths: Vec<&PathBuf> = Vec::new();
+    let mut batch = Batch {
+        large: Vec::new(),
+        paths: Vec::with_capacity(files.len()),
+        items: Vec::with_capacity(files.len()),
+        prepared: Vec::new(),
+    };
     for p in files {
         let Ok(md) = fs::metadata(p) else { continue };
         if md.len() > limit {
-            if let Some(id) = receive_streamed(gw, p)? {
-                let outcome = gw.process(id)?;
-                done.push((p.clone(), id, outcome));
-            }
+            batch.large.push(p.clone());
             continue;
         }
         let Ok(bytes) = fs::read(p) else { continue };
         let mut h = Sha256::new();
         h.update(&bytes);
         let Ok(key) = key_of(p, &md, h) else { continue };
-        small.push((key, inbox_meta(p), bytes));
-        small_paths.push(p);
+        batch.items.push((key, inbox_meta(p), bytes));
+        batch.paths.push(p.clone());
     }
-    let receipts = gw.receive_inline_batch(&small)?;
-    let mut fresh: Vec<(&PathBuf, InboxId, Vec<u8>)> = Vec::with_capacity(small.len());
-    for ((p, (key, meta, bytes)), receipt) in small_paths.into_iter().zip(small).zip(receipts) {
-        let (id, receipt) = match receipt {
-            Some(r) => r,
-            // Not kept inline by this store: an ordinary receive from the same bytes.
-            None => gw.receive(&key, meta, &mut &bytes[..])?,
-        };
-        match receipt {
-            Receipt::Fresh => fresh.push((p, id, bytes)),
-            // Received before a crash: the store knows how far it got.
-            Receipt::AlreadyHad => {
-                let outcome = gw.process(id)?;
-                done.push((p.clone(), id, outcome));
-            }
+    batch.prepared = prepare_all(gw, &batch.items)?;
+    Ok(batch)
+}
+
+/// Receives and processes a prepared batch, in arrival order: large files and ones received
+/// before a crash go the general way first (they arrived earlier); the small ones are received
+/// and committed together in one transaction. Buffered: the caller flushes before any file
+/// leaves the drop folder.
+pub fn commit_batch(
+    gw: &Gateway,
+    batch: Batch,
+) -> Result<Vec<(PathBuf, InboxId, Outcome)>, PipelineError> {
+    let mut done = Vec::with_capacity(batch.large.len() + batch.items.len());
+    for p in batch.large {
+        if let Some(id) = receive_streamed(gw, &p)? {
+            let outcome = gw.process(id)?;
+            done.push((p, id, outcome));
         }
     }
-    let prepared = prepare_all(gw, &mut fresh)?;
-    let outcomes = gw.commit_many(prepared)?;
-    for ((p, id, _), outcome) in fresh.into_iter().zip(outcomes) {
-        done.push((p.clone(), id, outcome));
+    let mut paths: Vec<Option<PathBuf>> = batch.paths.into_iter().map(Some).collect();
+    for (i, id, outcome) in gw.receive_and_commit(&batch.items, batch.prepared)? {
+        if let Some(p) = paths.get_mut(i).and_then(Option::take) {
+            done.push((p, id, outcome));
+        }
     }
     Ok(done)
 }
 
+/// Receives and processes a batch of files, in arrival order (see [`prepare_batch`] and
+/// [`commit_batch`]). Buffered: the caller flushes before any file leaves the drop folder.
+pub fn process_batch(
+    gw: &Gateway,
+    files: &[PathBuf],
+) -> Result<Vec<(PathBuf, InboxId, Outcome)>, PipelineError> {
+    let batch = prepare_batch(gw, files)?;
+    commit_batch(gw, batch)
+}
+
+/// Worker threads for checking and mapping: one per core (looked up once; it reads cgroup
+/// files each time).
+fn workers() -> usize {
+    static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WORKERS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4)
+    })
+}
+
 /// Checks and maps items on one thread per core (the stages are pure, so only the commit has
-/// to be in order). Takes the payloads out of `items`.
+/// to be in order), each under the id a fresh receive will give it.
 fn prepare_all(
     gw: &Gateway,
-    items: &mut [(&PathBuf, InboxId, Vec<u8>)],
+    items: &[(String, InboxMeta, Vec<u8>)],
 ) -> Result<Vec<Prepared>, PipelineError> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4);
+    let prepare_one = |(key, meta, bytes): &(String, InboxMeta, Vec<u8>)| {
+        gw.prepare(inbox_id_for(key, meta), bytes)
+    };
+    let workers = workers();
+    if workers == 1 || items.len() < 2 {
+        return items.iter().map(prepare_one).collect();
+    }
     let per = items.len().div_ceil(workers).max(1);
     let results: Vec<Result<Vec<Prepared>, PipelineError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = items
-            .chunks_mut(per)
+            .chunks(per)
             .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter_mut()
-                        .map(|(_, id, bytes)| gw.prepare(*id, std::mem::take(bytes)))
-                        .collect::<Result<Vec<_>, _>>()
-                })
+                scope.spawn(move || chunk.iter().map(prepare_one).collect::<Result<Vec<_>, _>>())
             })
             .collect();
         handles
@@ -246,6 +276,18 @@ pub fn settle_file(
     id: InboxId,
     outcome: &Outcome,
 ) -> Result<(), PipelineError> {
+    fs::create_dir_all(&gw.config.archive_dir)?;
+    fs::create_dir_all(&gw.config.error_dir)?;
+    move_file(gw, path, id, outcome)
+}
+
+/// [`settle_file`] once the archive and error folders exist.
+fn move_file(
+    gw: &Gateway,
+    path: &Path,
+    id: InboxId,
+    outcome: &Outcome,
+) -> Result<(), PipelineError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -261,7 +303,6 @@ pub fn settle_file(
             )),
         ),
     };
-    fs::create_dir_all(dir)?;
     let target = unique(dir, &name);
     if let Some(r) = reason {
         let tmp = dir.join(format!(
@@ -298,21 +339,116 @@ pub fn settle_file(
 /// One poll: receive and process what is ready, flush once per batch (group commit), then
 /// move the batch's files. A file leaves the drop folder only after everything received and
 /// decided from it is durable, so a crash at any point repeats work but never loses it.
+///
+/// Pipelined in three stages on their own threads: this one reads, checks and maps batch k+2
+/// (touching no store) while another receives and commits batch k+1 in one transaction, and a
+/// third flushes and then moves the files of batch k. The flush comes after batch k's commit
+/// returned, so it covers it (and perhaps part of k+1, which does no harm).
 pub fn poll_once(gw: &Gateway, watch: &mut Watch) -> Result<usize, PipelineError> {
     let cfg = &gw.config;
     let ready = watch.ready(&cfg.in_dir, Duration::from_millis(cfg.settle_ms));
-    let mut done = 0;
-    for chunk in ready.chunks(cfg.batch) {
-        let finished = process_batch(gw, chunk)?;
-        gw.store.flush()?;
-        for (p, id, outcome) in &finished {
-            if let Outcome::Exception(r) = outcome {
-                tracing::warn!(inbox = %id, reason = %r.lines().next().unwrap_or(""), "exception");
-            }
-            settle_file(gw, p, *id, outcome)?;
-            watch.forget(p);
-            done += 1;
+    let chunks: Vec<&[PathBuf]> = ready.chunks(cfg.batch.max(1)).collect();
+    let mut settled = Vec::new();
+    let result = if chunks.len() <= 1 {
+        match chunks.first() {
+            Some(files) => prepare_batch(gw, files)
+                .and_then(|b| commit_batch(gw, b))
+                .and_then(|f| flush_and_settle(gw, f, &mut settled)),
+            None => Ok(0),
         }
+    } else {
+        pipelined(gw, &chunks, &mut settled)
+    };
+    for p in &settled {
+        watch.forget(p);
+    }
+    result
+}
+
+type Finished = Vec<(PathBuf, InboxId, Outcome)>;
+
+fn panicked(what: &str) -> PipelineError {
+    PipelineError::Io(std::io::Error::other(format!("the {what} thread panicked")))
+}
+
+/// The three stages of [`poll_once`] for more than one batch. A stage that fails drops its
+/// receiver, so the stage before it stops at its next hand-over; the first error is returned
+/// (the later stages' first, as the earlier ones then only report that they were cut off).
+fn pipelined(
+    gw: &Gateway,
+    chunks: &[&[PathBuf]],
+    settled: &mut Vec<PathBuf>,
+) -> Result<usize, PipelineError> {
+    let (to_commit, commits) = std::sync::mpsc::sync_channel::<Batch>(1);
+    let (to_settle, settles) = std::sync::mpsc::sync_channel::<Finished>(1);
+    std::thread::scope(|scope| {
+        let settler = scope.spawn(move || {
+            let mut done = 0;
+            let mut settled = Vec::new();
+            for finished in settles {
+                match flush_and_settle(gw, finished, &mut settled) {
+                    Ok(n) => done += n,
+                    Err(e) => return (Err(e), settled),
+                }
+            }
+            (Ok(done), settled)
+        });
+        let committer = scope.spawn(move || {
+            for batch in commits {
+                let finished = commit_batch(gw, batch)?;
+                if to_settle.send(finished).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        let mut prepared = Ok(());
+        for files in chunks {
+            match prepare_batch(gw, files) {
+                Ok(b) => {
+                    if to_commit.send(b).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    prepared = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(to_commit);
+        let committed = committer
+            .join()
+            .unwrap_or_else(|_| Err(panicked("committing")));
+        let (done, moved) = settler
+            .join()
+            .unwrap_or_else(|_| (Err(panicked("settling")), Vec::new()));
+        settled.extend(moved);
+        let done = done?;
+        committed?;
+        prepared?;
+        Ok(done)
+    })
+}
+
+/// Flushes (group commit: everything committed so far becomes durable), then moves the files
+/// of a committed batch; the moved paths go to `settled`.
+fn flush_and_settle(
+    gw: &Gateway,
+    finished: Finished,
+    settled: &mut Vec<PathBuf>,
+) -> Result<usize, PipelineError> {
+    gw.store.flush()?;
+    fs::create_dir_all(&gw.config.archive_dir)?;
+    fs::create_dir_all(&gw.config.error_dir)?;
+    let mut done = 0;
+    for (p, id, outcome) in finished {
+        if let Outcome::Exception(r) = &outcome {
+            tracing::warn!(inbox = %id, reason = %r.lines().next().unwrap_or(""), "exception");
+        }
+        move_file(gw, &p, id, &outcome)?;
+        settled.push(p);
+        done += 1;
     }
     Ok(done)
 }

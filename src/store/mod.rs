@@ -43,6 +43,13 @@ pub use types::{
     StageChange, StoredDocument, MAX_CONTROL_NUMBER,
 };
 
+/// The id [`SledStore`] gives a fresh receive of `receive_key` (the same whether inline or
+/// to a file). Lets a caller check and map a payload before the transaction that receives it;
+/// the id the receive returns is still the authority (compare, and fall back when it differs).
+pub fn inbox_id_for(receive_key: &str, meta: &InboxMeta) -> InboxId {
+    InboxId::new(meta.received_at, types::hash8(&[receive_key.as_bytes()]))
+}
+
 /// The pure closure that renders an outbound payload once its control numbers are known.
 pub type BuildOutbound<'a> = dyn Fn(ControlNumbers) -> std::result::Result<NewOutbound, Box<dyn std::error::Error + Send + Sync>>
     + 'a;

@@ -10,7 +10,7 @@
 //! | `receive_keys` | sha256(receive key) | inbox id |
 //! | `inbox` | inbox id (time-ordered) | JSON [`InboxEntry`] |
 //! | `payload_inline` | inbox id | payload bytes (only below `inline_payload_max`) |
-//! | `stage_index` | class byte (0 pending, 1 exception, 2 finished) + inbox id | empty |
+//! | `stage_index` | class byte (0 pending, 1 exception) + inbox id; finished items have none | empty |
 //! | `seen` | duplicate key | JSON [`SeenEntry`] |
 //! | `seen_by_time` | first-seen ms + duplicate key | empty |
 //! | `documents` | document id | header JSON + body bytes |

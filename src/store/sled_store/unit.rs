@@ -75,16 +75,16 @@ impl SledTx<'_> {
         }
     }
 
+    /// Out of ids, the unit carries on with placeholder keys (it will not commit) so that it
+    /// learns how many it needs, and runs once more with that many.
     fn audit_key(&self, at: DateTime<Utc>) -> Result<AuditKey> {
         let n = self.used.get();
+        self.used.set(n + 1);
         match self.ids.get(n) {
-            Some(&id) => {
-                self.used.set(n + 1);
-                Ok(AuditKey::new(at, id))
-            }
+            Some(&id) => Ok(AuditKey::new(at, id)),
             None => {
                 self.short_of_ids.set(true);
-                Err(StoreError::Conflict)
+                Ok(AuditKey::new(at, u64::MAX - n as u64))
             }
         }
     }
@@ -215,7 +215,7 @@ pub(super) fn atomically(s: &SledStore, f: &dyn Fn(&dyn StoreTx) -> Result<()>) 
     ];
     let _g = s.shared();
     // Start with as many audit ids as the last unit used; a unit that needs more aborts (it
-    // has written nothing) and runs again with twice as many.
+    // has written nothing) and runs again with as many as it turned out to need.
     let mut want = s.unit_ids_hint.load(Ordering::Relaxed).max(16);
     loop {
         let ids = s.generate_ids(want)?;
@@ -246,10 +246,14 @@ pub(super) fn atomically(s: &SledStore, f: &dyn Fn(&dyn StoreTx) -> Result<()>) 
             })
             .map_err(tx_err);
         if short.get() {
-            want = want.saturating_mul(2);
+            want = used.get().max(want.saturating_add(1));
             continue;
         }
-        s.unit_ids_hint.store(used.get(), Ordering::Relaxed);
+        // Decays slowly, so a small unit between big batches does not cost the next batch a
+        // second run.
+        let hint = s.unit_ids_hint.load(Ordering::Relaxed);
+        s.unit_ids_hint
+            .store(used.get().max(hint - hint / 4), Ordering::Relaxed);
         return r;
     }
 }
