@@ -33,7 +33,27 @@ type Result<T> = std::result::Result<T, SortedJsonError>;
 /// Appends the compact JSON of `value` with every object's keys in sorted order, as
 /// `serde_json::to_value(value)?.to_string()` would write it.
 pub fn write_sorted<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    value.serialize(Ser { out })
+    let mut st = State {
+        out: std::mem::take(out),
+        entries: Vec::new(),
+        tmp: Vec::new(),
+        text: String::new(),
+    };
+    let r = value.serialize(Ser { st: &mut st });
+    *out = st.out;
+    r
+}
+
+/// One buffer for the whole value: an object's fields are written at its end as they come and
+/// moved into key order when it closes, so nested objects need no buffers of their own.
+struct State {
+    out: Vec<u8>,
+    /// Fields of the objects still open, innermost last: (key, start, end) in `out`.
+    entries: Vec<(std::borrow::Cow<'static, str>, usize, usize)>,
+    /// Where a closing object is put in order before it replaces its fields.
+    tmp: Vec<u8>,
+    /// Where `collect_str` formats a value.
+    text: String,
 }
 
 /// `write_sorted` into a new string.
@@ -45,6 +65,14 @@ pub fn to_sorted_string<T: Serialize + ?Sized>(value: &T) -> Result<String> {
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
+    // Most text needs no escape: copied as is. Anything else is escaped by serde_json itself.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return Ok(());
+    }
     serde_json::to_writer(out, s).map_err(|e| SortedJsonError(e.to_string()))
 }
 
@@ -84,33 +112,34 @@ mod itoa_like {
 }
 
 struct Ser<'o> {
-    out: &'o mut Vec<u8>,
+    st: &'o mut State,
 }
 
 /// An array being written: elements go straight to the output.
 pub struct Arr<'o> {
-    out: &'o mut Vec<u8>,
+    st: &'o mut State,
     first: bool,
     /// Closes the `{"variant":` of a tuple variant.
     close_variant: bool,
 }
 
-/// An object being written: values are written to `buf` as they come, then copied out in key
-/// order at the end.
+/// An object being written: its fields go to the end of the output as they come, and are put
+/// in key order when it closes.
 pub struct Obj<'o> {
-    out: &'o mut Vec<u8>,
-    buf: Vec<u8>,
-    entries: Vec<(std::borrow::Cow<'static, str>, usize, usize)>,
+    st: &'o mut State,
+    /// Where this object starts in `out`, and its first field in `entries`.
+    start: usize,
+    first_entry: usize,
     key: Option<String>,
     close_variant: bool,
 }
 
 impl<'o> Obj<'o> {
-    fn new(out: &'o mut Vec<u8>, len: usize, close_variant: bool) -> Self {
+    fn new(st: &'o mut State, close_variant: bool) -> Self {
         Obj {
-            out,
-            buf: Vec::new(),
-            entries: Vec::with_capacity(len),
+            start: st.out.len(),
+            first_entry: st.entries.len(),
+            st,
             key: None,
             close_variant,
         }
@@ -121,30 +150,37 @@ impl<'o> Obj<'o> {
         key: std::borrow::Cow<'static, str>,
         value: &T,
     ) -> Result<()> {
-        let start = self.buf.len();
-        value.serialize(Ser { out: &mut self.buf })?;
-        self.entries.push((key, start, self.buf.len()));
+        let start = self.st.out.len();
+        value.serialize(Ser { st: self.st })?;
+        let end = self.st.out.len();
+        self.st.entries.push((key, start, end));
         Ok(())
     }
 
-    fn finish(mut self) -> Result<()> {
-        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
-        if self.entries.windows(2).any(|w| w[0].0 == w[1].0) {
+    fn finish(self) -> Result<()> {
+        let st = self.st;
+        let fields = &mut st.entries[self.first_entry..];
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        if fields.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err(SortedJsonError("duplicate object key".into()));
         }
-        self.out.push(b'{');
-        for (i, (k, s, e)) in self.entries.iter().enumerate() {
+        st.tmp.clear();
+        st.tmp.push(b'{');
+        for (i, (k, s, e)) in fields.iter().enumerate() {
             if i > 0 {
-                self.out.push(b',');
+                st.tmp.push(b',');
             }
-            write_str(self.out, k)?;
-            self.out.push(b':');
-            self.out.extend_from_slice(&self.buf[*s..*e]);
+            write_str(&mut st.tmp, k)?;
+            st.tmp.push(b':');
+            st.tmp.extend_from_slice(&st.out[*s..*e]);
         }
-        self.out.push(b'}');
+        st.tmp.push(b'}');
         if self.close_variant {
-            self.out.push(b'}');
+            st.tmp.push(b'}');
         }
+        st.entries.truncate(self.first_entry);
+        st.out.truncate(self.start);
+        st.out.extend_from_slice(&st.tmp);
         Ok(())
     }
 }
@@ -152,26 +188,26 @@ impl<'o> Obj<'o> {
 impl Arr<'_> {
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         if !self.first {
-            self.out.push(b',');
+            self.st.out.push(b',');
         }
         self.first = false;
-        value.serialize(Ser { out: self.out })
+        value.serialize(Ser { st: self.st })
     }
 
     fn finish(self) -> Result<()> {
-        self.out.push(b']');
+        self.st.out.push(b']');
         if self.close_variant {
-            self.out.push(b'}');
+            self.st.out.push(b'}');
         }
         Ok(())
     }
 }
 
-impl<'o> Ser<'o> {
+impl Ser<'_> {
     fn variant_open(&mut self, variant: &str) -> Result<()> {
-        self.out.push(b'{');
-        write_str(self.out, variant)?;
-        self.out.push(b':');
+        self.st.out.push(b'{');
+        write_str(&mut self.st.out, variant)?;
+        self.st.out.push(b':');
         Ok(())
     }
 }
@@ -188,7 +224,8 @@ impl<'o> ser::Serializer for Ser<'o> {
     type SerializeStructVariant = Obj<'o>;
 
     fn serialize_bool(self, v: bool) -> Result<()> {
-        self.out
+        self.st
+            .out
             .extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
@@ -202,7 +239,7 @@ impl<'o> ser::Serializer for Ser<'o> {
         self.serialize_i64(i64::from(v))
     }
     fn serialize_i64(self, v: i64) -> Result<()> {
-        write_display(self.out, v);
+        write_display(&mut self.st.out, v);
         Ok(())
     }
     fn serialize_i128(self, v: i128) -> Result<()> {
@@ -222,7 +259,7 @@ impl<'o> ser::Serializer for Ser<'o> {
         self.serialize_u64(u64::from(v))
     }
     fn serialize_u64(self, v: u64) -> Result<()> {
-        write_display(self.out, v);
+        write_display(&mut self.st.out, v);
         Ok(())
     }
     fn serialize_u128(self, v: u128) -> Result<()> {
@@ -235,14 +272,24 @@ impl<'o> ser::Serializer for Ser<'o> {
     }
     fn serialize_f64(self, v: f64) -> Result<()> {
         // Written by serde_json itself (non-finite numbers become null, as in `Value`).
-        serde_json::to_writer(self.out, &v).map_err(|e| SortedJsonError(e.to_string()))
+        serde_json::to_writer(&mut self.st.out, &v).map_err(|e| SortedJsonError(e.to_string()))
     }
     fn serialize_char(self, v: char) -> Result<()> {
         let mut b = [0u8; 4];
-        write_str(self.out, v.encode_utf8(&mut b))
+        write_str(&mut self.st.out, v.encode_utf8(&mut b))
     }
     fn serialize_str(self, v: &str) -> Result<()> {
-        write_str(self.out, v)
+        write_str(&mut self.st.out, v)
+    }
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<()> {
+        // Dates and times: formatted into a buffer kept for the whole value, not a new string.
+        use std::fmt::Write as _;
+        let mut text = std::mem::take(&mut self.st.text);
+        text.clear();
+        let r = write!(text, "{value}").map_err(|e| SortedJsonError(e.to_string()));
+        let r = r.and_then(|()| write_str(&mut self.st.out, &text));
+        self.st.text = text;
+        r
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<()> {
         use ser::SerializeSeq;
@@ -259,7 +306,7 @@ impl<'o> ser::Serializer for Ser<'o> {
         value.serialize(self)
     }
     fn serialize_unit(self) -> Result<()> {
-        self.out.extend_from_slice(b"null");
+        self.st.out.extend_from_slice(b"null");
         Ok(())
     }
     fn serialize_unit_struct(self, _name: &'static str) -> Result<()> {
@@ -271,7 +318,7 @@ impl<'o> ser::Serializer for Ser<'o> {
         _index: u32,
         variant: &'static str,
     ) -> Result<()> {
-        write_str(self.out, variant)
+        write_str(&mut self.st.out, variant)
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
@@ -288,14 +335,14 @@ impl<'o> ser::Serializer for Ser<'o> {
         value: &T,
     ) -> Result<()> {
         self.variant_open(variant)?;
-        value.serialize(Ser { out: self.out })?;
-        self.out.push(b'}');
+        value.serialize(Ser { st: &mut *self.st })?;
+        self.st.out.push(b'}');
         Ok(())
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Arr<'o>> {
-        self.out.push(b'[');
+        self.st.out.push(b'[');
         Ok(Arr {
-            out: self.out,
+            st: self.st,
             first: true,
             close_variant: false,
         })
@@ -314,28 +361,28 @@ impl<'o> ser::Serializer for Ser<'o> {
         _len: usize,
     ) -> Result<Arr<'o>> {
         self.variant_open(variant)?;
-        self.out.push(b'[');
+        self.st.out.push(b'[');
         Ok(Arr {
-            out: self.out,
+            st: self.st,
             first: true,
             close_variant: true,
         })
     }
-    fn serialize_map(self, len: Option<usize>) -> Result<Obj<'o>> {
-        Ok(Obj::new(self.out, len.unwrap_or(0), false))
+    fn serialize_map(self, _len: Option<usize>) -> Result<Obj<'o>> {
+        Ok(Obj::new(self.st, false))
     }
-    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Obj<'o>> {
-        Ok(Obj::new(self.out, len, false))
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Obj<'o>> {
+        Ok(Obj::new(self.st, false))
     }
     fn serialize_struct_variant(
         mut self,
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-        len: usize,
+        _len: usize,
     ) -> Result<Obj<'o>> {
         self.variant_open(variant)?;
-        Ok(Obj::new(self.out, len, true))
+        Ok(Obj::new(self.st, true))
     }
 }
 

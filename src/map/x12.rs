@@ -328,7 +328,9 @@ fn last_id(path: &str) -> &str {
 /// UTF-8 are compared as their lossy text, as `matches` would see them.
 fn cond_matches(c: &Cond, v: Option<&[u8]>) -> bool {
     match v {
-        Some(b) if std::str::from_utf8(b).is_err() => c.matches(Some(&String::from_utf8_lossy(b))),
+        Some(b) if !b.is_ascii() && std::str::from_utf8(b).is_err() => {
+            c.matches(Some(&String::from_utf8_lossy(b)))
+        }
         _ => {
             let v = v.unwrap_or(b"");
             if c.present {
@@ -582,13 +584,13 @@ impl<'a> Inbound<'a> {
                 };
                 for &(q, v) in pairs.iter() {
                     let qual = tree.element(s, q).unwrap_or(b"");
-                    let wanted = match std::str::from_utf8(qual) {
-                        Ok(t) => qualifiers.iter().any(|x| x == t),
-                        Err(_) => {
+                    // Compared as bytes; only a qualifier that is not ASCII is compared as the
+                    // lossy text it reads as.
+                    let wanted = qualifiers.iter().any(|x| x.as_bytes() == qual)
+                        || (!qual.is_ascii() && {
                             let t = String::from_utf8_lossy(qual);
                             qualifiers.iter().any(|x| *x == t)
-                        }
-                    };
+                        });
                     if wanted {
                         if let Some(v) = tree.element(s, v).filter(|v| !v.is_empty()) {
                             if f(qual, v) {
