@@ -153,15 +153,22 @@ fn map_job_json(
 ) -> Result<String, String> {
     let t = &job.tree;
     if let Ok((kind, mut doc)) = maps.translate_x12_into::<Node>(t, grammars, partner) {
-        let prov = provenance(
-            &t.version,
-            &job.partner,
-            &job.interchange,
-            &job.group,
-            &t.control_number,
-            producer,
-        );
-        node::insert(&mut doc, "provenance", Node::Value(prov));
+        // `provenance(..)` as a tree of borrowed text: the same keys and strings.
+        fn text(s: &str) -> Node<'_> {
+            Node::Text(std::borrow::Cow::Borrowed(s))
+        }
+        let received = chrono::Utc::now().fixed_offset().to_rfc3339();
+        let prov = vec![
+            ("source_format", text("x12")),
+            ("version", text(&t.version)),
+            ("partner", text(&job.partner)),
+            ("interchange_control", text(&job.interchange)),
+            ("group_control", text(&job.group)),
+            ("set_control", text(&t.control_number)),
+            ("received_at", Node::Text(received.into())),
+            ("producer_hash", text(producer)),
+        ];
+        node::insert(&mut doc, "provenance", Node::Object(prov));
         if let Some(text) = typed_node(&Node::Object(doc), kind) {
             return Ok(text);
         }
