@@ -112,7 +112,11 @@ impl Req {
 /// Code values of an ID element. Packed so that the common short codes compare as integers.
 #[derive(Debug, Clone, Default)]
 pub struct CodeList {
+    /// Codes of up to 7 bytes packed into a u64 (see `pack`), in an open-addressing table of
+    /// power-of-two size with 0 for an empty slot: one multiply and usually one probe per
+    /// lookup, where a binary search over hundreds of unit codes took ten unpredictable steps.
     short: Vec<u64>,
+    shift: u32,
     long: Vec<Vec<u8>>,
     /// The list is the standard's whole list for this version: a value outside it is AK403 7.
     pub complete: bool,
@@ -131,18 +135,31 @@ fn pack(v: &[u8]) -> Option<u64> {
 
 impl CodeList {
     fn new(values: &[String], complete: bool, names: BTreeMap<String, String>) -> Self {
-        let mut short = Vec::new();
-        let mut long = Vec::new();
-        for v in values {
-            match pack(v.as_bytes()) {
-                Some(p) => short.push(p),
-                None => long.push(v.as_bytes().to_vec()),
-            }
-        }
-        short.sort_unstable();
+        let packed: Vec<u64> = values
+            .iter()
+            .filter(|v| !v.is_empty())
+            .filter_map(|v| pack(v.as_bytes()))
+            .collect();
+        let mut long: Vec<Vec<u8>> = values
+            .iter()
+            .filter(|v| pack(v.as_bytes()).is_none())
+            .map(|v| v.as_bytes().to_vec())
+            .collect();
         long.sort();
+        // At most half full, so probe runs stay short.
+        let size = (packed.len() * 2).next_power_of_two().max(8);
+        let shift = 64 - size.trailing_zeros();
+        let mut short = vec![0u64; size];
+        for p in packed {
+            let mut i = Self::slot(p, shift);
+            while short[i] != 0 && short[i] != p {
+                i = (i + 1) & (size - 1);
+            }
+            short[i] = p;
+        }
         CodeList {
             short,
+            shift,
             long,
             complete,
             names,
@@ -150,9 +167,25 @@ impl CodeList {
     }
 
     #[inline]
+    fn slot(p: u64, shift: u32) -> usize {
+        (p.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
+    }
+
+    #[inline]
     pub fn contains(&self, v: &[u8]) -> bool {
         match pack(v) {
-            Some(p) => self.short.binary_search(&p).is_ok(),
+            Some(0) => false,
+            Some(p) => {
+                let mask = self.short.len() - 1;
+                let mut i = Self::slot(p, self.shift);
+                loop {
+                    match self.short[i] {
+                        0 => return false,
+                        x if x == p => return true,
+                        _ => i = (i + 1) & mask,
+                    }
+                }
+            }
             None => self.long.iter().any(|l| l == v),
         }
     }
@@ -306,6 +339,9 @@ pub struct SegmentDef {
 #[derive(Debug, Clone, Default)]
 pub struct Dictionary {
     pub version: String,
+    /// 005010 or later, where some element findings take other codes (kept as a flag: it is
+    /// asked once per segment).
+    pub since_5010: bool,
     pub elements: Vec<ElementDef>,
     pub element_index: HashMap<String, usize>,
     pub composites: Vec<CompositeDef>,
@@ -370,6 +406,12 @@ pub struct LoopDef {
     pub children: Vec<Node>,
     /// Key of the first segment, which starts each iteration.
     pub trigger: u32,
+    /// Per child: its segment key, or the trigger key of a child loop (one flat array scanned
+    /// per segment, instead of matching on `children`).
+    pub keys: Vec<u32>,
+    /// Indexes of the mandatory children, ascending: closing or skipping part of a loop looks
+    /// only at these.
+    pub mandatory: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -643,6 +685,7 @@ fn load_version(version: &str, files: &[(String, String)]) -> Result<VersionGram
     let (spath, stext) = find("segments.toml").ok_or_else(|| missing("segments.toml"))?;
     let mut dict = Dictionary {
         version: version.to_string(),
+        since_5010: version >= "005010",
         ..Default::default()
     };
 
@@ -849,6 +892,8 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
         max: MaxUse::Limited(1),
         children: Vec::new(),
         trigger: seg_key(b"ST"),
+        keys: Vec::new(),
+        mandatory: Vec::new(),
     }];
     let mut by_path: HashMap<String, usize> = HashMap::new();
     by_path.insert(String::new(), 0);
@@ -901,7 +946,7 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
                     return Err(ctx.err(span, format!("loop `{l}` is named after `{first}`, which is not in segments.toml, expected the id of its first segment")));
                 }
                 let idx = loops.len();
-                loops.push(LoopDef { id: l.clone(), path: path.clone(), req, max, children: Vec::new(), trigger });
+                loops.push(LoopDef { id: l.clone(), path: path.clone(), req, max, children: Vec::new(), trigger, keys: Vec::new(), mandatory: Vec::new() });
                 loops[parent].children.push(Node::Loop(idx));
                 by_path.insert(path, idx);
             }
@@ -924,6 +969,30 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
         && matches!(loops[0].children.last(), Some(Node::Segment { key, .. }) if *key == seg_key(b"SE"));
     if !root_ok {
         return Err(GrammarError { file: ctx.file.to_string(), line: 1, message: "the structure must start with ST and end with SE at the top level, expected ST first and SE last".into() });
+    }
+    for i in 0..loops.len() {
+        let (keys, mandatory) = {
+            let kids = &loops[i].children;
+            let keys = kids
+                .iter()
+                .map(|c| match c {
+                    Node::Segment { key, .. } => *key,
+                    Node::Loop(l) => loops[*l].trigger,
+                })
+                .collect();
+            let mandatory = (0..kids.len() as u32)
+                .filter(|&j| {
+                    let req = match &kids[j as usize] {
+                        Node::Segment { req, .. } => *req,
+                        Node::Loop(l) => loops[*l].req,
+                    };
+                    req == Req::Mandatory
+                })
+                .collect();
+            (keys, mandatory)
+        };
+        loops[i].keys = keys;
+        loops[i].mandatory = mandatory;
     }
     let hierarchy = raw.hierarchy.map(|h| Hierarchy {
         segment: h.segment,

@@ -104,14 +104,25 @@ struct Job<'g> {
     sets: Vec<JobSet<'g>>,
 }
 
-impl Job<'_> {
+impl<'g> Job<'g> {
     fn new(id: u64, capacity: usize) -> Self {
         Job {
             id,
             bytes: Vec::with_capacity(capacity),
-            ops: Vec::new(),
+            // Segments average a few dozen bytes; sized up front, the op list is not copied
+            // by growing (a realloc of a large block copies it).
+            ops: Vec::with_capacity(capacity / 24),
             sets: Vec::new(),
         }
+    }
+
+    /// A returned job's buffers, emptied for the next one: no allocation or fresh pages per job.
+    fn reuse(mut self, id: u64) -> Job<'g> {
+        self.id = id;
+        self.bytes.clear();
+        self.ops.clear();
+        self.sets.clear();
+        self
     }
 }
 
@@ -125,8 +136,10 @@ pub struct Ticket {
 pub struct Pool<'g> {
     config: Parallel,
     senders: Vec<Sender<Job<'g>>>,
-    results: Receiver<(u64, Vec<Outcome>)>,
+    results: Receiver<(Job<'g>, Vec<Outcome>)>,
     building: Job<'g>,
+    /// Jobs the workers are done with, kept for their buffers.
+    free: Vec<Job<'g>>,
     in_flight: usize,
     received: HashMap<u64, VecDeque<Outcome>>,
 }
@@ -151,6 +164,7 @@ impl<'g> Pool<'g> {
             senders,
             results,
             building: Job::new(0, config.job_bytes),
+            free: Vec::new(),
             in_flight: 0,
             received: HashMap::new(),
         }
@@ -244,7 +258,10 @@ impl<'g> Pool<'g> {
             return;
         }
         let id = self.building.id;
-        let next = Job::new(id + 1, self.config.job_bytes);
+        let next = match self.free.pop() {
+            Some(job) => job.reuse(id + 1),
+            None => Job::new(id + 1, self.config.job_bytes),
+        };
         let job = std::mem::replace(&mut self.building, next);
         // Bounded work in flight keeps memory bounded: wait for one job before sending more.
         while self.in_flight >= 2 * self.senders.len() {
@@ -261,13 +278,18 @@ impl<'g> Pool<'g> {
     /// Blocks for one job's outcomes. False when no worker is left to answer.
     fn receive(&mut self) -> bool {
         match self.results.recv() {
-            Ok((id, outcomes)) => {
-                self.in_flight = self.in_flight.saturating_sub(1);
-                self.received.insert(id, outcomes.into());
+            Ok((job, outcomes)) => {
+                self.returned(job, outcomes);
                 true
             }
             Err(_) => false,
         }
+    }
+
+    fn returned(&mut self, job: Job<'g>, outcomes: Vec<Outcome>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.received.insert(job.id, outcomes.into());
+        self.free.push(job);
     }
 
     /// The outcome of the oldest set not yet taken from `ticket`'s job. With `wait`, sends the
@@ -281,9 +303,8 @@ impl<'g> Pool<'g> {
                 }
                 return o;
             }
-            if let Ok((id, outcomes)) = self.results.try_recv() {
-                self.in_flight = self.in_flight.saturating_sub(1);
-                self.received.insert(id, outcomes.into());
+            if let Ok((job, outcomes)) = self.results.try_recv() {
+                self.returned(job, outcomes);
                 continue;
             }
             if !wait {
@@ -320,7 +341,7 @@ fn replay<'g>(walker: &mut SetWalker<'g>, bytes: &[u8], ops: &[Op], d: &Delimite
     }
 }
 
-fn work(jobs: Receiver<Job<'_>>, out: Sender<(u64, Vec<Outcome>)>) {
+fn work<'g>(jobs: Receiver<Job<'g>>, out: Sender<(Job<'g>, Vec<Outcome>)>) {
     for job in jobs {
         let mut outcomes = Vec::with_capacity(job.sets.len());
         let mut from = 0;
@@ -331,7 +352,7 @@ fn work(jobs: Receiver<Job<'_>>, out: Sender<(u64, Vec<Outcome>)>) {
             from = to;
             outcomes.push(Outcome::of(walker));
         }
-        if out.send((job.id, outcomes)).is_err() {
+        if out.send((job, outcomes)).is_err() {
             return;
         }
     }

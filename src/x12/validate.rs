@@ -214,21 +214,15 @@ impl<'g> SetWalker<'g> {
         });
     }
 
-    fn req_of(&self, node: &Node) -> Req {
-        match node {
-            Node::Segment { req, .. } => *req,
-            Node::Loop(l) => self.set.loops[*l].req,
-        }
-    }
-
     /// Closes frames deeper than `depth`, reporting mandatory children never seen.
     fn close_above(&mut self, depth: usize, position: u32, offset: u64) {
         while self.frames.len() > depth + 1 {
             let Some(f) = self.frames.pop() else { break };
             let set = self.set;
             let lp = &set.loops[f.lp];
-            for j in f.pos..lp.children.len() {
-                if f.counts[j] == 0 && self.req_of(&lp.children[j]) == Req::Mandatory {
+            for &j in &lp.mandatory {
+                let j = j as usize;
+                if j >= f.pos && f.counts[j] == 0 {
                     self.missing(&lp.children[j], position, offset);
                 }
             }
@@ -239,9 +233,14 @@ impl<'g> SetWalker<'g> {
     fn skip_to(&mut self, depth: usize, i: usize, position: u32, offset: u64) {
         let (lp, pos) = (self.frames[depth].lp, self.frames[depth].pos);
         let set = self.set;
-        for (j, node) in set.loops[lp].children.iter().enumerate().take(i).skip(pos) {
-            if self.frames[depth].counts[j] == 0 && self.req_of(node) == Req::Mandatory {
-                self.missing(node, position, offset);
+        let lp = &set.loops[lp];
+        for &j in &lp.mandatory {
+            let j = j as usize;
+            if j >= i {
+                break;
+            }
+            if j >= pos && self.frames[depth].counts[j] == 0 {
+                self.missing(&lp.children[j], position, offset);
             }
         }
     }
@@ -254,10 +253,7 @@ impl<'g> SetWalker<'g> {
             let (lp_idx, pos) = (self.frames[depth].lp, self.frames[depth].pos);
             let lp = &self.set.loops[lp_idx];
             let first = if depth > 0 { pos.max(1) } else { pos };
-            let hit = lp.children[first..].iter().position(|c| match c {
-                Node::Segment { key: k, .. } => *k == key,
-                Node::Loop(l) => self.set.loops[*l].trigger == key,
-            });
+            let hit = lp.keys[first..].iter().position(|&k| k == key);
             let Some(rel) = hit else { continue };
             let i = first + rel;
             self.close_above(depth, position, offset);
@@ -504,11 +500,17 @@ pub fn check_elements(
     warnings: &mut Warnings<'_>,
 ) -> Option<SegmentIssue> {
     let mut out = Vec::new();
+    // Separators inside elements are rare: one scan of the whole segment spares a scan of
+    // every element.
     let checker = ElementChecker {
         dict,
         d,
         lenient,
-        version_5010: dict.version.as_str() >= "005010",
+        version_5010: dict.since_5010,
+        component_in_segment: memchr::memchr(d.component, raw).is_some(),
+        repetition_in_segment: d
+            .repetition
+            .is_some_and(|r| memchr::memchr(r, raw).is_some()),
     };
     let mut present: u64 = 0;
     let mut n = 0usize;
@@ -542,6 +544,15 @@ pub fn check_elements(
         }
         if i < 64 {
             present |= 1 << i;
+        }
+        // Most values are a simple element with no separator inside, and fine.
+        if let Position::Simple(u) = pos {
+            if !checker.repetition_in_segment
+                && !checker.component_in_segment
+                && checker.fine(u, value)
+            {
+                continue;
+            }
         }
         checker.position(def, i + 1, pos, value, &mut out, warnings);
     }
@@ -658,9 +669,30 @@ struct ElementChecker<'a> {
     d: &'a Delimiters,
     lenient: Leniency,
     version_5010: bool,
+    component_in_segment: bool,
+    repetition_in_segment: bool,
 }
 
+/// Per byte of a text value: 1 for a control byte or DEL (always invalid), 2 for a byte above
+/// 0x7F (invalid unless the partner is lenient about non-ASCII text).
+static TEXT_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = if b < 0x20 || b == 0x7F {
+            1
+        } else if b >= 0x80 {
+            2
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
 impl ElementChecker<'_> {
+    #[inline(never)]
     fn position(
         &self,
         def: &SegmentDef,
@@ -672,7 +704,9 @@ impl ElementChecker<'_> {
     ) {
         // Repetitions are rare: split only when the separator is there, without allocating.
         let (reps, multi) = match self.d.repetition {
-            Some(r) if value.contains(&r) => (lexer::split(value, r).count(), true),
+            Some(r) if self.repetition_in_segment && value.contains(&r) => {
+                (lexer::split(value, r).count(), true)
+            }
             _ => (1, false),
         };
         if reps as u32 > pos.repeat() {
@@ -716,7 +750,11 @@ impl ElementChecker<'_> {
     ) {
         match pos {
             Position::Simple(u) => {
-                if v.contains(&self.d.component) {
+                let holds_component = self.component_in_segment && v.contains(&self.d.component);
+                if !holds_component && self.fine(u, v) {
+                    return;
+                }
+                if holds_component {
                     let code = if self.version_5010 {
                         ElementCode::TooManyComponents
                     } else {
@@ -811,6 +849,9 @@ impl ElementChecker<'_> {
             if k < 64 {
                 present |= 1 << k;
             }
+            if self.fine(u, comp) {
+                continue;
+            }
             if let Some(e) = self.value(u, comp, warnings, seg, p) {
                 out.push(ElementIssue {
                     position: p,
@@ -848,7 +889,41 @@ impl ElementChecker<'_> {
         }
     }
 
+    /// The common case, decided without building anything: true when `value` would find
+    /// nothing to say (no issue, no warning) about this non-empty value. False sends the value
+    /// through `value`, which says what is wrong.
+    #[inline(always)]
+    fn fine(&self, u: &ElementUse, v: &[u8]) -> bool {
+        let len = match u.typ {
+            ElemType::N(_) | ElemType::R => match numeric_digits(v, u.typ == ElemType::R) {
+                Some(digits) => digits,
+                None => return false,
+            },
+            ElemType::B => v.len(),
+            _ => {
+                if v.iter().fold(0u8, |a, &b| a | TEXT_CLASS[b as usize]) != 0 {
+                    return false;
+                }
+                v.len()
+            }
+        };
+        if len < u.min as usize || len > u.max as usize {
+            return false;
+        }
+        match u.typ {
+            ElemType::ID => self.dict.elements[u.element]
+                .codes
+                .as_ref()
+                .is_none_or(|c| c.contains(v)),
+            ElemType::DT => date_ok(v),
+            ElemType::TM => time_ok(v),
+            _ => true,
+        }
+    }
+
     /// Checks one non-empty value; returns an issue whose position fields the caller fills in.
+    #[cold]
+    #[inline(never)]
     fn value(
         &self,
         u: &ElementUse,
@@ -869,32 +944,34 @@ impl ElementChecker<'_> {
         };
         let shown = || String::from_utf8_lossy(v).into_owned();
         let len = match u.typ {
-            ElemType::N(_) | ElemType::R => {
-                let ok = numeric_ok(v, u.typ == ElemType::R);
-                if !ok {
+            ElemType::N(_) | ElemType::R => match numeric_digits(v, u.typ == ElemType::R) {
+                Some(digits) => digits,
+                None => {
                     return Some(issue(
                         ElementCode::InvalidCharacter,
                         false,
                         format!("{seg}{p:02} `{}` is not a valid {} number", shown(), u.typ),
-                    ));
+                    ))
                 }
-                v.iter().filter(|b| b.is_ascii_digit()).count()
-            }
+            },
             ElemType::B => v.len(),
             _ => {
-                // One pass: control bytes are always bad, bytes above 0x7F only when strict.
-                let mut high = false;
-                for &b in v {
-                    if b < 0x20 || b == 0x7F || (b >= 0x80 && !self.lenient.non_ascii_text) {
+                // Control bytes are always bad, bytes above 0x7F only when strict. A branch-free
+                // pass classifies; only a value with something unusual is looked at again.
+                let class = v.iter().fold(0u8, |a, &b| a | TEXT_CLASS[b as usize]);
+                let bad = |b: u8| {
+                    TEXT_CLASS[b as usize] == 1 || (b >= 0x80 && !self.lenient.non_ascii_text)
+                };
+                if class != 0 {
+                    if let Some(&b) = v.iter().find(|&&b| bad(b)) {
                         return Some(issue(
                             ElementCode::InvalidCharacter,
                             false,
                             format!("{seg}{p:02} holds an invalid character (byte 0x{b:02X})"),
                         ));
                     }
-                    high |= b >= 0x80;
                 }
-                if high {
+                if class & 2 != 0 {
                     String::from_utf8_lossy(v).chars().count()
                 } else {
                     v.len()
@@ -983,8 +1060,10 @@ impl ElementChecker<'_> {
     }
 }
 
+/// The number of digits of a valid N or R value (its length as X12 counts it: sign and
+/// decimal point excluded), or `None` when it is not a number.
 #[inline]
-fn numeric_ok(v: &[u8], decimal: bool) -> bool {
+fn numeric_digits(v: &[u8], decimal: bool) -> Option<usize> {
     let body = v.strip_prefix(b"-").unwrap_or(v);
     let mut digits = 0;
     let mut points = 0;
@@ -992,10 +1071,10 @@ fn numeric_ok(v: &[u8], decimal: bool) -> bool {
         match b {
             b'0'..=b'9' => digits += 1,
             b'.' if decimal => points += 1,
-            _ => return false,
+            _ => return None,
         }
     }
-    digits > 0 && points <= 1
+    (digits > 0 && points <= 1).then_some(digits)
 }
 
 fn num(v: &[u8]) -> u32 {
@@ -1051,10 +1130,10 @@ mod tests {
 
     #[test]
     fn numbers() {
-        assert!(numeric_ok(b"-12.5", true));
-        assert!(!numeric_ok(b"12.5", false));
-        assert!(!numeric_ok(b"1.2.3", true));
-        assert!(!numeric_ok(b"-", true));
-        assert!(!numeric_ok(b"1E5", true));
+        assert_eq!(numeric_digits(b"-12.5", true), Some(3));
+        assert_eq!(numeric_digits(b"12.5", false), None);
+        assert_eq!(numeric_digits(b"1.2.3", true), None);
+        assert_eq!(numeric_digits(b"-", true), None);
+        assert_eq!(numeric_digits(b"1E5", true), None);
     }
 }
