@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use edigate::map::docs::translate_x12;
+use edigate::map::docs::translate_x12_json;
 use edigate::map::MapSet;
 use edigate::x12::grammar::Grammars;
 
@@ -60,10 +60,15 @@ fn bench(c: &mut Criterion) {
     let grammars = Grammars::embedded().expect("grammars");
     let maps = MapSet::embedded(&grammars).expect("maps");
     let run = || {
+        // The JSON lines `edigate translate` prints, collected as it would write them.
         let mut docs = 0usize;
-        translate_x12(&input[..], &grammars, &maps, None, |r| {
-            if r.is_ok() {
+        let mut out: Vec<u8> = Vec::with_capacity(1 << 20);
+        translate_x12_json(&input[..], &grammars, &maps, None, |r| {
+            if let Ok(line) = r {
                 docs += 1;
+                out.clear();
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
             }
         })
         .expect("translate");

@@ -598,3 +598,76 @@ fn a_second_lot_on_one_856_item_is_refused_not_overwritten() {
         "{err}"
     );
 }
+
+/// `received_at` is the time of translation; everything else must match byte for byte.
+fn without_received_at(line: &str) -> String {
+    const KEY: &str = "\"received_at\":\"";
+    match line.find(KEY) {
+        Some(i) => {
+            let start = i + KEY.len();
+            let end = line[start..].find('"').map_or(line.len(), |e| start + e);
+            format!("{}{}", &line[..start], &line[end..])
+        }
+        None => line.to_string(),
+    }
+}
+
+/// The JSON lines `edigate translate` prints (typed document written straight to text) against
+/// the reference route (mapped `Value` → `CanonicalDocument` → `Value` → text), on every case
+/// input and every X12 sample under testdata, errors included.
+#[test]
+fn json_lines_are_the_bytes_of_the_value_route() {
+    let g = grammars();
+    let m = load_maps(&g);
+    let mut inputs = case_inputs();
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/x12");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&samples)
+        .expect("testdata/x12 exists")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "x12"))
+        .collect();
+    files.sort();
+    inputs.extend(files.into_iter().map(|f| (f, None)));
+    let mut docs_seen = 0;
+    for (path, partner) in inputs {
+        let input = std::fs::read(&path).expect("input reads");
+        let mut want = Vec::new();
+        let _ = docs::translate_x12(&input[..], &g, &m, partner.as_deref(), |r| {
+            want.push(r.map(|d| without_received_at(&d.to_string())))
+        });
+        let mut got = Vec::new();
+        let _ = docs::translate_x12_json(&input[..], &g, &m, partner.as_deref(), |r| {
+            got.push(r.map(|d| without_received_at(&d)))
+        });
+        docs_seen += want.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(got, want, "{}", short(&path));
+    }
+    assert!(
+        docs_seen >= 40,
+        "expected documents to compare, got {docs_seen}"
+    );
+}
+
+/// A document the canonical model refuses reads the same through the JSON-lines route.
+#[test]
+fn json_lines_report_type_errors_as_the_value_route_does() {
+    use serde_json::json;
+    let bad = json!({"kind": "purchase_order", "po_number": " PO1", "lines": []});
+    let want = docs::typed(bad.clone(), "purchase_order").expect_err("refused");
+    let got = docs::typed_json(bad, "purchase_order").expect_err("refused");
+    assert_eq!(got, want);
+    let good = json!({
+        "kind": "goods_receipt",
+        "provenance": {"source_format": "x12", "partner": "P", "producer_hash": "h",
+                       "received_at": "2024-01-01T00:00:00+00:00"},
+        "receipt_id": "R1", "po_number": "PO1", "receipt_date": "2024-01-02",
+        "buyer": {"role": "buyer", "name": "B"}, "lines": []
+    });
+    if let Ok(want) = docs::typed(good.clone(), "goods_receipt") {
+        assert_eq!(
+            docs::typed_json(good, "goods_receipt"),
+            Ok(want.to_string())
+        );
+    }
+}

@@ -60,9 +60,16 @@ fn check_opaque(kind: &'static str, value: &str) -> Result<(), IdError> {
 macro_rules! string_newtype {
     ($(#[$meta:meta])* $name:ident, $kind:literal, $check:expr, $schema:expr) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+        #[serde(try_from = "String")]
         pub struct $name(String);
+
+        /// The text, as `into = "String"` would write it, without copying it first.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
 
         impl $name {
             /// Validates and wraps the value.

@@ -22,6 +22,7 @@ pub mod gs1;
 pub mod hibcc;
 pub mod ids;
 pub mod invoice;
+pub mod json;
 pub mod ndc;
 pub mod order_ack;
 pub mod purchase_order;

@@ -6,7 +6,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use crate::map::docs::{
-    provenance_ids, read_documents, render_cxml, render_x12, translate_cxml_bytes, translate_x12,
+    provenance_ids, read_documents, render_cxml, render_x12, translate_cxml_bytes,
+    translate_x12_json,
 };
 use crate::map::MapSet;
 use crate::x12::grammar::Grammars;
@@ -34,11 +35,12 @@ pub fn run_translate(grammars: &Grammars, maps: &MapSet, path: &Path, partner: O
     }
     let file = &bytes[..];
     let stdout = io::stdout();
-    let mut w = BufWriter::new(stdout.lock());
+    let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
     let mut failed = false;
-    let result = translate_x12(file, grammars, maps, partner, |r| match r {
+    let result = translate_x12_json(file, grammars, maps, partner, |r| match r {
         Ok(doc) => {
-            let _ = writeln!(w, "{doc}");
+            let _ = w.write_all(doc.as_bytes());
+            let _ = w.write_all(b"\n");
         }
         Err(e) => {
             failed = true;

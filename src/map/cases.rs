@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::docs::translate_x12;
+use super::docs::translate_x12_json;
 use super::MapSet;
 use crate::x12::grammar::Grammars;
 
@@ -182,8 +182,12 @@ fn translate_case(
     };
     let mut got = Vec::new();
     let mut errors = Vec::new();
-    if let Err(e) = translate_x12(input, grammars, maps, partner, |r| match r {
-        Ok(d) => got.push(strip(d)),
+    // The JSON lines `edigate translate` prints, read back.
+    if let Err(e) = translate_x12_json(input, grammars, maps, partner, |r| match r {
+        Ok(line) => match serde_json::from_str::<Value>(&line) {
+            Ok(d) => got.push(strip(d)),
+            Err(e) => errors.push(format!("the translated line is not JSON: {e}")),
+        },
         Err(e) => errors.push(e),
     }) {
         return Some(format!("cannot read the input: {e}"));

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use super::node::{self, Node};
 use super::MapSet;
 use crate::x12::envelope::{self, GroupInfo, IsaInfo, SetResult};
 use crate::x12::grammar::Grammars;
@@ -62,6 +63,39 @@ pub fn typed(doc: Value, kind: &str) -> Result<Value, String> {
     serde_json::to_value(&d).map_err(|e| e.to_string())
 }
 
+/// The typed document of a mapped document, read in place. The kind is dispatched here rather
+/// than by `CanonicalDocument`'s tagged `Deserialize`, which first copies the whole document into
+/// a buffer of its own; the `kind` key is then an unknown field the document types ignore.
+fn typed_document(doc: &Value) -> Result<crate::canonical::CanonicalDocument, serde_json::Error> {
+    use crate::canonical::{
+        CanonicalDocument, FunctionalAck, GoodsReceipt, Invoice, OrderAck, PurchaseOrder,
+        ShipNotice,
+    };
+    use serde::Deserialize;
+    Ok(match doc.get("kind").and_then(Value::as_str) {
+        Some("purchase_order") => PurchaseOrder::deserialize(doc)?.into(),
+        Some("order_ack") => OrderAck::deserialize(doc)?.into(),
+        Some("ship_notice") => ShipNotice::deserialize(doc)?.into(),
+        Some("goods_receipt") => GoodsReceipt::deserialize(doc)?.into(),
+        Some("invoice") => Invoice::deserialize(doc)?.into(),
+        Some("functional_ack") => FunctionalAck::deserialize(doc)?.into(),
+        _ => CanonicalDocument::deserialize(doc)?,
+    })
+}
+
+/// `typed` as one line of JSON text: the same bytes as `typed(doc, kind)?.to_string()`, written
+/// straight from the typed document (no second `Value`). A document that does not fit, or that
+/// the direct writer cannot reproduce exactly, goes through `typed` itself, so errors read the
+/// same.
+pub fn typed_json(doc: Value, kind: &str) -> Result<String, String> {
+    if let Ok(d) = typed_document(&doc) {
+        if let Ok(text) = crate::canonical::json::to_sorted_string(&d) {
+            return Ok(text);
+        }
+    }
+    typed(doc, kind).map(|v| v.to_string())
+}
+
 /// An accepted set on its way to a mapping worker, with the envelope values it needs.
 struct Job {
     seq: u64,
@@ -71,14 +105,16 @@ struct Job {
     partner: String,
 }
 
-/// Maps and types one accepted set (`translate_x12`'s work after validation).
-fn map_job(
+/// Maps and types one accepted set (`translate_x12`'s work after validation); `finish` types the
+/// mapped document (`typed` or `typed_json`).
+fn map_job<T>(
     job: &Job,
     grammars: &Grammars,
     maps: &MapSet,
     partner: Option<&str>,
     producer: &str,
-) -> Result<Value, String> {
+    finish: fn(Value, &str) -> Result<T, String>,
+) -> Result<T, String> {
     let t = &job.tree;
     let label = || {
         format!(
@@ -99,11 +135,74 @@ fn map_job(
                     producer,
                 ),
             );
-            typed(Value::Object(doc), &kind).map_err(|e| format!("{}: {e}", label()))
+            finish(Value::Object(doc), &kind).map_err(|e| format!("{}: {e}", label()))
         }
         Err(e) => Err(format!("{}: {e}", label())),
     }
 }
+
+/// `map_job` for JSON lines: maps into the light `Node` tree (keys and text borrowed) and writes
+/// the typed document as text. A set that does not map, or a document that does not fit, goes
+/// the `Value` route instead, so what comes out, errors included, is what that route gives.
+fn map_job_json(
+    job: &Job,
+    grammars: &Grammars,
+    maps: &MapSet,
+    partner: Option<&str>,
+    producer: &str,
+) -> Result<String, String> {
+    let t = &job.tree;
+    if let Ok((kind, mut doc)) = maps.translate_x12_into::<Node>(t, grammars, partner) {
+        // `provenance(..)` as a tree of borrowed text: the same keys and strings.
+        fn text(s: &str) -> Node<'_> {
+            Node::Text(std::borrow::Cow::Borrowed(s))
+        }
+        let received = chrono::Utc::now().fixed_offset().to_rfc3339();
+        let prov = vec![
+            ("source_format", text("x12")),
+            ("version", text(&t.version)),
+            ("partner", text(&job.partner)),
+            ("interchange_control", text(&job.interchange)),
+            ("group_control", text(&job.group)),
+            ("set_control", text(&t.control_number)),
+            ("received_at", Node::Text(received.into())),
+            ("producer_hash", text(producer)),
+        ];
+        node::insert(&mut doc, "provenance", Node::Object(prov));
+        if let Some(text) = typed_node(&Node::Object(doc), kind) {
+            return Ok(text);
+        }
+    }
+    map_job(job, grammars, maps, partner, producer, typed_json)
+}
+
+/// The typed document of a mapped `Node` tree as canonical JSON text; `None` when it does not
+/// fit (or is of a kind read only through `CanonicalDocument`).
+fn typed_node(doc: &Node<'_>, kind: &str) -> Option<String> {
+    use crate::canonical::{
+        CanonicalDocument, FunctionalAck, GoodsReceipt, Invoice, OrderAck, PurchaseOrder,
+        ShipNotice,
+    };
+    use serde::Deserialize;
+    fn read<'de, T: Deserialize<'de> + Into<CanonicalDocument>>(
+        doc: &'de Node<'_>,
+    ) -> Option<CanonicalDocument> {
+        T::deserialize(doc).ok().map(Into::into)
+    }
+    let d = match kind {
+        "purchase_order" => read::<PurchaseOrder>(doc)?,
+        "order_ack" => read::<OrderAck>(doc)?,
+        "ship_notice" => read::<ShipNotice>(doc)?,
+        "goods_receipt" => read::<GoodsReceipt>(doc)?,
+        "invoice" => read::<Invoice>(doc)?,
+        "functional_ack" => read::<FunctionalAck>(doc)?,
+        _ => return None,
+    };
+    crate::canonical::json::to_sorted_string(&d).ok()
+}
+
+/// What a mapping worker does with one accepted set.
+type Work<T> = fn(&Job, &Grammars, &MapSet, Option<&str>, &str) -> Result<T, String>;
 
 /// How many sets may wait for a mapping worker: enough to keep the workers busy, few enough
 /// that memory stays bounded whatever the input size.
@@ -120,7 +219,38 @@ pub fn translate_x12<R: Read>(
     grammars: &Grammars,
     maps: &MapSet,
     partner: Option<&str>,
-    mut out: impl FnMut(Result<Value, String>),
+    out: impl FnMut(Result<Value, String>),
+) -> io::Result<envelope::Summary> {
+    translate_sets(
+        input,
+        grammars,
+        maps,
+        partner,
+        |job, g, m, p, producer| map_job(job, g, m, p, producer, typed),
+        out,
+    )
+}
+
+/// `translate_x12` with each document as one line of JSON text (without the newline): the same
+/// bytes as the `Value`'s `to_string()`, made without building the canonical `Value`. What
+/// `edigate translate` prints.
+pub fn translate_x12_json<R: Read>(
+    input: R,
+    grammars: &Grammars,
+    maps: &MapSet,
+    partner: Option<&str>,
+    out: impl FnMut(Result<String, String>),
+) -> io::Result<envelope::Summary> {
+    translate_sets(input, grammars, maps, partner, map_job_json, out)
+}
+
+fn translate_sets<R: Read, T: Send>(
+    input: R,
+    grammars: &Grammars,
+    maps: &MapSet,
+    partner: Option<&str>,
+    work: Work<T>,
+    mut out: impl FnMut(Result<T, String>),
 ) -> io::Result<envelope::Summary> {
     use std::collections::BTreeMap;
     use std::sync::{mpsc, Arc, Mutex};
@@ -132,7 +262,7 @@ pub fn translate_x12<R: Read>(
         // Shared by the workers only, so that if they all stop the sender sees it, not a full
         // queue that never drains.
         let job_rx = Arc::new(Mutex::new(job_rx));
-        let (res_tx, res_rx) = mpsc::channel::<(u64, Result<Value, String>)>();
+        let (res_tx, res_rx) = mpsc::channel::<(u64, Result<T, String>)>();
         let mut handles = Vec::new();
         for _ in 0..workers {
             let (job_rx, res_tx, producer) = (job_rx.clone(), res_tx.clone(), &producer);
@@ -143,7 +273,7 @@ pub fn translate_x12<R: Read>(
                     Err(_) => return,
                 };
                 let Ok(job) = job else { return };
-                let r = map_job(&job, grammars, maps, partner, producer);
+                let r = work(&job, grammars, maps, partner, producer);
                 if res_tx.send((job.seq, r)).is_err() {
                     return;
                 }
@@ -151,10 +281,10 @@ pub fn translate_x12<R: Read>(
         }
         drop((res_tx, job_rx));
         // Results that arrived ahead of an earlier set's, by sequence number.
-        let mut pending: BTreeMap<u64, Result<Value, String>> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, Result<T, String>> = BTreeMap::new();
         let mut next_out = 0u64;
-        let mut deliver = |pending: &mut BTreeMap<u64, Result<Value, String>>,
-                           out: &mut dyn FnMut(Result<Value, String>)| {
+        let mut deliver = |pending: &mut BTreeMap<u64, Result<T, String>>,
+                           out: &mut dyn FnMut(Result<T, String>)| {
             while let Some(r) = pending.remove(&next_out) {
                 out(r);
                 next_out += 1;
@@ -196,7 +326,7 @@ pub fn translate_x12<R: Read>(
                         };
                         if let Err(mpsc::SendError(job)) = job_tx.send(job) {
                             // No worker is left (one panicked): map here rather than lose it.
-                            let r = map_job(&job, grammars, maps, partner, &producer);
+                            let r = work(&job, grammars, maps, partner, &producer);
                             pending.insert(seq, r);
                         }
                     }

@@ -8,6 +8,7 @@ pub mod cases;
 pub mod convert;
 pub mod cxml;
 pub mod docs;
+pub mod node;
 pub mod path;
 pub mod rules;
 pub mod x12;
@@ -305,6 +306,19 @@ impl MapSet {
         grammars: &Grammars,
         partner: Option<&str>,
     ) -> Result<(String, JsonMap<String, Value>), TranslateError> {
+        let (kind, mut doc) = self.translate_x12_into::<Value>(tree, grammars, partner)?;
+        doc.insert("kind".into(), Value::String(kind.to_string()));
+        Ok((kind.to_string(), doc))
+    }
+
+    /// `translate_x12` into any output tree, without the `kind` key: returns the kind and the
+    /// document's fields.
+    pub fn translate_x12_into<'a, O: x12::Out<'a>>(
+        &'a self,
+        tree: &'a SetTree,
+        grammars: &'a Grammars,
+        partner: Option<&str>,
+    ) -> Result<(&'a str, O::Obj), TranslateError> {
         let no_map = |m: String| TranslateError {
             map: "maps".into(),
             line: 0,
@@ -327,9 +341,8 @@ impl MapSet {
                 ))
             })?;
         let tables = self.tables_for(partner);
-        let mut doc = x12::Inbound::new(tree, v, set, map, tables).run()?;
-        doc.insert("kind".into(), Value::String(map.kind.clone()));
-        Ok((map.kind.clone(), doc))
+        let doc = x12::Inbound::new(tree, v, set, map, tables).run_into::<O>()?;
+        Ok((map.kind.as_str(), doc))
     }
 
     /// The cXML map for a request document (`OrderRequest`...).

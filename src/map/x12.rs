@@ -3,6 +3,7 @@
 //! from the canonical values and orders them as the grammar does. Also checks every path of a
 //! map against the grammar when the map loads.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -10,6 +11,7 @@ use std::rc::Rc;
 use serde_json::{Map as JsonMap, Value};
 
 use super::convert::{self, ValueError};
+use super::node::{self, Node as Doc};
 use super::path::{Cond, Step, Target, X12Path};
 use super::rules::{Block, Convert, Only, Rule, Source};
 use super::{Map, MapError, Tables, TranslateError};
@@ -326,7 +328,9 @@ fn last_id(path: &str) -> &str {
 /// UTF-8 are compared as their lossy text, as `matches` would see them.
 fn cond_matches(c: &Cond, v: Option<&[u8]>) -> bool {
     match v {
-        Some(b) if std::str::from_utf8(b).is_err() => c.matches(Some(&String::from_utf8_lossy(b))),
+        Some(b) if !b.is_ascii() && std::str::from_utf8(b).is_err() => {
+            c.matches(Some(&String::from_utf8_lossy(b)))
+        }
         _ => {
             let v = v.unwrap_or(b"");
             if c.present {
@@ -357,8 +361,9 @@ impl<'a> Inbound<'a> {
         }
     }
 
-    fn text(&self, v: &[u8]) -> String {
-        String::from_utf8_lossy(v).into_owned()
+    /// Element bytes as text, borrowed unless they are not UTF-8.
+    fn text(v: &'a [u8]) -> Cow<'a, str> {
+        String::from_utf8_lossy(v)
     }
 
     /// The grammar loop of a loop path (0, the set, when the grammar has no such loop).
@@ -488,20 +493,20 @@ impl<'a> Inbound<'a> {
     }
 
     /// Every value a path yields (scalars take the first).
-    fn values(&self, ctx: Ctx, p: &'a X12Path) -> Vec<String> {
+    fn values(&self, ctx: Ctx, p: &'a X12Path) -> Vec<Cow<'a, str>> {
         let mut out = Vec::new();
         self.each_value(ctx, p, &mut |_, v| {
-            out.push(self.text(v));
+            out.push(Self::text(v));
             false
         });
         out
     }
 
     /// The first value a path yields.
-    fn first_value(&self, ctx: Ctx, p: &'a X12Path) -> Option<String> {
+    fn first_value(&self, ctx: Ctx, p: &'a X12Path) -> Option<Cow<'a, str>> {
         let mut out = None;
         self.each_value(ctx, p, &mut |_, v| {
-            out = Some(self.text(v));
+            out = Some(Self::text(v));
             true
         });
         out
@@ -510,7 +515,7 @@ impl<'a> Inbound<'a> {
     /// Hands every value a path yields to `f` with its qualifier as sent: the qualifier of its
     /// id pair, or the element its first condition names (MAN01 for `MAN02[MAN01=GM]`). `f`
     /// returns true to stop. Reads borrow the held set; nothing is copied here.
-    fn each_value(&self, ctx: Ctx, p: &'a X12Path, f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+    fn each_value(&self, ctx: Ctx, p: &'a X12Path, f: &mut dyn FnMut(&'a [u8], &'a [u8]) -> bool) {
         if p.steps.is_empty() {
             let start = if p.absolute {
                 Ctx { inst: 0, seg: None }
@@ -532,9 +537,9 @@ impl<'a> Inbound<'a> {
         &self,
         c: Ctx,
         p: &'a X12Path,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+        f: &mut dyn FnMut(&'a [u8], &'a [u8]) -> bool,
     ) -> bool {
-        let tree = self.tree;
+        let tree: &'a SetTree = self.tree;
         match &p.target {
             Target::Element {
                 seg,
@@ -579,13 +584,13 @@ impl<'a> Inbound<'a> {
                 };
                 for &(q, v) in pairs.iter() {
                     let qual = tree.element(s, q).unwrap_or(b"");
-                    let wanted = match std::str::from_utf8(qual) {
-                        Ok(t) => qualifiers.iter().any(|x| x == t),
-                        Err(_) => {
+                    // Compared as bytes; only a qualifier that is not ASCII is compared as the
+                    // lossy text it reads as.
+                    let wanted = qualifiers.iter().any(|x| x.as_bytes() == qual)
+                        || (!qual.is_ascii() && {
                             let t = String::from_utf8_lossy(qual);
                             qualifiers.iter().any(|x| *x == t)
-                        }
-                    };
+                        });
                     if wanted {
                         if let Some(v) = tree.element(s, v).filter(|v| !v.is_empty()) {
                             if f(qual, v) {
@@ -611,14 +616,14 @@ impl<'a> Inbound<'a> {
         }
     }
 
-    fn rule_value(&self, ctx: Ctx, r: &'a Rule) -> Result<Option<Value>, TranslateError> {
+    fn rule_value<O: Out<'a>>(&self, ctx: Ctx, r: &'a Rule) -> Result<Option<O>, TranslateError> {
         if let (Some(Source::X12(w)), Some(want)) = (&r.when, &r.when_value) {
-            if self.first_value(ctx, w).as_ref() != Some(want) {
+            if self.first_value(ctx, w).as_deref() != Some(want.as_str()) {
                 return Ok(None);
             }
         }
         let raw = match &r.value {
-            Some(v) => Some(v.clone()),
+            Some(v) => Some(Cow::Borrowed(v.as_str())),
             None => r.from.iter().find_map(|s| match s {
                 Source::X12(p) => self.first_value(ctx, p),
                 Source::Xml(_) => None,
@@ -627,25 +632,66 @@ impl<'a> Inbound<'a> {
         self.finish_value(r, raw)
     }
 
-    fn finish_value(&self, r: &Rule, raw: Option<String>) -> Result<Option<Value>, TranslateError> {
-        let Some(mapped) = super::table_value(self.map, self.tables, r, raw)? else {
+    /// `super::table_value` (default, then code table) without copying text that needs no
+    /// change: the result borrows the input, the rule or the table.
+    fn table_value(
+        &self,
+        r: &'a Rule,
+        raw: Option<Cow<'a, str>>,
+    ) -> Result<Option<Cow<'a, str>>, TranslateError> {
+        let Some(raw) = raw.or_else(|| r.default.as_deref().map(Cow::Borrowed)) else {
+            return Ok(None);
+        };
+        let Some(t) = &r.table else {
+            return Ok(Some(raw));
+        };
+        let table: &'a super::rules::Table = self
+            .tables
+            .get(t)
+            .ok_or_else(|| self.map.error(r.line, format!("table {t} is missing")))?;
+        // `Table::lookup`: the code's entry, else the code itself (passthrough), else the
+        // catch-all value.
+        if let Some(v) = table.codes.get(raw.as_ref()) {
+            return Ok(Some(Cow::Borrowed(v.as_str())));
+        }
+        if table.passthrough {
+            return Ok(Some(raw));
+        }
+        match &table.unmapped {
+            Some(u) => Ok(Some(Cow::Borrowed(u.as_str()))),
+            None => Err(super::value_error(
+                self.map,
+                r,
+                ValueError(format!("code `{raw}` is not in table {t}")),
+            )),
+        }
+    }
+
+    fn finish_value<O: Out<'a>>(
+        &self,
+        r: &'a Rule,
+        raw: Option<Cow<'a, str>>,
+    ) -> Result<Option<O>, TranslateError> {
+        let Some(mapped) = self.table_value(r, raw)? else {
             return Ok(None);
         };
         if r.convert == Convert::None {
             // What `convert::inbound_opt` gives for no conversion, without copying the text.
-            return Ok(Some(Value::String(mapped)));
+            return Ok(Some(O::text(mapped)));
         }
         let err = |e: ValueError| super::value_error(self.map, r, e);
-        convert::inbound_opt(r.convert, &mapped).map_err(err)
+        Ok(convert::inbound_opt(r.convert, &mapped)
+            .map_err(err)?
+            .map(O::value))
     }
 
     /// For a rule with `invalid_to`: the id as sent, with its qualifier, when it is not valid.
-    fn invalid_value(&self, ctx: Ctx, r: &'a Rule) -> Option<Value> {
+    fn invalid_value<O: Out<'a>>(&self, ctx: Ctx, r: &'a Rule) -> Option<O> {
         let (q, raw) = r.from.iter().find_map(|s| match s {
             Source::X12(p) => {
                 let mut first = None;
                 self.each_value(ctx, p, &mut |q, v| {
-                    first = Some((self.text(q), self.text(v)));
+                    first = Some((Self::text(q), Self::text(v)));
                     true
                 });
                 first
@@ -654,30 +700,30 @@ impl<'a> Inbound<'a> {
         })?;
         match convert::inbound_opt(r.convert, &raw) {
             Ok(Some(_)) => None,
-            _ => Some(serde_json::json!({ "qualifier": q, "value": raw })),
+            _ => Some(O::qualified(q, raw)),
         }
     }
 
-    fn block(
+    fn block<O: Out<'a>>(
         &self,
         ctx: Ctx,
         b: &'a Block,
-        out: &mut JsonMap<String, Value>,
+        out: &mut O::Obj,
     ) -> Result<(), TranslateError> {
         let mut missing = Vec::new();
         for r in &b.rules {
             if r.only == Some(Only::Outbound) {
                 continue;
             }
-            match self.rule_value(ctx, r)? {
-                Some(v) => set_path(out, &r.to, v),
+            match self.rule_value::<O>(ctx, r)? {
+                Some(v) => O::set(out, &r.to, v),
                 None => {
                     let invalid = match (&r.invalid_to, r.value.is_none()) {
-                        (Some(inv), true) => self.invalid_value(ctx, r).map(|id| (inv, id)),
+                        (Some(inv), true) => self.invalid_value::<O>(ctx, r).map(|id| (inv, id)),
                         _ => None,
                     };
                     match invalid {
-                        Some((inv, id)) => set_path(out, inv, Value::Array(vec![id])),
+                        Some((inv, id)) => O::set(out, inv, O::array(vec![id])),
                         None if r.required => missing.push(r),
                         None => {}
                     }
@@ -700,32 +746,32 @@ impl<'a> Inbound<'a> {
                             Source::X12(sp) => self.values(inner, sp),
                             Source::Xml(_) => vec![],
                         }) {
-                            if let Some(v) = self.finish_value(s, Some(raw))? {
+                            if let Some(v) = self.finish_value::<O>(s, Some(raw))? {
                                 items.push(v);
                             }
                         }
                         continue;
                     }
-                    let mut obj = JsonMap::new();
-                    self.block(inner, c, &mut obj)?;
-                    if !obj.is_empty() {
-                        items.push(Value::Object(obj));
+                    let mut obj = O::Obj::default();
+                    self.block::<O>(inner, c, &mut obj)?;
+                    if !O::is_empty(&obj) {
+                        items.push(O::object(obj));
                     }
                 }
                 if !items.is_empty() {
-                    set_path(out, &c.to, Value::Array(items));
+                    O::set(out, &c.to, O::array(items));
                 }
             } else if let Some(inner) = found.into_iter().next() {
-                let mut obj = JsonMap::new();
-                self.block(inner, c, &mut obj)?;
-                if !obj.is_empty() {
-                    set_path(out, &c.to, Value::Object(obj));
+                let mut obj = O::Obj::default();
+                self.block::<O>(inner, c, &mut obj)?;
+                if !O::is_empty(&obj) {
+                    O::set(out, &c.to, O::object(obj));
                 }
             }
         }
         // A required field inside an array element only counts when the element has content.
         if let Some(r) = missing.first() {
-            if b.source.is_none() || !out.is_empty() {
+            if b.source.is_none() || !O::is_empty(out) {
                 let from = r
                     .from
                     .iter()
@@ -741,10 +787,77 @@ impl<'a> Inbound<'a> {
         Ok(())
     }
 
-    pub fn run(&self) -> Result<JsonMap<String, Value>, TranslateError> {
-        let mut out = JsonMap::new();
-        self.block(Ctx { inst: 0, seg: None }, &self.map.root, &mut out)?;
+    /// `run` into any output tree (`Value`, or the lighter `Node`).
+    pub fn run_into<O: Out<'a>>(&self) -> Result<O::Obj, TranslateError> {
+        let mut out = O::Obj::default();
+        self.block::<O>(Ctx { inst: 0, seg: None }, &self.map.root, &mut out)?;
         Ok(out)
+    }
+}
+
+/// What the inbound rules build: a `serde_json::Value`, or the lighter `super::node::Node` that
+/// borrows keys and text. Both are built by the same rules in the same order.
+pub trait Out<'a>: Sized {
+    type Obj: Default;
+    /// Text as read (after the code table), with no conversion.
+    fn text(s: Cow<'a, str>) -> Self;
+    /// A converted value.
+    fn value(v: Value) -> Self;
+    /// An invalid id kept as sent: `{ qualifier, value }`.
+    fn qualified(q: Cow<'a, str>, v: Cow<'a, str>) -> Self;
+    fn array(items: Vec<Self>) -> Self;
+    fn object(o: Self::Obj) -> Self;
+    fn is_empty(o: &Self::Obj) -> bool;
+    fn set(o: &mut Self::Obj, path: &'a [String], v: Self);
+}
+
+impl<'a> Out<'a> for Value {
+    type Obj = JsonMap<String, Value>;
+    fn text(s: Cow<'a, str>) -> Self {
+        Value::String(s.into_owned())
+    }
+    fn value(v: Value) -> Self {
+        v
+    }
+    fn qualified(q: Cow<'a, str>, v: Cow<'a, str>) -> Self {
+        serde_json::json!({ "qualifier": q, "value": v })
+    }
+    fn array(items: Vec<Self>) -> Self {
+        Value::Array(items)
+    }
+    fn object(o: Self::Obj) -> Self {
+        Value::Object(o)
+    }
+    fn is_empty(o: &Self::Obj) -> bool {
+        o.is_empty()
+    }
+    fn set(o: &mut Self::Obj, path: &'a [String], v: Self) {
+        set_path(o, path, v)
+    }
+}
+
+impl<'a> Out<'a> for Doc<'a> {
+    type Obj = node::Obj<'a>;
+    fn text(s: Cow<'a, str>) -> Self {
+        Doc::Text(s)
+    }
+    fn value(v: Value) -> Self {
+        Doc::Value(v)
+    }
+    fn qualified(q: Cow<'a, str>, v: Cow<'a, str>) -> Self {
+        Doc::Object(vec![("qualifier", Doc::Text(q)), ("value", Doc::Text(v))])
+    }
+    fn array(items: Vec<Self>) -> Self {
+        Doc::Array(items)
+    }
+    fn object(o: Self::Obj) -> Self {
+        Doc::Object(o)
+    }
+    fn is_empty(o: &Self::Obj) -> bool {
+        o.is_empty()
+    }
+    fn set(o: &mut Self::Obj, path: &'a [String], v: Self) {
+        node::set_path(o, path, v)
     }
 }
 

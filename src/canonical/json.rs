@@ -1,0 +1,670 @@
+//! The canonical JSON text of a value, written straight from `Serialize` without building a
+//! `serde_json::Value`: the same bytes as `serde_json::to_value(v)?.to_string()` (object keys
+//! sorted, compact), at a fraction of the allocations.
+//!
+//! Whatever this writer cannot reproduce exactly (map keys that are not strings, duplicate keys,
+//! integers beyond 64 bits) is an error, so a caller can fall back to the `Value` route and still
+//! get the same text.
+
+use std::fmt;
+
+use serde::ser::{self, Serialize};
+
+/// Why a value could not be written here (the `Value` route decides what it becomes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortedJsonError(pub String);
+
+impl fmt::Display for SortedJsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SortedJsonError {}
+
+impl ser::Error for SortedJsonError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        SortedJsonError(msg.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, SortedJsonError>;
+
+/// Appends the compact JSON of `value` with every object's keys in sorted order, as
+/// `serde_json::to_value(value)?.to_string()` would write it.
+pub fn write_sorted<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
+    let mut st = State {
+        out: std::mem::take(out),
+        entries: Vec::new(),
+        tmp: Vec::new(),
+        text: String::new(),
+    };
+    let r = value.serialize(Ser { st: &mut st });
+    *out = st.out;
+    r
+}
+
+/// One buffer for the whole value: an object's fields are written at its end as they come and
+/// moved into key order when it closes, so nested objects need no buffers of their own.
+struct State {
+    out: Vec<u8>,
+    /// Fields of the objects still open, innermost last: (key, start, end) in `out`.
+    entries: Vec<(std::borrow::Cow<'static, str>, usize, usize)>,
+    /// Where a closing object is put in order before it replaces its fields.
+    tmp: Vec<u8>,
+    /// Where `collect_str` formats a value.
+    text: String,
+}
+
+/// `write_sorted` into a new string.
+pub fn to_sorted_string<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    let mut out = Vec::with_capacity(1024);
+    write_sorted(value, &mut out)?;
+    // Only valid UTF-8 goes in: escaped strings and ASCII punctuation and numbers.
+    String::from_utf8(out).map_err(|e| SortedJsonError(e.to_string()))
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
+    // Most text needs no escape: copied as is. Anything else is escaped by serde_json itself.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return Ok(());
+    }
+    serde_json::to_writer(out, s).map_err(|e| SortedJsonError(e.to_string()))
+}
+
+fn write_display(out: &mut Vec<u8>, v: impl itoa_like::Int) {
+    v.write(out);
+}
+
+/// Integer formatting without `fmt` overhead, as serde_json writes integers.
+mod itoa_like {
+    pub trait Int: Copy {
+        fn write(self, out: &mut Vec<u8>);
+    }
+    impl Int for u64 {
+        fn write(self, out: &mut Vec<u8>) {
+            let mut buf = [0u8; 20];
+            let mut i = buf.len();
+            let mut n = self;
+            loop {
+                i -= 1;
+                buf[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&buf[i..]);
+        }
+    }
+    impl Int for i64 {
+        fn write(self, out: &mut Vec<u8>) {
+            if self < 0 {
+                out.push(b'-');
+            }
+            self.unsigned_abs().write(out);
+        }
+    }
+}
+
+struct Ser<'o> {
+    st: &'o mut State,
+}
+
+/// An array being written: elements go straight to the output.
+pub struct Arr<'o> {
+    st: &'o mut State,
+    first: bool,
+    /// Closes the `{"variant":` of a tuple variant.
+    close_variant: bool,
+}
+
+/// An object being written: its fields go to the end of the output as they come, and are put
+/// in key order when it closes.
+pub struct Obj<'o> {
+    st: &'o mut State,
+    /// Where this object starts in `out`, and its first field in `entries`.
+    start: usize,
+    first_entry: usize,
+    key: Option<String>,
+    close_variant: bool,
+}
+
+impl<'o> Obj<'o> {
+    fn new(st: &'o mut State, close_variant: bool) -> Self {
+        Obj {
+            start: st.out.len(),
+            first_entry: st.entries.len(),
+            st,
+            key: None,
+            close_variant,
+        }
+    }
+
+    fn value<T: Serialize + ?Sized>(
+        &mut self,
+        key: std::borrow::Cow<'static, str>,
+        value: &T,
+    ) -> Result<()> {
+        let start = self.st.out.len();
+        value.serialize(Ser { st: self.st })?;
+        let end = self.st.out.len();
+        self.st.entries.push((key, start, end));
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        let st = self.st;
+        let fields = &mut st.entries[self.first_entry..];
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        if fields.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(SortedJsonError("duplicate object key".into()));
+        }
+        st.tmp.clear();
+        st.tmp.push(b'{');
+        for (i, (k, s, e)) in fields.iter().enumerate() {
+            if i > 0 {
+                st.tmp.push(b',');
+            }
+            write_str(&mut st.tmp, k)?;
+            st.tmp.push(b':');
+            st.tmp.extend_from_slice(&st.out[*s..*e]);
+        }
+        st.tmp.push(b'}');
+        if self.close_variant {
+            st.tmp.push(b'}');
+        }
+        st.entries.truncate(self.first_entry);
+        st.out.truncate(self.start);
+        st.out.extend_from_slice(&st.tmp);
+        Ok(())
+    }
+}
+
+impl Arr<'_> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        if !self.first {
+            self.st.out.push(b',');
+        }
+        self.first = false;
+        value.serialize(Ser { st: self.st })
+    }
+
+    fn finish(self) -> Result<()> {
+        self.st.out.push(b']');
+        if self.close_variant {
+            self.st.out.push(b'}');
+        }
+        Ok(())
+    }
+}
+
+impl Ser<'_> {
+    fn variant_open(&mut self, variant: &str) -> Result<()> {
+        self.st.out.push(b'{');
+        write_str(&mut self.st.out, variant)?;
+        self.st.out.push(b':');
+        Ok(())
+    }
+}
+
+impl<'o> ser::Serializer for Ser<'o> {
+    type Ok = ();
+    type Error = SortedJsonError;
+    type SerializeSeq = Arr<'o>;
+    type SerializeTuple = Arr<'o>;
+    type SerializeTupleStruct = Arr<'o>;
+    type SerializeTupleVariant = Arr<'o>;
+    type SerializeMap = Obj<'o>;
+    type SerializeStruct = Obj<'o>;
+    type SerializeStructVariant = Obj<'o>;
+
+    fn serialize_bool(self, v: bool) -> Result<()> {
+        self.st
+            .out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Result<()> {
+        self.serialize_i64(i64::from(v))
+    }
+    fn serialize_i16(self, v: i16) -> Result<()> {
+        self.serialize_i64(i64::from(v))
+    }
+    fn serialize_i32(self, v: i32) -> Result<()> {
+        self.serialize_i64(i64::from(v))
+    }
+    fn serialize_i64(self, v: i64) -> Result<()> {
+        write_display(&mut self.st.out, v);
+        Ok(())
+    }
+    fn serialize_i128(self, v: i128) -> Result<()> {
+        match (u64::try_from(v), i64::try_from(v)) {
+            (Ok(u), _) => self.serialize_u64(u),
+            (_, Ok(i)) => self.serialize_i64(i),
+            _ => Err(SortedJsonError("integer out of range".into())),
+        }
+    }
+    fn serialize_u8(self, v: u8) -> Result<()> {
+        self.serialize_u64(u64::from(v))
+    }
+    fn serialize_u16(self, v: u16) -> Result<()> {
+        self.serialize_u64(u64::from(v))
+    }
+    fn serialize_u32(self, v: u32) -> Result<()> {
+        self.serialize_u64(u64::from(v))
+    }
+    fn serialize_u64(self, v: u64) -> Result<()> {
+        write_display(&mut self.st.out, v);
+        Ok(())
+    }
+    fn serialize_u128(self, v: u128) -> Result<()> {
+        let u = u64::try_from(v).map_err(|_| SortedJsonError("integer out of range".into()))?;
+        self.serialize_u64(u)
+    }
+    fn serialize_f32(self, v: f32) -> Result<()> {
+        // `Value` keeps an f32 as the f64 it converts to.
+        self.serialize_f64(f64::from(v))
+    }
+    fn serialize_f64(self, v: f64) -> Result<()> {
+        // Written by serde_json itself (non-finite numbers become null, as in `Value`).
+        serde_json::to_writer(&mut self.st.out, &v).map_err(|e| SortedJsonError(e.to_string()))
+    }
+    fn serialize_char(self, v: char) -> Result<()> {
+        let mut b = [0u8; 4];
+        write_str(&mut self.st.out, v.encode_utf8(&mut b))
+    }
+    fn serialize_str(self, v: &str) -> Result<()> {
+        write_str(&mut self.st.out, v)
+    }
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<()> {
+        // Dates and times: formatted into a buffer kept for the whole value, not a new string.
+        use std::fmt::Write as _;
+        let mut text = std::mem::take(&mut self.st.text);
+        text.clear();
+        let r = write!(text, "{value}").map_err(|e| SortedJsonError(e.to_string()));
+        let r = r.and_then(|()| write_str(&mut self.st.out, &text));
+        self.st.text = text;
+        r
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<()> {
+        use ser::SerializeSeq;
+        let mut a = self.serialize_seq(Some(v.len()))?;
+        for b in v {
+            a.serialize_element(b)?;
+        }
+        a.end()
+    }
+    fn serialize_none(self) -> Result<()> {
+        self.serialize_unit()
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<()> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<()> {
+        self.st.out.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<()> {
+        self.serialize_unit()
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<()> {
+        write_str(&mut self.st.out, variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        mut self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        self.variant_open(variant)?;
+        value.serialize(Ser { st: &mut *self.st })?;
+        self.st.out.push(b'}');
+        Ok(())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Arr<'o>> {
+        self.st.out.push(b'[');
+        Ok(Arr {
+            st: self.st,
+            first: true,
+            close_variant: false,
+        })
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Arr<'o>> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Arr<'o>> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        mut self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Arr<'o>> {
+        self.variant_open(variant)?;
+        self.st.out.push(b'[');
+        Ok(Arr {
+            st: self.st,
+            first: true,
+            close_variant: true,
+        })
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Obj<'o>> {
+        Ok(Obj::new(self.st, false))
+    }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Obj<'o>> {
+        Ok(Obj::new(self.st, false))
+    }
+    fn serialize_struct_variant(
+        mut self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Obj<'o>> {
+        self.variant_open(variant)?;
+        Ok(Obj::new(self.st, true))
+    }
+}
+
+impl ser::SerializeSeq for Arr<'_> {
+    type Ok = ();
+    type Error = SortedJsonError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+    fn end(self) -> Result<()> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTuple for Arr<'_> {
+    type Ok = ();
+    type Error = SortedJsonError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+    fn end(self) -> Result<()> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleStruct for Arr<'_> {
+    type Ok = ();
+    type Error = SortedJsonError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+    fn end(self) -> Result<()> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleVariant for Arr<'_> {
+    type Ok = ();
+    type Error = SortedJsonError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.element(value)
+    }
+    fn end(self) -> Result<()> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStruct for Obj<'_> {
+    type Ok = ();
+    type Error = SortedJsonError;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        self.value(std::borrow::Cow::Borrowed(key), value)
+    }
+    fn end(self) -> Result<()> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStructVariant for Obj<'_> {
+    type Ok = ();
+    type Error = SortedJsonError;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<()> {
+        self.value(std::borrow::Cow::Borrowed(key), value)
+    }
+    fn end(self) -> Result<()> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeMap for Obj<'_> {
+    type Ok = ();
+    type Error = SortedJsonError;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<()> {
+        self.key = Some(key.serialize(KeySer)?);
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let key = self
+            .key
+            .take()
+            .ok_or_else(|| SortedJsonError("map value without a key".into()))?;
+        self.value(std::borrow::Cow::Owned(key), value)
+    }
+    fn end(self) -> Result<()> {
+        self.finish()
+    }
+}
+
+/// Map keys: strings only; anything else goes the `Value` route.
+struct KeySer;
+
+fn not_a_string_key<T>() -> Result<T> {
+    Err(SortedJsonError("map key is not a string".into()))
+}
+
+impl ser::Serializer for KeySer {
+    type Ok = String;
+    type Error = SortedJsonError;
+    type SerializeSeq = ser::Impossible<String, SortedJsonError>;
+    type SerializeTuple = ser::Impossible<String, SortedJsonError>;
+    type SerializeTupleStruct = ser::Impossible<String, SortedJsonError>;
+    type SerializeTupleVariant = ser::Impossible<String, SortedJsonError>;
+    type SerializeMap = ser::Impossible<String, SortedJsonError>;
+    type SerializeStruct = ser::Impossible<String, SortedJsonError>;
+    type SerializeStructVariant = ser::Impossible<String, SortedJsonError>;
+
+    fn serialize_str(self, v: &str) -> Result<String> {
+        Ok(v.to_string())
+    }
+    fn serialize_char(self, v: char) -> Result<String> {
+        Ok(v.to_string())
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<String> {
+        Ok(variant.to_string())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<String> {
+        value.serialize(self)
+    }
+    fn serialize_bool(self, _v: bool) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_i8(self, _v: i8) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_i16(self, _v: i16) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_i32(self, _v: i32) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_i64(self, _v: i64) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_u8(self, _v: u8) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_u16(self, _v: u16) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_u32(self, _v: u32) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_u64(self, _v: u64) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_f32(self, _v: f32) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_f64(self, _v: f64) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_bytes(self, _v: &[u8]) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_none(self) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_unit(self) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<String> {
+        not_a_string_key()
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq> {
+        not_a_string_key()
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple> {
+        not_a_string_key()
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleStruct> {
+        not_a_string_key()
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant> {
+        not_a_string_key()
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap> {
+        not_a_string_key()
+    }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeStruct> {
+        not_a_string_key()
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant> {
+        not_a_string_key()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn same<T: Serialize>(v: &T) {
+        let want = serde_json::to_value(v).expect("to_value").to_string();
+        assert_eq!(to_sorted_string(v).expect("sorted"), want);
+    }
+
+    #[derive(serde::Serialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum Tagged {
+        Zeta { b: u32, a: Option<String> },
+    }
+
+    #[derive(serde::Serialize)]
+    enum Plain {
+        Unit,
+        New(i64),
+        Tup(u8, String),
+        Rec { z: bool, y: f32 },
+    }
+
+    #[test]
+    fn writes_what_the_value_route_writes() {
+        same(&json!({"b": [1, -2, 3.5, null, true], "a": {"d": "x\"\u{1}é", "c": {}}, "": []}));
+        same(&Tagged::Zeta {
+            b: 7,
+            a: Some("q".into()),
+        });
+        same(&vec![
+            Plain::Unit,
+            Plain::New(-4),
+            Plain::Tup(1, "t".into()),
+        ]);
+        same(&Plain::Rec { z: false, y: 0.1 });
+        same(&(1u128, -5i128, 'c', f64::NAN, u64::MAX, i64::MIN));
+        let mut m = BTreeMap::new();
+        m.insert("b".to_string(), 1);
+        m.insert("a".to_string(), 2);
+        same(&m);
+        same(&crate::canonical::PartyId::other("ZZ", "x"));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_reproduce() {
+        let mut m = BTreeMap::new();
+        m.insert(1, 2);
+        assert!(to_sorted_string(&m).is_err());
+        assert!(to_sorted_string(&u128::MAX).is_err());
+    }
+}
