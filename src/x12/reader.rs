@@ -9,6 +9,8 @@ use std::io::{self, Read};
 use super::lexer::{self, Delimiters, HeaderError};
 
 const INITIAL_BUF: usize = 256 * 1024;
+/// Buffer size a reader starts with, before it knows the input is large.
+const FIRST_BUF: usize = 8 * 1024;
 /// A "segment" longer than this is garbage (a binary file, a missing terminator); the reader
 /// reports it instead of buffering without end.
 pub const MAX_SEGMENT: usize = 8 * 1024 * 1024;
@@ -82,7 +84,10 @@ impl<R: Read> SegmentReader<R> {
     pub fn new(src: R) -> Self {
         SegmentReader {
             src,
-            buf: vec![0; INITIAL_BUF],
+            // Small at first: the drop folder opens a reader per (usually small) file, and
+            // zeroing a full buffer each time cost more than checking the file. It grows to
+            // INITIAL_BUF on the first refills of a large input.
+            buf: vec![0; FIRST_BUF],
             start: 0,
             end: 0,
             base: 0,
@@ -143,8 +148,8 @@ impl<R: Read> SegmentReader<R> {
             self.start -= keep;
             self.base += keep as u64;
         }
-        if self.end == self.buf.len() {
-            let grown = self.buf.len() * 2;
+        if self.end == self.buf.len() || self.buf.len() < INITIAL_BUF {
+            let grown = (self.buf.len() * 2).max(FIRST_BUF);
             self.buf.resize(grown, 0);
         }
         loop {
