@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use include_dir::{include_dir, Dir};
 use serde::Deserialize;
@@ -333,6 +334,52 @@ pub struct SegmentDef {
     pub name: String,
     pub positions: Vec<Position>,
     pub syntax: Vec<SyntaxNote>,
+    pub notes_memo: NotesMemo,
+}
+
+impl SegmentDef {
+    /// Whether any syntax note is broken by this set of present positions (bit p-1 for p).
+    /// A segment repeats with the same elements present (every PO1 of an order), so the last
+    /// set found clean is remembered and a repeat costs one compare instead of every note.
+    #[inline]
+    pub fn breaks_a_note(&self, present: u64) -> bool {
+        if self.syntax.is_empty() || self.notes_memo.is(present) {
+            return false;
+        }
+        let broken = self.syntax.iter().any(|n| n.broken(present));
+        if !broken {
+            self.notes_memo.remember(present);
+        }
+        broken
+    }
+}
+
+/// The last set of present positions a segment's notes accepted. Shared by the walker threads:
+/// any value stored there was checked clean, so a relaxed race at worst costs a recheck.
+#[derive(Debug)]
+pub struct NotesMemo(AtomicU64);
+
+impl NotesMemo {
+    /// No segment has all 64 positions present, so this never matches a real set.
+    const NONE: u64 = u64::MAX;
+
+    fn new() -> Self {
+        NotesMemo(AtomicU64::new(Self::NONE))
+    }
+    #[inline]
+    fn is(&self, present: u64) -> bool {
+        self.0.load(Ordering::Relaxed) == present
+    }
+    #[inline]
+    fn remember(&self, present: u64) {
+        self.0.store(present, Ordering::Relaxed);
+    }
+}
+
+impl Clone for NotesMemo {
+    fn clone(&self) -> Self {
+        NotesMemo::new()
+    }
 }
 
 /// One version's element, composite and segment dictionary.
@@ -821,6 +868,7 @@ fn load_version(version: &str, files: &[(String, String)]) -> Result<VersionGram
             name: s.name.clone(),
             positions,
             syntax,
+            notes_memo: NotesMemo::new(),
         });
     }
 

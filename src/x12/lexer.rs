@@ -279,10 +279,15 @@ fn sep_mask(chunk: &[u8], sep: u8) -> u64 {
         mask |= bits << shift;
         shift += 8;
     }
-    for (i, &b) in words.remainder().iter().enumerate() {
-        if b == sep {
-            mask |= 1 << (shift + i);
-        }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        // The tail as one more word, padded with a byte that is not the separator.
+        let mut a = [!sep; 8];
+        a[..rest.len()].copy_from_slice(rest);
+        let x = u64::from_le_bytes(a) ^ pattern;
+        let zero = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
+        let bits = ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        mask |= bits << shift;
     }
     mask
 }

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::Scope;
 
 use super::grammar::{Dictionary, SetGrammar};
@@ -135,7 +136,10 @@ pub struct Ticket {
 /// The reading thread's side: the job being filled, the senders, and outcomes received early.
 pub struct Pool<'g> {
     config: Parallel,
-    senders: Vec<Sender<Job<'g>>>,
+    /// One queue all workers take from: a worker sharing its core with the reading thread
+    /// takes fewer jobs instead of holding up the others (round-robin did).
+    jobs: Sender<Job<'g>>,
+    workers: usize,
     results: Receiver<(Job<'g>, Vec<Outcome>)>,
     building: Job<'g>,
     /// Jobs the workers are done with, kept for their buffers.
@@ -151,17 +155,18 @@ impl<'g> Pool<'g> {
         'g: 'scope,
     {
         let (out, results) = mpsc::channel();
-        let senders = (0..config.workers.max(1))
-            .map(|_| {
-                let (tx, rx) = mpsc::channel::<Job<'g>>();
-                let out = out.clone();
-                scope.spawn(move || work(rx, out));
-                tx
-            })
-            .collect();
+        let (jobs, queue) = mpsc::channel::<Job<'g>>();
+        let queue = Arc::new(Mutex::new(queue));
+        let workers = config.workers.max(1);
+        for _ in 0..workers {
+            let out = out.clone();
+            let queue = Arc::clone(&queue);
+            scope.spawn(move || work(&queue, out));
+        }
         Pool {
             config,
-            senders,
+            jobs,
+            workers,
             results,
             building: Job::new(0, config.job_bytes),
             free: Vec::new(),
@@ -264,13 +269,12 @@ impl<'g> Pool<'g> {
         };
         let job = std::mem::replace(&mut self.building, next);
         // Bounded work in flight keeps memory bounded: wait for one job before sending more.
-        while self.in_flight >= 2 * self.senders.len() {
+        while self.in_flight >= 2 * self.workers {
             if !self.receive() {
                 break;
             }
         }
-        let worker = (id % self.senders.len() as u64) as usize;
-        if self.senders[worker].send(job).is_ok() {
+        if self.jobs.send(job).is_ok() {
             self.in_flight += 1;
         }
     }
@@ -341,8 +345,14 @@ fn replay<'g>(walker: &mut SetWalker<'g>, bytes: &[u8], ops: &[Op], d: &Delimite
     }
 }
 
-fn work<'g>(jobs: Receiver<Job<'g>>, out: Sender<(Job<'g>, Vec<Outcome>)>) {
-    for job in jobs {
+fn work<'g>(queue: &Mutex<Receiver<Job<'g>>>, out: Sender<(Job<'g>, Vec<Outcome>)>) {
+    loop {
+        // The lock is held only while waiting for the next job, never while walking one.
+        let next = match queue.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = next else { return };
         let mut outcomes = Vec::with_capacity(job.sets.len());
         let mut from = 0;
         for set in &job.sets {

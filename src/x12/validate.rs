@@ -600,14 +600,16 @@ pub fn check_elements(
             out.push(missing_element(dict, def, i + 1, pos));
         }
     }
-    for note in &def.syntax {
-        check_note(
-            note,
-            present,
-            |p| element_ref(dict, def.positions.get(p - 1)),
-            None,
-            &mut out,
-        );
+    if def.breaks_a_note(present) {
+        for note in &def.syntax {
+            check_note(
+                note,
+                present,
+                |p| element_ref(dict, def.positions.get(p - 1)),
+                None,
+                &mut out,
+            );
+        }
     }
     if out.is_empty() {
         return None;
@@ -724,6 +726,32 @@ enum Verdict {
 
 /// Per byte of a text value: 1 for a control byte or DEL (always invalid), 2 for a byte above
 /// 0x7F (invalid unless the partner is lenient about non-ASCII text).
+/// True when every byte is printable ASCII (0x20..=0x7E): the text no check needs to look at
+/// again. Eight bytes per step: a byte is unusual if its top bit is set, if it is below 0x20,
+/// or if it is 0x7F (the classic has-less / has-zero word tests, exact about whether any byte
+/// matches).
+#[inline]
+fn plain_text(v: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = v.chunks_exact(8);
+    let mut bad = 0u64;
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let x = u64::from_le_bytes(a);
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x;
+        let del = x ^ (ONES * 0x7F);
+        let is_del = del.wrapping_sub(ONES) & !del;
+        bad |= x | below_space | is_del;
+    }
+    bad & HIGH == 0
+        && words
+            .remainder()
+            .iter()
+            .all(|&b| TEXT_CLASS[b as usize] == 0)
+}
+
 static TEXT_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut b = 0;
@@ -949,7 +977,7 @@ impl ElementChecker<'_> {
             },
             ElemType::B => v.len(),
             _ => {
-                if v.iter().fold(0u8, |a, &b| a | TEXT_CLASS[b as usize]) != 0 {
+                if !plain_text(v) {
                     return Verdict::Other;
                 }
                 v.len()
@@ -1173,6 +1201,23 @@ pub fn time_ok(v: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_text_check_agrees_with_the_byte_table() {
+        // Every byte value in every lane of a word and in the tail, around printable ones.
+        for b in 0..=255u8 {
+            for len in 1..20usize {
+                for at in 0..len {
+                    let mut v = vec![b'A'; len];
+                    v[at] = b;
+                    let expected = v.iter().all(|&c| TEXT_CLASS[c as usize] == 0);
+                    assert_eq!(plain_text(&v), expected, "byte {b:#04x} at {at} of {len}");
+                }
+            }
+        }
+        assert!(plain_text(b""));
+        assert!(plain_text(b" ~!09AZaz}"));
+    }
 
     #[test]
     fn dates_and_times() {
