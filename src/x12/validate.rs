@@ -9,8 +9,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use serde::Serialize;
 
 use super::grammar::{
-    CodeList, CompositeDef, Dictionary, ElemType, ElementUse, LoopDef, Node, NoteKind, Position,
-    Req, SegmentDef, SetGrammar, SyntaxNote,
+    CompositeDef, Dictionary, ElemType, ElementUse, LoopDef, Node, NoteKind, Position, Req,
+    SegmentDef, SetGrammar, SyntaxNote,
 };
 use super::lexer::{self, Delimiters};
 
@@ -578,19 +578,17 @@ pub fn check_elements(
             let separator_inside = checker.repetition_in_segment
                 || (checker.component_in_segment && value.contains(&d.component));
             if !separator_inside {
-                match checker.verdict(u, value) {
-                    Verdict::Fine => continue,
-                    // A value missing from a partial list is said once per set; a repeat
-                    // (a partner's unit code on every line) needs no second look.
-                    Verdict::PartialListMiss
-                        if warnings
-                            .seen
-                            .contains(&fnv(def.id.as_bytes(), i + 1, value)) =>
-                    {
-                        continue
-                    }
-                    _ => {}
+                let finding = checker.classify(u, value);
+                if checker.quiet(finding, value, &def.id, i + 1, warnings.seen) {
+                    continue;
                 }
+                if let Some(e) = checker.report(u, value, finding, warnings, &def.id, i + 1) {
+                    out.push(ElementIssue {
+                        position: i + 1,
+                        ..e
+                    });
+                }
+                continue;
             }
         }
         checker.position(def, i + 1, pos, value, &mut out, warnings);
@@ -714,18 +712,23 @@ struct ElementChecker<'a> {
     repetition_in_segment: bool,
 }
 
-/// What the fast check says of a value.
+/// What the element rules say of one non-empty value. `classify` decides it without building
+/// anything; only a value that is not `Fine` goes on to `report`, which words it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+enum Finding {
     Fine,
-    /// Valid but for a code missing from a list we know is partial: a warning, once per set.
-    PartialListMiss,
-    /// Something `value` must look at and report.
-    Other,
+    NotANumber,
+    InvalidCharacter(u8),
+    TooShort,
+    TooLong,
+    /// Missing from the element's code list; a warning only when the list is partial.
+    NotInList {
+        complete: bool,
+    },
+    BadDate,
+    BadTime,
 }
 
-/// Per byte of a text value: 1 for a control byte or DEL (always invalid), 2 for a byte above
-/// 0x7F (invalid unless the partner is lenient about non-ASCII text).
 /// True when every byte is printable ASCII (0x20..=0x7E): the text no check needs to look at
 /// again. Eight bytes per step: a byte is unusual if its top bit is set, if it is below 0x20,
 /// or if it is 0x7F (the classic has-less / has-zero word tests, exact about whether any byte
@@ -752,6 +755,8 @@ fn plain_text(v: &[u8]) -> bool {
             .all(|&b| TEXT_CLASS[b as usize] == 0)
 }
 
+/// Per byte of a text value: 1 for a control byte or DEL (always invalid), 2 for a byte above
+/// 0x7F (invalid unless the partner is lenient about non-ASCII text).
 static TEXT_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut b = 0;
@@ -827,11 +832,7 @@ impl ElementChecker<'_> {
     ) {
         match pos {
             Position::Simple(u) => {
-                let holds_component = self.component_in_segment && v.contains(&self.d.component);
-                if !holds_component && self.verdict(u, v) == Verdict::Fine {
-                    return;
-                }
-                if holds_component {
+                if self.component_in_segment && v.contains(&self.d.component) {
                     let code = if self.version_5010 {
                         ElementCode::TooManyComponents
                     } else {
@@ -851,7 +852,11 @@ impl ElementChecker<'_> {
                     });
                     return;
                 }
-                if let Some(e) = self.value(u, v, warnings, &def.id, p) {
+                let finding = self.classify(u, v);
+                if finding == Finding::Fine {
+                    return;
+                }
+                if let Some(e) = self.report(u, v, finding, warnings, &def.id, p) {
                     out.push(ElementIssue {
                         position: p,
                         component: None,
@@ -926,10 +931,11 @@ impl ElementChecker<'_> {
             if k < 64 {
                 present |= 1 << k;
             }
-            if self.verdict(u, comp) == Verdict::Fine {
+            let finding = self.classify(u, comp);
+            if finding == Finding::Fine {
                 continue;
             }
-            if let Some(e) = self.value(u, comp, warnings, seg, p) {
+            if let Some(e) = self.report(u, comp, finding, warnings, seg, p) {
                 out.push(ElementIssue {
                     position: p,
                     component: Some(k + 1),
@@ -966,107 +972,95 @@ impl ElementChecker<'_> {
         }
     }
 
-    /// The common case, decided without building anything. Anything but `Fine` sends the
-    /// value through `value`, which says what is wrong (or warns).
+    /// True when value `v` of `u` needs no report: it is fine, or it misses a partial list
+    /// with a value already warned about in this set (a partner's unit code on every line
+    /// needs no second look).
     #[inline(always)]
-    fn verdict(&self, u: &ElementUse, v: &[u8]) -> Verdict {
-        let len = match u.typ {
-            ElemType::N(_) | ElemType::R => match numeric_digits(v, u.typ == ElemType::R) {
-                Some(digits) => digits,
-                None => return Verdict::Other,
-            },
-            ElemType::B => v.len(),
-            _ => {
-                if !plain_text(v) {
-                    return Verdict::Other;
-                }
-                v.len()
-            }
-        };
-        if len < u.min as usize || len > u.max as usize {
-            return Verdict::Other;
-        }
-        let ok = match u.typ {
-            ElemType::ID => match &self.dict.elements[u.element].codes {
-                Some(c) if !c.contains(v) => {
-                    return if c.complete {
-                        Verdict::Other
-                    } else {
-                        Verdict::PartialListMiss
-                    }
-                }
-                _ => true,
-            },
-            ElemType::DT => date_ok(v),
-            ElemType::TM => time_ok(v),
-            _ => true,
-        };
-        if ok {
-            Verdict::Fine
-        } else {
-            Verdict::Other
+    fn quiet(&self, finding: Finding, v: &[u8], seg: &str, p: usize, seen: &SeenSet) -> bool {
+        match finding {
+            Finding::Fine => true,
+            Finding::NotInList { complete: false } => seen.contains(&fnv(seg.as_bytes(), p, v)),
+            _ => false,
         }
     }
 
-    /// Checks one non-empty value; returns an issue whose position fields the caller fills in.
+    /// The element rules, in the order they are reported: characters (or number form),
+    /// length, then code list, date or time. Printable ASCII text, the common case, is
+    /// decided in one word-at-a-time pass; anything else is looked at byte by byte.
+    #[inline(always)]
+    fn classify(&self, u: &ElementUse, v: &[u8]) -> Finding {
+        let len = match u.typ {
+            ElemType::N(_) | ElemType::R => match numeric_digits(v, u.typ == ElemType::R) {
+                Some(digits) => digits,
+                None => return Finding::NotANumber,
+            },
+            ElemType::B => v.len(),
+            _ if plain_text(v) => v.len(),
+            _ => match self.unusual_text(v) {
+                Ok(chars) => chars,
+                Err(b) => return Finding::InvalidCharacter(b),
+            },
+        };
+        if len < u.min as usize {
+            return Finding::TooShort;
+        }
+        if len > u.max as usize {
+            return Finding::TooLong;
+        }
+        match u.typ {
+            ElemType::ID => match &self.dict.elements[u.element].codes {
+                Some(c) if !c.contains(v) => Finding::NotInList {
+                    complete: c.complete,
+                },
+                _ => Finding::Fine,
+            },
+            ElemType::DT if !date_ok(v) => Finding::BadDate,
+            ElemType::TM if !time_ok(v) => Finding::BadTime,
+            _ => Finding::Fine,
+        }
+    }
+
+    /// Text with a control byte or a byte above 0x7F: the first invalid byte (control bytes
+    /// always, high bytes only when strict), else its length in characters.
     #[cold]
     #[inline(never)]
-    fn value(
+    fn unusual_text(&self, v: &[u8]) -> Result<usize, u8> {
+        let bad =
+            |b: u8| TEXT_CLASS[b as usize] == 1 || (b >= 0x80 && !self.lenient.non_ascii_text);
+        if let Some(&b) = v.iter().find(|&&b| bad(b)) {
+            return Err(b);
+        }
+        Ok(String::from_utf8_lossy(v).chars().count())
+    }
+
+    /// Words a finding about one non-empty value (or warns, for a partial code list); returns
+    /// an issue whose position fields the caller fills in.
+    #[cold]
+    #[inline(never)]
+    fn report(
         &self,
         u: &ElementUse,
         v: &[u8],
+        finding: Finding,
         warnings: &mut Warnings<'_>,
         seg: &str,
         p: usize,
     ) -> Option<ElementIssue> {
         let el = &self.dict.elements[u.element];
-        let issue = |code: ElementCode, keep_value: bool, message: String| ElementIssue {
-            position: 0,
-            component: None,
-            repeat: None,
-            element_ref: Some(el.id.clone()),
-            code,
-            value: keep_value.then(|| String::from_utf8_lossy(v).into_owned()),
-            message,
-        };
         let shown = || String::from_utf8_lossy(v).into_owned();
-        let len = match u.typ {
-            ElemType::N(_) | ElemType::R => match numeric_digits(v, u.typ == ElemType::R) {
-                Some(digits) => digits,
-                None => {
-                    return Some(issue(
-                        ElementCode::InvalidCharacter,
-                        false,
-                        format!("{seg}{p:02} `{}` is not a valid {} number", shown(), u.typ),
-                    ))
-                }
-            },
-            ElemType::B => v.len(),
-            _ => {
-                // Control bytes are always bad, bytes above 0x7F only when strict. A branch-free
-                // pass classifies; only a value with something unusual is looked at again.
-                let class = v.iter().fold(0u8, |a, &b| a | TEXT_CLASS[b as usize]);
-                let bad = |b: u8| {
-                    TEXT_CLASS[b as usize] == 1 || (b >= 0x80 && !self.lenient.non_ascii_text)
-                };
-                if class != 0 {
-                    if let Some(&b) = v.iter().find(|&&b| bad(b)) {
-                        return Some(issue(
-                            ElementCode::InvalidCharacter,
-                            false,
-                            format!("{seg}{p:02} holds an invalid character (byte 0x{b:02X})"),
-                        ));
-                    }
-                }
-                if class & 2 != 0 {
-                    String::from_utf8_lossy(v).chars().count()
-                } else {
-                    v.len()
-                }
-            }
-        };
-        if len < u.min as usize {
-            return Some(issue(
+        let (code, keep_value, message) = match finding {
+            Finding::Fine => return None,
+            Finding::NotANumber => (
+                ElementCode::InvalidCharacter,
+                false,
+                format!("{seg}{p:02} `{}` is not a valid {} number", shown(), u.typ),
+            ),
+            Finding::InvalidCharacter(b) => (
+                ElementCode::InvalidCharacter,
+                false,
+                format!("{seg}{p:02} holds an invalid character (byte 0x{b:02X})"),
+            ),
+            Finding::TooShort => (
                 ElementCode::TooShort,
                 true,
                 format!(
@@ -1074,10 +1068,8 @@ impl ElementChecker<'_> {
                     shown(),
                     u.min
                 ),
-            ));
-        }
-        if len > u.max as usize {
-            return Some(issue(
+            ),
+            Finding::TooLong => (
                 ElementCode::TooLong,
                 true,
                 format!(
@@ -1085,57 +1077,55 @@ impl ElementChecker<'_> {
                     shown(),
                     u.max
                 ),
-            ));
-        }
-        match u.typ {
-            ElemType::ID => {
-                if let Some(codes) = &el.codes {
-                    return self
-                        .code(codes, v, seg, p, warnings)
-                        .map(|m| issue(ElementCode::InvalidCode, true, m));
-                }
-            }
-            ElemType::DT if !date_ok(v) => {
-                return Some(issue(
-                    ElementCode::InvalidDate,
-                    true,
-                    format!("{seg}{p:02} `{}` is not a valid date", shown()),
-                ))
-            }
-            ElemType::TM if !time_ok(v) => {
-                return Some(issue(
-                    ElementCode::InvalidTime,
-                    true,
-                    format!("{seg}{p:02} `{}` is not a valid time", shown()),
-                ))
-            }
-            _ => {}
-        }
-        None
+            ),
+            Finding::NotInList { complete } => (
+                ElementCode::InvalidCode,
+                true,
+                self.code(complete, v, seg, p, warnings)?,
+            ),
+            Finding::BadDate => (
+                ElementCode::InvalidDate,
+                true,
+                format!("{seg}{p:02} `{}` is not a valid date", shown()),
+            ),
+            Finding::BadTime => (
+                ElementCode::InvalidTime,
+                true,
+                format!("{seg}{p:02} `{}` is not a valid time", shown()),
+            ),
+        };
+        Some(ElementIssue {
+            position: 0,
+            component: None,
+            repeat: None,
+            element_ref: Some(el.id.clone()),
+            code,
+            value: keep_value.then(shown),
+            message,
+        })
     }
 
+    /// The message for a value missing from a code list, or `None` when the list is partial
+    /// (then it warns, once per element and value in a set).
     fn code(
         &self,
-        codes: &CodeList,
+        complete: bool,
         v: &[u8],
         seg: &str,
         p: usize,
         warnings: &mut Warnings<'_>,
     ) -> Option<String> {
-        if codes.contains(v) {
-            return None;
-        }
         // A partial list is missed by the same value again and again in a big set: say so once
         // per element and value, deciding that before any formatting (a hash, so a collision
         // can at worst drop a duplicate-looking warning).
-        if !codes.complete && !warnings.seen.insert(fnv(seg.as_bytes(), p, v)) {
+        if !complete && !warnings.seen.insert(fnv(seg.as_bytes(), p, v)) {
             return None;
         }
         let msg = format!(
             "{seg}{p:02} `{}` is not a code of element list",
             String::from_utf8_lossy(v)
         );
-        if codes.complete {
+        if complete {
             Some(msg)
         } else {
             // Our list for this element is partial: say so (once), but never reject on it.
