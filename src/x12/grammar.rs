@@ -542,18 +542,16 @@ impl Grammars {
     pub fn from_files(mut files: Vec<(String, String)>) -> Result<Grammars, GrammarError> {
         use sha2::Digest;
         files.sort();
-        let mut by_version: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-        for (path, text) in &files {
-            let p = Path::new(path);
+        // Grouped by reference: the texts are parsed where they are, not copied per version.
+        let mut by_version: BTreeMap<String, Vec<&(String, String)>> = BTreeMap::new();
+        for file in &files {
+            let p = Path::new(&file.0);
             let version = p
                 .parent()
                 .and_then(|d| d.file_name())
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            by_version
-                .entry(version)
-                .or_default()
-                .push((path.clone(), text.clone()));
+            by_version.entry(version).or_default().push(file);
         }
         // Every command starts by loading all versions: one thread per version, and the
         // fingerprint hashed meanwhile, keep that off the front of a run.
@@ -746,7 +744,10 @@ impl Ctx<'_> {
     }
 }
 
-fn load_version(version: &str, files: &[(String, String)]) -> Result<VersionGrammar, GrammarError> {
+fn load_version(
+    version: &str,
+    files: &[&(String, String)],
+) -> Result<VersionGrammar, GrammarError> {
     let find = |name: &str| {
         files
             .iter()
