@@ -570,3 +570,46 @@ fn cxml_endpoint_answers_stores_and_handles_resends() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// The first SIGTERM waits for work in hand (here a client that has sent half a request); the
+/// second must not wait for anything: it exits at once with 130.
+#[test]
+fn second_sigterm_exits_at_once() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = config(dir, "");
+    let mut gw = start(dir, &cfg, &[]);
+    let mut client = std::net::TcpStream::connect(&gw.addr).unwrap();
+    client
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: edigate\r\n")
+        .unwrap();
+    let term = |pid: u32| {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    term(gw.child.id());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        gw.child.try_wait().unwrap().is_none(),
+        "the graceful stop should still be waiting for the open request"
+    );
+    let second = Instant::now();
+    term(gw.child.id());
+    let status = loop {
+        if let Some(s) = gw.child.try_wait().unwrap() {
+            break s;
+        }
+        if second.elapsed() > Duration::from_secs(10) {
+            let _ = gw.child.kill();
+            panic!("still running 10 s after the second SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    drop(client);
+}
