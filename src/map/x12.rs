@@ -315,6 +315,44 @@ pub(crate) struct Inbound<'a> {
     loop_of: RefCell<Vec<(&'a str, usize)>>,
     /// Qualifier/id pair positions per segment id, found once per set instead of per read.
     pairs: RefCell<Vec<(&'a str, Pairs)>>,
+    /// Each segment's id as an `id_code`: the rules look segments up by id many times per set,
+    /// and a number compares in one step where the id bytes needed a slice and a `memcmp`.
+    ids: Vec<u32>,
+    /// Per loop instance: its grammar loop, and the `id_code` of its path's last step (what a
+    /// loop step is matched against), found once per set rather than per step walked.
+    inst_lp: Vec<usize>,
+    inst_last: Vec<u32>,
+}
+
+/// `id_code` of an id longer than three bytes: such ids are compared as bytes.
+const LONG_ID: u32 = u32::MAX;
+
+/// A segment or loop id of up to three bytes packed with its length into one number, so two
+/// short ids are equal exactly when their codes are; `LONG_ID` for anything longer.
+fn id_code(id: &[u8]) -> u32 {
+    match *id {
+        [] => 0,
+        [a] => (1 << 24) | u32::from(a),
+        [a, b] => (2 << 24) | u32::from(a) | (u32::from(b) << 8),
+        [a, b, c] => (3 << 24) | u32::from(a) | (u32::from(b) << 8) | (u32::from(c) << 16),
+        _ => LONG_ID,
+    }
+}
+
+/// An id a rule looks for, with its code worked out once for a whole scan.
+#[derive(Clone, Copy)]
+struct Want<'s> {
+    code: u32,
+    id: &'s [u8],
+}
+
+impl<'s> Want<'s> {
+    fn new(id: &'s str) -> Self {
+        Want {
+            code: id_code(id.as_bytes()),
+            id: id.as_bytes(),
+        }
+    }
 }
 
 /// (qualifier, id) element positions of a segment's qualifier/id pairs.
@@ -350,7 +388,7 @@ impl<'a> Inbound<'a> {
         map: &'a Map,
         tables: &'a Tables,
     ) -> Self {
-        Inbound {
+        let mut inb = Inbound {
             tree,
             dict: &v.dict,
             set,
@@ -358,12 +396,44 @@ impl<'a> Inbound<'a> {
             tables,
             loop_of: RefCell::new(Vec::new()),
             pairs: RefCell::new(Vec::new()),
+            ids: (0..tree.segments.len())
+                .map(|s| id_code(tree.id(s)))
+                .collect(),
+            inst_lp: Vec::new(),
+            inst_last: Vec::new(),
+        };
+        inb.inst_lp = tree
+            .loops
+            .iter()
+            .map(|l| inb.grammar_loop(&l.path))
+            .collect();
+        inb.inst_last = tree
+            .loops
+            .iter()
+            .map(|l| id_code(last_id(&l.path).as_bytes()))
+            .collect();
+        inb
+    }
+
+    /// Element bytes as text, borrowed unless they are not UTF-8 (the check `from_utf8` makes
+    /// is the cheaper one; only bad bytes take the lossy copy).
+    fn text(v: &'a [u8]) -> Cow<'a, str> {
+        match std::str::from_utf8(v) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(v),
         }
     }
 
-    /// Element bytes as text, borrowed unless they are not UTF-8.
-    fn text(v: &'a [u8]) -> Cow<'a, str> {
-        String::from_utf8_lossy(v)
+    /// Whether segment `s` has the id `w`.
+    fn seg_is(&self, s: usize, w: Want<'_>) -> bool {
+        let tree: &SetTree = self.tree;
+        w.code == self.ids[s] && (w.code != LONG_ID || tree.id(s) == w.id)
+    }
+
+    /// Whether the last step of loop instance `inst`'s path is `w`.
+    fn inst_is(&self, inst: usize, w: Want<'_>) -> bool {
+        w.code == self.inst_last[inst]
+            && (w.code != LONG_ID || last_id(&self.tree.loops[inst].path).as_bytes() == w.id)
     }
 
     /// The grammar loop of a loop path (0, the set, when the grammar has no such loop).
@@ -388,7 +458,7 @@ impl<'a> Inbound<'a> {
 
     fn seg_matches(&self, s: usize, conds: &[Cond]) -> bool {
         conds.iter().all(|c| {
-            let v = if self.tree.id(s) == c.seg.as_bytes() {
+            let v = if self.seg_is(s, Want::new(&c.seg)) {
                 self.tree.element(s, c.elem)
             } else {
                 None
@@ -399,10 +469,11 @@ impl<'a> Inbound<'a> {
 
     fn inst_matches(&self, inst: usize, conds: &[Cond]) -> bool {
         conds.iter().all(|c| {
+            let w = Want::new(&c.seg);
             let v = self.tree.loops[inst]
                 .segments
                 .iter()
-                .find(|&&s| self.tree.id(s) == c.seg.as_bytes())
+                .find(|&&s| self.seg_is(s, w))
                 .and_then(|&s| self.tree.element(s, c.elem));
             cond_matches(c, v)
         })
@@ -423,12 +494,14 @@ impl<'a> Inbound<'a> {
             ctx
         }];
         let tree: &'a SetTree = self.tree;
+        let hl = Want::new("HL");
         for s in steps {
             let mut next = Vec::new();
+            let want = Want::new(&s.id);
             for c in &cur {
                 let here = &tree.loops[c.inst];
-                let lp = self.grammar_loop(here.path.as_str());
-                let in_hl = last_id(&here.path) == "HL";
+                let lp = self.inst_lp[c.inst];
+                let in_hl = self.inst_is(c.inst, hl);
                 let is_loop = child_loop(self.set, lp, &s.id).is_some() || (s.id == "HL" && in_hl);
                 if is_loop {
                     let mut push = |i: usize| {
@@ -448,15 +521,14 @@ impl<'a> Inbound<'a> {
                             .iter()
                             .copied()
                             .filter(|&ch| {
-                                last_id(&tree.loops[ch].path) == "HL"
-                                    && tree.loops[ch].hl_parent.is_none()
+                                self.inst_is(ch, hl) && tree.loops[ch].hl_parent.is_none()
                             })
                             .for_each(push);
                     } else {
                         here.children
                             .iter()
                             .copied()
-                            .filter(|&ch| last_id(&tree.loops[ch].path) == s.id)
+                            .filter(|&ch| self.inst_is(ch, want))
                             .for_each(push);
                     }
                 } else {
@@ -464,9 +536,7 @@ impl<'a> Inbound<'a> {
                         here.segments
                             .iter()
                             .copied()
-                            .filter(|&g| {
-                                tree.id(g) == s.id.as_bytes() && self.seg_matches(g, &s.conds)
-                            })
+                            .filter(|&g| self.seg_is(g, want) && self.seg_matches(g, &s.conds))
                             .map(|g| Ctx {
                                 inst: c.inst,
                                 seg: Some(g),
@@ -480,8 +550,9 @@ impl<'a> Inbound<'a> {
     }
 
     fn find_segment(&self, ctx: Ctx, seg: &str, conds: &[Cond]) -> Option<usize> {
+        let want = Want::new(seg);
         if let Some(s) = ctx.seg {
-            if self.tree.id(s) == seg.as_bytes() {
+            if self.seg_is(s, want) {
                 return self.seg_matches(s, conds).then_some(s);
             }
         }
@@ -489,7 +560,7 @@ impl<'a> Inbound<'a> {
             .segments
             .iter()
             .copied()
-            .find(|&s| self.tree.id(s) == seg.as_bytes() && self.seg_matches(s, conds))
+            .find(|&s| self.seg_is(s, want) && self.seg_matches(s, conds))
     }
 
     /// Every value a path yields (scalars take the first).
@@ -564,11 +635,13 @@ impl<'a> Inbound<'a> {
                     }
                 };
                 // Repeated segments (REF, DTM) with a condition: every match counts.
+                let want = Want::new(seg);
                 match c.seg {
-                    Some(s) if tree.id(s) == seg.as_bytes() => self.seg_matches(s, conds) && one(s),
-                    _ => tree.loops[c.inst].segments.iter().any(|&s| {
-                        tree.id(s) == seg.as_bytes() && self.seg_matches(s, conds) && one(s)
-                    }),
+                    Some(s) if self.seg_is(s, want) => self.seg_matches(s, conds) && one(s),
+                    _ => tree.loops[c.inst]
+                        .segments
+                        .iter()
+                        .any(|&s| self.seg_is(s, want) && self.seg_matches(s, conds) && one(s)),
                 }
             }
             Target::Pair {
