@@ -322,6 +322,13 @@ pub(crate) struct Inbound<'a> {
     /// loop step is matched against), found once per set rather than per step walked.
     inst_lp: Vec<usize>,
     inst_last: Vec<u32>,
+    /// The filled id pairs of the last segment whose pairs were read (each PO1 is read by
+    /// several pair rules in a row): the segment, and per pair with a qualifier the qualifier's
+    /// `id_code`, whether it is ASCII and the two positions, so each rule compares a few numbers
+    /// instead of finding every qualifier again.
+    pair_quals: RefCell<(usize, Vec<PairQual>)>,
+    /// The held set's bytes as text, when they are all UTF-8 (nearly always).
+    utf8: Option<&'a str>,
 }
 
 /// `id_code` of an id longer than three bytes: such ids are compared as bytes.
@@ -358,8 +365,15 @@ impl<'s> Want<'s> {
 /// (qualifier, id) element positions of a segment's qualifier/id pairs.
 type Pairs = Rc<[(usize, usize)]>;
 
+/// A filled id pair of a held segment: its qualifier's `id_code`, whether the qualifier is
+/// ASCII, and the qualifier's and the id's element positions.
+type PairQual = (u32, bool, usize, usize);
+
 fn last_id(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+    match path.bytes().rposition(|b| b == b'/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
 }
 
 /// `Cond::matches` on raw element bytes, without making a `String` of them. Bytes that are not
@@ -401,23 +415,44 @@ impl<'a> Inbound<'a> {
                 .collect(),
             inst_lp: Vec::new(),
             inst_last: Vec::new(),
+            pair_quals: RefCell::new((usize::MAX, Vec::new())),
+            utf8: std::str::from_utf8(tree.bytes()).ok(),
         };
-        inb.inst_lp = tree
-            .loops
-            .iter()
-            .map(|l| inb.grammar_loop(&l.path))
-            .collect();
-        inb.inst_last = tree
-            .loops
-            .iter()
-            .map(|l| id_code(last_id(&l.path).as_bytes()))
-            .collect();
+        // A set has a handful of distinct loop paths over many instances: each is looked up once.
+        let mut seen: Vec<(&str, usize, u32)> = Vec::new();
+        let (mut lps, mut lasts) = (Vec::with_capacity(tree.loops.len()), Vec::new());
+        lasts.reserve(tree.loops.len());
+        for l in &tree.loops {
+            let (lp, last) = match seen.iter().find(|(p, _, _)| *p == l.path) {
+                Some(&(_, lp, last)) => (lp, last),
+                None => {
+                    let lp = inb.grammar_loop(&l.path);
+                    let last = id_code(last_id(&l.path).as_bytes());
+                    seen.push((&l.path, lp, last));
+                    (lp, last)
+                }
+            };
+            lps.push(lp);
+            lasts.push(last);
+        }
+        inb.inst_lp = lps;
+        inb.inst_last = lasts;
         inb
     }
 
-    /// Element bytes as text, borrowed unless they are not UTF-8 (the check `from_utf8` makes
-    /// is the cheaper one; only bad bytes take the lossy copy).
-    fn text(v: &'a [u8]) -> Cow<'a, str> {
+    /// Element bytes as text, borrowed unless they are not UTF-8. When the whole held set is
+    /// UTF-8 (checked once), a slice of it between separators is text already and is cut out of
+    /// that text rather than checked again; anything else is checked here, and only bad bytes
+    /// take the lossy copy.
+    fn text(&self, v: &'a [u8]) -> Cow<'a, str> {
+        if let Some(all) = self.utf8 {
+            let at = (v.as_ptr() as usize).wrapping_sub(all.as_ptr() as usize);
+            if let Some(t) = all.get(at..at.saturating_add(v.len())) {
+                if t.as_ptr() == v.as_ptr() {
+                    return Cow::Borrowed(t);
+                }
+            }
+        }
         match std::str::from_utf8(v) {
             Ok(s) => Cow::Borrowed(s),
             Err(_) => String::from_utf8_lossy(v),
@@ -567,7 +602,7 @@ impl<'a> Inbound<'a> {
     fn values(&self, ctx: Ctx, p: &'a X12Path) -> Vec<Cow<'a, str>> {
         let mut out = Vec::new();
         self.each_value(ctx, p, &mut |_, v| {
-            out.push(Self::text(v));
+            out.push(self.text(v));
             false
         });
         out
@@ -577,7 +612,7 @@ impl<'a> Inbound<'a> {
     fn first_value(&self, ctx: Ctx, p: &'a X12Path) -> Option<Cow<'a, str>> {
         let mut out = None;
         self.each_value(ctx, p, &mut |_, v| {
-            out = Some(Self::text(v));
+            out = Some(self.text(v));
             true
         });
         out
@@ -655,18 +690,45 @@ impl<'a> Inbound<'a> {
                 let Some(pairs) = self.pair_positions(seg) else {
                     return false;
                 };
-                for &(q, v) in pairs.iter() {
-                    let qual = tree.element(s, q).unwrap_or(b"");
-                    // Compared as bytes; only a qualifier that is not ASCII is compared as the
-                    // lossy text it reads as.
-                    let wanted = qualifiers.iter().any(|x| x.as_bytes() == qual)
-                        || (!qual.is_ascii() && {
-                            let t = String::from_utf8_lossy(qual);
-                            qualifiers.iter().any(|x| *x == t)
-                        });
+                // The filled pairs' qualifiers, from the memo when this segment was read last;
+                // a memo held elsewhere (never, today) means reading them here.
+                let mut memo = self.pair_quals.try_borrow_mut().ok();
+                let mut own = Vec::new();
+                let quals = match memo.as_deref_mut() {
+                    Some((at, q)) if *at == s => &*q,
+                    slot => {
+                        let q = match slot {
+                            Some((at, q)) => {
+                                *at = s;
+                                q
+                            }
+                            None => &mut own,
+                        };
+                        q.clear();
+                        // An empty qualifier is left out: the qualifiers a path names are two or
+                        // three characters, so none of them is empty.
+                        q.extend(pairs.iter().filter_map(|&(qp, vp)| {
+                            let b = tree.element(s, qp).unwrap_or(b"");
+                            (!b.is_empty()).then(|| (id_code(b), b.is_ascii(), qp, vp))
+                        }));
+                        &*q
+                    }
+                };
+                for &(code, ascii, q, v) in quals.iter() {
+                    // Compared as bytes (as `id_code`s: qualifiers are two or three bytes); only
+                    // a qualifier that is not ASCII is compared as the lossy text it reads as.
+                    let wanted = qualifiers.iter().any(|x| {
+                        let w = Want::new(x);
+                        w.code == code
+                            && (code != LONG_ID
+                                || tree.element(s, q).unwrap_or(b"") == x.as_bytes())
+                    }) || (!ascii && {
+                        let t = String::from_utf8_lossy(tree.element(s, q).unwrap_or(b""));
+                        qualifiers.iter().any(|x| *x == t)
+                    });
                     if wanted {
                         if let Some(v) = tree.element(s, v).filter(|v| !v.is_empty()) {
-                            if f(qual, v) {
+                            if f(tree.element(s, q).unwrap_or(b""), v) {
                                 return true;
                             }
                         }
@@ -764,7 +826,7 @@ impl<'a> Inbound<'a> {
             Source::X12(p) => {
                 let mut first = None;
                 self.each_value(ctx, p, &mut |q, v| {
-                    first = Some((Self::text(q), Self::text(v)));
+                    first = Some((self.text(q), self.text(v)));
                     true
                 });
                 first
@@ -825,7 +887,7 @@ impl<'a> Inbound<'a> {
                         }
                         continue;
                     }
-                    let mut obj = O::Obj::default();
+                    let mut obj = O::obj_for(c);
                     self.block::<O>(inner, c, &mut obj)?;
                     if !O::is_empty(&obj) {
                         items.push(O::object(obj));
@@ -835,7 +897,7 @@ impl<'a> Inbound<'a> {
                     O::set(out, &c.to, O::array(items));
                 }
             } else if let Some(inner) = found.into_iter().next() {
-                let mut obj = O::Obj::default();
+                let mut obj = O::obj_for(c);
                 self.block::<O>(inner, c, &mut obj)?;
                 if !O::is_empty(&obj) {
                     O::set(out, &c.to, O::object(obj));
@@ -862,7 +924,7 @@ impl<'a> Inbound<'a> {
 
     /// `run` into any output tree (`Value`, or the lighter `Node`).
     pub fn run_into<O: Out<'a>>(&self) -> Result<O::Obj, TranslateError> {
-        let mut out = O::Obj::default();
+        let mut out = O::obj_for(&self.map.root);
         self.block::<O>(Ctx { inst: 0, seg: None }, &self.map.root, &mut out)?;
         Ok(out)
     }
@@ -880,6 +942,10 @@ pub trait Out<'a>: Sized {
     fn qualified(q: Cow<'a, str>, v: Cow<'a, str>) -> Self;
     fn array(items: Vec<Self>) -> Self;
     fn object(o: Self::Obj) -> Self;
+    /// An empty object for what block `b` fills in.
+    fn obj_for(_b: &Block) -> Self::Obj {
+        Self::Obj::default()
+    }
     fn is_empty(o: &Self::Obj) -> bool;
     fn set(o: &mut Self::Obj, path: &'a [String], v: Self);
 }
@@ -925,6 +991,11 @@ impl<'a> Out<'a> for Doc<'a> {
     }
     fn object(o: Self::Obj) -> Self {
         Doc::Object(o)
+    }
+    /// Room for a key per rule and sub-block (at most that many at this level), so the object
+    /// does not grow key by key.
+    fn obj_for(b: &Block) -> Self::Obj {
+        Vec::with_capacity(b.rules.len() + b.blocks.len())
     }
     fn is_empty(o: &Self::Obj) -> bool {
         o.is_empty()
