@@ -64,9 +64,36 @@ pub fn to_sorted_string<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     String::from_utf8(out).map_err(|e| SortedJsonError(e.to_string()))
 }
 
+/// Whether `s` needs no escape in JSON: no control byte, quote or backslash. Checked eight
+/// bytes at a time (every text of a document passes through here, keys included).
+fn plain(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Nonzero exactly when some byte of `x` is below `n` (n <= 0x80).
+    fn has_less(x: u64, n: u8) -> bool {
+        x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0
+    }
+    fn has_byte(x: u64, b: u8) -> bool {
+        has_less(x ^ (ONES * u64::from(b)), 1)
+    }
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_ne_bytes(w);
+        if has_less(x, 0x20) || has_byte(x, b'"') || has_byte(x, b'\\') {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
 fn write_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
     // Most text needs no escape: copied as is. Anything else is escaped by serde_json itself.
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if plain(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -159,6 +186,24 @@ impl<'o> Obj<'o> {
 
     fn finish(self) -> Result<()> {
         let st = self.st;
+        if let Some(order) = cached_order(&st.entries[self.first_entry..]) {
+            let fields = &st.entries[self.first_entry..];
+            st.tmp.clear();
+            for (j, &i) in order.perm.iter().enumerate() {
+                let (s, e) = (fields[usize::from(i)].1, fields[usize::from(i)].2);
+                st.tmp
+                    .extend_from_slice(&order.text[order.ends[j]..order.ends[j + 1]]);
+                st.tmp.extend_from_slice(&st.out[s..e]);
+            }
+            st.tmp.push(b'}');
+            if self.close_variant {
+                st.tmp.push(b'}');
+            }
+            st.entries.truncate(self.first_entry);
+            st.out.truncate(self.start);
+            st.out.extend_from_slice(&st.tmp);
+            return Ok(());
+        }
         let fields = &mut st.entries[self.first_entry..];
         fields.sort_by(|a, b| a.0.cmp(&b.0));
         if fields.windows(2).any(|w| w[0].0 == w[1].0) {
@@ -183,6 +228,113 @@ impl<'o> Obj<'o> {
         st.out.extend_from_slice(&st.tmp);
         Ok(())
     }
+}
+
+/// The sorted layout of a struct's fields, worked out once per set of field names met: the
+/// same struct with the same fields present always sorts the same way, so the sort and the
+/// key escaping are done once per thread instead of once per object written.
+struct Order {
+    /// (address, length) of each field name, in the order the fields came: names are
+    /// `&'static str`, so equal addresses and lengths mean the same names.
+    keys: Vec<(usize, usize)>,
+    /// For each place in sorted order, the index of the field that goes there.
+    perm: Vec<u16>,
+    /// `{"a":`, `,"b":`... in sorted order, one after the other; `ends` bounds each.
+    text: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// How many layouts a thread keeps; beyond that, objects are sorted as they close.
+const MAX_ORDERS: usize = 4096;
+
+/// The layouts by the hash `cached_order` makes of the field names: that hash is already
+/// mixed, so the map uses it as it is rather than hashing it again.
+type Orders =
+    std::collections::HashMap<u64, std::rc::Rc<Order>, std::hash::BuildHasherDefault<AsIsHasher>>;
+
+#[derive(Default)]
+struct AsIsHasher(u64);
+
+impl std::hash::Hasher for AsIsHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+thread_local! {
+    static ORDERS: std::cell::RefCell<Orders> = std::cell::RefCell::new(Orders::default());
+}
+
+/// The cached layout for these fields, made on first use; `None` when the fields are not all
+/// static names (map keys), when two names are the same (the caller reports that), or when
+/// the cache is full.
+fn cached_order(
+    fields: &[(std::borrow::Cow<'static, str>, usize, usize)],
+) -> Option<std::rc::Rc<Order>> {
+    use std::borrow::Cow;
+    if fields.is_empty() || fields.len() > usize::from(u16::MAX) {
+        return None;
+    }
+    let mut h = fields.len() as u64;
+    for (k, _, _) in fields {
+        let Cow::Borrowed(k) = k else { return None };
+        for w in [k.as_ptr() as u64, k.len() as u64] {
+            h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    let same = |o: &Order| {
+        o.keys.len() == fields.len()
+            && o.keys
+                .iter()
+                .zip(fields)
+                .all(|(&(p, l), (k, _, _))| p == k.as_ptr() as usize && l == k.len())
+    };
+    ORDERS.with(|cache| {
+        if let Some(o) = cache.borrow().get(&h) {
+            // A different field list with the same hash is simply not cached.
+            return same(o).then(|| o.clone());
+        }
+        let mut idx: Vec<u16> = (0..fields.len())
+            .filter_map(|i| u16::try_from(i).ok())
+            .collect();
+        idx.sort_by(|&a, &b| fields[usize::from(a)].0.cmp(&fields[usize::from(b)].0));
+        if idx
+            .windows(2)
+            .any(|w| fields[usize::from(w[0])].0 == fields[usize::from(w[1])].0)
+        {
+            return None;
+        }
+        let mut text = Vec::new();
+        let mut ends = vec![0];
+        for (j, &i) in idx.iter().enumerate() {
+            text.push(if j == 0 { b'{' } else { b',' });
+            write_str(&mut text, &fields[usize::from(i)].0).ok()?;
+            text.push(b':');
+            ends.push(text.len());
+        }
+        let order = std::rc::Rc::new(Order {
+            keys: fields
+                .iter()
+                .map(|(k, _, _)| (k.as_ptr() as usize, k.len()))
+                .collect(),
+            perm: idx,
+            text,
+            ends,
+        });
+        let mut cache = cache.borrow_mut();
+        if cache.len() < MAX_ORDERS {
+            cache.insert(h, order.clone());
+        }
+        Some(order)
+    })
 }
 
 impl Arr<'_> {
@@ -658,6 +810,26 @@ mod tests {
         m.insert("a".to_string(), 2);
         same(&m);
         same(&crate::canonical::PartyId::other("ZZ", "x"));
+    }
+
+    #[test]
+    fn plain_finds_every_byte_that_needs_an_escape() {
+        let slow = |s: &[u8]| s.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
+        for b in 0..=255u8 {
+            for len in [1, 7, 8, 9, 16, 17] {
+                for at in 0..len {
+                    let mut s = vec![b'a'; len];
+                    s[at] = b;
+                    assert_eq!(plain(&s), slow(&s), "byte {b:#x} at {at} of {len}");
+                    s[0] = 0xff;
+                    assert_eq!(
+                        plain(&s),
+                        slow(&s),
+                        "byte {b:#x} at {at} of {len} after 0xff"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

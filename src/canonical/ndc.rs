@@ -57,13 +57,22 @@ impl Ndc {
                 _ => Err(layout()),
             },
             [labeler, product, package] => {
-                let normalised = match (labeler.len(), product.len(), package.len()) {
-                    (4, 4, 2) => format!("0{labeler}{product}{package}"),
-                    (5, 3, 2) => format!("{labeler}0{product}{package}"),
-                    (5, 4, 1) => format!("{labeler}{product}0{package}"),
-                    (5, 4, 2) => format!("{labeler}{product}{package}"),
+                // Where the padding zero goes (none for 5-4-2); built by hand, not `format!`:
+                // every N4 id of every order line comes through here.
+                let pad = match (labeler.len(), product.len(), package.len()) {
+                    (4, 4, 2) => Some(0),
+                    (5, 3, 2) => Some(1),
+                    (5, 4, 1) => Some(2),
+                    (5, 4, 2) => None,
                     _ => return Err(layout()),
                 };
+                let mut normalised = String::with_capacity(11);
+                for (i, part) in [labeler, product, package].into_iter().enumerate() {
+                    if pad == Some(i) {
+                        normalised.push('0');
+                    }
+                    normalised.push_str(part);
+                }
                 Ok(Self(normalised))
             }
             _ => Err(layout()),

@@ -57,6 +57,29 @@ fn decimal(v: &str) -> Result<Decimal, ValueError> {
     Decimal::from_str(t).map_err(|_| bad("decimal number", v))
 }
 
+/// `decimal(v)?.normalize().to_string()` for the plain form nearly every quantity and price
+/// has (digits, no sign, no leading zero, an optional fraction of up to nine digits): the text
+/// with the fraction's trailing zeros dropped, without parsing and formatting a `Decimal`.
+/// `None` for anything else, which `rust_decimal` reads.
+fn plain_decimal(v: &str) -> Option<String> {
+    let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+    let (int, frac) = match v.split_once('.') {
+        Some((i, f)) if !f.is_empty() && f.len() <= 9 && digits(f) => (i, f.trim_end_matches('0')),
+        Some(_) => return None,
+        None => (v, ""),
+    };
+    if int.is_empty() || int.len() > 18 || !digits(int) || (int.len() > 1 && int.starts_with('0')) {
+        return None;
+    }
+    let mut out = String::with_capacity(v.len());
+    out.push_str(int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    Some(out)
+}
+
 /// Source value → canonical JSON value.
 pub fn inbound(c: Convert, v: &str) -> Result<Value, ValueError> {
     Ok(match c {
@@ -77,7 +100,10 @@ pub fn inbound(c: Convert, v: &str) -> Result<Value, ValueError> {
                 None => format!("{h}:{m}"),
             })
         }
-        Convert::Decimal => Value::String(decimal(v)?.normalize().to_string()),
+        Convert::Decimal => Value::String(match plain_decimal(v) {
+            Some(t) => t,
+            None => decimal(v)?.normalize().to_string(),
+        }),
         Convert::Implied(n) => {
             let neg = v.starts_with('-');
             let digits = v.trim_start_matches('-');
@@ -161,6 +187,49 @@ pub fn outbound(c: Convert, v: &str) -> Result<Option<String>, ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_decimals_read_as_rust_decimal_reads_them() {
+        let mut cases: Vec<String> = [
+            "0",
+            "00",
+            "0.0",
+            "0.50",
+            "5",
+            "5.",
+            ".5",
+            "10",
+            "100.000",
+            "42.10",
+            "3.15",
+            "007",
+            "-1.5",
+            "+2",
+            " 3",
+            "1e5",
+            "1.2.3",
+            "123456789012345678.123456789",
+            "1234567890123456789",
+            "1.1234567890",
+            "9.000000000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for int in ["0", "1", "20", "305", "4000"] {
+            for frac in ["", ".", ".0", ".00", ".5", ".50", ".05", ".250", ".000001"] {
+                cases.push(format!("{int}{frac}"));
+            }
+        }
+        for v in &cases {
+            let slow = decimal(v).map(|d| d.normalize().to_string()).ok();
+            if let Some(fast) = plain_decimal(v) {
+                assert_eq!(Some(fast), slow, "{v}");
+            }
+        }
+        assert_eq!(plain_decimal("42.10").as_deref(), Some("42.1"));
+        assert_eq!(plain_decimal("24").as_deref(), Some("24"));
+    }
 
     #[test]
     fn dates_both_ways() {

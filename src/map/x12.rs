@@ -315,13 +315,65 @@ pub(crate) struct Inbound<'a> {
     loop_of: RefCell<Vec<(&'a str, usize)>>,
     /// Qualifier/id pair positions per segment id, found once per set instead of per read.
     pairs: RefCell<Vec<(&'a str, Pairs)>>,
+    /// Each segment's id as an `id_code`: the rules look segments up by id many times per set,
+    /// and a number compares in one step where the id bytes needed a slice and a `memcmp`.
+    ids: Vec<u32>,
+    /// Per loop instance: its grammar loop, and the `id_code` of its path's last step (what a
+    /// loop step is matched against), found once per set rather than per step walked.
+    inst_lp: Vec<usize>,
+    inst_last: Vec<u32>,
+    /// The filled id pairs of the last segment whose pairs were read (each PO1 is read by
+    /// several pair rules in a row): the segment, and per pair with a qualifier the qualifier's
+    /// `id_code`, whether it is ASCII and the two positions, so each rule compares a few numbers
+    /// instead of finding every qualifier again.
+    pair_quals: RefCell<(usize, Vec<PairQual>)>,
+    /// The held set's bytes as text, when they are all UTF-8 (nearly always).
+    utf8: Option<&'a str>,
+}
+
+/// `id_code` of an id longer than three bytes: such ids are compared as bytes.
+const LONG_ID: u32 = u32::MAX;
+
+/// A segment or loop id of up to three bytes packed with its length into one number, so two
+/// short ids are equal exactly when their codes are; `LONG_ID` for anything longer.
+fn id_code(id: &[u8]) -> u32 {
+    match *id {
+        [] => 0,
+        [a] => (1 << 24) | u32::from(a),
+        [a, b] => (2 << 24) | u32::from(a) | (u32::from(b) << 8),
+        [a, b, c] => (3 << 24) | u32::from(a) | (u32::from(b) << 8) | (u32::from(c) << 16),
+        _ => LONG_ID,
+    }
+}
+
+/// An id a rule looks for, with its code worked out once for a whole scan.
+#[derive(Clone, Copy)]
+struct Want<'s> {
+    code: u32,
+    id: &'s [u8],
+}
+
+impl<'s> Want<'s> {
+    fn new(id: &'s str) -> Self {
+        Want {
+            code: id_code(id.as_bytes()),
+            id: id.as_bytes(),
+        }
+    }
 }
 
 /// (qualifier, id) element positions of a segment's qualifier/id pairs.
 type Pairs = Rc<[(usize, usize)]>;
 
+/// A filled id pair of a held segment: its qualifier's `id_code`, whether the qualifier is
+/// ASCII, and the qualifier's and the id's element positions.
+type PairQual = (u32, bool, usize, usize);
+
 fn last_id(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+    match path.bytes().rposition(|b| b == b'/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
 }
 
 /// `Cond::matches` on raw element bytes, without making a `String` of them. Bytes that are not
@@ -350,7 +402,7 @@ impl<'a> Inbound<'a> {
         map: &'a Map,
         tables: &'a Tables,
     ) -> Self {
-        Inbound {
+        let mut inb = Inbound {
             tree,
             dict: &v.dict,
             set,
@@ -358,12 +410,65 @@ impl<'a> Inbound<'a> {
             tables,
             loop_of: RefCell::new(Vec::new()),
             pairs: RefCell::new(Vec::new()),
+            ids: (0..tree.segments.len())
+                .map(|s| id_code(tree.id(s)))
+                .collect(),
+            inst_lp: Vec::new(),
+            inst_last: Vec::new(),
+            pair_quals: RefCell::new((usize::MAX, Vec::new())),
+            utf8: std::str::from_utf8(tree.bytes()).ok(),
+        };
+        // A set has a handful of distinct loop paths over many instances: each is looked up once.
+        let mut seen: Vec<(&str, usize, u32)> = Vec::new();
+        let (mut lps, mut lasts) = (Vec::with_capacity(tree.loops.len()), Vec::new());
+        lasts.reserve(tree.loops.len());
+        for l in &tree.loops {
+            let (lp, last) = match seen.iter().find(|(p, _, _)| *p == l.path) {
+                Some(&(_, lp, last)) => (lp, last),
+                None => {
+                    let lp = inb.grammar_loop(&l.path);
+                    let last = id_code(last_id(&l.path).as_bytes());
+                    seen.push((&l.path, lp, last));
+                    (lp, last)
+                }
+            };
+            lps.push(lp);
+            lasts.push(last);
+        }
+        inb.inst_lp = lps;
+        inb.inst_last = lasts;
+        inb
+    }
+
+    /// Element bytes as text, borrowed unless they are not UTF-8. When the whole held set is
+    /// UTF-8 (checked once), a slice of it between separators is text already and is cut out of
+    /// that text rather than checked again; anything else is checked here, and only bad bytes
+    /// take the lossy copy.
+    fn text(&self, v: &'a [u8]) -> Cow<'a, str> {
+        if let Some(all) = self.utf8 {
+            let at = (v.as_ptr() as usize).wrapping_sub(all.as_ptr() as usize);
+            if let Some(t) = all.get(at..at.saturating_add(v.len())) {
+                if t.as_ptr() == v.as_ptr() {
+                    return Cow::Borrowed(t);
+                }
+            }
+        }
+        match std::str::from_utf8(v) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(v),
         }
     }
 
-    /// Element bytes as text, borrowed unless they are not UTF-8.
-    fn text(v: &'a [u8]) -> Cow<'a, str> {
-        String::from_utf8_lossy(v)
+    /// Whether segment `s` has the id `w`.
+    fn seg_is(&self, s: usize, w: Want<'_>) -> bool {
+        let tree: &SetTree = self.tree;
+        w.code == self.ids[s] && (w.code != LONG_ID || tree.id(s) == w.id)
+    }
+
+    /// Whether the last step of loop instance `inst`'s path is `w`.
+    fn inst_is(&self, inst: usize, w: Want<'_>) -> bool {
+        w.code == self.inst_last[inst]
+            && (w.code != LONG_ID || last_id(&self.tree.loops[inst].path).as_bytes() == w.id)
     }
 
     /// The grammar loop of a loop path (0, the set, when the grammar has no such loop).
@@ -388,7 +493,7 @@ impl<'a> Inbound<'a> {
 
     fn seg_matches(&self, s: usize, conds: &[Cond]) -> bool {
         conds.iter().all(|c| {
-            let v = if self.tree.id(s) == c.seg.as_bytes() {
+            let v = if self.seg_is(s, Want::new(&c.seg)) {
                 self.tree.element(s, c.elem)
             } else {
                 None
@@ -399,10 +504,11 @@ impl<'a> Inbound<'a> {
 
     fn inst_matches(&self, inst: usize, conds: &[Cond]) -> bool {
         conds.iter().all(|c| {
+            let w = Want::new(&c.seg);
             let v = self.tree.loops[inst]
                 .segments
                 .iter()
-                .find(|&&s| self.tree.id(s) == c.seg.as_bytes())
+                .find(|&&s| self.seg_is(s, w))
                 .and_then(|&s| self.tree.element(s, c.elem));
             cond_matches(c, v)
         })
@@ -423,12 +529,14 @@ impl<'a> Inbound<'a> {
             ctx
         }];
         let tree: &'a SetTree = self.tree;
+        let hl = Want::new("HL");
         for s in steps {
             let mut next = Vec::new();
+            let want = Want::new(&s.id);
             for c in &cur {
                 let here = &tree.loops[c.inst];
-                let lp = self.grammar_loop(here.path.as_str());
-                let in_hl = last_id(&here.path) == "HL";
+                let lp = self.inst_lp[c.inst];
+                let in_hl = self.inst_is(c.inst, hl);
                 let is_loop = child_loop(self.set, lp, &s.id).is_some() || (s.id == "HL" && in_hl);
                 if is_loop {
                     let mut push = |i: usize| {
@@ -448,15 +556,14 @@ impl<'a> Inbound<'a> {
                             .iter()
                             .copied()
                             .filter(|&ch| {
-                                last_id(&tree.loops[ch].path) == "HL"
-                                    && tree.loops[ch].hl_parent.is_none()
+                                self.inst_is(ch, hl) && tree.loops[ch].hl_parent.is_none()
                             })
                             .for_each(push);
                     } else {
                         here.children
                             .iter()
                             .copied()
-                            .filter(|&ch| last_id(&tree.loops[ch].path) == s.id)
+                            .filter(|&ch| self.inst_is(ch, want))
                             .for_each(push);
                     }
                 } else {
@@ -464,9 +571,7 @@ impl<'a> Inbound<'a> {
                         here.segments
                             .iter()
                             .copied()
-                            .filter(|&g| {
-                                tree.id(g) == s.id.as_bytes() && self.seg_matches(g, &s.conds)
-                            })
+                            .filter(|&g| self.seg_is(g, want) && self.seg_matches(g, &s.conds))
                             .map(|g| Ctx {
                                 inst: c.inst,
                                 seg: Some(g),
@@ -480,8 +585,9 @@ impl<'a> Inbound<'a> {
     }
 
     fn find_segment(&self, ctx: Ctx, seg: &str, conds: &[Cond]) -> Option<usize> {
+        let want = Want::new(seg);
         if let Some(s) = ctx.seg {
-            if self.tree.id(s) == seg.as_bytes() {
+            if self.seg_is(s, want) {
                 return self.seg_matches(s, conds).then_some(s);
             }
         }
@@ -489,14 +595,14 @@ impl<'a> Inbound<'a> {
             .segments
             .iter()
             .copied()
-            .find(|&s| self.tree.id(s) == seg.as_bytes() && self.seg_matches(s, conds))
+            .find(|&s| self.seg_is(s, want) && self.seg_matches(s, conds))
     }
 
     /// Every value a path yields (scalars take the first).
     fn values(&self, ctx: Ctx, p: &'a X12Path) -> Vec<Cow<'a, str>> {
         let mut out = Vec::new();
         self.each_value(ctx, p, &mut |_, v| {
-            out.push(Self::text(v));
+            out.push(self.text(v));
             false
         });
         out
@@ -506,7 +612,7 @@ impl<'a> Inbound<'a> {
     fn first_value(&self, ctx: Ctx, p: &'a X12Path) -> Option<Cow<'a, str>> {
         let mut out = None;
         self.each_value(ctx, p, &mut |_, v| {
-            out = Some(Self::text(v));
+            out = Some(self.text(v));
             true
         });
         out
@@ -564,11 +670,13 @@ impl<'a> Inbound<'a> {
                     }
                 };
                 // Repeated segments (REF, DTM) with a condition: every match counts.
+                let want = Want::new(seg);
                 match c.seg {
-                    Some(s) if tree.id(s) == seg.as_bytes() => self.seg_matches(s, conds) && one(s),
-                    _ => tree.loops[c.inst].segments.iter().any(|&s| {
-                        tree.id(s) == seg.as_bytes() && self.seg_matches(s, conds) && one(s)
-                    }),
+                    Some(s) if self.seg_is(s, want) => self.seg_matches(s, conds) && one(s),
+                    _ => tree.loops[c.inst]
+                        .segments
+                        .iter()
+                        .any(|&s| self.seg_is(s, want) && self.seg_matches(s, conds) && one(s)),
                 }
             }
             Target::Pair {
@@ -582,18 +690,45 @@ impl<'a> Inbound<'a> {
                 let Some(pairs) = self.pair_positions(seg) else {
                     return false;
                 };
-                for &(q, v) in pairs.iter() {
-                    let qual = tree.element(s, q).unwrap_or(b"");
-                    // Compared as bytes; only a qualifier that is not ASCII is compared as the
-                    // lossy text it reads as.
-                    let wanted = qualifiers.iter().any(|x| x.as_bytes() == qual)
-                        || (!qual.is_ascii() && {
-                            let t = String::from_utf8_lossy(qual);
-                            qualifiers.iter().any(|x| *x == t)
-                        });
+                // The filled pairs' qualifiers, from the memo when this segment was read last;
+                // a memo held elsewhere (never, today) means reading them here.
+                let mut memo = self.pair_quals.try_borrow_mut().ok();
+                let mut own = Vec::new();
+                let quals = match memo.as_deref_mut() {
+                    Some((at, q)) if *at == s => &*q,
+                    slot => {
+                        let q = match slot {
+                            Some((at, q)) => {
+                                *at = s;
+                                q
+                            }
+                            None => &mut own,
+                        };
+                        q.clear();
+                        // An empty qualifier is left out: the qualifiers a path names are two or
+                        // three characters, so none of them is empty.
+                        q.extend(pairs.iter().filter_map(|&(qp, vp)| {
+                            let b = tree.element(s, qp).unwrap_or(b"");
+                            (!b.is_empty()).then(|| (id_code(b), b.is_ascii(), qp, vp))
+                        }));
+                        &*q
+                    }
+                };
+                for &(code, ascii, q, v) in quals.iter() {
+                    // Compared as bytes (as `id_code`s: qualifiers are two or three bytes); only
+                    // a qualifier that is not ASCII is compared as the lossy text it reads as.
+                    let wanted = qualifiers.iter().any(|x| {
+                        let w = Want::new(x);
+                        w.code == code
+                            && (code != LONG_ID
+                                || tree.element(s, q).unwrap_or(b"") == x.as_bytes())
+                    }) || (!ascii && {
+                        let t = String::from_utf8_lossy(tree.element(s, q).unwrap_or(b""));
+                        qualifiers.iter().any(|x| *x == t)
+                    });
                     if wanted {
                         if let Some(v) = tree.element(s, v).filter(|v| !v.is_empty()) {
-                            if f(qual, v) {
+                            if f(tree.element(s, q).unwrap_or(b""), v) {
                                 return true;
                             }
                         }
@@ -691,7 +826,7 @@ impl<'a> Inbound<'a> {
             Source::X12(p) => {
                 let mut first = None;
                 self.each_value(ctx, p, &mut |q, v| {
-                    first = Some((Self::text(q), Self::text(v)));
+                    first = Some((self.text(q), self.text(v)));
                     true
                 });
                 first
@@ -752,7 +887,7 @@ impl<'a> Inbound<'a> {
                         }
                         continue;
                     }
-                    let mut obj = O::Obj::default();
+                    let mut obj = O::obj_for(c);
                     self.block::<O>(inner, c, &mut obj)?;
                     if !O::is_empty(&obj) {
                         items.push(O::object(obj));
@@ -762,7 +897,7 @@ impl<'a> Inbound<'a> {
                     O::set(out, &c.to, O::array(items));
                 }
             } else if let Some(inner) = found.into_iter().next() {
-                let mut obj = O::Obj::default();
+                let mut obj = O::obj_for(c);
                 self.block::<O>(inner, c, &mut obj)?;
                 if !O::is_empty(&obj) {
                     O::set(out, &c.to, O::object(obj));
@@ -789,7 +924,7 @@ impl<'a> Inbound<'a> {
 
     /// `run` into any output tree (`Value`, or the lighter `Node`).
     pub fn run_into<O: Out<'a>>(&self) -> Result<O::Obj, TranslateError> {
-        let mut out = O::Obj::default();
+        let mut out = O::obj_for(&self.map.root);
         self.block::<O>(Ctx { inst: 0, seg: None }, &self.map.root, &mut out)?;
         Ok(out)
     }
@@ -807,6 +942,10 @@ pub trait Out<'a>: Sized {
     fn qualified(q: Cow<'a, str>, v: Cow<'a, str>) -> Self;
     fn array(items: Vec<Self>) -> Self;
     fn object(o: Self::Obj) -> Self;
+    /// An empty object for what block `b` fills in.
+    fn obj_for(_b: &Block) -> Self::Obj {
+        Self::Obj::default()
+    }
     fn is_empty(o: &Self::Obj) -> bool;
     fn set(o: &mut Self::Obj, path: &'a [String], v: Self);
 }
@@ -852,6 +991,11 @@ impl<'a> Out<'a> for Doc<'a> {
     }
     fn object(o: Self::Obj) -> Self {
         Doc::Object(o)
+    }
+    /// Room for a key per rule and sub-block (at most that many at this level), so the object
+    /// does not grow key by key.
+    fn obj_for(b: &Block) -> Self::Obj {
+        Vec::with_capacity(b.rules.len() + b.blocks.len())
     }
     fn is_empty(o: &Self::Obj) -> bool {
         o.is_empty()

@@ -59,6 +59,11 @@ pub struct SetTree {
 }
 
 impl SetTree {
+    /// Every held segment's bytes, one after the other (what `raw` and `element` slice).
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
     pub fn raw(&self, i: usize) -> &[u8] {
         let s = &self.segments[i];
         &self.buf[s.start..s.start + s.len]
@@ -155,8 +160,13 @@ impl TreeBuilder {
         let idx = t.segments.len();
         let first_bound = t.bounds.len();
         let sep = t.delimiters.element;
-        t.bounds
-            .extend(memchr::memchr_iter(sep, seg.raw).map(|i| start + i));
+        // A plain loop: segments are a few dozen bytes, where `memchr_iter`'s set-up on every
+        // call and every match costs more than the bytes it skips.
+        for (i, &b) in seg.raw.iter().enumerate() {
+            if b == sep {
+                t.bounds.push(start + i);
+            }
+        }
         let elements = t.bounds.len() - first_bound;
         t.bounds.push(start + seg.raw.len());
         t.segments.push(SegRef {
@@ -168,12 +178,18 @@ impl TreeBuilder {
             position,
         });
         let id = seg.id();
-        let is_trigger = !loop_path.is_empty()
-            && loop_path
-                .rsplit('/')
-                .next()
-                .and_then(|l| l.split('-').next())
-                .is_some_and(|l| l.as_bytes() == id);
+        // The loop's own id (`PO1` of `PO1/PID`... `N1` of `N1-2`), found with byte scans: this
+        // runs for every segment held.
+        let p = loop_path.as_bytes();
+        let last = match p.iter().rposition(|&b| b == b'/') {
+            Some(i) => &p[i + 1..],
+            None => p,
+        };
+        let loop_id = match last.iter().position(|&b| b == b'-') {
+            Some(i) => &last[..i],
+            None => last,
+        };
+        let is_trigger = !loop_path.is_empty() && loop_id == id;
         // Close instances that are not ancestors of (or the same as) this segment's loop.
         while let Some(&top) = self.stack.last() {
             let p = &self.tree.loops[top].path;
