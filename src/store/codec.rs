@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::{Result, StoreError};
-use super::types::{AuditEvent, DocumentId, InboxId, OutboxId};
+use super::types::{AuditEvent, DocumentId, InboxId, OutboxId, SeenEntry, SeenOwner};
 
 /// Strings inside composite keys are length-prefixed, so `("ab", id)` and `("a", "b"+id)`
 /// can never collide and a prefix scan for one value cannot run into a longer one.
@@ -187,6 +187,58 @@ pub(crate) fn decode_audit(tree: &'static str, key: &[u8], b: &[u8]) -> Result<V
     Ok(out)
 }
 
+/// First byte of a binary `seen` value (schema 1 stored JSON, which starts with `{`).
+const SEEN_V2: u8 = 2;
+
+/// A duplicate-key sighting: first-seen time (with nanoseconds) and its owner's ids. Binary,
+/// because the pipeline writes two per document.
+pub(crate) fn encode_seen(e: &SeenEntry) -> Vec<u8> {
+    let mut v = Vec::with_capacity(46);
+    v.push(SEEN_V2);
+    v.extend_from_slice(&e.first_seen.timestamp().to_be_bytes());
+    v.extend_from_slice(&e.first_seen.timestamp_subsec_nanos().to_be_bytes());
+    v.push(u8::from(e.owner.inbox_id.is_some()) | u8::from(e.owner.document_id.is_some()) << 1);
+    if let Some(id) = e.owner.inbox_id {
+        v.extend_from_slice(id.as_bytes());
+    }
+    if let Some(id) = e.owner.document_id {
+        v.extend_from_slice(id.as_bytes());
+    }
+    v
+}
+
+pub(crate) fn decode_seen(tree: &'static str, key: &[u8], b: &[u8]) -> Result<SeenEntry> {
+    match b.first() {
+        Some(&SEEN_V2) => {}
+        _ => return from_json(tree, key, b),
+    }
+    let corrupt = |why: &str| StoreError::corrupt(tree, key, why);
+    let mut r = Reader { b: &b[1..] };
+    let secs = i64::from_be_bytes(r.array().map_err(corrupt)?);
+    let nanos = u32::from_be_bytes(r.array().map_err(corrupt)?);
+    let first_seen =
+        DateTime::from_timestamp(secs, nanos).ok_or_else(|| corrupt("time out of range"))?;
+    let flags = r.array::<1>().map_err(corrupt)?[0];
+    let mut id = |bit: u8| -> Result<Option<[u8; 16]>> {
+        if flags & bit == 0 {
+            return Ok(None);
+        }
+        r.array().map(Some).map_err(corrupt)
+    };
+    let inbox_id = id(1)?.and_then(|b| InboxId::from_slice(&b));
+    let document_id = id(2)?.and_then(|b| DocumentId::from_slice(&b));
+    if !r.b.is_empty() {
+        return Err(corrupt("bytes after the owner"));
+    }
+    Ok(SeenEntry {
+        first_seen,
+        owner: SeenOwner {
+            inbox_id,
+            document_id,
+        },
+    })
+}
+
 /// The smallest key strictly greater than every key starting with `prefix` (for range ends).
 pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
@@ -244,6 +296,24 @@ mod tests {
         }
         let old = serde_json::to_vec(&events[0]).unwrap();
         assert_eq!(decode_audit("t", b"k", &old).unwrap(), events[..1]);
+    }
+
+    #[test]
+    fn seen_entries_round_trip_and_read_schema_1_json() {
+        let e = SeenEntry {
+            first_seen: DateTime::from_timestamp(1_772_000_000, 5).unwrap(),
+            owner: SeenOwner {
+                inbox_id: InboxId::from_slice(&[3; 16]),
+                document_id: None,
+            },
+        };
+        let b = encode_seen(&e);
+        assert_eq!(decode_seen("t", b"k", &b).unwrap(), e);
+        for cut in 0..b.len() {
+            assert!(decode_seen("t", b"k", &b[..cut]).is_err(), "cut at {cut}");
+        }
+        let old = serde_json::to_vec(&e).unwrap();
+        assert_eq!(decode_seen("t", b"k", &old).unwrap(), e);
     }
 
     #[test]

@@ -110,14 +110,10 @@ pub(super) fn put_tx(
     now: DateTime<Utc>,
 ) -> TxResult<(DocumentId, PutOutcome)> {
     let kh = doc_key_hash(meta);
-    let new_id = DocumentId::new(
-        meta.created_at,
-        hash8(&[
-            meta.partner.as_bytes(),
-            meta.kind.as_bytes(),
-            meta.business_key.as_bytes(),
-        ]),
-    );
+    // The id's discriminator comes from the same hash as the key (one SHA-256 per put).
+    let mut d = [0u8; 8];
+    d.copy_from_slice(&kh[..8]);
+    let new_id = DocumentId::new(meta.created_at, d);
     let DocTrees {
         docs,
         keys,

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
-use super::super::codec::{cat, from_json, lp, to_json};
+use super::super::codec::{
+    cat, decode_seen, encode_seen, from_json, lp, split_body, to_json, with_body,
+};
 use super::super::error::{Result, StoreError};
 use super::super::payload;
 use super::super::types::*;
@@ -33,8 +35,35 @@ pub(super) fn stage_key(stage: &Stage, id: &InboxId) -> Vec<u8> {
     cat(&[&[class_of(stage)], id.as_bytes()])
 }
 
-pub(super) fn receive_key_hash(key: &str) -> [u8; 32] {
+pub(in crate::store) fn receive_key_hash(key: &str) -> [u8; 32] {
     hash32(&[b"receive", key.as_bytes()])
+}
+
+/// The id of a fresh receive: its time, then the first bytes of the receive key's hash (one
+/// SHA-256 per receive serves both the idempotency key and the id).
+pub(in crate::store) fn new_inbox_id(kh: &[u8; 32], meta: &InboxMeta) -> InboxId {
+    let mut d = [0u8; 8];
+    d.copy_from_slice(&kh[..8]);
+    InboxId::new(meta.received_at, d)
+}
+
+/// Inbox values (schema 2): the JSON entry with the payload bytes after it when they are kept
+/// inline, so a small receive is one key. Schema 1 values are the bare JSON entry (always
+/// starting with a brace), their inline payloads in `payload_inline`.
+pub(super) fn encode_entry(entry: &InboxEntry, inline: Option<&[u8]>) -> Result<Vec<u8>> {
+    match inline {
+        Some(bytes) => with_body(entry, bytes),
+        None => to_json(entry),
+    }
+}
+
+/// An inbox value read back: the entry, and its inline payload when the value holds it.
+pub(super) fn decode_entry(key: &[u8], raw: &[u8]) -> Result<(InboxEntry, Option<Vec<u8>>)> {
+    if raw.first() == Some(&b'{') {
+        return from_json("inbox", key, raw).map(|e| (e, None));
+    }
+    let (e, body) = split_body("inbox", key, raw)?;
+    Ok((e, Some(body)))
 }
 
 fn decode_id(tree: &'static str, key: &[u8], v: &[u8]) -> Result<InboxId> {
@@ -53,7 +82,7 @@ pub(super) fn receive(
         return Ok((decode_id("receive_keys", &kh, &v)?, Receipt::AlreadyHad));
     }
 
-    let id = super::super::inbox_id_for(receive_key, &meta);
+    let id = new_inbox_id(&kh, &meta);
     let nonce = s.db.generate_id()?;
     // The file goes first: an inbox entry must never point at bytes that are not on disk.
     // A crash between here and the commit leaves an orphan file that `purge` sweeps.
@@ -81,7 +110,7 @@ pub(super) fn receive(
         stage_changed_at: now,
         replays: 0,
     };
-    let value = to_json(&entry)?;
+    let value = encode_entry(&entry, inline.as_deref())?;
     let event = received_event(&entry, now);
     let akey = s.audit_key(now)?;
     let skey = stage_key(&Stage::Received, &id);
@@ -91,12 +120,11 @@ pub(super) fn receive(
         (
             &s.t.receive_keys,
             &s.t.inbox,
-            &s.t.payload_inline,
             &s.t.stage_index,
             &s.t.audit,
             &s.t.audit_by_ref,
         )
-            .transaction(|(rk, inbox, inline_tree, si, audit, by_ref)| {
+            .transaction(|(rk, inbox, si, audit, by_ref)| {
                 let audit = DirectAudit {
                     audit,
                     by_ref,
@@ -114,9 +142,6 @@ pub(super) fn receive(
                 }
                 rk.insert(&kh[..], &id.as_bytes()[..])?;
                 inbox.insert(&id.as_bytes()[..], value.clone())?;
-                if let Some(bytes) = &inline {
-                    inline_tree.insert(&id.as_bytes()[..], bytes.as_slice())?;
-                }
                 si.insert(skey.clone(), &[][..])?;
                 audit.record(event.clone())?;
                 Ok(None)
@@ -155,20 +180,30 @@ pub(super) fn receive(
 pub(super) fn get(s: &SledStore, id: InboxId) -> Result<Option<InboxEntry>> {
     s.t.inbox
         .get(id.as_bytes())?
-        .map(|v| from_json("inbox", id.as_bytes(), &v))
+        .map(|v| decode_entry(id.as_bytes(), &v).map(|(e, _)| e))
         .transpose()
 }
 
 pub(super) fn open_payload(s: &SledStore, id: InboxId) -> Result<Box<dyn Read + Send>> {
-    let entry = get(s, id)?.ok_or_else(|| StoreError::NotFound {
+    let not_found = || StoreError::NotFound {
         what: InboxId::WHAT,
         id: id.to_string(),
-    })?;
+    };
+    let raw = s.t.inbox.get(id.as_bytes())?.ok_or_else(not_found)?;
+    let (entry, body) = decode_entry(id.as_bytes(), &raw)?;
     let Some(file) = entry.payload.file.as_deref() else {
-        let bytes =
-            s.t.payload_inline.get(id.as_bytes())?.ok_or_else(|| {
-                StoreError::corrupt("inbox", id.as_bytes(), "inline payload missing")
-            })?;
+        let bytes = match body {
+            Some(b) => b,
+            // Schema 1 kept inline payloads in a tree of their own.
+            None => {
+                s.t.payload_inline
+                    .get(id.as_bytes())?
+                    .ok_or_else(|| {
+                        StoreError::corrupt("inbox", id.as_bytes(), "inline payload missing")
+                    })?
+                    .to_vec()
+            }
+        };
         return Ok(Box::new(std::io::Cursor::new(bytes)));
     };
     let path = payload::resolve(&s.root, file).ok_or_else(|| {
@@ -237,7 +272,7 @@ pub(super) fn set_stage_tx(
             id: id.to_string(),
         })
     })?;
-    let mut entry: InboxEntry = from_json("inbox", id.as_bytes(), &raw).map_err(abort)?;
+    let (mut entry, inline) = decode_entry(id.as_bytes(), &raw).map_err(abort)?;
     let Some((from, event)) = advance(&mut entry, stage, actor, replay, now) else {
         return Ok(StageChange::Unchanged);
     };
@@ -247,8 +282,9 @@ pub(super) fn set_stage_tx(
     if class_of(stage) != CLASS_FINISHED {
         t.si.insert(stage_key(stage, &id), &[][..])?;
     }
-    t.inbox
-        .insert(&id.as_bytes()[..], to_json(&entry).map_err(abort)?)?;
+    // Rewritten in the form it was read in (an inline payload stays where it is).
+    let value = encode_entry(&entry, inline.as_deref()).map_err(abort)?;
+    t.inbox.insert(&id.as_bytes()[..], value)?;
     t.audit.record(event)?;
     Ok(StageChange::Changed { from })
 }
@@ -298,14 +334,16 @@ pub(super) fn advance(
     Some((from, event))
 }
 
-/// Writes an inbox entry the unit of work kept in memory while it moved through its stages,
-/// with its stage index entry (none once finished).
+/// Writes an inbox entry (and its inline payload) the unit of work kept in memory while it
+/// moved through its stages, with its stage index entry (none once finished).
 pub(super) fn store_entry_tx(
     inbox: &TransactionalTree,
     si: &TransactionalTree,
     entry: &InboxEntry,
+    inline: &[u8],
 ) -> TxResult<()> {
-    inbox.insert(&entry.id.as_bytes()[..], to_json(entry).map_err(abort)?)?;
+    let value = encode_entry(entry, Some(inline)).map_err(abort)?;
+    inbox.insert(&entry.id.as_bytes()[..], value)?;
     if class_of(&entry.stage) != CLASS_FINISHED {
         si.insert(stage_key(&entry.stage, &entry.id), &[][..])?;
     }
@@ -341,7 +379,7 @@ pub(super) fn check_seen(
     owner: SeenOwner,
     now: DateTime<Utc>,
 ) -> Result<SeenOutcome> {
-    let value = seen_value(owner, now)?;
+    let value = seen_value(owner, now);
     let expiry_key = seen_expiry_key(now, s.db.generate_id()?);
     let _g = s.shared();
     (&s.t.seen, &s.t.seen_expiry)
@@ -355,8 +393,8 @@ pub(super) fn check_seen(
         .map_err(tx_err)
 }
 
-pub(super) fn seen_value(owner: SeenOwner, now: DateTime<Utc>) -> Result<Vec<u8>> {
-    to_json(&SeenEntry {
+pub(super) fn seen_value(owner: SeenOwner, now: DateTime<Utc>) -> Vec<u8> {
+    encode_seen(&SeenEntry {
         first_seen: now,
         owner,
     })
@@ -382,7 +420,7 @@ pub(super) fn check_seen_tx(
     now: DateTime<Utc>,
 ) -> TxResult<SeenOutcome> {
     if let Some(raw) = seen.get(key.as_bytes())? {
-        let old: SeenEntry = from_json("seen", key.as_bytes(), &raw).map_err(abort)?;
+        let old = decode_seen("seen", key.as_bytes(), &raw).map_err(abort)?;
         // Checked: a corrupt far-future time must not panic, it just counts as seen.
         let expires = old.first_seen.checked_add_signed(window);
         if expires.is_none_or(|e| e > now) {
@@ -398,16 +436,15 @@ pub(super) enum InlineReceipt {
     /// Too large to keep inline: the caller receives it the ordinary way.
     TooLarge,
     AlreadyHad(InboxId),
-    /// Received: the payload and receive key are written and the event recorded; the entry is
-    /// the caller's to store (with [`store_entry_tx`]) once it knows the item's last stage.
+    /// Received: the receive key is written and the event recorded; the entry (with the
+    /// payload) is the caller's to store with [`store_entry_tx`] once it knows the last stage.
     Fresh(Box<InboxEntry>),
 }
 
-/// The trees an inline receive writes, inside some transaction.
+/// The trees an inline receive reads and writes, inside some transaction.
 pub(super) struct ReceiveTrees<'a> {
     pub rk: &'a TransactionalTree,
     pub inbox: &'a TransactionalTree,
-    pub inline: &'a TransactionalTree,
 }
 
 /// [`receive`] of a payload small enough to live in sled, inside a unit of work: no payload
@@ -424,12 +461,12 @@ pub(super) fn receive_inline_tx(
         return Ok(InlineReceipt::TooLarge);
     }
     let kh = receive_key_hash(receive_key);
-    let ReceiveTrees { rk, inbox, inline } = *t;
+    let ReceiveTrees { rk, inbox } = *t;
     if let Some(v) = rk.get(kh)? {
         let id = decode_id("receive_keys", &kh, &v).map_err(abort)?;
         return Ok(InlineReceipt::AlreadyHad(id));
     }
-    let id = super::super::inbox_id_for(receive_key, meta);
+    let id = new_inbox_id(&kh, meta);
     if inbox.get(id.as_bytes())?.is_some() {
         return Err(abort(StoreError::IdCollision {
             what: InboxId::WHAT,
@@ -447,7 +484,6 @@ pub(super) fn receive_inline_tx(
         replays: 0,
     };
     rk.insert(&kh[..], &id.as_bytes()[..])?;
-    inline.insert(&id.as_bytes()[..], bytes)?;
     audit.record(received_event(&entry, now))?;
     Ok(InlineReceipt::Fresh(Box::new(entry)))
 }

@@ -8,11 +8,11 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 
-use super::super::codec::{cat, decode_audit, from_json, lp, split_body};
+use super::super::codec::{cat, decode_audit, decode_seen, lp, split_body};
 use super::super::error::{Result, StoreError};
 use super::super::payload::{self, PAYLOAD_DIR};
 use super::super::types::*;
-use super::inbox::{receive_key_hash, stage_key};
+use super::inbox::{decode_entry, receive_key_hash, stage_key};
 use super::{audit_refs, tx_err, write_audit_tx, SledStore};
 
 pub(super) fn append_audit(s: &SledStore, event: &AuditEvent) -> Result<()> {
@@ -67,8 +67,8 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
     // pointing at nothing.
     for kv in s.t.inbox.range(..&bound[..]) {
         let (k, v) = kv?;
-        let entry: InboxEntry = match from_json("inbox", &k, &v) {
-            Ok(e) => e,
+        let entry = match decode_entry(&k, &v) {
+            Ok((e, _)) => e,
             // Leave a record we cannot read for an operator rather than guessing.
             Err(_) => continue,
         };
@@ -205,7 +205,7 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
                    dup: &[u8]|
      -> sled::transaction::ConflictableTransactionResult<bool, StoreError> {
         let old = match seen.get(dup)? {
-            Some(raw) => from_json::<SeenEntry>("seen", dup, &raw)
+            Some(raw) => decode_seen("seen", dup, &raw)
                 .map(|e| millis(e.first_seen) < millis(seen_cut))
                 .unwrap_or(false),
             None => false,

@@ -8,10 +8,10 @@
 //! | --- | --- | --- |
 //! | `meta` | `schema_version` | u32 |
 //! | `receive_keys` | sha256(receive key) | inbox id |
-//! | `inbox` | inbox id (time-ordered) | JSON [`InboxEntry`] |
-//! | `payload_inline` | inbox id | payload bytes (only below `inline_payload_max`) |
+//! | `inbox` | inbox id (time-ordered) | header JSON [`InboxEntry`] + inline payload bytes (schema 1: bare JSON) |
+//! | `payload_inline` | schema 1 only: inbox id | payload bytes |
 //! | `stage_index` | class byte (0 pending, 1 exception) + inbox id; finished items have none | empty |
-//! | `seen` | duplicate key | JSON [`SeenEntry`] |
+//! | `seen` | duplicate key | binary [`SeenEntry`] (schema 1: JSON) |
 //! | `seen_expiry` | latest first-seen ms + unit id | length-prefixed duplicate keys |
 //! | `seen_by_time` | schema 1 only: first-seen ms + duplicate key (purge drains it) | empty |
 //! | `documents` | document id | header JSON + body bytes |
@@ -25,9 +25,10 @@
 //! | `audit` | latest ms + sled-generated unit id + u32 sequence | binary list of [`AuditEvent`]s (schema 1: 16-byte key, one JSON event) |
 //! | `audit_by_ref` | ref byte (`i`/`d`/`o`) + id + audit key | empty |
 //!
-//! Schema 2 writes fewer keys per item: a unit of work keeps one audit record per item (all
-//! its events, each indexed once per id they name) and one `seen_expiry` record for all the
-//! duplicate keys it recorded. Schema 1 stores are read as they are and marked 2 on open.
+//! Schema 2 writes fewer keys per item: a small payload lives in its inbox value, and a unit of
+//! work keeps one audit record per item (all its events, each indexed once per id they name)
+//! and one `seen_expiry` record for all the duplicate keys it recorded. Schema 1 stores are
+//! read as they are and marked 2 on open.
 //! | `counters` | counter name + len-prefixed partner | u64 |
 
 mod documents;
@@ -48,6 +49,8 @@ use super::error::{Result, StoreError};
 use super::payload;
 use super::types::*;
 use super::{BuildOutbound, Store, StoreTx};
+
+pub(in crate::store) use inbox::{new_inbox_id, receive_key_hash};
 
 /// Bump when a key or value layout changes; add a migration for the old one or refuse it.
 pub const CURRENT_SCHEMA_VERSION: u32 = 2;

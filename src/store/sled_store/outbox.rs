@@ -230,7 +230,10 @@ pub(super) fn enqueue_tx(
         counters.insert(isa.clone(), &n.isa13.to_be_bytes()[..])?;
         counters.insert(gs.clone(), &n.gs06.to_be_bytes()[..])?;
     }
-    let id = OutboxId::new(now, hash8(&[new.idempotency_key.as_bytes()]));
+    // The id's discriminator comes from the key's hash, already computed above.
+    let mut d = [0u8; 8];
+    d.copy_from_slice(&kh[..8]);
+    let id = OutboxId::new(now, d);
     if index.get(id.as_bytes())?.is_some() {
         return Err(abort(StoreError::IdCollision {
             what: OutboxId::WHAT,

@@ -44,7 +44,6 @@ const DEAD: usize = 14;
 const AUDIT: usize = 15;
 const AUDIT_BY_REF: usize = 16;
 const RECEIVE_KEYS: usize = 17;
-const PAYLOAD_INLINE: usize = 18;
 
 /// Which record an event joins: the item it is about (the first id it names, inbox first).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,9 +70,10 @@ struct Pending {
     /// Audit events by subject, in the order subjects first appeared.
     audit: Vec<Vec<AuditEvent>>,
     audit_by_subject: HashMap<Subject, usize>,
-    /// Inbox entries received in this unit, written once with the stage they end at (one
-    /// write instead of a write and a rewrite, and no stage index entry for finished items).
-    entries: Vec<InboxEntry>,
+    /// Inbox entries received in this unit with their payloads, written once with the stage
+    /// they end at (one write instead of a write and a rewrite, and no stage index entry for
+    /// finished items).
+    entries: Vec<(InboxEntry, Vec<u8>)>,
     entry_by_id: HashMap<InboxId, usize>,
     /// Duplicate keys recorded in this unit, and the latest time among them.
     seen: Vec<u8>,
@@ -129,8 +129,8 @@ impl SledTx<'_> {
     /// and one expiry record for its duplicate keys.
     fn finish(&self) -> TxResult<()> {
         let p = self.pending.take();
-        for e in &p.entries {
-            store_entry_tx(&self.v[INBOX], &self.v[STAGE_INDEX], e)?;
+        for (e, bytes) in &p.entries {
+            store_entry_tx(&self.v[INBOX], &self.v[STAGE_INDEX], e, bytes)?;
         }
         for (seq, events) in p.audit.iter().enumerate() {
             // Keyed by the latest event, so retention never drops an event early.
@@ -162,7 +162,6 @@ impl StoreTx for SledTx<'_> {
             &ReceiveTrees {
                 rk: &self.v[RECEIVE_KEYS],
                 inbox: &self.v[INBOX],
-                inline: &self.v[PAYLOAD_INLINE],
             },
             self,
             receive_key,
@@ -185,14 +184,14 @@ impl StoreTx for SledTx<'_> {
                 }
                 let n = p.entries.len();
                 p.entry_by_id.insert(id, n);
-                p.entries.push(*entry);
+                p.entries.push((*entry, bytes.to_vec()));
                 Some((id, Receipt::Fresh))
             }
         })
     }
 
     fn check_seen(&self, key: &str, owner: SeenOwner, now: DateTime<Utc>) -> Result<SeenOutcome> {
-        let value = seen_value(owner, now)?;
+        let value = seen_value(owner, now);
         let outcome = self.lift(check_seen_tx(
             &self.v[SEEN],
             self.s.seen_window,
@@ -214,7 +213,7 @@ impl StoreTx for SledTx<'_> {
             let mut p = self.pending.borrow_mut();
             let p = &mut *p;
             match p.entry_by_id.get(&id) {
-                Some(&i) => Some(advance(&mut p.entries[i], &stage, actor, false, now)),
+                Some(&i) => Some(advance(&mut p.entries[i].0, &stage, actor, false, now)),
                 None => None,
             }
         };
@@ -274,7 +273,7 @@ impl StoreTx for SledTx<'_> {
 /// Runs `f` in one transaction over all trees it may touch.
 pub(super) fn atomically(s: &SledStore, f: &dyn Fn(&dyn StoreTx) -> Result<()>) -> Result<()> {
     let t = &s.t;
-    let trees: [&sled::Tree; 19] = [
+    let trees: [&sled::Tree; 18] = [
         &t.inbox,
         &t.stage_index,
         &t.seen,
@@ -293,7 +292,6 @@ pub(super) fn atomically(s: &SledStore, f: &dyn Fn(&dyn StoreTx) -> Result<()>) 
         &t.audit,
         &t.audit_by_ref,
         &t.receive_keys,
-        &t.payload_inline,
     ];
     // Before the transaction: `generate_id` takes a lock a running transaction holds. Only
     // the run that commits uses it, so a rerun may take the same one.
