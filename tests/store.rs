@@ -1269,3 +1269,157 @@ fn a_unit_of_work_commits_everything_or_nothing() {
         })
         .unwrap();
 }
+
+#[test]
+fn a_unit_of_work_keeps_each_items_audit_trail_in_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cfg = StoreConfig::new(dir.path());
+    cfg.inline_payload_max = 1024;
+    let store = SledStore::open_with(cfg).expect("open");
+    let now = at(2026, 3, 1, 9);
+    let got = std::cell::RefCell::new(Vec::new());
+    store
+        .atomically(&|tx| {
+            let mut out = Vec::new();
+            for key in ["unit:a", "unit:b"] {
+                let (id, _) = tx
+                    .receive_inline(key, &meta("drop", now), b"ISA*x~")?
+                    .expect("inline");
+                tx.check_seen(&format!("ic/{key}"), SeenOwner::default(), now)?;
+                let n = tx.enqueue_outbound(Some("ACME"), &|n| {
+                    let mut o = render_997(format!("ack/{key}"), n);
+                    o.inbox_id = Some(id);
+                    Ok(o)
+                })?;
+                let mut m = doc_meta("ACME", "invoice", key, &["PO1"], now);
+                m.inbox_id = Some(id);
+                let (doc, _) = tx.put_document(m, b"{}")?;
+                tx.append_audit(&AuditEvent {
+                    at: now,
+                    actor: "pipeline".into(),
+                    action: "stored document".into(),
+                    inbox_id: Some(id),
+                    document_id: Some(doc),
+                    outbox_id: None,
+                    detail: key.into(),
+                })?;
+                tx.set_stage(id, Stage::Done, "pipeline")?;
+                out.push((id, doc, n.id));
+            }
+            *got.borrow_mut() = out;
+            Ok(())
+        })
+        .unwrap();
+    let actions = |evs: Vec<AuditEvent>| evs.into_iter().map(|e| e.action).collect::<Vec<_>>();
+    for (id, doc, out) in got.into_inner() {
+        assert_eq!(store.inbox_get(id).unwrap().unwrap().stage, Stage::Done);
+        assert!(store.list_pending(10).unwrap().is_empty());
+        assert_eq!(
+            actions(store.audit_for_inbox(id).unwrap()),
+            [
+                "inbox.received",
+                "outbox.enqueued",
+                "document.put",
+                "stored document",
+                "inbox.stage"
+            ]
+        );
+        assert_eq!(
+            actions(store.audit_for_document(doc).unwrap()),
+            ["document.put", "stored document"]
+        );
+        assert_eq!(
+            actions(store.audit_for_outbox(out).unwrap()),
+            ["outbox.enqueued"]
+        );
+    }
+    // Every event counts in retention, and the duplicate keys go with their window.
+    let later = Utc::now() + chrono::Duration::days(400);
+    let report = store.purge(later).unwrap();
+    assert_eq!(report.audit_events, 10);
+    assert_eq!(report.seen, 2);
+}
+
+#[test]
+fn a_schema_1_store_is_read_and_marked_current() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SledStore::open(dir.path()).unwrap());
+    let doc = DocumentId::from_slice(&[1; 16]).unwrap();
+    let old = at(2025, 1, 10, 8);
+    {
+        // The schema 1 layout: one JSON event per audit row under ms + id, and every duplicate
+        // key listed under its own first-seen time.
+        let db = sled::open(dir.path().join("db")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &1u32.to_be_bytes())
+            .unwrap();
+        let ms = (old.timestamp_millis() as u64).to_be_bytes();
+        let key: Vec<u8> = [&ms[..], &7u64.to_be_bytes()].concat();
+        let event = AuditEvent {
+            at: old,
+            actor: "flow".into(),
+            action: "flow.old".into(),
+            inbox_id: None,
+            document_id: Some(doc),
+            outbox_id: None,
+            detail: String::new(),
+        };
+        db.open_tree("audit")
+            .unwrap()
+            .insert(&key, serde_json::to_vec(&event).unwrap())
+            .unwrap();
+        db.open_tree("audit_by_ref")
+            .unwrap()
+            .insert([&b"d"[..], doc.as_bytes(), &key].concat(), &[][..])
+            .unwrap();
+        let seen = SeenEntry {
+            first_seen: old,
+            owner: SeenOwner::default(),
+        };
+        db.open_tree("seen")
+            .unwrap()
+            .insert("ic/old", serde_json::to_vec(&seen).unwrap())
+            .unwrap();
+        db.open_tree("seen_by_time")
+            .unwrap()
+            .insert([&ms[..], b"ic/old"].concat(), &[][..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), CURRENT_SCHEMA_VERSION);
+    store
+        .append_audit(&AuditEvent {
+            at: at(2026, 3, 1, 0),
+            actor: "flow".into(),
+            action: "flow.new".into(),
+            inbox_id: None,
+            document_id: Some(doc),
+            outbox_id: None,
+            detail: String::new(),
+        })
+        .unwrap();
+    let actions: Vec<_> = store
+        .audit_for_document(doc)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["flow.old", "flow.new"]);
+    assert!(matches!(
+        store
+            .check_seen("ic/old", SeenOwner::default(), at(2025, 1, 11, 0))
+            .unwrap(),
+        SeenOutcome::Duplicate(_)
+    ));
+    let report = store.purge(at(2026, 1, 1, 0)).unwrap();
+    assert_eq!(report.audit_events, 1);
+    assert_eq!(report.seen, 1);
+    assert_eq!(
+        store
+            .check_seen("ic/old", SeenOwner::default(), at(2025, 1, 11, 0))
+            .unwrap(),
+        SeenOutcome::First
+    );
+}

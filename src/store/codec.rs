@@ -1,10 +1,12 @@
 //! Byte layouts of sled keys and values. Owns the encodings only; which tree holds what is
 //! `sled_store`'s business. Decoding never panics: bad bytes become `StoreError::Corrupt`.
 
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::{Result, StoreError};
+use super::types::{AuditEvent, DocumentId, InboxId, OutboxId, SeenEntry, SeenOwner};
 
 /// Strings inside composite keys are length-prefixed, so `("ab", id)` and `("a", "b"+id)`
 /// can never collide and a prefix scan for one value cannot run into a longer one.
@@ -72,6 +74,171 @@ pub(crate) fn u64_value(tree: &'static str, key: &[u8], v: &[u8]) -> Result<u64>
     Ok(u64::from_be_bytes(b))
 }
 
+/// First byte of a binary audit record. Schema 1 stored one JSON event per row, which always
+/// starts with `{`, so both can be read from the same tree.
+const AUDIT_RECORD_V2: u8 = 2;
+
+fn put_str(v: &mut Vec<u8>, s: &str) {
+    v.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    v.extend_from_slice(s.as_bytes());
+}
+
+/// An audit record: the events one unit of work made about one item, in the order they
+/// happened. Binary, because the pipeline writes one per document and JSON (RFC 3339 times,
+/// hex ids) cost more than the rest of the record. Times keep their nanoseconds, so an event
+/// reads back equal to what was appended.
+pub(crate) fn encode_audit(events: &[AuditEvent]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(
+        5 + events
+            .iter()
+            .map(|e| 70 + e.actor.len() + e.action.len() + e.detail.len())
+            .sum::<usize>(),
+    );
+    v.push(AUDIT_RECORD_V2);
+    v.extend_from_slice(&(events.len() as u32).to_be_bytes());
+    for e in events {
+        v.extend_from_slice(&e.at.timestamp().to_be_bytes());
+        v.extend_from_slice(&e.at.timestamp_subsec_nanos().to_be_bytes());
+        let flags = u8::from(e.inbox_id.is_some())
+            | u8::from(e.document_id.is_some()) << 1
+            | u8::from(e.outbox_id.is_some()) << 2;
+        v.push(flags);
+        for id in [
+            e.inbox_id.map(|i| *i.as_bytes()),
+            e.document_id.map(|i| *i.as_bytes()),
+            e.outbox_id.map(|i| *i.as_bytes()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            v.extend_from_slice(&id);
+        }
+        put_str(&mut v, &e.actor);
+        put_str(&mut v, &e.action);
+        put_str(&mut v, &e.detail);
+    }
+    v
+}
+
+/// Reads fields off a binary record; running past the end is an error, not a panic.
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], &'static str> {
+        if self.b.len() < n {
+            return Err("record ends early");
+        }
+        let (head, rest) = self.b.split_at(n);
+        self.b = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> std::result::Result<[u8; N], &'static str> {
+        self.take(N)?.try_into().map_err(|_| "record ends early")
+    }
+
+    fn string(&mut self) -> std::result::Result<String, &'static str> {
+        let len = u32::from_be_bytes(self.array()?) as usize;
+        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "text is not UTF-8")
+    }
+}
+
+/// Reads an audit record back: a binary one (any number of events) or a schema 1 JSON event.
+pub(crate) fn decode_audit(tree: &'static str, key: &[u8], b: &[u8]) -> Result<Vec<AuditEvent>> {
+    match b.first() {
+        Some(&AUDIT_RECORD_V2) => {}
+        _ => return from_json(tree, key, b).map(|e| vec![e]),
+    }
+    let corrupt = |why: &str| StoreError::corrupt(tree, key, why);
+    let mut r = Reader { b: &b[1..] };
+    let n = u32::from_be_bytes(r.array().map_err(corrupt)?) as usize;
+    // Bounded by what the bytes can hold, so a corrupt count cannot reserve gigabytes.
+    let mut out = Vec::with_capacity(n.min(b.len() / 25));
+    for _ in 0..n {
+        let secs = i64::from_be_bytes(r.array().map_err(corrupt)?);
+        let nanos = u32::from_be_bytes(r.array().map_err(corrupt)?);
+        let at: DateTime<Utc> =
+            DateTime::from_timestamp(secs, nanos).ok_or_else(|| corrupt("time out of range"))?;
+        let flags = r.array::<1>().map_err(corrupt)?[0];
+        let mut id = |bit: u8| -> Result<Option<[u8; 16]>> {
+            if flags & bit == 0 {
+                return Ok(None);
+            }
+            r.array().map(Some).map_err(corrupt)
+        };
+        let inbox_id = id(1)?.and_then(|b| InboxId::from_slice(&b));
+        let document_id = id(2)?.and_then(|b| DocumentId::from_slice(&b));
+        let outbox_id = id(4)?.and_then(|b| OutboxId::from_slice(&b));
+        out.push(AuditEvent {
+            at,
+            actor: r.string().map_err(corrupt)?,
+            action: r.string().map_err(corrupt)?,
+            inbox_id,
+            document_id,
+            outbox_id,
+            detail: r.string().map_err(corrupt)?,
+        });
+    }
+    if !r.b.is_empty() {
+        return Err(corrupt("bytes after the last event"));
+    }
+    Ok(out)
+}
+
+/// First byte of a binary `seen` value (schema 1 stored JSON, which starts with `{`).
+const SEEN_V2: u8 = 2;
+
+/// A duplicate-key sighting: first-seen time (with nanoseconds) and its owner's ids. Binary,
+/// because the pipeline writes two per document.
+pub(crate) fn encode_seen(e: &SeenEntry) -> Vec<u8> {
+    let mut v = Vec::with_capacity(46);
+    v.push(SEEN_V2);
+    v.extend_from_slice(&e.first_seen.timestamp().to_be_bytes());
+    v.extend_from_slice(&e.first_seen.timestamp_subsec_nanos().to_be_bytes());
+    v.push(u8::from(e.owner.inbox_id.is_some()) | u8::from(e.owner.document_id.is_some()) << 1);
+    if let Some(id) = e.owner.inbox_id {
+        v.extend_from_slice(id.as_bytes());
+    }
+    if let Some(id) = e.owner.document_id {
+        v.extend_from_slice(id.as_bytes());
+    }
+    v
+}
+
+pub(crate) fn decode_seen(tree: &'static str, key: &[u8], b: &[u8]) -> Result<SeenEntry> {
+    match b.first() {
+        Some(&SEEN_V2) => {}
+        _ => return from_json(tree, key, b),
+    }
+    let corrupt = |why: &str| StoreError::corrupt(tree, key, why);
+    let mut r = Reader { b: &b[1..] };
+    let secs = i64::from_be_bytes(r.array().map_err(corrupt)?);
+    let nanos = u32::from_be_bytes(r.array().map_err(corrupt)?);
+    let first_seen =
+        DateTime::from_timestamp(secs, nanos).ok_or_else(|| corrupt("time out of range"))?;
+    let flags = r.array::<1>().map_err(corrupt)?[0];
+    let mut id = |bit: u8| -> Result<Option<[u8; 16]>> {
+        if flags & bit == 0 {
+            return Ok(None);
+        }
+        r.array().map(Some).map_err(corrupt)
+    };
+    let inbox_id = id(1)?.and_then(|b| InboxId::from_slice(&b));
+    let document_id = id(2)?.and_then(|b| DocumentId::from_slice(&b));
+    if !r.b.is_empty() {
+        return Err(corrupt("bytes after the owner"));
+    }
+    Ok(SeenEntry {
+        first_seen,
+        owner: SeenOwner {
+            inbox_id,
+            document_id,
+        },
+    })
+}
+
 /// The smallest key strictly greater than every key starting with `prefix` (for range ends).
 pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
@@ -96,6 +263,57 @@ mod tests {
         assert_eq!(b, b"raw");
         assert!(split_body::<serde_json::Value>("t", b"k", &v[..3]).is_err());
         assert!(split_body::<serde_json::Value>("t", b"k", &v[..6]).is_err());
+    }
+
+    #[test]
+    fn audit_records_round_trip_and_read_schema_1_rows() {
+        let at = DateTime::from_timestamp(1_772_000_000, 123_456_789).unwrap();
+        let id = InboxId::from_slice(&[7; 16]).unwrap();
+        let events = vec![
+            AuditEvent {
+                at,
+                actor: "pipeline".into(),
+                action: "inbox.stage".into(),
+                inbox_id: Some(id),
+                document_id: None,
+                outbox_id: OutboxId::from_slice(&[9; 16]),
+                detail: "received -> done ✓".into(),
+            },
+            AuditEvent {
+                at,
+                actor: String::new(),
+                action: "x".into(),
+                inbox_id: None,
+                document_id: DocumentId::from_slice(&[1; 16]),
+                outbox_id: None,
+                detail: String::new(),
+            },
+        ];
+        let b = encode_audit(&events);
+        assert_eq!(decode_audit("t", b"k", &b).unwrap(), events);
+        for cut in 0..b.len() {
+            assert!(decode_audit("t", b"k", &b[..cut]).is_err(), "cut at {cut}");
+        }
+        let old = serde_json::to_vec(&events[0]).unwrap();
+        assert_eq!(decode_audit("t", b"k", &old).unwrap(), events[..1]);
+    }
+
+    #[test]
+    fn seen_entries_round_trip_and_read_schema_1_json() {
+        let e = SeenEntry {
+            first_seen: DateTime::from_timestamp(1_772_000_000, 5).unwrap(),
+            owner: SeenOwner {
+                inbox_id: InboxId::from_slice(&[3; 16]),
+                document_id: None,
+            },
+        };
+        let b = encode_seen(&e);
+        assert_eq!(decode_seen("t", b"k", &b).unwrap(), e);
+        for cut in 0..b.len() {
+            assert!(decode_seen("t", b"k", &b[..cut]).is_err(), "cut at {cut}");
+        }
+        let old = serde_json::to_vec(&e).unwrap();
+        assert_eq!(decode_seen("t", b"k", &old).unwrap(), e);
     }
 
     #[test]

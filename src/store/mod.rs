@@ -47,7 +47,7 @@ pub use types::{
 /// to a file). Lets a caller check and map a payload before the transaction that receives it;
 /// the id the receive returns is still the authority (compare, and fall back when it differs).
 pub fn inbox_id_for(receive_key: &str, meta: &InboxMeta) -> InboxId {
-    InboxId::new(meta.received_at, types::hash8(&[receive_key.as_bytes()]))
+    sled_store::new_inbox_id(&sled_store::receive_key_hash(receive_key), meta)
 }
 
 /// The pure closure that renders an outbound payload once its control numbers are known.

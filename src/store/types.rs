@@ -117,14 +117,6 @@ time_ordered_id!(
     "outbox record"
 );
 
-/// First 8 bytes of SHA-256: enough to separate keys within one millisecond.
-pub(crate) fn hash8(parts: &[&[u8]]) -> [u8; 8] {
-    let full = hash32(parts);
-    let mut out = [0u8; 8];
-    out.copy_from_slice(&full[..8]);
-    out
-}
-
 /// SHA-256 over length-prefixed parts, so ("ab","c") and ("a","bc") differ.
 pub(crate) fn hash32(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();

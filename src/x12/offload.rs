@@ -34,7 +34,11 @@ impl Parallel {
 
     /// One worker per core; none on a single core, where threads only add overhead.
     pub fn auto() -> Parallel {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Looked up once: `available_parallelism` reads cgroup files (three opens and a
+        // `sched_getaffinity`) on every call, and the pipeline checks every document with this.
+        static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let cores =
+            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         Parallel {
             workers: if cores > 1 { cores } else { 0 },
             job_bytes: 256 * 1024,

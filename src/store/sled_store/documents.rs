@@ -13,7 +13,7 @@ use sled::Transactional;
 use super::super::codec::{cat, lp, prefix_end, split_body, with_body};
 use super::super::error::{Result, StoreError};
 use super::super::types::*;
-use super::{abort, tx_err, write_audit_tx, AuditKey, SledStore, TxResult};
+use super::{abort, tx_err, AuditSink, DirectAudit, SledStore, TxResult};
 
 /// Stored in front of the body.
 #[derive(Serialize, Deserialize)]
@@ -77,13 +77,15 @@ pub(super) fn put(
                         by_partner,
                         by_kind,
                         lineage,
-                        audit,
-                        by_ref,
+                        audit: &DirectAudit {
+                            audit,
+                            by_ref,
+                            key: akey,
+                        },
                     },
                     &meta,
                     body,
                     now,
-                    akey,
                 )
             },
         )
@@ -97,8 +99,7 @@ pub(super) struct DocTrees<'a> {
     pub by_partner: &'a TransactionalTree,
     pub by_kind: &'a TransactionalTree,
     pub lineage: &'a TransactionalTree,
-    pub audit: &'a TransactionalTree,
-    pub by_ref: &'a TransactionalTree,
+    pub audit: &'a dyn AuditSink,
 }
 
 /// The body of [`put`], shared with the one-transaction unit of work.
@@ -107,17 +108,12 @@ pub(super) fn put_tx(
     meta: &DocumentMeta,
     body: &[u8],
     now: DateTime<Utc>,
-    akey: AuditKey,
 ) -> TxResult<(DocumentId, PutOutcome)> {
     let kh = doc_key_hash(meta);
-    let new_id = DocumentId::new(
-        meta.created_at,
-        hash8(&[
-            meta.partner.as_bytes(),
-            meta.kind.as_bytes(),
-            meta.business_key.as_bytes(),
-        ]),
-    );
+    // The id's discriminator comes from the same hash as the key (one SHA-256 per put).
+    let mut d = [0u8; 8];
+    d.copy_from_slice(&kh[..8]);
+    let new_id = DocumentId::new(meta.created_at, d);
     let DocTrees {
         docs,
         keys,
@@ -125,7 +121,6 @@ pub(super) fn put_tx(
         by_kind,
         lineage,
         audit,
-        by_ref,
     } = *t;
 
     let mut meta = meta.clone();
@@ -194,7 +189,7 @@ pub(super) fn put_tx(
         updated_at: now,
     };
     docs.insert(&idb[..], with_body(&header, body).map_err(abort)?)?;
-    write_audit_tx(audit, by_ref, akey, &event)?;
+    audit.record(event)?;
     Ok((id, outcome))
 }
 

@@ -9,11 +9,13 @@ use chrono::{DateTime, Utc};
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
-use super::super::codec::{cat, from_json, to_json};
+use super::super::codec::{
+    cat, decode_seen, encode_seen, from_json, lp, split_body, to_json, with_body,
+};
 use super::super::error::{Result, StoreError};
 use super::super::payload;
 use super::super::types::*;
-use super::{abort, tx_err, write_audit_tx, AuditKey, SledStore, TxResult};
+use super::{abort, tx_err, AuditSink, DirectAudit, SledStore, TxResult};
 
 /// Stage classes in `stage_index`. One class for all pending stages keeps restart-resume a
 /// single scan in arrival order.
@@ -33,8 +35,35 @@ pub(super) fn stage_key(stage: &Stage, id: &InboxId) -> Vec<u8> {
     cat(&[&[class_of(stage)], id.as_bytes()])
 }
 
-pub(super) fn receive_key_hash(key: &str) -> [u8; 32] {
+pub(in crate::store) fn receive_key_hash(key: &str) -> [u8; 32] {
     hash32(&[b"receive", key.as_bytes()])
+}
+
+/// The id of a fresh receive: its time, then the first bytes of the receive key's hash (one
+/// SHA-256 per receive serves both the idempotency key and the id).
+pub(in crate::store) fn new_inbox_id(kh: &[u8; 32], meta: &InboxMeta) -> InboxId {
+    let mut d = [0u8; 8];
+    d.copy_from_slice(&kh[..8]);
+    InboxId::new(meta.received_at, d)
+}
+
+/// Inbox values (schema 2): the JSON entry with the payload bytes after it when they are kept
+/// inline, so a small receive is one key. Schema 1 values are the bare JSON entry (always
+/// starting with a brace), their inline payloads in `payload_inline`.
+pub(super) fn encode_entry(entry: &InboxEntry, inline: Option<&[u8]>) -> Result<Vec<u8>> {
+    match inline {
+        Some(bytes) => with_body(entry, bytes),
+        None => to_json(entry),
+    }
+}
+
+/// An inbox value read back: the entry, and its inline payload when the value holds it.
+pub(super) fn decode_entry(key: &[u8], raw: &[u8]) -> Result<(InboxEntry, Option<Vec<u8>>)> {
+    if raw.first() == Some(&b'{') {
+        return from_json("inbox", key, raw).map(|e| (e, None));
+    }
+    let (e, body) = split_body("inbox", key, raw)?;
+    Ok((e, Some(body)))
 }
 
 fn decode_id(tree: &'static str, key: &[u8], v: &[u8]) -> Result<InboxId> {
@@ -53,7 +82,7 @@ pub(super) fn receive(
         return Ok((decode_id("receive_keys", &kh, &v)?, Receipt::AlreadyHad));
     }
 
-    let id = super::super::inbox_id_for(receive_key, &meta);
+    let id = new_inbox_id(&kh, &meta);
     let nonce = s.db.generate_id()?;
     // The file goes first: an inbox entry must never point at bytes that are not on disk.
     // A crash between here and the commit leaves an orphan file that `purge` sweeps.
@@ -81,7 +110,7 @@ pub(super) fn receive(
         stage_changed_at: now,
         replays: 0,
     };
-    let value = to_json(&entry)?;
+    let value = encode_entry(&entry, inline.as_deref())?;
     let event = received_event(&entry, now);
     let akey = s.audit_key(now)?;
     let skey = stage_key(&Stage::Received, &id);
@@ -91,12 +120,16 @@ pub(super) fn receive(
         (
             &s.t.receive_keys,
             &s.t.inbox,
-            &s.t.payload_inline,
             &s.t.stage_index,
             &s.t.audit,
             &s.t.audit_by_ref,
         )
-            .transaction(|(rk, inbox, inline_tree, si, audit, by_ref)| {
+            .transaction(|(rk, inbox, si, audit, by_ref)| {
+                let audit = DirectAudit {
+                    audit,
+                    by_ref,
+                    key: akey,
+                };
                 if let Some(existing) = rk.get(kh)? {
                     // Lost a race with a concurrent receive of the same key.
                     return Ok(Some(existing));
@@ -109,11 +142,8 @@ pub(super) fn receive(
                 }
                 rk.insert(&kh[..], &id.as_bytes()[..])?;
                 inbox.insert(&id.as_bytes()[..], value.clone())?;
-                if let Some(bytes) = &inline {
-                    inline_tree.insert(&id.as_bytes()[..], bytes.as_slice())?;
-                }
                 si.insert(skey.clone(), &[][..])?;
-                write_audit_tx(audit, by_ref, akey, &event)?;
+                audit.record(event.clone())?;
                 Ok(None)
             })
             .map_err(tx_err)
@@ -150,20 +180,30 @@ pub(super) fn receive(
 pub(super) fn get(s: &SledStore, id: InboxId) -> Result<Option<InboxEntry>> {
     s.t.inbox
         .get(id.as_bytes())?
-        .map(|v| from_json("inbox", id.as_bytes(), &v))
+        .map(|v| decode_entry(id.as_bytes(), &v).map(|(e, _)| e))
         .transpose()
 }
 
 pub(super) fn open_payload(s: &SledStore, id: InboxId) -> Result<Box<dyn Read + Send>> {
-    let entry = get(s, id)?.ok_or_else(|| StoreError::NotFound {
+    let not_found = || StoreError::NotFound {
         what: InboxId::WHAT,
         id: id.to_string(),
-    })?;
+    };
+    let raw = s.t.inbox.get(id.as_bytes())?.ok_or_else(not_found)?;
+    let (entry, body) = decode_entry(id.as_bytes(), &raw)?;
     let Some(file) = entry.payload.file.as_deref() else {
-        let bytes =
-            s.t.payload_inline.get(id.as_bytes())?.ok_or_else(|| {
-                StoreError::corrupt("inbox", id.as_bytes(), "inline payload missing")
-            })?;
+        let bytes = match body {
+            Some(b) => b,
+            // Schema 1 kept inline payloads in a tree of their own.
+            None => {
+                s.t.payload_inline
+                    .get(id.as_bytes())?
+                    .ok_or_else(|| {
+                        StoreError::corrupt("inbox", id.as_bytes(), "inline payload missing")
+                    })?
+                    .to_vec()
+            }
+        };
         return Ok(Box::new(std::io::Cursor::new(bytes)));
     };
     let path = payload::resolve(&s.root, file).ok_or_else(|| {
@@ -189,19 +229,22 @@ pub(super) fn set_stage(
     let _g = s.shared();
     (&s.t.inbox, &s.t.stage_index, &s.t.audit, &s.t.audit_by_ref)
         .transaction(|(inbox, si, audit, by_ref)| {
+            let audit = DirectAudit {
+                audit,
+                by_ref,
+                key: akey,
+            };
             set_stage_tx(
                 &StageTrees {
                     inbox,
                     si,
-                    audit,
-                    by_ref,
+                    audit: &audit,
                 },
                 id,
                 &stage,
                 actor,
                 replay,
                 now,
-                akey,
             )
         })
         .map_err(tx_err)
@@ -211,12 +254,10 @@ pub(super) fn set_stage(
 pub(super) struct StageTrees<'a> {
     pub inbox: &'a TransactionalTree,
     pub si: &'a TransactionalTree,
-    pub audit: &'a TransactionalTree,
-    pub by_ref: &'a TransactionalTree,
+    pub audit: &'a dyn AuditSink,
 }
 
 /// The body of [`set_stage`], shared with the one-transaction unit of work.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn set_stage_tx(
     t: &StageTrees<'_>,
     id: InboxId,
@@ -224,7 +265,6 @@ pub(super) fn set_stage_tx(
     actor: &str,
     replay: bool,
     now: DateTime<Utc>,
-    akey: AuditKey,
 ) -> TxResult<StageChange> {
     let raw = t.inbox.get(id.as_bytes())?.ok_or_else(|| {
         abort(StoreError::NotFound {
@@ -232,18 +272,36 @@ pub(super) fn set_stage_tx(
             id: id.to_string(),
         })
     })?;
-    let mut entry: InboxEntry = from_json("inbox", id.as_bytes(), &raw).map_err(abort)?;
-    if entry.stage == *stage && !replay {
+    let (mut entry, inline) = decode_entry(id.as_bytes(), &raw).map_err(abort)?;
+    let Some((from, event)) = advance(&mut entry, stage, actor, replay, now) else {
         return Ok(StageChange::Unchanged);
-    }
-    let from = entry.stage.clone();
+    };
     t.si.remove(stage_key(&from, &id))?;
     // Finished items are never listed by stage, so they leave the index (one key less per
     // item on the bulk path); entries an older build wrote for them are harmless.
     if class_of(stage) != CLASS_FINISHED {
         t.si.insert(stage_key(stage, &id), &[][..])?;
     }
-    entry.stage = stage.clone();
+    // Rewritten in the form it was read in (an inline payload stays where it is).
+    let value = encode_entry(&entry, inline.as_deref()).map_err(abort)?;
+    t.inbox.insert(&id.as_bytes()[..], value)?;
+    t.audit.record(event)?;
+    Ok(StageChange::Changed { from })
+}
+
+/// Moves `entry` to `stage` in memory: the stage it left and the audit event, or `None` when
+/// it is already there (and this is no replay).
+pub(super) fn advance(
+    entry: &mut InboxEntry,
+    stage: &Stage,
+    actor: &str,
+    replay: bool,
+    now: DateTime<Utc>,
+) -> Option<(Stage, AuditEvent)> {
+    if entry.stage == *stage && !replay {
+        return None;
+    }
+    let from = std::mem::replace(&mut entry.stage, stage.clone());
     entry.stage_changed_at = now;
     let (action, detail) = if replay {
         entry.replays = entry.replays.saturating_add(1);
@@ -264,19 +322,32 @@ pub(super) fn set_stage_tx(
         }
         ("inbox.stage", d)
     };
-    t.inbox
-        .insert(&id.as_bytes()[..], to_json(&entry).map_err(abort)?)?;
     let event = AuditEvent {
         at: now,
         actor: actor.to_owned(),
         action: action.into(),
-        inbox_id: Some(id),
+        inbox_id: Some(entry.id),
         document_id: None,
         outbox_id: None,
         detail,
     };
-    write_audit_tx(t.audit, t.by_ref, akey, &event)?;
-    Ok(StageChange::Changed { from })
+    Some((from, event))
+}
+
+/// Writes an inbox entry (and its inline payload) the unit of work kept in memory while it
+/// moved through its stages, with its stage index entry (none once finished).
+pub(super) fn store_entry_tx(
+    inbox: &TransactionalTree,
+    si: &TransactionalTree,
+    entry: &InboxEntry,
+    inline: &[u8],
+) -> TxResult<()> {
+    let value = encode_entry(entry, Some(inline)).map_err(abort)?;
+    inbox.insert(&entry.id.as_bytes()[..], value)?;
+    if class_of(&entry.stage) != CLASS_FINISHED {
+        si.insert(stage_key(&entry.stage, &entry.id), &[][..])?;
+    }
+    Ok(())
 }
 
 pub(super) fn list_class(s: &SledStore, class: u8, limit: usize) -> Result<Vec<InboxEntry>> {
@@ -308,79 +379,95 @@ pub(super) fn check_seen(
     owner: SeenOwner,
     now: DateTime<Utc>,
 ) -> Result<SeenOutcome> {
-    let value = seen_value(owner, now)?;
+    let value = seen_value(owner, now);
+    let expiry_key = seen_expiry_key(now, s.db.generate_id()?);
     let _g = s.shared();
-    (&s.t.seen, &s.t.seen_by_time)
-        .transaction(|(seen, by_time)| {
-            check_seen_tx(seen, by_time, s.seen_window, key, &value, now)
+    (&s.t.seen, &s.t.seen_expiry)
+        .transaction(|(seen, expiry)| {
+            let outcome = check_seen_tx(seen, s.seen_window, key, &value, now)?;
+            if outcome == SeenOutcome::First {
+                expiry.insert(&expiry_key[..], lp(key))?;
+            }
+            Ok(outcome)
         })
         .map_err(tx_err)
 }
 
-pub(super) fn seen_value(owner: SeenOwner, now: DateTime<Utc>) -> Result<Vec<u8>> {
-    to_json(&SeenEntry {
+pub(super) fn seen_value(owner: SeenOwner, now: DateTime<Utc>) -> Vec<u8> {
+    encode_seen(&SeenEntry {
         first_seen: now,
         owner,
     })
 }
 
-/// The body of [`check_seen`], shared with the one-transaction unit of work.
+/// A `seen_expiry` key: the latest first-seen time of the keys listed under it (so purge
+/// takes the record only when all of them are old enough), then a unique id.
+pub(super) fn seen_expiry_key(latest: DateTime<Utc>, id: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&millis(latest).to_be_bytes());
+    k[8..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The body of [`check_seen`], shared with the one-transaction unit of work. On `First` the
+/// caller lists `key` in `seen_expiry`. A key seen again after its window keeps its older
+/// listing too: purge checks the time in `seen` before it removes anything.
 pub(super) fn check_seen_tx(
     seen: &TransactionalTree,
-    by_time: &TransactionalTree,
     window: chrono::Duration,
     key: &str,
     value: &[u8],
     now: DateTime<Utc>,
 ) -> TxResult<SeenOutcome> {
     if let Some(raw) = seen.get(key.as_bytes())? {
-        let old: SeenEntry = from_json("seen", key.as_bytes(), &raw).map_err(abort)?;
+        let old = decode_seen("seen", key.as_bytes(), &raw).map_err(abort)?;
         // Checked: a corrupt far-future time must not panic, it just counts as seen.
         let expires = old.first_seen.checked_add_signed(window);
         if expires.is_none_or(|e| e > now) {
             return Ok(SeenOutcome::Duplicate(old));
         }
-        by_time.remove(cat(&[
-            &millis(old.first_seen).to_be_bytes(),
-            key.as_bytes(),
-        ]))?;
     }
     seen.insert(key.as_bytes(), value)?;
-    by_time.insert(cat(&[&millis(now).to_be_bytes(), key.as_bytes()]), &[][..])?;
     Ok(SeenOutcome::First)
 }
 
-/// The trees a receive writes, inside some transaction.
+/// What [`receive_inline_tx`] did.
+pub(super) enum InlineReceipt {
+    /// Too large to keep inline: the caller receives it the ordinary way.
+    TooLarge,
+    AlreadyHad(InboxId),
+    /// Received: the receive key is written and the event recorded; the entry (with the
+    /// payload) is the caller's to store with [`store_entry_tx`] once it knows the last stage.
+    Fresh(Box<InboxEntry>),
+}
+
+/// The trees an inline receive reads and writes, inside some transaction.
 pub(super) struct ReceiveTrees<'a> {
     pub rk: &'a TransactionalTree,
     pub inbox: &'a TransactionalTree,
-    pub inline: &'a TransactionalTree,
-    pub si: &'a TransactionalTree,
-    pub audit: &'a TransactionalTree,
-    pub by_ref: &'a TransactionalTree,
 }
 
 /// [`receive`] of a payload small enough to live in sled, inside a unit of work: no payload
-/// file, so nothing but sled is written and the batch flush makes it durable. `None` when the
-/// payload is too large to keep inline (the caller receives it the ordinary way).
+/// file, so nothing but sled is written and the batch flush makes it durable.
 pub(super) fn receive_inline_tx(
     s: &SledStore,
     t: &ReceiveTrees<'_>,
+    audit: &dyn AuditSink,
     receive_key: &str,
     meta: &InboxMeta,
     bytes: &[u8],
-    akey: &dyn Fn(DateTime<Utc>) -> Result<AuditKey>,
-) -> TxResult<Option<(InboxId, Receipt)>> {
+) -> TxResult<InlineReceipt> {
     if bytes.len() > s.inline_payload_max {
-        return Ok(None);
+        return Ok(InlineReceipt::TooLarge);
     }
     let kh = receive_key_hash(receive_key);
-    if let Some(v) = t.rk.get(kh)? {
+    let ReceiveTrees { rk, inbox } = *t;
+    if let Some(v) = rk.get(kh)? {
         let id = decode_id("receive_keys", &kh, &v).map_err(abort)?;
-        return Ok(Some((id, Receipt::AlreadyHad)));
+        return Ok(InlineReceipt::AlreadyHad(id));
     }
-    let id = super::super::inbox_id_for(receive_key, meta);
-    if t.inbox.get(id.as_bytes())?.is_some() {
+    let id = new_inbox_id(&kh, meta);
+    if inbox.get(id.as_bytes())?.is_some() {
         return Err(abort(StoreError::IdCollision {
             what: InboxId::WHAT,
             id: id.to_string(),
@@ -396,15 +483,9 @@ pub(super) fn receive_inline_tx(
         stage_changed_at: now,
         replays: 0,
     };
-    let event = received_event(&entry, now);
-    let akey = akey(now).map_err(abort)?;
-    t.rk.insert(&kh[..], &id.as_bytes()[..])?;
-    t.inbox
-        .insert(&id.as_bytes()[..], to_json(&entry).map_err(abort)?)?;
-    t.inline.insert(&id.as_bytes()[..], bytes)?;
-    t.si.insert(stage_key(&Stage::Received, &id), &[][..])?;
-    write_audit_tx(t.audit, t.by_ref, akey, &event)?;
-    Ok(Some((id, Receipt::Fresh)))
+    rk.insert(&kh[..], &id.as_bytes()[..])?;
+    audit.record(received_event(&entry, now))?;
+    Ok(InlineReceipt::Fresh(Box::new(entry)))
 }
 
 /// The audit record of a receive, the same whether the payload went to a file or inline.

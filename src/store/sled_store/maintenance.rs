@@ -8,18 +8,20 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 
-use super::super::codec::{cat, from_json, lp, split_body};
+use super::super::codec::{cat, decode_audit, decode_seen, lp, split_body};
 use super::super::error::{Result, StoreError};
 use super::super::payload::{self, PAYLOAD_DIR};
 use super::super::types::*;
-use super::inbox::{receive_key_hash, stage_key};
-use super::{audit_refs, tx_err, write_audit_tx, AuditKey, SledStore};
+use super::inbox::{decode_entry, receive_key_hash, stage_key};
+use super::{audit_refs, tx_err, write_audit_tx, SledStore};
 
 pub(super) fn append_audit(s: &SledStore, event: &AuditEvent) -> Result<()> {
     let key = s.audit_key(event.at)?;
     let _g = s.shared();
     (&s.t.audit, &s.t.audit_by_ref)
-        .transaction(|(audit, by_ref)| write_audit_tx(audit, by_ref, key, event))
+        .transaction(|(audit, by_ref)| {
+            write_audit_tx(audit, by_ref, key, std::slice::from_ref(event))
+        })
         .map_err(tx_err)
 }
 
@@ -30,10 +32,24 @@ pub(super) fn audit_for(s: &SledStore, tag: u8, id: &[u8; 16]) -> Result<Vec<Aud
         let (k, _) = kv?;
         let akey = &k[prefix.len()..];
         if let Some(v) = s.t.audit.get(akey)? {
-            out.push(from_json("audit", akey, &v)?);
+            // A record holds all of one item's events; keep the ones that name this id.
+            out.extend(
+                decode_audit("audit", akey, &v)?
+                    .into_iter()
+                    .filter(|e| names(e, tag, id)),
+            );
         }
     }
     Ok(out)
+}
+
+fn names(e: &AuditEvent, tag: u8, id: &[u8; 16]) -> bool {
+    match tag {
+        b'i' => e.inbox_id.is_some_and(|i| i.as_bytes() == id),
+        b'd' => e.document_id.is_some_and(|i| i.as_bytes() == id),
+        b'o' => e.outbox_id.is_some_and(|i| i.as_bytes() == id),
+        _ => false,
+    }
 }
 
 /// Exclusive upper bound for keys that start with a time before `t`.
@@ -51,8 +67,8 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
     // pointing at nothing.
     for kv in s.t.inbox.range(..&bound[..]) {
         let (k, v) = kv?;
-        let entry: InboxEntry = match from_json("inbox", &k, &v) {
-            Ok(e) => e,
+        let entry = match decode_entry(&k, &v) {
+            Ok((e, _)) => e,
             // Leave a record we cannot read for an operator rather than guessing.
             Err(_) => continue,
         };
@@ -135,15 +151,13 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
         report.documents += 1;
     }
 
-    // Audit events and their references.
+    // Audit records and their references. A record's key has the time of its latest event,
+    // so no event goes before the cut-off says it may.
     for kv in s.t.audit.range(..&bound[..]) {
         let (k, v) = kv?;
-        let refs = match (
-            <[u8; 16]>::try_from(&k[..]),
-            from_json::<AuditEvent>("audit", &k, &v),
-        ) {
-            (Ok(key), Ok(ev)) => audit_refs(AuditKey(key), &ev),
-            _ => Vec::new(),
+        let (refs, events) = match decode_audit("audit", &k, &v) {
+            Ok(evs) => (audit_refs(&k, &evs), evs.len() as u64),
+            Err(_) => (Vec::new(), 1),
         };
         (&s.t.audit, &s.t.audit_by_ref)
             .transaction(|(audit, by_ref)| {
@@ -154,7 +168,7 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
                 Ok(())
             })
             .map_err(tx_err)?;
-        report.audit_events += 1;
+        report.audit_events += events;
     }
 
     // Delivered log. Its idempotency keys go too: retention is the promise's horizon.
@@ -185,21 +199,65 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let seen_cut = older_than.min(window_start);
     let seen_bound = time_bound(seen_cut);
+    // A listed key goes only if `seen` still holds the sighting that old: one seen again
+    // after its window is listed again under its new time.
+    let expired = |seen: &sled::transaction::TransactionalTree,
+                   dup: &[u8]|
+     -> sled::transaction::ConflictableTransactionResult<bool, StoreError> {
+        let old = match seen.get(dup)? {
+            Some(raw) => decode_seen("seen", dup, &raw)
+                .map(|e| millis(e.first_seen) < millis(seen_cut))
+                .unwrap_or(false),
+            None => false,
+        };
+        if old {
+            seen.remove(dup)?;
+        }
+        Ok(old)
+    };
+    for kv in s.t.seen_expiry.range(..&seen_bound[..]) {
+        let (k, v) = kv?;
+        let dups = split_lp(&v);
+        let removed = (&s.t.seen, &s.t.seen_expiry)
+            .transaction(|(seen, expiry)| {
+                expiry.remove(&k)?;
+                let mut n = 0;
+                for dup in &dups {
+                    n += u64::from(expired(seen, dup)?);
+                }
+                Ok(n)
+            })
+            .map_err(tx_err)?;
+        report.seen += removed;
+    }
+    // Schema 1 listed each key under its own time.
     for kv in s.t.seen_by_time.range(..&seen_bound[..]) {
         let (k, _) = kv?;
         let dup_key = k.get(8..).unwrap_or_default().to_vec();
-        (&s.t.seen, &s.t.seen_by_time)
+        let removed = (&s.t.seen, &s.t.seen_by_time)
             .transaction(|(seen, by_time)| {
                 by_time.remove(&k)?;
-                seen.remove(dup_key.as_slice())?;
-                Ok(())
+                expired(seen, &dup_key)
             })
             .map_err(tx_err)?;
-        report.seen += 1;
+        report.seen += u64::from(removed);
     }
 
     s.db.flush()?;
     Ok(report)
+}
+
+/// The keys of a `seen_expiry` record (length-prefixed); a damaged tail is ignored, since the
+/// worst it costs is a key kept past its retention.
+fn split_lp(mut v: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while let Some((len, rest)) = v.split_first_chunk::<4>() {
+        let len = u32::from_be_bytes(*len) as usize;
+        let Some(key) = rest.get(..len) else { break };
+        out.push(key);
+        v = &rest[len..];
+    }
+    out
 }
 
 /// Deletes payload files with no inbox entry in day directories wholly before the cut-off

@@ -8,11 +8,12 @@
 //! | --- | --- | --- |
 //! | `meta` | `schema_version` | u32 |
 //! | `receive_keys` | sha256(receive key) | inbox id |
-//! | `inbox` | inbox id (time-ordered) | JSON [`InboxEntry`] |
-//! | `payload_inline` | inbox id | payload bytes (only below `inline_payload_max`) |
+//! | `inbox` | inbox id (time-ordered) | header JSON [`InboxEntry`] + inline payload bytes (schema 1: bare JSON) |
+//! | `payload_inline` | schema 1 only: inbox id | payload bytes |
 //! | `stage_index` | class byte (0 pending, 1 exception) + inbox id; finished items have none | empty |
-//! | `seen` | duplicate key | JSON [`SeenEntry`] |
-//! | `seen_by_time` | first-seen ms + duplicate key | empty |
+//! | `seen` | duplicate key | binary [`SeenEntry`] (schema 1: JSON) |
+//! | `seen_expiry` | latest first-seen ms + unit id | length-prefixed duplicate keys |
+//! | `seen_by_time` | schema 1 only: first-seen ms + duplicate key (purge drains it) | empty |
 //! | `documents` | document id | header JSON + body bytes |
 //! | `doc_keys` | sha256(partner, kind, business key) | document id |
 //! | `doc_by_partner`, `doc_by_kind` | len-prefixed value + document id | empty |
@@ -21,8 +22,13 @@
 //! | `outbox_index` | outbox id | state byte (+ outbox key when pending) |
 //! | `outbox_keys` | sha256(idempotency key) | outbox id |
 //! | `delivered`, `dead` | outbox id | header JSON + payload |
-//! | `audit` | ms + sled-generated id | JSON [`AuditEvent`] |
+//! | `audit` | latest ms + sled-generated unit id + u32 sequence | binary list of [`AuditEvent`]s (schema 1: 16-byte key, one JSON event) |
 //! | `audit_by_ref` | ref byte (`i`/`d`/`o`) + id + audit key | empty |
+//!
+//! Schema 2 writes fewer keys per item: a small payload lives in its inbox value, and a unit of
+//! work keeps one audit record per item (all its events, each indexed once per id they name)
+//! and one `seen_expiry` record for all the duplicate keys it recorded. Schema 1 stores are
+//! read as they are and marked 2 on open.
 //! | `counters` | counter name + len-prefixed partner | u64 |
 
 mod documents;
@@ -38,14 +44,16 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use super::codec::{cat, to_json};
+use super::codec::{cat, encode_audit};
 use super::error::{Result, StoreError};
 use super::payload;
 use super::types::*;
 use super::{BuildOutbound, Store, StoreTx};
 
+pub(in crate::store) use inbox::{new_inbox_id, receive_key_hash};
+
 /// Bump when a key or value layout changes; add a migration for the old one or refuse it.
-pub const CURRENT_SCHEMA_VERSION: u32 = 1;
+pub const CURRENT_SCHEMA_VERSION: u32 = 2;
 /// The oldest layout this build can read.
 const OLDEST_READABLE_SCHEMA: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -87,6 +95,7 @@ pub(super) struct Trees {
     pub stage_index: sled::Tree,
     pub seen: sled::Tree,
     pub seen_by_time: sled::Tree,
+    pub seen_expiry: sled::Tree,
     pub documents: sled::Tree,
     pub doc_keys: sled::Tree,
     pub doc_by_partner: sled::Tree,
@@ -112,8 +121,6 @@ pub struct SledStore {
     /// Writers hold it shared; `backup` holds it exclusively so its copy is one consistent
     /// cut. sled has no snapshots, so this is how the copy gets point-in-time semantics.
     gate: RwLock<()>,
-    /// How many audit ids the last unit of work used: the next one generates that many ahead.
-    unit_ids_hint: std::sync::atomic::AtomicUsize,
 }
 
 pub(super) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
@@ -130,16 +137,37 @@ pub(super) fn tx_err(e: TransactionError<StoreError>) -> StoreError {
 }
 
 /// Audit keys are generated outside transactions (generating is a side effect) and written
-/// inside them, so an event exists exactly when the change it describes does.
+/// inside them, so an event exists exactly when the change it describes does. A unit of work
+/// generates one id and numbers its records with `seq`.
 #[derive(Clone, Copy)]
-pub(super) struct AuditKey([u8; 16]);
+pub(super) struct AuditKey([u8; 20]);
 
 impl AuditKey {
-    pub(super) fn new(at: DateTime<Utc>, id: u64) -> Self {
-        let mut k = [0u8; 16];
+    pub(super) fn new(at: DateTime<Utc>, id: u64, seq: u32) -> Self {
+        let mut k = [0u8; 20];
         k[..8].copy_from_slice(&millis(at).to_be_bytes());
-        k[8..].copy_from_slice(&id.to_be_bytes());
+        k[8..16].copy_from_slice(&id.to_be_bytes());
+        k[16..].copy_from_slice(&seq.to_be_bytes());
         AuditKey(k)
+    }
+}
+
+/// Where a transaction body sends its audit events: straight into the tree as a record of its
+/// own, or to the unit of work, which keeps one record per item.
+pub(super) trait AuditSink {
+    fn record(&self, event: AuditEvent) -> TxResult<()>;
+}
+
+/// One event, one record, under a key generated for it. For single operations.
+pub(super) struct DirectAudit<'a> {
+    pub audit: &'a TransactionalTree,
+    pub by_ref: &'a TransactionalTree,
+    pub key: AuditKey,
+}
+
+impl AuditSink for DirectAudit<'_> {
+    fn record(&self, event: AuditEvent) -> TxResult<()> {
+        write_audit_tx(self.audit, self.by_ref, self.key, &[event])
     }
 }
 
@@ -171,6 +199,7 @@ impl SledStore {
             stage_index: db.open_tree("stage_index")?,
             seen: db.open_tree("seen")?,
             seen_by_time: db.open_tree("seen_by_time")?,
+            seen_expiry: db.open_tree("seen_expiry")?,
             documents: db.open_tree("documents")?,
             doc_keys: db.open_tree("doc_keys")?,
             doc_by_partner: db.open_tree("doc_by_partner")?,
@@ -192,7 +221,6 @@ impl SledStore {
             seen_window: cfg.seen_window,
             inline_payload_max: cfg.inline_payload_max,
             gate: RwLock::new(()),
-            unit_ids_hint: Default::default(),
         })
     }
 
@@ -219,14 +247,10 @@ impl SledStore {
         self.gate.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The key of a single operation's audit record. Generated before the transaction: sled's
+    /// `generate_id` takes a lock that a running transaction holds.
     pub(super) fn audit_key(&self, at: DateTime<Utc>) -> Result<AuditKey> {
-        Ok(AuditKey::new(at, self.db.generate_id()?))
-    }
-
-    /// Unique ids for audit keys, generated ahead of a transaction: sled's `generate_id` takes
-    /// a lock that a running transaction holds, so it must never be called inside one.
-    pub(super) fn generate_ids(&self, n: usize) -> Result<Vec<u64>> {
-        (0..n).map(|_| Ok(self.db.generate_id()?)).collect()
+        Ok(AuditKey::new(at, self.db.generate_id()?, 0))
     }
 }
 
@@ -258,6 +282,12 @@ fn check_schema(root: &Path, meta: &sled::Tree) -> Result<()> {
                     found,
                     oldest: OLDEST_READABLE_SCHEMA,
                 })
+            } else if found < CURRENT_SCHEMA_VERSION {
+                // Older layouts are read as they are; what this build writes from now on is
+                // the current one, so an older build must refuse the store from here on.
+                meta.insert(SCHEMA_KEY, &CURRENT_SCHEMA_VERSION.to_be_bytes())?;
+                meta.flush()?;
+                Ok(())
             } else {
                 Ok(())
             }
@@ -265,31 +295,39 @@ fn check_schema(root: &Path, meta: &sled::Tree) -> Result<()> {
     }
 }
 
-/// Writes one audit event and its per-id references inside a transaction.
+/// Writes one audit record (the events of one item) and one reference per id it names.
 pub(super) fn write_audit_tx(
     audit: &TransactionalTree,
     by_ref: &TransactionalTree,
     key: AuditKey,
-    event: &AuditEvent,
+    events: &[AuditEvent],
 ) -> TxResult<()> {
-    let value = to_json(event).map_err(abort)?;
-    audit.insert(&key.0[..], value)?;
-    for r in audit_refs(key, event) {
+    audit.insert(&key.0[..], encode_audit(events))?;
+    for r in audit_refs(&key.0, events) {
         by_ref.insert(r, &[][..])?;
     }
     Ok(())
 }
 
-pub(super) fn audit_refs(key: AuditKey, event: &AuditEvent) -> Vec<Vec<u8>> {
-    let mut refs = Vec::new();
-    if let Some(id) = event.inbox_id {
-        refs.push(cat(&[b"i", id.as_bytes(), &key.0]));
-    }
-    if let Some(id) = event.document_id {
-        refs.push(cat(&[b"d", id.as_bytes(), &key.0]));
-    }
-    if let Some(id) = event.outbox_id {
-        refs.push(cat(&[b"o", id.as_bytes(), &key.0]));
+/// The `audit_by_ref` keys of a record: one per distinct id its events name.
+pub(super) fn audit_refs(key: &[u8], events: &[AuditEvent]) -> Vec<Vec<u8>> {
+    let mut refs: Vec<Vec<u8>> = Vec::new();
+    let mut add = |tag: &[u8], id: &[u8; 16]| {
+        let r = cat(&[tag, id, key]);
+        if !refs.contains(&r) {
+            refs.push(r);
+        }
+    };
+    for e in events {
+        if let Some(id) = e.inbox_id {
+            add(b"i", id.as_bytes());
+        }
+        if let Some(id) = e.document_id {
+            add(b"d", id.as_bytes());
+        }
+        if let Some(id) = e.outbox_id {
+            add(b"o", id.as_bytes());
+        }
     }
     refs
 }

@@ -10,7 +10,7 @@ use super::super::codec::{cat, lp, split_body, u64_value, with_body};
 use super::super::error::{Result, StoreError};
 use super::super::types::*;
 use super::super::BuildOutbound;
-use super::{abort, tx_err, write_audit_tx, AuditKey, SledStore, TxResult};
+use super::{abort, tx_err, AuditSink, DirectAudit, SledStore, TxResult};
 
 /// `outbox_index` state bytes.
 const PENDING: u8 = 0;
@@ -149,13 +149,15 @@ pub(super) fn enqueue(
                         okeys,
                         delivered,
                         dead,
-                        audit,
-                        by_ref,
+                        audit: &DirectAudit {
+                            audit,
+                            by_ref,
+                            key: akey,
+                        },
                     },
                     partner,
                     build,
                     now,
-                    akey,
                 )
             },
         )
@@ -170,8 +172,7 @@ pub(super) struct OutboxTrees<'a> {
     pub okeys: &'a TransactionalTree,
     pub delivered: &'a TransactionalTree,
     pub dead: &'a TransactionalTree,
-    pub audit: &'a TransactionalTree,
-    pub by_ref: &'a TransactionalTree,
+    pub audit: &'a dyn AuditSink,
 }
 
 /// The body of [`enqueue`], shared with the one-transaction unit of work.
@@ -180,7 +181,6 @@ pub(super) fn enqueue_tx(
     partner: Option<&str>,
     build: &BuildOutbound<'_>,
     now: DateTime<Utc>,
-    akey: AuditKey,
 ) -> TxResult<Enqueued> {
     let keys = partner.map(|p| (counter_key("isa13", p), counter_key("gs06", p)));
     let OutboxTrees {
@@ -191,7 +191,6 @@ pub(super) fn enqueue_tx(
         delivered,
         dead,
         audit,
-        by_ref,
     } = *t;
 
     let numbers = match (&keys, partner) {
@@ -231,7 +230,10 @@ pub(super) fn enqueue_tx(
         counters.insert(isa.clone(), &n.isa13.to_be_bytes()[..])?;
         counters.insert(gs.clone(), &n.gs06.to_be_bytes()[..])?;
     }
-    let id = OutboxId::new(now, hash8(&[new.idempotency_key.as_bytes()]));
+    // The id's discriminator comes from the key's hash, already computed above.
+    let mut d = [0u8; 8];
+    d.copy_from_slice(&kh[..8]);
+    let id = OutboxId::new(now, d);
     if index.get(id.as_bytes())?.is_some() {
         return Err(abort(StoreError::IdCollision {
             what: OutboxId::WHAT,
@@ -277,7 +279,7 @@ pub(super) fn enqueue_tx(
         outbox_id: Some(id),
         detail,
     };
-    write_audit_tx(audit, by_ref, akey, &event)?;
+    audit.record(event)?;
     Ok(Enqueued {
         id,
         control_numbers: numbers,
@@ -410,7 +412,12 @@ fn transition(
                 outbox_id: Some(id),
                 detail,
             };
-            write_audit_tx(audit, by_ref, akey, &event)?;
+            DirectAudit {
+                audit,
+                by_ref,
+                key: akey,
+            }
+            .record(event)?;
             Ok(Some(new))
         })
         .map_err(tx_err)

@@ -6,28 +6,30 @@
 //! transaction bodies of the sibling modules, so a write means the same thing either way.
 //! Must not add operations of its own.
 
-use std::cell::Cell;
-use std::sync::atomic::Ordering;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
+use super::super::codec::lp;
 use super::super::error::{Result, StoreError};
 use super::super::types::*;
 use super::super::{BuildOutbound, StoreTx};
 use super::documents::{put_tx, DocTrees};
 use super::inbox::{
-    check_seen_tx, receive_inline_tx, seen_value, set_stage_tx, ReceiveTrees, StageTrees,
+    advance, check_seen_tx, receive_inline_tx, seen_expiry_key, seen_value, set_stage_tx,
+    store_entry_tx, InlineReceipt, ReceiveTrees, StageTrees,
 };
 use super::outbox::{enqueue_tx, OutboxTrees};
-use super::{abort, tx_err, write_audit_tx, AuditKey, SledStore, TxResult};
+use super::{abort, tx_err, write_audit_tx, AuditKey, AuditSink, SledStore, TxResult};
 
 /// Positions in the view; the order of `trees()` below.
 const INBOX: usize = 0;
 const STAGE_INDEX: usize = 1;
 const SEEN: usize = 2;
-const SEEN_BY_TIME: usize = 3;
+const SEEN_EXPIRY: usize = 3;
 const DOCUMENTS: usize = 4;
 const DOC_KEYS: usize = 5;
 const DOC_BY_PARTNER: usize = 6;
@@ -42,18 +44,66 @@ const DEAD: usize = 14;
 const AUDIT: usize = 15;
 const AUDIT_BY_REF: usize = 16;
 const RECEIVE_KEYS: usize = 17;
-const PAYLOAD_INLINE: usize = 18;
+
+/// Which record an event joins: the item it is about (the first id it names, inbox first).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Subject {
+    Inbox(InboxId),
+    Document(DocumentId),
+    Outbox(OutboxId),
+    None,
+}
+
+fn subject(e: &AuditEvent) -> Subject {
+    match (e.inbox_id, e.document_id, e.outbox_id) {
+        (Some(i), _, _) => Subject::Inbox(i),
+        (None, Some(d), _) => Subject::Document(d),
+        (None, None, Some(o)) => Subject::Outbox(o),
+        (None, None, None) => Subject::None,
+    }
+}
+
+/// What a run of the closure collected to write at its end. Fresh for every run, so a rerun
+/// starts clean.
+#[derive(Default)]
+struct Pending {
+    /// Audit events by subject, in the order subjects first appeared.
+    audit: Vec<Vec<AuditEvent>>,
+    audit_by_subject: HashMap<Subject, usize>,
+    /// Inbox entries received in this unit with their payloads, written once with the stage
+    /// they end at (one write instead of a write and a rewrite, and no stage index entry for
+    /// finished items).
+    entries: Vec<(InboxEntry, Vec<u8>)>,
+    entry_by_id: HashMap<InboxId, usize>,
+    /// Duplicate keys recorded in this unit, and the latest time among them.
+    seen: Vec<u8>,
+    seen_latest: Option<DateTime<Utc>>,
+}
 
 struct SledTx<'a> {
     s: &'a SledStore,
     v: &'a [TransactionalTree],
     /// sled asked for a retry; remembered because the closure only passes `StoreError`s on.
     conflict: Cell<bool>,
-    /// Audit ids generated before the transaction, and how many this run has used.
-    ids: &'a [u64],
-    used: Cell<usize>,
-    /// The unit needed more audit ids than were generated: retried with more.
-    short_of_ids: Cell<bool>,
+    /// Generated before the transaction; makes this unit's audit and expiry keys unique.
+    unit_id: u64,
+    pending: RefCell<Pending>,
+}
+
+impl AuditSink for SledTx<'_> {
+    fn record(&self, event: AuditEvent) -> TxResult<()> {
+        let mut p = self.pending.borrow_mut();
+        let p = &mut *p;
+        let subject = subject(&event);
+        match p.audit_by_subject.get(&subject) {
+            Some(&i) => p.audit[i].push(event),
+            None => {
+                p.audit_by_subject.insert(subject, p.audit.len());
+                p.audit.push(vec![event]);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl SledTx<'_> {
@@ -75,22 +125,28 @@ impl SledTx<'_> {
         }
     }
 
-    /// Out of ids, the unit carries on with placeholder keys (it will not commit) so that it
-    /// learns how many it needs, and runs once more with that many.
-    fn audit_key(&self, at: DateTime<Utc>) -> Result<AuditKey> {
-        let n = self.used.get();
-        self.used.set(n + 1);
-        match self.ids.get(n) {
-            Some(&id) => Ok(AuditKey::new(at, id)),
-            None => {
-                self.short_of_ids.set(true);
-                Ok(AuditKey::new(at, u64::MAX - n as u64))
-            }
+    /// Writes what the unit collected: its new inbox entries, one audit record per subject
+    /// and one expiry record for its duplicate keys.
+    fn finish(&self) -> TxResult<()> {
+        let p = self.pending.take();
+        for (e, bytes) in &p.entries {
+            store_entry_tx(&self.v[INBOX], &self.v[STAGE_INDEX], e, bytes)?;
         }
-    }
-
-    fn audit_trees(&self) -> (&TransactionalTree, &TransactionalTree) {
-        (&self.v[AUDIT], &self.v[AUDIT_BY_REF])
+        for (seq, events) in p.audit.iter().enumerate() {
+            // Keyed by the latest event, so retention never drops an event early.
+            let latest = events.iter().map(|e| e.at).max().unwrap_or_else(Utc::now);
+            let seq = u32::try_from(seq).map_err(|_| {
+                abort(StoreError::InvalidId(
+                    "over 4 billion audit records in one unit".into(),
+                ))
+            })?;
+            let key = AuditKey::new(latest, self.unit_id, seq);
+            write_audit_tx(&self.v[AUDIT], &self.v[AUDIT_BY_REF], key, events)?;
+        }
+        if let Some(latest) = p.seen_latest {
+            self.v[SEEN_EXPIRY].insert(&seen_expiry_key(latest, self.unit_id)[..], p.seen)?;
+        }
+        Ok(())
     }
 }
 
@@ -101,64 +157,94 @@ impl StoreTx for SledTx<'_> {
         meta: &InboxMeta,
         bytes: &[u8],
     ) -> Result<Option<(InboxId, Receipt)>> {
-        let (audit, by_ref) = self.audit_trees();
-        let t = ReceiveTrees {
-            rk: &self.v[RECEIVE_KEYS],
-            inbox: &self.v[INBOX],
-            inline: &self.v[PAYLOAD_INLINE],
-            si: &self.v[STAGE_INDEX],
-            audit,
-            by_ref,
-        };
-        self.lift(receive_inline_tx(
+        let r = self.lift(receive_inline_tx(
             self.s,
-            &t,
+            &ReceiveTrees {
+                rk: &self.v[RECEIVE_KEYS],
+                inbox: &self.v[INBOX],
+            },
+            self,
             receive_key,
             meta,
             bytes,
-            &|at| self.audit_key(at),
-        ))
+        ))?;
+        Ok(match r {
+            InlineReceipt::TooLarge => None,
+            InlineReceipt::AlreadyHad(id) => Some((id, Receipt::AlreadyHad)),
+            InlineReceipt::Fresh(entry) => {
+                let id = entry.id;
+                let mut p = self.pending.borrow_mut();
+                // Another key of this unit hashed to the same id: not yet in the tree, so
+                // `receive_inline_tx` could not see it.
+                if p.entry_by_id.contains_key(&id) {
+                    return Err(StoreError::IdCollision {
+                        what: InboxId::WHAT,
+                        id: id.to_string(),
+                    });
+                }
+                let n = p.entries.len();
+                p.entry_by_id.insert(id, n);
+                p.entries.push((*entry, bytes.to_vec()));
+                Some((id, Receipt::Fresh))
+            }
+        })
     }
 
     fn check_seen(&self, key: &str, owner: SeenOwner, now: DateTime<Utc>) -> Result<SeenOutcome> {
-        let value = seen_value(owner, now)?;
-        self.lift(check_seen_tx(
+        let value = seen_value(owner, now);
+        let outcome = self.lift(check_seen_tx(
             &self.v[SEEN],
-            &self.v[SEEN_BY_TIME],
             self.s.seen_window,
             key,
             &value,
             now,
-        ))
+        ))?;
+        if outcome == SeenOutcome::First {
+            let mut p = self.pending.borrow_mut();
+            p.seen.extend_from_slice(&lp(key));
+            p.seen_latest = Some(p.seen_latest.map_or(now, |t| t.max(now)));
+        }
+        Ok(outcome)
     }
 
     fn set_stage(&self, id: InboxId, stage: Stage, actor: &str) -> Result<StageChange> {
         let now = Utc::now();
-        let akey = self.audit_key(now)?;
-        let (audit, by_ref) = self.audit_trees();
-        let t = StageTrees {
-            inbox: &self.v[INBOX],
-            si: &self.v[STAGE_INDEX],
-            audit,
-            by_ref,
+        let received_here = {
+            let mut p = self.pending.borrow_mut();
+            let p = &mut *p;
+            match p.entry_by_id.get(&id) {
+                Some(&i) => Some(advance(&mut p.entries[i].0, &stage, actor, false, now)),
+                None => None,
+            }
         };
-        self.lift(set_stage_tx(&t, id, &stage, actor, false, now, akey))
+        match received_here {
+            Some(None) => Ok(StageChange::Unchanged),
+            Some(Some((from, event))) => {
+                self.lift(self.record(event))?;
+                Ok(StageChange::Changed { from })
+            }
+            None => {
+                let t = StageTrees {
+                    inbox: &self.v[INBOX],
+                    si: &self.v[STAGE_INDEX],
+                    audit: self,
+                };
+                self.lift(set_stage_tx(&t, id, &stage, actor, false, now))
+            }
+        }
     }
 
     fn put_document(&self, meta: DocumentMeta, body: &[u8]) -> Result<(DocumentId, PutOutcome)> {
         let now = Utc::now();
-        let akey = self.audit_key(now)?;
-        let (audit, by_ref) = self.audit_trees();
         let t = DocTrees {
             docs: &self.v[DOCUMENTS],
             keys: &self.v[DOC_KEYS],
             by_partner: &self.v[DOC_BY_PARTNER],
             by_kind: &self.v[DOC_BY_KIND],
             lineage: &self.v[LINEAGE],
-            audit,
-            by_ref,
+            audit: self,
         };
-        self.lift(put_tx(&t, &meta, body, now, akey))
+        self.lift(put_tx(&t, &meta, body, now))
     }
 
     fn enqueue_outbound(
@@ -167,8 +253,6 @@ impl StoreTx for SledTx<'_> {
         build: &BuildOutbound<'_>,
     ) -> Result<Enqueued> {
         let now = Utc::now();
-        let akey = self.audit_key(now)?;
-        let (audit, by_ref) = self.audit_trees();
         let t = OutboxTrees {
             counters: &self.v[COUNTERS],
             outbox: &self.v[OUTBOX],
@@ -176,27 +260,24 @@ impl StoreTx for SledTx<'_> {
             okeys: &self.v[OUTBOX_KEYS],
             delivered: &self.v[DELIVERED],
             dead: &self.v[DEAD],
-            audit,
-            by_ref,
+            audit: self,
         };
-        self.lift(enqueue_tx(&t, partner, build, now, akey))
+        self.lift(enqueue_tx(&t, partner, build, now))
     }
 
     fn append_audit(&self, event: &AuditEvent) -> Result<()> {
-        let akey = self.audit_key(event.at)?;
-        let (audit, by_ref) = self.audit_trees();
-        self.lift(write_audit_tx(audit, by_ref, akey, event))
+        self.lift(self.record(event.clone()))
     }
 }
 
 /// Runs `f` in one transaction over all trees it may touch.
 pub(super) fn atomically(s: &SledStore, f: &dyn Fn(&dyn StoreTx) -> Result<()>) -> Result<()> {
     let t = &s.t;
-    let trees: [&sled::Tree; 19] = [
+    let trees: [&sled::Tree; 18] = [
         &t.inbox,
         &t.stage_index,
         &t.seen,
-        &t.seen_by_time,
+        &t.seen_expiry,
         &t.documents,
         &t.doc_keys,
         &t.doc_by_partner,
@@ -211,49 +292,28 @@ pub(super) fn atomically(s: &SledStore, f: &dyn Fn(&dyn StoreTx) -> Result<()>) 
         &t.audit,
         &t.audit_by_ref,
         &t.receive_keys,
-        &t.payload_inline,
     ];
+    // Before the transaction: `generate_id` takes a lock a running transaction holds. Only
+    // the run that commits uses it, so a rerun may take the same one.
+    let unit_id = s.db.generate_id()?;
     let _g = s.shared();
-    // Start with as many audit ids as the last unit used; a unit that needs more aborts (it
-    // has written nothing) and runs again with as many as it turned out to need.
-    let mut want = s.unit_ids_hint.load(Ordering::Relaxed).max(16);
-    loop {
-        let ids = s.generate_ids(want)?;
-        let short = Cell::new(false);
-        let used = Cell::new(0);
-        let r = trees[..]
-            .transaction(|v: &Vec<TransactionalTree>| {
-                let tx = SledTx {
-                    s,
-                    v,
-                    conflict: Cell::new(false),
-                    ids: &ids,
-                    used: Cell::new(0),
-                    short_of_ids: Cell::new(false),
-                };
-                let r = f(&tx);
-                short.set(tx.short_of_ids.get());
-                used.set(tx.used.get());
-                // Checked whatever `f` returned: a closure that swallowed one of these errors
-                // must still not commit half a unit.
-                if tx.short_of_ids.get() {
-                    return Err(abort(StoreError::Conflict));
-                }
-                if tx.conflict.get() {
-                    return Err(ConflictableTransactionError::Conflict);
-                }
-                r.map_err(abort)
-            })
-            .map_err(tx_err);
-        if short.get() {
-            want = used.get().max(want.saturating_add(1));
-            continue;
-        }
-        // Decays slowly, so a small unit between big batches does not cost the next batch a
-        // second run.
-        let hint = s.unit_ids_hint.load(Ordering::Relaxed);
-        s.unit_ids_hint
-            .store(used.get().max(hint - hint / 4), Ordering::Relaxed);
-        return r;
-    }
+    trees[..]
+        .transaction(|v: &Vec<TransactionalTree>| {
+            let tx = SledTx {
+                s,
+                v,
+                conflict: Cell::new(false),
+                unit_id,
+                pending: RefCell::new(Pending::default()),
+            };
+            let r = f(&tx);
+            // Checked whatever `f` returned: a closure that swallowed a conflict must still
+            // not commit half a unit.
+            if tx.conflict.get() {
+                return Err(ConflictableTransactionError::Conflict);
+            }
+            r.map_err(abort)?;
+            tx.finish()
+        })
+        .map_err(tx_err)
 }
