@@ -538,79 +538,50 @@ impl<'o> ser::Serializer for Ser<'o> {
     }
 }
 
-impl ser::SerializeSeq for Arr<'_> {
-    type Ok = ();
-    type Error = SortedJsonError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
+/// The sequence-like serde traits differ only in their names: each adds an element to `Arr`.
+macro_rules! arr_impl {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Arr<'_> {
+            type Ok = ();
+            type Error = SortedJsonError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+                self.element(value)
+            }
+            fn end(self) -> Result<()> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Arr<'_> {
-    type Ok = ();
-    type Error = SortedJsonError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
+arr_impl!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+/// Structs and struct variants both add named fields to `Obj`.
+macro_rules! obj_impl {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for Obj<'_> {
+            type Ok = ();
+            type Error = SortedJsonError;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<()> {
+                self.value(std::borrow::Cow::Borrowed(key), value)
+            }
+            fn end(self) -> Result<()> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for Arr<'_> {
-    type Ok = ();
-    type Error = SortedJsonError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for Arr<'_> {
-    type Ok = ();
-    type Error = SortedJsonError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeStruct for Obj<'_> {
-    type Ok = ();
-    type Error = SortedJsonError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.value(std::borrow::Cow::Borrowed(key), value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeStructVariant for Obj<'_> {
-    type Ok = ();
-    type Error = SortedJsonError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.value(std::borrow::Cow::Borrowed(key), value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
+obj_impl!(SerializeStruct, SerializeStructVariant);
 
 impl ser::SerializeMap for Obj<'_> {
     type Ok = ();
