@@ -195,13 +195,7 @@ impl<'o> Obj<'o> {
                     .extend_from_slice(&order.text[order.ends[j]..order.ends[j + 1]]);
                 st.tmp.extend_from_slice(&st.out[s..e]);
             }
-            st.tmp.push(b'}');
-            if self.close_variant {
-                st.tmp.push(b'}');
-            }
-            st.entries.truncate(self.first_entry);
-            st.out.truncate(self.start);
-            st.out.extend_from_slice(&st.tmp);
+            close(st, self.start, self.first_entry, self.close_variant);
             return Ok(());
         }
         let fields = &mut st.entries[self.first_entry..];
@@ -219,15 +213,21 @@ impl<'o> Obj<'o> {
             st.tmp.push(b':');
             st.tmp.extend_from_slice(&st.out[*s..*e]);
         }
-        st.tmp.push(b'}');
-        if self.close_variant {
-            st.tmp.push(b'}');
-        }
-        st.entries.truncate(self.first_entry);
-        st.out.truncate(self.start);
-        st.out.extend_from_slice(&st.tmp);
+        close(st, self.start, self.first_entry, self.close_variant);
         Ok(())
     }
+}
+
+/// Ends an object whose sorted text is in `st.tmp`: closes it (and its variant wrapper), and
+/// puts it in place of the unsorted fields written from `start` on.
+fn close(st: &mut State, start: usize, first_entry: usize, close_variant: bool) {
+    st.tmp.push(b'}');
+    if close_variant {
+        st.tmp.push(b'}');
+    }
+    st.entries.truncate(first_entry);
+    st.out.truncate(start);
+    st.out.extend_from_slice(&st.tmp);
 }
 
 /// The sorted layout of a struct's fields, worked out once per set of field names met: the

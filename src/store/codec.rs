@@ -97,22 +97,15 @@ pub(crate) fn encode_audit(events: &[AuditEvent]) -> Vec<u8> {
     v.push(AUDIT_RECORD_V2);
     v.extend_from_slice(&(events.len() as u32).to_be_bytes());
     for e in events {
-        v.extend_from_slice(&e.at.timestamp().to_be_bytes());
-        v.extend_from_slice(&e.at.timestamp_subsec_nanos().to_be_bytes());
-        let flags = u8::from(e.inbox_id.is_some())
-            | u8::from(e.document_id.is_some()) << 1
-            | u8::from(e.outbox_id.is_some()) << 2;
-        v.push(flags);
-        for id in [
-            e.inbox_id.map(|i| *i.as_bytes()),
-            e.document_id.map(|i| *i.as_bytes()),
-            e.outbox_id.map(|i| *i.as_bytes()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            v.extend_from_slice(&id);
-        }
+        put_time(&mut v, &e.at);
+        put_ids(
+            &mut v,
+            [
+                e.inbox_id.as_ref().map(|i| i.as_bytes()),
+                e.document_id.as_ref().map(|i| i.as_bytes()),
+                e.outbox_id.as_ref().map(|i| i.as_bytes()),
+            ],
+        );
         put_str(&mut v, &e.actor);
         put_str(&mut v, &e.action);
         put_str(&mut v, &e.detail);
@@ -143,6 +136,44 @@ impl<'a> Reader<'a> {
         let len = u32::from_be_bytes(self.array()?) as usize;
         String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "text is not UTF-8")
     }
+
+    /// A time as `put_time` wrote it.
+    fn time(&mut self) -> std::result::Result<DateTime<Utc>, &'static str> {
+        let secs = i64::from_be_bytes(self.array()?);
+        let nanos = u32::from_be_bytes(self.array()?);
+        DateTime::from_timestamp(secs, nanos).ok_or("time out of range")
+    }
+
+    /// Up to `N` optional 16-byte ids as `put_ids` wrote them: a flags byte (bit i for id i),
+    /// then the present ids in order.
+    fn ids<const N: usize>(&mut self) -> std::result::Result<[Option<[u8; 16]>; N], &'static str> {
+        let flags = self.array::<1>()?[0];
+        let mut out = [None; N];
+        for (i, slot) in out.iter_mut().enumerate() {
+            if flags & (1 << i) != 0 {
+                *slot = Some(self.array()?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A time with nanoseconds: seconds (i64) and nanoseconds (u32), big-endian.
+fn put_time(v: &mut Vec<u8>, t: &DateTime<Utc>) {
+    v.extend_from_slice(&t.timestamp().to_be_bytes());
+    v.extend_from_slice(&t.timestamp_subsec_nanos().to_be_bytes());
+}
+
+/// Optional 16-byte ids: a flags byte (bit i for id i), then the present ones in order.
+fn put_ids<const N: usize>(v: &mut Vec<u8>, ids: [Option<&[u8; 16]>; N]) {
+    let flags = ids
+        .iter()
+        .enumerate()
+        .fold(0u8, |f, (i, id)| f | u8::from(id.is_some()) << i);
+    v.push(flags);
+    for id in ids.into_iter().flatten() {
+        v.extend_from_slice(id);
+    }
 }
 
 /// Reads an audit record back: a binary one (any number of events) or a schema 1 JSON event.
@@ -157,20 +188,11 @@ pub(crate) fn decode_audit(tree: &'static str, key: &[u8], b: &[u8]) -> Result<V
     // Bounded by what the bytes can hold, so a corrupt count cannot reserve gigabytes.
     let mut out = Vec::with_capacity(n.min(b.len() / 25));
     for _ in 0..n {
-        let secs = i64::from_be_bytes(r.array().map_err(corrupt)?);
-        let nanos = u32::from_be_bytes(r.array().map_err(corrupt)?);
-        let at: DateTime<Utc> =
-            DateTime::from_timestamp(secs, nanos).ok_or_else(|| corrupt("time out of range"))?;
-        let flags = r.array::<1>().map_err(corrupt)?[0];
-        let mut id = |bit: u8| -> Result<Option<[u8; 16]>> {
-            if flags & bit == 0 {
-                return Ok(None);
-            }
-            r.array().map(Some).map_err(corrupt)
-        };
-        let inbox_id = id(1)?.and_then(|b| InboxId::from_slice(&b));
-        let document_id = id(2)?.and_then(|b| DocumentId::from_slice(&b));
-        let outbox_id = id(4)?.and_then(|b| OutboxId::from_slice(&b));
+        let at = r.time().map_err(corrupt)?;
+        let [inbox, document, outbox] = r.ids().map_err(corrupt)?;
+        let inbox_id = inbox.and_then(|b| InboxId::from_slice(&b));
+        let document_id = document.and_then(|b| DocumentId::from_slice(&b));
+        let outbox_id = outbox.and_then(|b| OutboxId::from_slice(&b));
         out.push(AuditEvent {
             at,
             actor: r.string().map_err(corrupt)?,
@@ -195,15 +217,14 @@ const SEEN_V2: u8 = 2;
 pub(crate) fn encode_seen(e: &SeenEntry) -> Vec<u8> {
     let mut v = Vec::with_capacity(46);
     v.push(SEEN_V2);
-    v.extend_from_slice(&e.first_seen.timestamp().to_be_bytes());
-    v.extend_from_slice(&e.first_seen.timestamp_subsec_nanos().to_be_bytes());
-    v.push(u8::from(e.owner.inbox_id.is_some()) | u8::from(e.owner.document_id.is_some()) << 1);
-    if let Some(id) = e.owner.inbox_id {
-        v.extend_from_slice(id.as_bytes());
-    }
-    if let Some(id) = e.owner.document_id {
-        v.extend_from_slice(id.as_bytes());
-    }
+    put_time(&mut v, &e.first_seen);
+    put_ids(
+        &mut v,
+        [
+            e.owner.inbox_id.as_ref().map(|i| i.as_bytes()),
+            e.owner.document_id.as_ref().map(|i| i.as_bytes()),
+        ],
+    );
     v
 }
 
@@ -214,19 +235,10 @@ pub(crate) fn decode_seen(tree: &'static str, key: &[u8], b: &[u8]) -> Result<Se
     }
     let corrupt = |why: &str| StoreError::corrupt(tree, key, why);
     let mut r = Reader { b: &b[1..] };
-    let secs = i64::from_be_bytes(r.array().map_err(corrupt)?);
-    let nanos = u32::from_be_bytes(r.array().map_err(corrupt)?);
-    let first_seen =
-        DateTime::from_timestamp(secs, nanos).ok_or_else(|| corrupt("time out of range"))?;
-    let flags = r.array::<1>().map_err(corrupt)?[0];
-    let mut id = |bit: u8| -> Result<Option<[u8; 16]>> {
-        if flags & bit == 0 {
-            return Ok(None);
-        }
-        r.array().map(Some).map_err(corrupt)
-    };
-    let inbox_id = id(1)?.and_then(|b| InboxId::from_slice(&b));
-    let document_id = id(2)?.and_then(|b| DocumentId::from_slice(&b));
+    let first_seen = r.time().map_err(corrupt)?;
+    let [inbox, document] = r.ids().map_err(corrupt)?;
+    let inbox_id = inbox.and_then(|b| InboxId::from_slice(&b));
+    let document_id = document.and_then(|b| DocumentId::from_slice(&b));
     if !r.b.is_empty() {
         return Err(corrupt("bytes after the owner"));
     }
