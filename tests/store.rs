@@ -59,6 +59,29 @@ fn doc_meta(partner: &str, kind: &str, key: &str, pos: &[&str], t: DateTime<Utc>
     }
 }
 
+/// An audit event by the flow, naming at most a document.
+fn flow_event(at: DateTime<Utc>, action: &str, document_id: Option<DocumentId>) -> AuditEvent {
+    AuditEvent {
+        at,
+        actor: "flow".into(),
+        action: action.into(),
+        inbox_id: None,
+        document_id,
+        outbox_id: None,
+        detail: String::new(),
+    }
+}
+
+/// The actions of a document's audit trail, in order.
+fn audit_actions(store: &SledStore, doc: DocumentId) -> Vec<String> {
+    store
+        .audit_for_document(doc)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
 fn outbound(key: &str, due: DateTime<Utc>, payload: Vec<u8>) -> NewOutbound {
     NewOutbound {
         idempotency_key: key.into(),
@@ -934,22 +957,9 @@ fn audit_is_appended_and_queried_by_document() {
             .unwrap();
     }
     store
-        .append_audit(&AuditEvent {
-            at: at(2026, 3, 1, 2),
-            actor: "flow".into(),
-            action: "flow.other".into(),
-            inbox_id: None,
-            document_id: None,
-            outbox_id: None,
-            detail: String::new(),
-        })
+        .append_audit(&flow_event(at(2026, 3, 1, 2), "flow.other", None))
         .unwrap();
-    let actions: Vec<_> = store
-        .audit_for_document(doc)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = audit_actions(&store, doc);
     // The store's own put event was written "now" (after these test times), so it sorts last.
     assert_eq!(
         actions,
@@ -1409,22 +1419,9 @@ fn a_schema_1_store_is_read_and_marked_current() {
     let store = open_once_unlocked(dir.path()).unwrap();
     assert_eq!(store.schema_version().unwrap(), CURRENT_SCHEMA_VERSION);
     store
-        .append_audit(&AuditEvent {
-            at: at(2026, 3, 1, 0),
-            actor: "flow".into(),
-            action: "flow.new".into(),
-            inbox_id: None,
-            document_id: Some(doc),
-            outbox_id: None,
-            detail: String::new(),
-        })
+        .append_audit(&flow_event(at(2026, 3, 1, 0), "flow.new", Some(doc)))
         .unwrap();
-    let actions: Vec<_> = store
-        .audit_for_document(doc)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = audit_actions(&store, doc);
     assert_eq!(actions, ["flow.old", "flow.new"]);
     assert!(matches!(
         store
