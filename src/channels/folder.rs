@@ -269,19 +269,8 @@ fn unique(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Moves a processed file out of the drop folder according to how its item ended. Only called
-/// after the store was flushed, so a crash before the move just repeats it.
-pub fn settle_file(
-    gw: &Gateway,
-    path: &Path,
-    id: InboxId,
-    outcome: &Outcome,
-) -> Result<(), PipelineError> {
-    fs::create_dir_all(&gw.config.archive_dir)?;
-    fs::create_dir_all(&gw.config.error_dir)?;
-    move_file(gw, path, id, outcome)
-}
-
-/// [`settle_file`] once the archive and error folders exist.
+/// after the store was flushed (so a crash before the move just repeats it), once the archive
+/// and error folders exist.
 fn move_file(
     gw: &Gateway,
     path: &Path,
@@ -351,9 +340,9 @@ pub fn poll_once(gw: &Gateway, watch: &mut Watch) -> Result<usize, PipelineError
     let mut settled = Vec::new();
     let result = if chunks.len() <= 1 {
         match chunks.first() {
-            Some(files) => prepare_batch(gw, files)
-                .and_then(|b| commit_batch(gw, b))
-                .and_then(|f| flush_and_settle(gw, f, &mut settled)),
+            Some(files) => {
+                process_batch(gw, files).and_then(|f| flush_and_settle(gw, f, &mut settled))
+            }
             None => Ok(0),
         }
     } else {

@@ -348,17 +348,3 @@ impl<'de, 'a: 'de> Deserializer<'de> for &'de Node<'a> {
         deserialize_f32 deserialize_f64
     }
 }
-
-/// The `Value` this tree stands for (tests compare the two routes with it).
-pub fn to_value(n: &Node<'_>) -> Value {
-    match n {
-        Node::Text(s) => Value::String(s.to_string()),
-        Node::Value(v) => v.clone(),
-        Node::Array(a) => Value::Array(a.iter().map(to_value).collect()),
-        Node::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, v)| (k.to_string(), to_value(v)))
-                .collect(),
-        ),
-    }
-}

@@ -127,6 +127,14 @@ pub(crate) fn hash32(parts: &[&[u8]]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The discriminator of a new id: the first eight bytes of its lookup key's hash, so a new
+/// id costs no second SHA-256.
+pub(crate) fn discriminator(key_hash: &[u8; 32]) -> [u8; 8] {
+    let mut d = [0u8; 8];
+    d.copy_from_slice(&key_hash[..8]);
+    d
+}
+
 // ---------------------------------------------------------------------------------------------
 // Inbox
 

@@ -262,21 +262,13 @@ fn window(raw: &[u8], base: usize) -> &[u8] {
 /// Bit i set where `chunk[i] == sep` (chunk at most 64 bytes).
 #[inline]
 fn sep_mask(chunk: &[u8], sep: u8) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    let pattern = ONES.wrapping_mul(sep as u64);
     let mut mask = 0u64;
     let mut shift = 0;
     let mut words = chunk.chunks_exact(8);
     for w in &mut words {
         let mut a = [0u8; 8];
         a.copy_from_slice(w);
-        let x = u64::from_le_bytes(a) ^ pattern;
-        // 0x80 in exactly the bytes of x that are zero (no carry crosses a byte).
-        let zero = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
-        // Gather each byte's top bit into the low eight bits, byte 0 first.
-        let bits = ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
-        mask |= bits << shift;
+        mask |= word_mask(a, sep) << shift;
         shift += 8;
     }
     let rest = words.remainder();
@@ -284,12 +276,21 @@ fn sep_mask(chunk: &[u8], sep: u8) -> u64 {
         // The tail as one more word, padded with a byte that is not the separator.
         let mut a = [!sep; 8];
         a[..rest.len()].copy_from_slice(rest);
-        let x = u64::from_le_bytes(a) ^ pattern;
-        let zero = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
-        let bits = ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
-        mask |= bits << shift;
+        mask |= word_mask(a, sep) << shift;
     }
     mask
+}
+
+/// Bit i (of the low eight) set where `word[i] == sep`.
+#[inline(always)]
+fn word_mask(word: [u8; 8], sep: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let x = u64::from_le_bytes(word) ^ ONES.wrapping_mul(sep as u64);
+    // 0x80 in exactly the bytes of x that are zero (no carry crosses a byte).
+    let zero = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
+    // Gather each byte's top bit into the low eight bits, byte 0 first.
+    ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
 impl<'a> Iterator for Elements<'a> {

@@ -8,7 +8,8 @@ use std::io::{self, Read};
 
 use super::lexer::{self, Delimiters, HeaderError};
 
-const INITIAL_BUF: usize = 256 * 1024;
+/// Buffer size a reader grows to (and keeps) on a large input.
+const FULL_BUF: usize = 256 * 1024;
 /// Buffer size a reader starts with, before it knows the input is large.
 const FIRST_BUF: usize = 8 * 1024;
 /// A "segment" longer than this is garbage (a binary file, a missing terminator); the reader
@@ -86,7 +87,7 @@ impl<R: Read> SegmentReader<R> {
             src,
             // Small at first: the drop folder opens a reader per (usually small) file, and
             // zeroing a full buffer each time cost more than checking the file. It grows to
-            // INITIAL_BUF on the first refills of a large input.
+            // FULL_BUF on the first refills of a large input.
             buf: vec![0; FIRST_BUF],
             start: 0,
             end: 0,
@@ -148,8 +149,8 @@ impl<R: Read> SegmentReader<R> {
             self.start -= keep;
             self.base += keep as u64;
         }
-        if self.end == self.buf.len() || self.buf.len() < INITIAL_BUF {
-            let grown = (self.buf.len() * 2).max(FIRST_BUF);
+        if self.end == self.buf.len() || self.buf.len() < FULL_BUF {
+            let grown = self.buf.len() * 2;
             self.buf.resize(grown, 0);
         }
         loop {

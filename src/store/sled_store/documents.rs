@@ -111,9 +111,7 @@ pub(super) fn put_tx(
 ) -> TxResult<(DocumentId, PutOutcome)> {
     let kh = doc_key_hash(meta);
     // The id's discriminator comes from the same hash as the key (one SHA-256 per put).
-    let mut d = [0u8; 8];
-    d.copy_from_slice(&kh[..8]);
-    let new_id = DocumentId::new(meta.created_at, d);
+    let new_id = DocumentId::new(meta.created_at, discriminator(&kh));
     let DocTrees {
         docs,
         keys,

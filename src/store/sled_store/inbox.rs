@@ -42,9 +42,7 @@ pub(in crate::store) fn receive_key_hash(key: &str) -> [u8; 32] {
 /// The id of a fresh receive: its time, then the first bytes of the receive key's hash (one
 /// SHA-256 per receive serves both the idempotency key and the id).
 pub(in crate::store) fn new_inbox_id(kh: &[u8; 32], meta: &InboxMeta) -> InboxId {
-    let mut d = [0u8; 8];
-    d.copy_from_slice(&kh[..8]);
-    InboxId::new(meta.received_at, d)
+    InboxId::new(meta.received_at, discriminator(kh))
 }
 
 /// Inbox values (schema 2): the JSON entry with the payload bytes after it when they are kept

@@ -231,9 +231,7 @@ pub(super) fn enqueue_tx(
         counters.insert(gs.clone(), &n.gs06.to_be_bytes()[..])?;
     }
     // The id's discriminator comes from the key's hash, already computed above.
-    let mut d = [0u8; 8];
-    d.copy_from_slice(&kh[..8]);
-    let id = OutboxId::new(now, d);
+    let id = OutboxId::new(now, discriminator(&kh));
     if index.get(id.as_bytes())?.is_some() {
         return Err(abort(StoreError::IdCollision {
             what: OutboxId::WHAT,
