@@ -651,6 +651,9 @@ impl Gateway {
                         .map(|i| {
                             format!(" at segment {} {}: {}", i.position, i.segment_id, i.message)
                         })
+                        // A set rejected as a whole (an unsupported set, a bad count) has no
+                        // segment finding; its warning says why.
+                        .or_else(|| s.warnings.first().map(|w| format!(": {w}")))
                         .unwrap_or_default();
                     reasons.push(format!(
                         "set {} {} in group {} was rejected{first}",

@@ -489,6 +489,44 @@ fn api_endpoints_auth_and_paging() {
 }
 
 #[test]
+fn exception_reasons_say_why_a_set_was_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = config(dir, "");
+    let in_dir = dir.join("var/in");
+    std::fs::create_dir_all(&in_dir).unwrap();
+    let gw = start(dir, &cfg, &[]);
+    // A set we ship no grammar for is rejected as a whole (AK5 1), with no segment finding:
+    // the reason must still say why. A broken PO1 names its segment.
+    let unsupported = format!(
+        "{}GS*SS*ACMEMED*HOSPITAL*20240115*1200*71*X*004010~\nST*830*0001~\nBFR*05**F1*DL*A*20240101*20240301*20240115~\nSE*3*0001~\nGE*1*71~\nIEA*1*000000071~\n",
+        isa("ACMEMED", 71, 'P')
+    );
+    drop_file(&in_dir, "forecast.x12", &unsupported);
+    drop_file(&in_dir, "bad.x12", &broken850("ACMEMED", 72));
+    let error_dir = dir.join("var/error");
+    assert!(wait_until(Duration::from_secs(30), || {
+        files(&error_dir).len() == 4
+    }));
+    let reason =
+        |name: &str| std::fs::read_to_string(error_dir.join(format!("{name}.reason"))).unwrap();
+    let r = reason("forecast.x12");
+    assert!(
+        r.contains("set 830 0001") && r.contains("not supported"),
+        "{r}"
+    );
+    let r = reason("bad.x12");
+    assert!(r.contains("at segment") && r.contains("PO1"), "{r}");
+    let mut child = gw.child;
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn example_config_loads() {
     std::env::set_var("EDIGATE_API_TOKENS", "a,b");
     let c = edigate::config::Config::load(Path::new(concat!(
