@@ -521,6 +521,13 @@ fn partial_code_list_gives_a_warning_and_never_ak403_7() {
     let r = validate(&input, &["--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.out());
     assert!(r.out().contains("partial"), "{}", r.out());
+    // The analyst is told which list to extend.
+    assert!(
+        r.out()
+            .contains("PO103 `ZQ` is not in the code list of element 355 (Unit or Basis for Measurement Code)"),
+        "{}",
+        r.out()
+    );
 }
 
 #[test]

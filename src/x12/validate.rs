@@ -9,8 +9,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use serde::Serialize;
 
 use super::grammar::{
-    CompositeDef, Dictionary, ElemType, ElementUse, LoopDef, Node, NoteKind, Position, Req,
-    SegmentDef, SetGrammar, SyntaxNote,
+    CompositeDef, Dictionary, ElemType, ElementDef, ElementUse, LoopDef, Node, NoteKind, Position,
+    Req, SegmentDef, SetGrammar, SyntaxNote,
 };
 use super::lexer::{self, Delimiters};
 
@@ -1081,7 +1081,7 @@ impl ElementChecker<'_> {
             Finding::NotInList { complete } => (
                 ElementCode::InvalidCode,
                 true,
-                self.code(complete, v, seg, p, warnings)?,
+                self.code(complete, v, seg, p, el, warnings)?,
             ),
             Finding::BadDate => (
                 ElementCode::InvalidDate,
@@ -1113,6 +1113,7 @@ impl ElementChecker<'_> {
         v: &[u8],
         seg: &str,
         p: usize,
+        element: &ElementDef,
         warnings: &mut Warnings<'_>,
     ) -> Option<String> {
         // A partial list is missed by the same value again and again in a big set: say so once
@@ -1122,15 +1123,17 @@ impl ElementChecker<'_> {
             return None;
         }
         let msg = format!(
-            "{seg}{p:02} `{}` is not a code of element list",
-            String::from_utf8_lossy(v)
+            "{seg}{p:02} `{}` is not in the code list of element {} ({})",
+            String::from_utf8_lossy(v),
+            element.id,
+            element.name
         );
         if complete {
             Some(msg)
         } else {
             // Our list for this element is partial: say so (once), but never reject on it.
             let w =
-                format!("{msg} (our list for this element is partial, so this is only a warning)");
+                format!("{msg}; our list for this element is partial, so this is only a warning");
             warnings.list.push(w);
             None
         }
