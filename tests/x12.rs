@@ -1103,6 +1103,11 @@ fn inspect_names_segments_and_elements() {
     );
     assert!(out.contains("PO1 Baseline Item Data"), "{out}");
     assert!(out.contains("Original"), "code names are shown: {out}");
+    // The ISA, read before any GS names a version, is named too.
+    assert!(
+        out.contains("ISA15 Interchange Usage Indicator [I14] = P (Production Data)"),
+        "{out}"
+    );
 }
 
 // ---- public samples --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::x12::envelope::{
     self, FileProblem, GroupInfo, GroupResult, InterchangeResult, IsaInfo, SetResult, Sink,
 };
-use crate::x12::grammar::{Grammars, Position, VersionGrammar};
+use crate::x12::grammar::{Grammars, Position, SegmentDef, VersionGrammar};
 use crate::x12::lexer;
 use crate::x12::reader::Segment;
 use crate::x12::validate::Leniency;
@@ -31,23 +31,7 @@ impl<W: Write> Tree<'_, W> {
                 continue;
             }
             let shown = String::from_utf8_lossy(value);
-            let (name, code_name) = match def.and_then(|(v, s)| s.positions.get(i).map(|p| (v, p)))
-            {
-                Some((v, Position::Simple(u))) => {
-                    let el = &v.dict.elements[u.element];
-                    let cn = el
-                        .codes
-                        .as_ref()
-                        .and_then(|c| c.name(&shown))
-                        .map(|n| format!(" ({n})"));
-                    (format!("{} [{}]", el.name, el.id), cn.unwrap_or_default())
-                }
-                Some((v, Position::Composite { composite, .. })) => {
-                    let c = &v.dict.composites[*composite];
-                    (format!("{} [{}]", c.name, c.id), String::new())
-                }
-                None => (String::new(), String::new()),
-            };
+            let (name, code_name) = describe(def, i, &shown);
             let _ = writeln!(
                 self.out,
                 "{:indent$}  {id}{:02} {name} = {shown}{code_name}",
@@ -76,6 +60,31 @@ impl<W: Write> Tree<'_, W> {
     }
 }
 
+/// The element name (with its reference number) of element `i` of a segment, and the name of
+/// the value's code where the grammar has one.
+fn describe(
+    def: Option<(&VersionGrammar, &SegmentDef)>,
+    i: usize,
+    shown: &str,
+) -> (String, String) {
+    match def.and_then(|(v, s)| s.positions.get(i).map(|p| (v, p))) {
+        Some((v, Position::Simple(u))) => {
+            let el = &v.dict.elements[u.element];
+            let cn = el
+                .codes
+                .as_ref()
+                .and_then(|c| c.name(shown.trim_end()))
+                .map(|n| format!(" ({n})"));
+            (format!("{} [{}]", el.name, el.id), cn.unwrap_or_default())
+        }
+        Some((v, Position::Composite { composite, .. })) => {
+            let c = &v.dict.composites[*composite];
+            (format!("{} [{}]", c.name, c.id), String::new())
+        }
+        None => (String::new(), String::new()),
+    }
+}
+
 impl<W: Write> Sink for Tree<'_, W> {
     fn interchange_start(&mut self, isa: &IsaInfo) {
         let _ = writeln!(
@@ -83,8 +92,20 @@ impl<W: Write> Sink for Tree<'_, W> {
             "ISA Interchange Control Header  (byte {})",
             isa.offset
         );
+        // The ISA comes before any GS names a version: its names come from the grammar whose
+        // version ISA12 names, else from any (the ISA is the same in all we ship).
+        let isa12 = isa.fields.get(11).map(String::as_str).unwrap_or_default();
+        let v = self
+            .grammars
+            .versions
+            .iter()
+            .find(|(k, _)| !isa12.is_empty() && k.starts_with(isa12))
+            .or_else(|| self.grammars.versions.iter().next())
+            .map(|(_, v)| v);
+        let def = v.and_then(|v| v.dict.segment(b"ISA").map(|s| (v, s)));
         for (i, f) in isa.fields.iter().enumerate() {
-            let _ = writeln!(self.out, "  ISA{:02} = {f}", i + 1);
+            let (name, code_name) = describe(def, i, f);
+            let _ = writeln!(self.out, "  ISA{:02} {name} = {f}{code_name}", i + 1);
         }
     }
     fn group_start(&mut self, _isa: &IsaInfo, gs: &GroupInfo) {
