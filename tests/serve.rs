@@ -16,6 +16,19 @@ struct Gw {
     addr: String,
 }
 
+impl Gw {
+    /// SIGTERM, as a service manager stops it: the gateway must finish and exit 0.
+    fn terminate(mut self) {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "SIGTERM exit: {status:?}");
+    }
+}
+
 fn config(dir: &Path, extra: &str) -> PathBuf {
     let p = dir.join("gateway.toml");
     std::fs::write(
@@ -267,14 +280,7 @@ fn nothing_lost_nothing_twice_across_sigkill() {
             .count()
             >= expected_acks
     });
-    let pid = gw.child.id().to_string();
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(&pid)
-        .status()
-        .unwrap();
-    let status = gw.child.wait().unwrap();
-    assert!(status.success(), "SIGTERM exit: {status:?}");
+    gw.terminate();
 
     let store = SledStore::open(dir.join("var/store")).unwrap();
     // Every valid document stored exactly once.
@@ -479,13 +485,7 @@ fn api_endpoints_auth_and_paging() {
         body.contains("edigate_documents_total{partner=\"ACMEMED\",kind=\"purchase_order\"} 5"),
         "{body}"
     );
-    let mut child = gw.child;
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    gw.terminate();
 }
 
 #[test]
@@ -517,13 +517,7 @@ fn exception_reasons_say_why_a_set_was_rejected() {
     );
     let r = reason("bad.x12");
     assert!(r.contains("at segment") && r.contains("PO1"), "{r}");
-    let mut child = gw.child;
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    gw.terminate();
 }
 
 #[test]
@@ -600,13 +594,7 @@ fn cxml_endpoint_answers_stores_and_handles_resends() {
         1,
         "one order stored, not three"
     );
-    let mut child = gw.child;
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    gw.terminate();
 }
 
 /// The first SIGTERM waits for work in hand (here a client that has sent half a request); the
