@@ -513,7 +513,7 @@ fn ak403_7_invalid_code_where_the_list_is_complete() {
 #[test]
 fn partial_code_list_gives_a_warning_and_never_ak403_7() {
     // PO103 (355, units) is a partial list: `ZQ` is not in it but may be a real unit.
-    let input = po4010(&["PO1*1*10*ZQ*1.50**VC*ABC"]);
+    let input = po4010(&["PO1*1*10*ZQ*1.50**VC*ABC", "REF*CT*GPO1**ZQ>4"]);
     let a = ack(&input, "997");
     assert!(a.all("AK3").is_empty(), "{}", a.text());
     assert_eq!(a.one("AK5"), "AK5*A");
@@ -525,6 +525,13 @@ fn partial_code_list_gives_a_warning_and_never_ak403_7() {
     assert!(
         r.out()
             .contains("PO103 `ZQ` is not in the code list of element 355 (Unit or Basis for Measurement Code)"),
+        "{}",
+        r.out()
+    );
+    // A component is named with its position; the same value elsewhere warns on its own.
+    assert!(
+        r.out()
+            .contains("REF04-1 `ZQ` is not in the code list of element 128"),
         "{}",
         r.out()
     );

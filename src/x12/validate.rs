@@ -582,7 +582,9 @@ pub fn check_elements(
                 if checker.quiet(finding, value, &def.id, i + 1, warnings.seen) {
                     continue;
                 }
-                if let Some(e) = checker.report(u, value, finding, warnings, &def.id, i + 1) {
+                if let Some(e) =
+                    checker.report(u, value, finding, warnings, At::element(&def.id, i + 1))
+                {
                     out.push(ElementIssue {
                         position: i + 1,
                         ..e
@@ -700,6 +702,43 @@ fn check_note(
             value: None,
             message: format!("syntax note {} is not met", note.text),
         });
+    }
+}
+
+/// Where a value sits, as messages name it: `PO103`, or `REF04-1` for a component.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    seg: &'a str,
+    p: usize,
+    component: Option<usize>,
+}
+
+impl<'a> At<'a> {
+    fn element(seg: &'a str, p: usize) -> Self {
+        At {
+            seg,
+            p,
+            component: None,
+        }
+    }
+
+    /// The key a partial-list warning is remembered by within a set.
+    fn key(self, v: &[u8]) -> u64 {
+        fnv(
+            self.seg.as_bytes(),
+            self.p * 64 + self.component.unwrap_or(0),
+            v,
+        )
+    }
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{:02}", self.seg, self.p)?;
+        match self.component {
+            Some(c) => write!(f, "-{c}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -856,7 +895,7 @@ impl ElementChecker<'_> {
                 if finding == Finding::Fine {
                     return;
                 }
-                if let Some(e) = self.report(u, v, finding, warnings, &def.id, p) {
+                if let Some(e) = self.report(u, v, finding, warnings, At::element(&def.id, p)) {
                     out.push(ElementIssue {
                         position: p,
                         component: None,
@@ -935,7 +974,17 @@ impl ElementChecker<'_> {
             if finding == Finding::Fine {
                 continue;
             }
-            if let Some(e) = self.report(u, comp, finding, warnings, seg, p) {
+            if let Some(e) = self.report(
+                u,
+                comp,
+                finding,
+                warnings,
+                At {
+                    seg,
+                    p,
+                    component: Some(k + 1),
+                },
+            ) {
                 out.push(ElementIssue {
                     position: p,
                     component: Some(k + 1),
@@ -979,7 +1028,7 @@ impl ElementChecker<'_> {
     fn quiet(&self, finding: Finding, v: &[u8], seg: &str, p: usize, seen: &SeenSet) -> bool {
         match finding {
             Finding::Fine => true,
-            Finding::NotInList { complete: false } => seen.contains(&fnv(seg.as_bytes(), p, v)),
+            Finding::NotInList { complete: false } => seen.contains(&At::element(seg, p).key(v)),
             _ => false,
         }
     }
@@ -1043,8 +1092,7 @@ impl ElementChecker<'_> {
         v: &[u8],
         finding: Finding,
         warnings: &mut Warnings<'_>,
-        seg: &str,
-        p: usize,
+        at: At<'_>,
     ) -> Option<ElementIssue> {
         let el = &self.dict.elements[u.element];
         let shown = || String::from_utf8_lossy(v).into_owned();
@@ -1053,18 +1101,18 @@ impl ElementChecker<'_> {
             Finding::NotANumber => (
                 ElementCode::InvalidCharacter,
                 false,
-                format!("{seg}{p:02} `{}` is not a valid {} number", shown(), u.typ),
+                format!("{at} `{}` is not a valid {} number", shown(), u.typ),
             ),
             Finding::InvalidCharacter(b) => (
                 ElementCode::InvalidCharacter,
                 false,
-                format!("{seg}{p:02} holds an invalid character (byte 0x{b:02X})"),
+                format!("{at} holds an invalid character (byte 0x{b:02X})"),
             ),
             Finding::TooShort => (
                 ElementCode::TooShort,
                 true,
                 format!(
-                    "{seg}{p:02} `{}` is shorter than its minimum length {}",
+                    "{at} `{}` is shorter than its minimum length {}",
                     shown(),
                     u.min
                 ),
@@ -1073,7 +1121,7 @@ impl ElementChecker<'_> {
                 ElementCode::TooLong,
                 true,
                 format!(
-                    "{seg}{p:02} `{}` is longer than its maximum length {}",
+                    "{at} `{}` is longer than its maximum length {}",
                     shown(),
                     u.max
                 ),
@@ -1081,17 +1129,17 @@ impl ElementChecker<'_> {
             Finding::NotInList { complete } => (
                 ElementCode::InvalidCode,
                 true,
-                self.code(complete, v, seg, p, el, warnings)?,
+                self.code(complete, v, at, el, warnings)?,
             ),
             Finding::BadDate => (
                 ElementCode::InvalidDate,
                 true,
-                format!("{seg}{p:02} `{}` is not a valid date", shown()),
+                format!("{at} `{}` is not a valid date", shown()),
             ),
             Finding::BadTime => (
                 ElementCode::InvalidTime,
                 true,
-                format!("{seg}{p:02} `{}` is not a valid time", shown()),
+                format!("{at} `{}` is not a valid time", shown()),
             ),
         };
         Some(ElementIssue {
@@ -1111,19 +1159,18 @@ impl ElementChecker<'_> {
         &self,
         complete: bool,
         v: &[u8],
-        seg: &str,
-        p: usize,
+        at: At<'_>,
         element: &ElementDef,
         warnings: &mut Warnings<'_>,
     ) -> Option<String> {
         // A partial list is missed by the same value again and again in a big set: say so once
         // per element and value, deciding that before any formatting (a hash, so a collision
         // can at worst drop a duplicate-looking warning).
-        if !complete && !warnings.seen.insert(fnv(seg.as_bytes(), p, v)) {
+        if !complete && !warnings.seen.insert(at.key(v)) {
             return None;
         }
         let msg = format!(
-            "{seg}{p:02} `{}` is not in the code list of element {} ({})",
+            "{at} `{}` is not in the code list of element {} ({})",
             String::from_utf8_lossy(v),
             element.id,
             element.name
