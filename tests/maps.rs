@@ -642,6 +642,18 @@ fn json_lines_are_the_bytes_of_the_value_route() {
         });
         docs_seen += want.iter().filter(|r| r.is_ok()).count();
         assert_eq!(got, want, "{}", short(&path));
+        // Every document must come from the fast route itself: the fallback to the `Value`
+        // route would give the same bytes and hide a fast route that is never taken.
+        let mut fast = Vec::new();
+        let _ = docs::translate_x12_json_fast_only(&input[..], &g, &m, partner.as_deref(), |r| {
+            fast.push(r.map(|d| without_received_at(&d)))
+        });
+        for (f, w) in fast.iter().zip(&want) {
+            if let Ok(w) = w {
+                assert_eq!(f.as_ref(), Ok(w), "{}: fast route", short(&path));
+            }
+        }
+        assert_eq!(fast.len(), want.len(), "{}", short(&path));
     }
     assert!(
         docs_seen >= 40,
