@@ -642,6 +642,18 @@ fn json_lines_are_the_bytes_of_the_value_route() {
         });
         docs_seen += want.iter().filter(|r| r.is_ok()).count();
         assert_eq!(got, want, "{}", short(&path));
+        // Every document must come from the fast route itself: the fallback to the `Value`
+        // route would give the same bytes and hide a fast route that is never taken.
+        let mut fast = Vec::new();
+        let _ = docs::translate_x12_json_fast_only(&input[..], &g, &m, partner.as_deref(), |r| {
+            fast.push(r.map(|d| without_received_at(&d)))
+        });
+        for (f, w) in fast.iter().zip(&want) {
+            if let Ok(w) = w {
+                assert_eq!(f.as_ref(), Ok(w), "{}: fast route", short(&path));
+            }
+        }
+        assert_eq!(fast.len(), want.len(), "{}", short(&path));
     }
     assert!(
         docs_seen >= 40,
@@ -669,4 +681,80 @@ fn json_lines_report_type_errors_as_the_value_route_does() {
         docs::typed_json(good, "goods_receipt"),
         Ok(want.to_string())
     );
+}
+
+/// Sets held on a worker (`envelope::check_work`, what translate uses) are the trees the inline
+/// collector builds from the same input: same bytes, segments, loop instances and HL links, for
+/// the same sets, on every case input and X12 sample.
+#[test]
+fn worker_held_sets_are_the_inline_trees() {
+    use edigate::x12::envelope::{self, GroupInfo, IsaInfo, SetResult, Sink};
+    use edigate::x12::offload::{Parallel, SetContext, SetOutput, SetWork};
+    use edigate::x12::tree::{Collect, SetTree};
+    use edigate::x12::validate::Leniency;
+
+    struct Hold;
+    impl SetWork for Hold {
+        fn accepted(&self, tree: SetTree, _ctx: &SetContext) -> SetOutput {
+            Box::new(format!("{tree:?}"))
+        }
+    }
+    struct Trees(Vec<String>);
+    impl Sink for Trees {
+        fn wants_segments(&self) -> bool {
+            false
+        }
+        fn set_done_with(
+            &mut self,
+            _isa: &IsaInfo,
+            _gs: &GroupInfo,
+            set: &SetResult,
+            output: Option<SetOutput>,
+        ) {
+            if set.status.is_accepted() {
+                let tree = output.and_then(|o| o.downcast::<String>().ok());
+                self.0.push(tree.map_or_else(|| "no tree".into(), |t| *t));
+            }
+        }
+    }
+
+    let g = grammars();
+    let mut inputs: Vec<PathBuf> = case_inputs().into_iter().map(|(p, _)| p).collect();
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/x12");
+    inputs.extend(
+        std::fs::read_dir(&samples)
+            .expect("testdata/x12 exists")
+            .flatten()
+            .map(|e| e.path()),
+    );
+    inputs.sort();
+    let mut held = 0;
+    for path in inputs {
+        let input = std::fs::read(&path).expect("input reads");
+        let mut want = Vec::new();
+        let inline = Collect::new(|_: &IsaInfo, _: &GroupInfo, set: &SetResult, t: SetTree| {
+            if set.status.is_accepted() {
+                want.push(format!("{t:?}"));
+            }
+        });
+        let _ = envelope::check(&input[..], &g, Leniency::default(), inline);
+        // Small jobs, so that sets are spread over several jobs and both workers.
+        let parallel = Parallel {
+            workers: 2,
+            job_bytes: 512,
+            max_set_bytes: usize::MAX,
+        };
+        let (got, _) = envelope::check_work(
+            &input[..],
+            &g,
+            Leniency::default(),
+            Trees(Vec::new()),
+            parallel,
+            &Hold,
+        )
+        .expect("reads");
+        held += want.len();
+        assert_eq!(got.0, want, "{}", short(&path));
+    }
+    assert!(held >= 40, "expected sets to compare, got {held}");
 }

@@ -44,19 +44,28 @@ impl Ndc {
                 found,
             });
         }
-        let parts: Vec<&str> = text.split('-').collect();
+        // Up to three parts kept on the stack (no `Vec` per id); `count` tells one from three
+        // from any other number.
+        let mut parts = [""; 3];
+        let mut count = 0;
+        for (slot, part) in text.split('-').enumerate() {
+            if let Some(p) = parts.get_mut(slot) {
+                *p = part;
+            }
+            count += 1;
+        }
         let layout = || NdcError::Layout {
             value: text.to_owned(),
         };
-        match parts.as_slice() {
-            [whole] => match whole.len() {
+        match (count, parts) {
+            (1, [whole, _, _]) => match whole.len() {
                 11 => Ok(Self((*whole).to_owned())),
                 10 => Err(NdcError::AmbiguousTenDigits {
                     value: text.to_owned(),
                 }),
                 _ => Err(layout()),
             },
-            [labeler, product, package] => {
+            (3, [labeler, product, package]) => {
                 // Where the padding zero goes (none for 5-4-2); built by hand, not `format!`:
                 // every N4 id of every order line comes through here.
                 let pad = match (labeler.len(), product.len(), package.len()) {

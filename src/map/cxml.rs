@@ -17,6 +17,7 @@
 //! outbound dates are written as ISO 8601 date-times with offset, which every cXML date
 //! attribute accepts.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
@@ -867,7 +868,8 @@ impl<'a> Inbound<'a> {
         raw: Option<String>,
         money: bool,
     ) -> Result<Option<Value>, TranslateError> {
-        let Some(mapped) = super::table_value(self.map, self.tables, r, raw)? else {
+        let Some(mapped) = super::table_value(self.map, self.tables, r, raw.map(Cow::Owned))?
+        else {
             return Ok(None);
         };
         let err = |e: ValueError| super::value_error(self.map, r, e);

@@ -2,6 +2,7 @@
 //! JSON (with provenance), and canonical JSON rendered into an X12 interchange. The CLI, the
 //! golden cases and the pipeline all call these, so they behave the same everywhere.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
@@ -10,10 +11,11 @@ use serde_json::{json, Value};
 
 use super::node::{self, Node};
 use super::MapSet;
-use crate::x12::envelope::{self, GroupInfo, IsaInfo, SetResult};
+use crate::x12::envelope::{self, GroupInfo, IsaInfo, SetResult, Sink};
 use crate::x12::grammar::Grammars;
 use crate::x12::lexer::Delimiters;
-use crate::x12::tree::{Collect, SetTree};
+use crate::x12::offload::{Parallel, SetContext, SetOutput, SetWork};
+use crate::x12::tree::SetTree;
 use crate::x12::validate::Leniency;
 use crate::x12::writer::{InterchangeHeader, InterchangeWriter, SegmentWriter};
 
@@ -25,34 +27,45 @@ pub fn x12_provenance(
     partner: &str,
     producer: &str,
 ) -> Value {
-    provenance(
+    let fields = provenance_fields(
         gs.version.get(..6).unwrap_or(&gs.version),
         partner,
         isa.control_number(),
         &gs.control_number,
         &set.control_number,
         producer,
+    );
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.into_owned())))
+            .collect(),
     )
 }
 
-fn provenance(
-    version: &str,
-    partner: &str,
-    interchange: &str,
-    group: &str,
-    set: &str,
-    producer: &str,
-) -> Value {
-    json!({
-        "source_format": "x12",
-        "version": version,
-        "partner": partner,
-        "interchange_control": interchange,
-        "group_control": group,
-        "set_control": set,
-        "received_at": chrono::Utc::now().fixed_offset().to_rfc3339(),
-        "producer_hash": producer,
-    })
+/// The keys and values of an X12 document's provenance, in one place for both the `Value`
+/// and the `Node` routes.
+fn provenance_fields<'a>(
+    version: &'a str,
+    partner: &'a str,
+    interchange: &'a str,
+    group: &'a str,
+    set: &'a str,
+    producer: &'a str,
+) -> [(&'static str, Cow<'a, str>); 8] {
+    [
+        ("source_format", Cow::Borrowed("x12")),
+        ("version", Cow::Borrowed(version)),
+        ("partner", Cow::Borrowed(partner)),
+        ("interchange_control", Cow::Borrowed(interchange)),
+        ("group_control", Cow::Borrowed(group)),
+        ("set_control", Cow::Borrowed(set)),
+        (
+            "received_at",
+            Cow::Owned(chrono::Utc::now().fixed_offset().to_rfc3339()),
+        ),
+        ("producer_hash", Cow::Borrowed(producer)),
+    ]
 }
 
 /// Checks a mapped document against the canonical model (ids, dates, decimals, enums) and
@@ -96,19 +109,32 @@ pub fn typed_json(doc: Value, kind: &str) -> Result<String, String> {
     typed(doc, kind).map(|v| v.to_string())
 }
 
-/// An accepted set on its way to a mapping worker, with the envelope values it needs.
-struct Job {
-    seq: u64,
+/// An accepted set on a mapping worker, with the envelope values it needs.
+struct Job<'a> {
     tree: SetTree,
-    interchange: String,
-    group: String,
-    partner: String,
+    interchange: &'a str,
+    group: &'a str,
+    partner: &'a str,
+}
+
+impl Job<'_> {
+    fn provenance<'a>(&'a self, producer: &'a str) -> [(&'static str, Cow<'a, str>); 8] {
+        let t = &self.tree;
+        provenance_fields(
+            &t.version,
+            self.partner,
+            self.interchange,
+            self.group,
+            &t.control_number,
+            producer,
+        )
+    }
 }
 
 /// Maps and types one accepted set (`translate_x12`'s work after validation); `finish` types the
 /// mapped document (`typed` or `typed_json`).
 fn map_job<T>(
-    job: &Job,
+    job: &Job<'_>,
     grammars: &Grammars,
     maps: &MapSet,
     partner: Option<&str>,
@@ -124,17 +150,12 @@ fn map_job<T>(
     };
     match maps.translate_x12(t, grammars, partner) {
         Ok((kind, mut doc)) => {
-            doc.insert(
-                "provenance".into(),
-                provenance(
-                    &t.version,
-                    &job.partner,
-                    &job.interchange,
-                    &job.group,
-                    &t.control_number,
-                    producer,
-                ),
-            );
+            let prov = job
+                .provenance(producer)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.into_owned())))
+                .collect();
+            doc.insert("provenance".into(), Value::Object(prov));
             finish(Value::Object(doc), &kind).map_err(|e| format!("{}: {e}", label()))
         }
         Err(e) => Err(format!("{}: {e}", label())),
@@ -145,35 +166,37 @@ fn map_job<T>(
 /// the typed document as text. A set that does not map, or a document that does not fit, goes
 /// the `Value` route instead, so what comes out, errors included, is what that route gives.
 fn map_job_json(
-    job: &Job,
+    job: &Job<'_>,
     grammars: &Grammars,
     maps: &MapSet,
     partner: Option<&str>,
     producer: &str,
 ) -> Result<String, String> {
-    let t = &job.tree;
-    if let Ok((kind, mut doc)) = maps.translate_x12_into::<Node>(t, grammars, partner) {
-        // `provenance(..)` as a tree of borrowed text: the same keys and strings.
-        fn text(s: &str) -> Node<'_> {
-            Node::Text(std::borrow::Cow::Borrowed(s))
-        }
-        let received = chrono::Utc::now().fixed_offset().to_rfc3339();
-        let prov = vec![
-            ("source_format", text("x12")),
-            ("version", text(&t.version)),
-            ("partner", text(&job.partner)),
-            ("interchange_control", text(&job.interchange)),
-            ("group_control", text(&job.group)),
-            ("set_control", text(&t.control_number)),
-            ("received_at", Node::Text(received.into())),
-            ("producer_hash", text(producer)),
-        ];
-        node::insert(&mut doc, "provenance", Node::Object(prov));
-        if let Some(text) = typed_node(&Node::Object(doc), kind) {
-            return Ok(text);
-        }
+    if let Some(text) = map_node_json(job, grammars, maps, partner, producer) {
+        return Ok(text);
     }
     map_job(job, grammars, maps, partner, producer, typed_json)
+}
+
+/// The fast route of `map_job_json`: `None` when the set does not map or the document does not
+/// fit the canonical model.
+fn map_node_json(
+    job: &Job<'_>,
+    grammars: &Grammars,
+    maps: &MapSet,
+    partner: Option<&str>,
+    producer: &str,
+) -> Option<String> {
+    let (kind, mut doc) = maps
+        .translate_x12_into::<Node>(&job.tree, grammars, partner)
+        .ok()?;
+    let prov = job
+        .provenance(producer)
+        .into_iter()
+        .map(|(k, v)| (k, Node::Text(v)))
+        .collect();
+    node::insert(&mut doc, "provenance", Node::Object(prov));
+    typed_node(&Node::Object(doc), kind)
 }
 
 /// The typed document of a mapped `Node` tree as canonical JSON text; `None` when it does not
@@ -202,18 +225,14 @@ fn typed_node(doc: &Node<'_>, kind: &str) -> Option<String> {
 }
 
 /// What a mapping worker does with one accepted set.
-type Work<T> = fn(&Job, &Grammars, &MapSet, Option<&str>, &str) -> Result<T, String>;
-
-/// How many sets may wait for a mapping worker: enough to keep the workers busy, few enough
-/// that memory stays bounded whatever the input size.
-const QUEUE: usize = 64;
+type Work<T> = fn(&Job<'_>, &Grammars, &MapSet, Option<&str>, &str) -> Result<T, String>;
 
 /// Translates every accepted set of an X12 input; rejected sets are reported, not translated.
 /// Calls `out` with each document (or the reason it could not be made), in input order.
 ///
-/// Sets are independent once checked, so they are mapped and typed on worker threads (one per
-/// core) while the reader goes on validating the next ones; results are put back in input
-/// order before `out` sees them.
+/// Sets are independent, so each is validated, held, mapped and typed on a worker thread (one
+/// per core, see `envelope::check_work`) while the reader goes on through the envelopes; results
+/// come back in input order.
 pub fn translate_x12<R: Read>(
     input: R,
     grammars: &Grammars,
@@ -244,114 +263,143 @@ pub fn translate_x12_json<R: Read>(
     translate_sets(input, grammars, maps, partner, map_job_json, out)
 }
 
-fn translate_sets<R: Read, T: Send>(
+/// `translate_x12_json` through its fast route only (the `Node` tree, typed and written
+/// straight to text), with no fallback to the `Value` route: a set that route does not take is
+/// an error here. For tests, which check that the fast route is the one taken.
+#[doc(hidden)]
+pub fn translate_x12_json_fast_only<R: Read>(
+    input: R,
+    grammars: &Grammars,
+    maps: &MapSet,
+    partner: Option<&str>,
+    out: impl FnMut(Result<String, String>),
+) -> io::Result<envelope::Summary> {
+    fn fast(
+        job: &Job<'_>,
+        grammars: &Grammars,
+        maps: &MapSet,
+        partner: Option<&str>,
+        producer: &str,
+    ) -> Result<String, String> {
+        map_node_json(job, grammars, maps, partner, producer).ok_or_else(|| {
+            let t = &job.tree;
+            format!(
+                "set {} {}: the fast route was not taken",
+                t.set_id, t.control_number
+            )
+        })
+    }
+    translate_sets(input, grammars, maps, partner, fast, out)
+}
+
+/// The mapping run on workers for each accepted set.
+struct MapWork<'a, T> {
+    grammars: &'a Grammars,
+    maps: &'a MapSet,
+    partner: Option<&'a str>,
+    producer: String,
+    work: Work<T>,
+}
+
+impl<T: Send + 'static> SetWork for MapWork<'_, T> {
+    fn accepted(&self, tree: SetTree, ctx: &SetContext) -> SetOutput {
+        // Acknowledgements are not translated (`Deliver` skips them too).
+        if ctx.gs.functional_id == "FA" {
+            return Box::new(());
+        }
+        let job = Job {
+            tree,
+            interchange: ctx.isa.control_number(),
+            group: &ctx.gs.control_number,
+            partner: self.partner.unwrap_or_else(|| ctx.isa.sender_id()),
+        };
+        let r: Result<T, String> =
+            (self.work)(&job, self.grammars, self.maps, self.partner, &self.producer);
+        Box::new(r)
+    }
+}
+
+/// Hands each set's result to `out`, in input order: the mapped document, or why there is none.
+struct Deliver<T, F> {
+    out: F,
+    result: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: 'static, F: FnMut(Result<T, String>)> Sink for Deliver<T, F> {
+    fn wants_segments(&self) -> bool {
+        false
+    }
+
+    fn set_done_with(
+        &mut self,
+        isa: &IsaInfo,
+        gs: &GroupInfo,
+        set: &SetResult,
+        output: Option<SetOutput>,
+    ) {
+        let label = || {
+            format!(
+                "set {} {} (interchange {}, group {})",
+                set.set_id,
+                set.control_number,
+                isa.control_number(),
+                gs.control_number
+            )
+        };
+        if !set.status.is_accepted() {
+            let first = set
+                .issues
+                .first()
+                .map(|i| format!(": segment {} {}: {}", i.position, i.segment_id, i.message))
+                .unwrap_or_default();
+            (self.out)(Err(format!(
+                "{} was rejected by validation and is not translated{first}",
+                label()
+            )));
+            return;
+        }
+        if gs.functional_id == "FA" {
+            return;
+        }
+        let r = match output.map(|o| o.downcast::<Result<T, String>>()) {
+            Some(Ok(r)) => *r,
+            _ => Err(format!(
+                "{}: internal error: the set was not mapped",
+                label()
+            )),
+        };
+        (self.out)(r);
+    }
+}
+
+fn translate_sets<R: Read, T: Send + 'static>(
     input: R,
     grammars: &Grammars,
     maps: &MapSet,
     partner: Option<&str>,
     work: Work<T>,
-    mut out: impl FnMut(Result<T, String>),
+    out: impl FnMut(Result<T, String>),
 ) -> io::Result<envelope::Summary> {
-    use std::collections::BTreeMap;
-    use std::sync::{mpsc, Arc, Mutex};
-
-    let producer = format!("{}-{}", grammars.fingerprint, maps.fingerprint);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8));
-    std::thread::scope(|scope| {
-        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(QUEUE);
-        // Shared by the workers only, so that if they all stop the sender sees it, not a full
-        // queue that never drains.
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        let (res_tx, res_rx) = mpsc::channel::<(u64, Result<T, String>)>();
-        let mut handles = Vec::new();
-        for _ in 0..workers {
-            let (job_rx, res_tx, producer) = (job_rx.clone(), res_tx.clone(), &producer);
-            handles.push(scope.spawn(move || loop {
-                // The lock is held only to take the next job, not while mapping it.
-                let job = match job_rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                let Ok(job) = job else { return };
-                let r = work(&job, grammars, maps, partner, producer);
-                if res_tx.send((job.seq, r)).is_err() {
-                    return;
-                }
-            }));
-        }
-        drop((res_tx, job_rx));
-        // Results that arrived ahead of an earlier set's, by sequence number.
-        let mut pending: BTreeMap<u64, Result<T, String>> = BTreeMap::new();
-        let mut next_out = 0u64;
-        let mut deliver = |pending: &mut BTreeMap<u64, Result<T, String>>,
-                           out: &mut dyn FnMut(Result<T, String>)| {
-            while let Some(r) = pending.remove(&next_out) {
-                out(r);
-                next_out += 1;
-            }
-        };
-        let mut seq = 0u64;
-        let summary = {
-            let sink = Collect::new(
-                |isa: &IsaInfo, gs: &GroupInfo, set: &SetResult, tree: SetTree| {
-                    if !set.status.is_accepted() {
-                        let first = set
-                            .issues
-                            .first()
-                            .map(|i| {
-                                format!(": segment {} {}: {}", i.position, i.segment_id, i.message)
-                            })
-                            .unwrap_or_default();
-                        pending.insert(
-                            seq,
-                            Err(format!(
-                                "set {} {} (interchange {}, group {}) was rejected by validation and is not translated{first}",
-                                set.set_id,
-                                set.control_number,
-                                isa.control_number(),
-                                gs.control_number
-                            )),
-                        );
-                    } else if gs.functional_id == "FA" {
-                        return;
-                    } else {
-                        let job = Job {
-                            seq,
-                            tree,
-                            interchange: isa.control_number().to_string(),
-                            group: gs.control_number.clone(),
-                            partner: partner
-                                .map(str::to_string)
-                                .unwrap_or_else(|| isa.sender_id().to_string()),
-                        };
-                        if let Err(mpsc::SendError(job)) = job_tx.send(job) {
-                            // No worker is left (one panicked): map here rather than lose it.
-                            let r = work(&job, grammars, maps, partner, &producer);
-                            pending.insert(seq, r);
-                        }
-                    }
-                    seq += 1;
-                    while let Ok((n, r)) = res_rx.try_recv() {
-                        pending.insert(n, r);
-                    }
-                    deliver(&mut pending, &mut out);
-                },
-            );
-            envelope::check(input, grammars, Leniency::default(), sink).map(|(_, s)| s)
-        };
-        drop(job_tx);
-        for (n, r) in res_rx.iter() {
-            pending.insert(n, r);
-            deliver(&mut pending, &mut out);
-        }
-        for h in handles {
-            if let Err(p) = h.join() {
-                std::panic::resume_unwind(p);
-            }
-        }
-        deliver(&mut pending, &mut out);
-        summary
-    })
+    let work = MapWork {
+        grammars,
+        maps,
+        partner,
+        producer: format!("{}-{}", grammars.fingerprint, maps.fingerprint),
+        work,
+    };
+    let sink = Deliver {
+        out,
+        result: std::marker::PhantomData,
+    };
+    envelope::check_work(
+        input,
+        grammars,
+        Leniency::default(),
+        sink,
+        Parallel::auto(),
+        &work,
+    )
+    .map(|(_, s)| s)
 }
 
 /// Reads canonical documents: one JSON document, or JSON lines.

@@ -13,6 +13,7 @@ pub mod path;
 pub mod rules;
 pub mod x12;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -457,14 +458,15 @@ pub(crate) fn value_error(map: &Map, r: &rules::Rule, e: convert::ValueError) ->
 }
 
 /// The first half of reading any rule, in either format: the default when the document has no
-/// value, then the code table. `None` when there is nothing to convert.
-pub(crate) fn table_value(
+/// value, then the code table. `None` when there is nothing to convert. Text that needs no
+/// change is not copied: the result borrows the input, the rule or the table.
+pub(crate) fn table_value<'a>(
     map: &Map,
-    tables: &Tables,
-    r: &rules::Rule,
-    raw: Option<String>,
-) -> Result<Option<String>, TranslateError> {
-    let Some(raw) = raw.or_else(|| r.default.clone()) else {
+    tables: &'a Tables,
+    r: &'a rules::Rule,
+    raw: Option<Cow<'a, str>>,
+) -> Result<Option<Cow<'a, str>>, TranslateError> {
+    let Some(raw) = raw.or_else(|| r.default.as_deref().map(Cow::Borrowed)) else {
         return Ok(None);
     };
     let Some(t) = &r.table else {
@@ -473,8 +475,15 @@ pub(crate) fn table_value(
     let table = tables
         .get(t)
         .ok_or_else(|| map.error(r.line, format!("table {t} is missing")))?;
-    match table.lookup(&raw) {
-        Some(v) => Ok(Some(v.to_string())),
+    // `Table::lookup`, keeping the code itself (passthrough) as the `Cow` it came in.
+    if let Some(v) = table.codes.get(raw.as_ref()) {
+        return Ok(Some(Cow::Borrowed(v.as_str())));
+    }
+    if table.passthrough {
+        return Ok(Some(raw));
+    }
+    match &table.unmapped {
+        Some(u) => Ok(Some(Cow::Borrowed(u.as_str()))),
         None => Err(value_error(
             map,
             r,

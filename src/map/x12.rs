@@ -311,8 +311,6 @@ pub(crate) struct Inbound<'a> {
     pub set: &'a SetGrammar,
     pub map: &'a Map,
     pub tables: &'a Tables,
-    /// Grammar loop index per loop path met in this set (a handful), filled as paths are met.
-    loop_of: RefCell<Vec<(&'a str, usize)>>,
     /// Qualifier/id pair positions per segment id, found once per set instead of per read.
     pairs: RefCell<Vec<(&'a str, Pairs)>>,
     /// Each segment's id as an `id_code`: the rules look segments up by id many times per set,
@@ -402,42 +400,38 @@ impl<'a> Inbound<'a> {
         map: &'a Map,
         tables: &'a Tables,
     ) -> Self {
-        let mut inb = Inbound {
-            tree,
-            dict: &v.dict,
-            set,
-            map,
-            tables,
-            loop_of: RefCell::new(Vec::new()),
-            pairs: RefCell::new(Vec::new()),
-            ids: (0..tree.segments.len())
-                .map(|s| id_code(tree.id(s)))
-                .collect(),
-            inst_lp: Vec::new(),
-            inst_last: Vec::new(),
-            pair_quals: RefCell::new((usize::MAX, Vec::new())),
-            utf8: std::str::from_utf8(tree.bytes()).ok(),
-        };
         // A set has a handful of distinct loop paths over many instances: each is looked up once.
         let mut seen: Vec<(&str, usize, u32)> = Vec::new();
-        let (mut lps, mut lasts) = (Vec::with_capacity(tree.loops.len()), Vec::new());
-        lasts.reserve(tree.loops.len());
+        let mut inst_lp = Vec::with_capacity(tree.loops.len());
+        let mut inst_last = Vec::with_capacity(tree.loops.len());
         for l in &tree.loops {
             let (lp, last) = match seen.iter().find(|(p, _, _)| *p == l.path) {
                 Some(&(_, lp, last)) => (lp, last),
                 None => {
-                    let lp = inb.grammar_loop(&l.path);
+                    let lp = loop_index(set, &l.path).unwrap_or(0);
                     let last = id_code(last_id(&l.path).as_bytes());
                     seen.push((&l.path, lp, last));
                     (lp, last)
                 }
             };
-            lps.push(lp);
-            lasts.push(last);
+            inst_lp.push(lp);
+            inst_last.push(last);
         }
-        inb.inst_lp = lps;
-        inb.inst_last = lasts;
-        inb
+        Inbound {
+            tree,
+            dict: &v.dict,
+            set,
+            map,
+            tables,
+            pairs: RefCell::new(Vec::new()),
+            ids: (0..tree.segments.len())
+                .map(|s| id_code(tree.id(s)))
+                .collect(),
+            inst_lp,
+            inst_last,
+            pair_quals: RefCell::new((usize::MAX, Vec::new())),
+            utf8: std::str::from_utf8(tree.bytes()).ok(),
+        }
     }
 
     /// Element bytes as text, borrowed unless they are not UTF-8. When the whole held set is
@@ -469,16 +463,6 @@ impl<'a> Inbound<'a> {
     fn inst_is(&self, inst: usize, w: Want<'_>) -> bool {
         w.code == self.inst_last[inst]
             && (w.code != LONG_ID || last_id(&self.tree.loops[inst].path).as_bytes() == w.id)
-    }
-
-    /// The grammar loop of a loop path (0, the set, when the grammar has no such loop).
-    fn grammar_loop(&self, path: &'a str) -> usize {
-        if let Some(&(_, lp)) = self.loop_of.borrow().iter().find(|(p, _)| *p == path) {
-            return lp;
-        }
-        let lp = loop_index(self.set, path).unwrap_or(0);
-        self.loop_of.borrow_mut().push((path, lp));
-        lp
     }
 
     fn pair_positions(&self, seg: &'a str) -> Option<Pairs> {
@@ -601,7 +585,7 @@ impl<'a> Inbound<'a> {
     /// Every value a path yields (scalars take the first).
     fn values(&self, ctx: Ctx, p: &'a X12Path) -> Vec<Cow<'a, str>> {
         let mut out = Vec::new();
-        self.each_value(ctx, p, &mut |_, v| {
+        self.each_value(ctx, p, false, &mut |_, v| {
             out.push(self.text(v));
             false
         });
@@ -611,7 +595,7 @@ impl<'a> Inbound<'a> {
     /// The first value a path yields.
     fn first_value(&self, ctx: Ctx, p: &'a X12Path) -> Option<Cow<'a, str>> {
         let mut out = None;
-        self.each_value(ctx, p, &mut |_, v| {
+        self.each_value(ctx, p, false, &mut |_, v| {
             out = Some(self.text(v));
             true
         });
@@ -620,19 +604,26 @@ impl<'a> Inbound<'a> {
 
     /// Hands every value a path yields to `f` with its qualifier as sent: the qualifier of its
     /// id pair, or the element its first condition names (MAN01 for `MAN02[MAN01=GM]`). `f`
-    /// returns true to stop. Reads borrow the held set; nothing is copied here.
-    fn each_value(&self, ctx: Ctx, p: &'a X12Path, f: &mut dyn FnMut(&'a [u8], &'a [u8]) -> bool) {
+    /// returns true to stop. Without `qual` the qualifier is not looked up (`f` gets ""): most
+    /// reads want only the value. Reads borrow the held set; nothing is copied here.
+    fn each_value(
+        &self,
+        ctx: Ctx,
+        p: &'a X12Path,
+        qual: bool,
+        f: &mut dyn FnMut(&'a [u8], &'a [u8]) -> bool,
+    ) {
         if p.steps.is_empty() {
             let start = if p.absolute {
                 Ctx { inst: 0, seg: None }
             } else {
                 ctx
             };
-            self.target_values(start, p, f);
+            self.target_values(start, p, qual, f);
             return;
         }
         for c in self.walk(ctx, &p.steps, p.absolute) {
-            if self.target_values(c, p, f) {
+            if self.target_values(c, p, qual, f) {
                 return;
             }
         }
@@ -643,6 +634,7 @@ impl<'a> Inbound<'a> {
         &self,
         c: Ctx,
         p: &'a X12Path,
+        qual: bool,
         f: &mut dyn FnMut(&'a [u8], &'a [u8]) -> bool,
     ) -> bool {
         let tree: &'a SetTree = self.tree;
@@ -660,10 +652,10 @@ impl<'a> Inbound<'a> {
                     };
                     match v.filter(|v| !v.is_empty()) {
                         Some(v) => {
-                            let q = conds
-                                .first()
-                                .and_then(|c| tree.element(s, c.elem))
-                                .unwrap_or(b"");
+                            let q = match conds.first() {
+                                Some(c) if qual => tree.element(s, c.elem).unwrap_or(b""),
+                                _ => b"",
+                            };
                             f(q, v)
                         }
                         None => false,
@@ -690,31 +682,21 @@ impl<'a> Inbound<'a> {
                 let Some(pairs) = self.pair_positions(seg) else {
                     return false;
                 };
-                // The filled pairs' qualifiers, from the memo when this segment was read last;
-                // a memo held elsewhere (never, today) means reading them here.
-                let mut memo = self.pair_quals.try_borrow_mut().ok();
-                let mut own = Vec::new();
-                let quals = match memo.as_deref_mut() {
-                    Some((at, q)) if *at == s => &*q,
-                    slot => {
-                        let q = match slot {
-                            Some((at, q)) => {
-                                *at = s;
-                                q
-                            }
-                            None => &mut own,
-                        };
-                        q.clear();
-                        // An empty qualifier is left out: the qualifiers a path names are two or
-                        // three characters, so none of them is empty.
-                        q.extend(pairs.iter().filter_map(|&(qp, vp)| {
-                            let b = tree.element(s, qp).unwrap_or(b"");
-                            (!b.is_empty()).then(|| (id_code(b), b.is_ascii(), qp, vp))
-                        }));
-                        &*q
-                    }
-                };
-                for &(code, ascii, q, v) in quals.iter() {
+                // The filled pairs' qualifiers, from the memo when this segment was read last.
+                // The memo is taken out while `f` runs and put back after, so nothing is
+                // borrowed across the call (a read made inside `f` would find it empty).
+                let (mut at, mut quals) = self.pair_quals.replace((usize::MAX, Vec::new()));
+                if at != s {
+                    at = s;
+                    quals.clear();
+                    // An empty qualifier is left out: the qualifiers a path names are two or
+                    // three characters, so none of them is empty.
+                    quals.extend(pairs.iter().filter_map(|&(qp, vp)| {
+                        let b = tree.element(s, qp).unwrap_or(b"");
+                        (!b.is_empty()).then(|| (id_code(b), b.is_ascii(), qp, vp))
+                    }));
+                }
+                let stopped = quals.iter().any(|&(code, ascii, q, v)| {
                     // Compared as bytes (as `id_code`s: qualifiers are two or three bytes); only
                     // a qualifier that is not ASCII is compared as the lossy text it reads as.
                     let wanted = qualifiers.iter().any(|x| {
@@ -726,15 +708,22 @@ impl<'a> Inbound<'a> {
                         let t = String::from_utf8_lossy(tree.element(s, q).unwrap_or(b""));
                         qualifiers.iter().any(|x| *x == t)
                     });
-                    if wanted {
-                        if let Some(v) = tree.element(s, v).filter(|v| !v.is_empty()) {
-                            if f(tree.element(s, q).unwrap_or(b""), v) {
-                                return true;
-                            }
-                        }
+                    if !wanted {
+                        return false;
                     }
-                }
-                false
+                    match tree.element(s, v).filter(|v| !v.is_empty()) {
+                        Some(v) => {
+                            let q = match qual {
+                                true => tree.element(s, q).unwrap_or(b""),
+                                false => b"",
+                            };
+                            f(q, v)
+                        }
+                        None => false,
+                    }
+                });
+                self.pair_quals.replace((at, quals));
+                stopped
             }
             Target::Envelope { seg, elem } => {
                 let src = if seg == "ISA" { &tree.isa } else { &tree.gs };
@@ -767,47 +756,12 @@ impl<'a> Inbound<'a> {
         self.finish_value(r, raw)
     }
 
-    /// `super::table_value` (default, then code table) without copying text that needs no
-    /// change: the result borrows the input, the rule or the table.
-    fn table_value(
-        &self,
-        r: &'a Rule,
-        raw: Option<Cow<'a, str>>,
-    ) -> Result<Option<Cow<'a, str>>, TranslateError> {
-        let Some(raw) = raw.or_else(|| r.default.as_deref().map(Cow::Borrowed)) else {
-            return Ok(None);
-        };
-        let Some(t) = &r.table else {
-            return Ok(Some(raw));
-        };
-        let table: &'a super::rules::Table = self
-            .tables
-            .get(t)
-            .ok_or_else(|| self.map.error(r.line, format!("table {t} is missing")))?;
-        // `Table::lookup`: the code's entry, else the code itself (passthrough), else the
-        // catch-all value.
-        if let Some(v) = table.codes.get(raw.as_ref()) {
-            return Ok(Some(Cow::Borrowed(v.as_str())));
-        }
-        if table.passthrough {
-            return Ok(Some(raw));
-        }
-        match &table.unmapped {
-            Some(u) => Ok(Some(Cow::Borrowed(u.as_str()))),
-            None => Err(super::value_error(
-                self.map,
-                r,
-                ValueError(format!("code `{raw}` is not in table {t}")),
-            )),
-        }
-    }
-
     fn finish_value<O: Out<'a>>(
         &self,
         r: &'a Rule,
         raw: Option<Cow<'a, str>>,
     ) -> Result<Option<O>, TranslateError> {
-        let Some(mapped) = self.table_value(r, raw)? else {
+        let Some(mapped) = super::table_value(self.map, self.tables, r, raw)? else {
             return Ok(None);
         };
         if r.convert == Convert::None {
@@ -825,7 +779,7 @@ impl<'a> Inbound<'a> {
         let (q, raw) = r.from.iter().find_map(|s| match s {
             Source::X12(p) => {
                 let mut first = None;
-                self.each_value(ctx, p, &mut |q, v| {
+                self.each_value(ctx, p, true, &mut |q, v| {
                     first = Some((self.text(q), self.text(v)));
                     true
                 });

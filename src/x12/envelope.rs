@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::grammar::{Grammars, SetGrammar, VersionGrammar};
 use super::lexer::{self, Delimiters};
-use super::offload::{Outcome, Parallel, Pool, Ticket};
+use super::offload::{Outcome, Parallel, Pool, SetContext, SetOutput, SetWork, Ticket};
 use super::reader::{Item, ReaderNote, Segment, SegmentReader};
 use super::validate::{Leniency, SegmentIssue, SetWalker};
 
@@ -187,6 +187,17 @@ pub trait Sink {
     /// Every segment of a set, ST to SE, as it is read (for collectors such as translate).
     fn set_segment(&mut self, seg: &Segment<'_>, position: u32, loop_path: &str) {}
     fn set_done(&mut self, isa: &IsaInfo, gs: &GroupInfo, set: &SetResult) {}
+    /// `set_done` with what a `SetWork` made of the set (`check_work`); the default drops it.
+    fn set_done_with(
+        &mut self,
+        isa: &IsaInfo,
+        gs: &GroupInfo,
+        set: &SetResult,
+        output: Option<SetOutput>,
+    ) {
+        let _ = output;
+        self.set_done(isa, gs, set);
+    }
     fn group_done(&mut self, isa: &IsaInfo, gs: &GroupInfo, result: &GroupResult) {}
     fn interchange_done(&mut self, isa: &IsaInfo, result: &InterchangeResult) {}
     fn problem(&mut self, problem: &FileProblem) {}
@@ -326,6 +337,8 @@ pub struct Engine<'g, S> {
     pool: Option<Pool<'g>>,
     pending: VecDeque<Pending<'g>>,
     max_set_bytes: usize,
+    /// The current group's envelope for `SetWork`s, made at its first set.
+    ctx: Option<std::sync::Arc<SetContext>>,
 }
 
 /// Checks everything in `input`, streaming. Returns the sink and the totals. Sets are walked on
@@ -353,8 +366,33 @@ pub fn check_with<R: Read, S: Sink>(
     }
     std::thread::scope(|scope| {
         let mut engine = Engine::new(grammars, lenient, sink);
-        engine.pool = Some(Pool::start(scope, parallel));
+        engine.pool = Some(Pool::start(scope, parallel, None));
         engine.max_set_bytes = parallel.max_set_bytes;
+        // Dropping the pool (inside `run`, with the engine) ends the workers before the scope joins.
+        run(input, engine)
+    })
+}
+
+/// `check` with `work` run on worker threads for every accepted set (see `SetWork`); the sink
+/// gets its output through `Sink::set_done_with`, in set order. At least one worker runs
+/// whatever `parallel` says, and no set is walked on this thread (it would not be held), so a
+/// set is held in memory whole however large it is, as a collecting sink would hold it.
+pub fn check_work<'g, R: Read, S: Sink>(
+    input: R,
+    grammars: &'g Grammars,
+    lenient: Leniency,
+    sink: S,
+    parallel: Parallel,
+    work: &'g dyn SetWork,
+) -> io::Result<(S, Summary)> {
+    let parallel = Parallel {
+        workers: parallel.workers.max(1),
+        max_set_bytes: usize::MAX,
+        ..parallel
+    };
+    std::thread::scope(|scope| {
+        let mut engine = Engine::new(grammars, lenient, sink);
+        engine.pool = Some(Pool::start(scope, parallel, Some(work)));
         // Dropping the pool (inside `run`, with the engine) ends the workers before the scope joins.
         run(input, engine)
     })
@@ -422,6 +460,7 @@ impl<'g, S: Sink> Engine<'g, S> {
             pool: None,
             pending: VecDeque::new(),
             max_set_bytes: usize::MAX,
+            ctx: None,
         }
     }
 
@@ -792,6 +831,7 @@ impl<'g, S: Sink> Engine<'g, S> {
         }
         self.summary.interchanges += 1;
         self.stray_reported = false;
+        self.ctx = None;
         self.sink.interchange_start(&info);
         self.ic = Some(Ic {
             info,
@@ -923,6 +963,7 @@ impl<'g, S: Sink> Engine<'g, S> {
             ));
         }
         self.summary.groups += 1;
+        self.ctx = None;
         self.sink.group_start(&ic.info, &info);
         self.group = Some(Grp {
             info,
@@ -1070,6 +1111,19 @@ impl<'g, S: Sink> Engine<'g, S> {
         let walk = match (grammar, self.group.as_ref().and_then(|g| g.version)) {
             (Some(s), Some(v)) => match self.pool.as_mut() {
                 Some(pool) => {
+                    let ctx = match (pool.has_work(), &self.ic, &self.group) {
+                        (true, Some(ic), Some(g)) => Some(
+                            self.ctx
+                                .get_or_insert_with(|| {
+                                    std::sync::Arc::new(SetContext {
+                                        isa: ic.info.clone(),
+                                        gs: g.info.clone(),
+                                    })
+                                })
+                                .clone(),
+                        ),
+                        _ => None,
+                    };
                     pool.begin_set(
                         s,
                         &v.dict,
@@ -1077,6 +1131,7 @@ impl<'g, S: Sink> Engine<'g, S> {
                         seg.delimiters,
                         seg.raw,
                         seg.offset,
+                        ctx,
                     );
                     Walk::Deferred
                 }
@@ -1151,10 +1206,12 @@ impl<'g, S: Sink> Engine<'g, S> {
                 Source::Ready(Some(Outcome::of(*w)))
             }
             Walk::Deferred => match self.pool.as_mut() {
-                Some(pool) if missing_trailer => {
-                    Source::Worker(pool.end_set(set.count + 1, offset, true))
+                Some(pool) => {
+                    let ids = (pool.has_work() && set.errors.is_empty())
+                        .then(|| (set.set_id.clone(), set.control.clone()));
+                    let position = set.count + u32::from(missing_trailer);
+                    Source::Worker(pool.end_set(position, offset, missing_trailer, ids))
                 }
-                Some(pool) => Source::Worker(pool.end_set(set.count, offset, false)),
                 None => Source::Ready(None),
             },
             Walk::None => Source::Ready(None),
@@ -1180,6 +1237,7 @@ impl<'g, S: Sink> Engine<'g, S> {
                             warnings: vec!["internal error: the set's walk was lost".into()],
                             truncated: false,
                             rejects: true,
+                            output: None,
                         }),
                         None => break,
                     }
@@ -1206,9 +1264,9 @@ impl<'g, S: Sink> Engine<'g, S> {
     }
 
     fn report_set(&mut self, mut set: SetState<'g>, outcome: Option<Outcome>) {
-        let (issues, mut warnings, truncated, walker_rejects) = match outcome {
-            Some(o) => (o.issues, o.warnings, o.truncated, o.rejects),
-            None => (Vec::new(), Vec::new(), false, false),
+        let (issues, mut warnings, truncated, walker_rejects, output) = match outcome {
+            Some(o) => (o.issues, o.warnings, o.truncated, o.rejects, o.output),
+            None => (Vec::new(), Vec::new(), false, false, None),
         };
         if let Some(n) = set.grammar_note.take() {
             warnings.insert(0, n);
@@ -1256,9 +1314,10 @@ impl<'g, S: Sink> Engine<'g, S> {
             }
         }
         if let (Some(ic), Some(g)) = (self.ic.as_ref(), self.group.as_ref()) {
-            self.sink.set_done(&ic.info, &g.info, &result);
+            self.sink.set_done_with(&ic.info, &g.info, &result, output);
         } else if let Some(ic) = self.ic.as_ref() {
-            self.sink.set_done(&ic.info, &GroupInfo::default(), &result);
+            self.sink
+                .set_done_with(&ic.info, &GroupInfo::default(), &result, output);
         }
     }
 

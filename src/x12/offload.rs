@@ -2,16 +2,37 @@
 //! records each set's segments (copied bytes plus what to do with them) into a job; workers
 //! replay jobs through a `SetWalker` and send back one `Outcome` per set. The engine takes
 //! outcomes strictly in set order, so a sink sees exactly what a single-threaded run gives.
-//! Owns no envelope state and never talks to a sink.
+//! With a `SetWork` (translate), a worker also holds each set it accepts as a `SetTree` and runs
+//! the work on it, so mapping happens where the walk did. Owns no envelope state and never talks
+//! to a sink.
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::Scope;
 
+use super::envelope::{GroupInfo, IsaInfo};
 use super::grammar::{Dictionary, SetGrammar};
-use super::lexer::Delimiters;
+use super::lexer::{self, Delimiters};
+use super::reader::Segment;
+use super::tree::{SetTree, TreeBuilder};
 use super::validate::{Leniency, SegmentIssue, SetWalker};
+
+/// What a set's work gives back, taken by the sink's `set_done_with` (which knows its type).
+pub type SetOutput = Box<dyn Any + Send>;
+
+/// Work done on a worker thread with each set that the walk and the envelope checks accept
+/// (accepted with errors included), held whole as a `SetTree`.
+pub trait SetWork: Sync {
+    fn accepted(&self, tree: SetTree, ctx: &SetContext) -> SetOutput;
+}
+
+/// The envelope a set was read in, shared by the sets of a group.
+pub struct SetContext {
+    pub isa: IsaInfo,
+    pub gs: GroupInfo,
+}
 
 /// How `envelope::check_with` spreads set walks over threads.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +74,8 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     pub truncated: bool,
     pub rejects: bool,
+    /// What the `SetWork` made of the set, when there is one and the set was accepted.
+    pub output: Option<SetOutput>,
 }
 
 impl Outcome {
@@ -63,6 +86,7 @@ impl Outcome {
             warnings: w.warnings,
             truncated: w.truncated,
             rejects,
+            output: None,
         }
     }
 }
@@ -100,6 +124,10 @@ struct JobSet<'g> {
     ops_end: usize,
     /// Where the set's bytes start in the job buffer (for its size).
     bytes_start: usize,
+    /// With a `SetWork`: the set's envelope; the work runs only once `ids` are there too.
+    ctx: Option<Arc<SetContext>>,
+    /// ST01 and ST02, given by `end_set` when the envelope checks found nothing against the set.
+    ids: Option<(String, String)>,
 }
 
 struct Job<'g> {
@@ -150,11 +178,17 @@ pub struct Pool<'g> {
     free: Vec<Job<'g>>,
     in_flight: usize,
     received: HashMap<u64, VecDeque<Outcome>>,
+    has_work: bool,
 }
 
 impl<'g> Pool<'g> {
     /// Starts `config.workers` walkers in `scope`; they end when the pool is dropped.
-    pub fn start<'scope>(scope: &'scope Scope<'scope, '_>, config: Parallel) -> Pool<'g>
+    /// With `work`, workers also run it on every set they accept (see `SetWork`).
+    pub fn start<'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        config: Parallel,
+        work: Option<&'g dyn SetWork>,
+    ) -> Pool<'g>
     where
         'g: 'scope,
     {
@@ -165,7 +199,7 @@ impl<'g> Pool<'g> {
         for _ in 0..workers {
             let out = out.clone();
             let queue = Arc::clone(&queue);
-            scope.spawn(move || work(&queue, out));
+            scope.spawn(move || run_jobs(&queue, out, work));
         }
         Pool {
             config,
@@ -176,10 +210,18 @@ impl<'g> Pool<'g> {
             free: Vec::new(),
             in_flight: 0,
             received: HashMap::new(),
+            has_work: work.is_some(),
         }
     }
 
-    /// Starts recording a set whose ST segment is `raw`.
+    /// Whether workers run a `SetWork` (sets then need `SetContext`s and ids).
+    pub fn has_work(&self) -> bool {
+        self.has_work
+    }
+
+    /// Starts recording a set whose ST segment is `raw`; `ctx` is its envelope when the pool
+    /// has a `SetWork`.
+    #[allow(clippy::too_many_arguments)]
     pub fn begin_set(
         &mut self,
         grammar: &'g SetGrammar,
@@ -188,6 +230,7 @@ impl<'g> Pool<'g> {
         delimiters: Delimiters,
         raw: &[u8],
         offset: u64,
+        ctx: Option<Arc<SetContext>>,
     ) {
         let job = &mut self.building;
         let bytes_start = job.bytes.len();
@@ -198,6 +241,8 @@ impl<'g> Pool<'g> {
             delimiters,
             ops_end: usize::MAX,
             bytes_start,
+            ctx,
+            ids: None,
         });
         job.bytes.extend_from_slice(raw);
         job.ops.push(Op::Header {
@@ -231,8 +276,16 @@ impl<'g> Pool<'g> {
             .map_or(0, |s| self.building.bytes.len() - s.bytes_start)
     }
 
-    /// Ends the set being recorded; its outcome is fetched later with `outcome`.
-    pub fn end_set(&mut self, position: u32, offset: u64, trailer_missing: bool) -> Ticket {
+    /// Ends the set being recorded; its outcome is fetched later with `outcome`. `ids` (ST01,
+    /// ST02) are given when the envelope checks found nothing against the set, so that a
+    /// `SetWork` may run on it if the walk accepts it too.
+    pub fn end_set(
+        &mut self,
+        position: u32,
+        offset: u64,
+        trailer_missing: bool,
+        ids: Option<(String, String)>,
+    ) -> Ticket {
         let job = &mut self.building;
         job.ops.push(if trailer_missing {
             Op::FinishWithoutTrailer { position, offset }
@@ -241,6 +294,7 @@ impl<'g> Pool<'g> {
         });
         if let Some(s) = job.sets.last_mut() {
             s.ops_end = job.ops.len();
+            s.ids = ids;
         }
         let ticket = Ticket { job: job.id };
         if job.bytes.len() >= self.config.job_bytes {
@@ -256,7 +310,13 @@ impl<'g> Pool<'g> {
         let set = job.sets.pop()?;
         let from = job.sets.last().map_or(0, |s| s.ops_end);
         let mut walker = SetWalker::new(set.grammar, set.dict, set.lenient);
-        replay(&mut walker, &job.bytes, &job.ops[from..], &set.delimiters);
+        replay(
+            &mut walker,
+            &job.bytes,
+            &job.ops[from..],
+            &set.delimiters,
+            None,
+        );
         job.ops.truncate(from);
         job.bytes.truncate(set.bytes_start);
         Some(walker)
@@ -328,18 +388,47 @@ impl<'g> Pool<'g> {
     }
 }
 
-fn replay<'g>(walker: &mut SetWalker<'g>, bytes: &[u8], ops: &[Op], d: &Delimiters) {
+/// Replays recorded ops into `walker`, and into `tree` (with the loop path the walk gives
+/// each segment, as `envelope` feeds a sink inline) when the set is to be held.
+fn replay<'g>(
+    walker: &mut SetWalker<'g>,
+    bytes: &[u8],
+    ops: &[Op],
+    d: &Delimiters,
+    mut tree: Option<&mut TreeBuilder>,
+) {
+    let seg = |start: usize, end: usize, offset: u64| Segment {
+        raw: &bytes[start..end],
+        offset,
+        delimiters: *d,
+        unterminated: false,
+    };
     for op in ops {
         match op {
             Op::Header { start, end, offset } => {
                 walker.check_header(&bytes[*start..*end], d, *offset);
+                if let Some(t) = tree.as_deref_mut() {
+                    t.segment(&seg(*start, *end, *offset), 1, "");
+                }
             }
             Op::Segment {
                 start,
                 end,
                 position,
                 offset,
-            } => walker.segment(&bytes[*start..*end], d, *position, *offset),
+            } => {
+                let raw = &bytes[*start..*end];
+                walker.segment(raw, d, *position, *offset);
+                if let Some(t) = tree.as_deref_mut() {
+                    // The SE is held at the set level, as the envelope hands it to a sink.
+                    let path = if lexer::segment_id(raw, d) == b"SE" {
+                        ""
+                    } else {
+                        walker.loop_path()
+                    };
+                    t.segment(&seg(*start, *end, *offset), *position, path);
+                }
+            }
             Op::Warning(m) => walker.warnings.push(m.clone()),
             Op::Finish { position, offset } => walker.finish(*position, *offset),
             Op::FinishWithoutTrailer { position, offset } => {
@@ -349,7 +438,12 @@ fn replay<'g>(walker: &mut SetWalker<'g>, bytes: &[u8], ops: &[Op], d: &Delimite
     }
 }
 
-fn work<'g>(queue: &Mutex<Receiver<Job<'g>>>, out: Sender<(Job<'g>, Vec<Outcome>)>) {
+fn run_jobs<'g>(
+    queue: &Mutex<Receiver<Job<'g>>>,
+    out: Sender<(Job<'g>, Vec<Outcome>)>,
+    work: Option<&'g dyn SetWork>,
+) {
+    let mut builder = TreeBuilder::default();
     loop {
         // The lock is held only while waiting for the next job, never while walking one.
         let next = match queue.lock() {
@@ -362,9 +456,30 @@ fn work<'g>(queue: &Mutex<Receiver<Job<'g>>>, out: Sender<(Job<'g>, Vec<Outcome>
         for set in &job.sets {
             let mut walker = SetWalker::new(set.grammar, set.dict, set.lenient);
             let to = set.ops_end.min(job.ops.len());
-            replay(&mut walker, &job.bytes, &job.ops[from..to], &set.delimiters);
+            let held = match (work, &set.ctx, &set.ids) {
+                (Some(work), Some(ctx), Some(ids)) => Some((work, ctx, ids)),
+                _ => None,
+            };
+            if let Some((_, ctx, _)) = held {
+                builder.start(&ctx.isa, &ctx.gs);
+            }
+            let tree = held.map(|_| &mut builder);
+            replay(
+                &mut walker,
+                &job.bytes,
+                &job.ops[from..to],
+                &set.delimiters,
+                tree,
+            );
             from = to;
-            outcomes.push(Outcome::of(walker));
+            let mut outcome = Outcome::of(walker);
+            if let Some((work, ctx, (set_id, control))) = held {
+                let tree = builder.finish_ids(set_id, control);
+                if !outcome.rejects {
+                    outcome.output = Some(work.accepted(tree, ctx));
+                }
+            }
+            outcomes.push(outcome);
         }
         if out.send((job, outcomes)).is_err() {
             return;

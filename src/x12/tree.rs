@@ -231,8 +231,13 @@ impl TreeBuilder {
     }
 
     pub fn finish(&mut self, set: &SetResult) -> SetTree {
-        self.tree.set_id = set.set_id.clone();
-        self.tree.control_number = set.control_number.clone();
+        self.finish_ids(&set.set_id, &set.control_number)
+    }
+
+    /// `finish` with the set's ST01 and ST02 given directly.
+    pub fn finish_ids(&mut self, set_id: &str, control_number: &str) -> SetTree {
+        self.tree.set_id = set_id.to_string();
+        self.tree.control_number = control_number.to_string();
         self.stack.clear();
         let t = &self.tree;
         self.last = (t.buf.len(), t.bounds.len(), t.segments.len(), t.loops.len());
