@@ -386,7 +386,7 @@ impl Gateway {
 
     /// Receives a batch of small payloads and commits their processing, in order. `prepared`
     /// is parallel to `items`, checked and mapped beforehand under the id
-    /// [`crate::store::inbox_id_for`] predicts. When every item is fresh X12 with that id (the
+    /// [`crate::store::Store::fresh_inbox_id`] predicts. When every item is fresh X12 with that id (the
     /// usual case), the receives and the processing are one transaction; otherwise the
     /// receives commit on their own and the items go the general way (redeliveries after a
     /// crash are processed from their stored payload first, as they arrived earlier).

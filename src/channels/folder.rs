@@ -19,7 +19,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::{Gateway, Outcome, PipelineError, Prepared};
-use crate::store::{inbox_id_for, InboxId, InboxMeta};
+use crate::store::{InboxId, InboxMeta};
 
 /// Files seen but not yet settled: path → (size, mtime, first seen unchanged).
 #[derive(Default)]
@@ -141,7 +141,8 @@ pub struct Batch {
     /// Small files: path, and receive key, metadata and bytes for the store.
     paths: Vec<PathBuf>,
     items: Vec<(String, InboxMeta, Vec<u8>)>,
-    /// Parallel to `items`, under the ids [`inbox_id_for`] predicts.
+    /// Parallel to `items`, under the ids the store predicts
+    /// ([`crate::store::Store::fresh_inbox_id`]).
     prepared: Vec<Prepared>,
 }
 
@@ -226,7 +227,7 @@ fn prepare_all(
     items: &[(String, InboxMeta, Vec<u8>)],
 ) -> Result<Vec<Prepared>, PipelineError> {
     let prepare_one = |(key, meta, bytes): &(String, InboxMeta, Vec<u8>)| {
-        gw.prepare(inbox_id_for(key, meta), bytes)
+        gw.prepare(gw.store.fresh_inbox_id(key, meta), bytes)
     };
     let workers = workers();
     if workers == 1 || items.len() < 2 {
