@@ -208,16 +208,9 @@ pub fn process_batch(
     commit_batch(gw, batch)
 }
 
-/// Worker threads for checking and mapping: one per core (looked up once; it reads cgroup
-/// files each time).
+/// Worker threads for checking and mapping: one per core, at most four.
 fn workers() -> usize {
-    static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *WORKERS.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 4)
-    })
+    crate::x12::offload::cores().clamp(1, 4)
 }
 
 /// Checks and maps items on one thread per core (the stages are pure, so only the commit has
