@@ -1023,10 +1023,14 @@ pub struct PreparedDoc {
 
 impl PreparedDoc {
     fn new(doc: &CanonicalDocument, label: String) -> Result<Self, String> {
-        // Through `Value` so the stored bytes keep their key order (sorted).
-        let body = serde_json::to_value(doc)
-            .and_then(|v| serde_json::to_vec(&v))
-            .map_err(|e| e.to_string())?;
+        // Keys sorted, as the `Value` route wrote them: the sorted writer gives the same bytes
+        // without building a `Value`; whatever it cannot write exactly goes that route.
+        let mut body = Vec::new();
+        if crate::canonical::json::write_sorted(doc, &mut body).is_err() {
+            body = serde_json::to_value(doc)
+                .and_then(|v| serde_json::to_vec(&v))
+                .map_err(|e| e.to_string())?;
+        }
         Ok(PreparedDoc {
             label,
             kind: doc.kind().as_str(),

@@ -252,6 +252,9 @@ fn assert_stored_once(gw: &Gateway, docs: usize, n: usize) {
     let keys: BTreeSet<_> = page.items.iter().map(|d| &d.meta.business_key).collect();
     assert_eq!(keys.len(), docs, "no business key twice");
     for d in &page.items {
+        // Canonical JSON: compact, every object's keys in order (what the `Value` route wrote).
+        let v: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
+        assert_eq!(serde_json::to_vec(&v).unwrap(), d.body);
         let id = d.meta.inbox_id.expect("document names its inbox item");
         let entry = gw.store.inbox_get(id).unwrap().expect("its inbox item");
         assert_eq!(entry.stage, Stage::Done, "{id}");

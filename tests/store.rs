@@ -970,11 +970,8 @@ fn audit_is_appended_and_queried_by_document() {
 // ------------------------------------------------------------------------------------------
 // schema, retention, backup, corruption
 
-/// Opens the store once sled's file lock is free: a `sled::Db` dropped a moment ago can keep
-/// it while its flusher thread winds down (seen on a loaded machine), which is not the refusal
-/// under test.
 /// The store's sled database opened directly, to lay out old or odd records. Waits for the
-/// file lock like [`open_once_unlocked`]: a just-dropped store's flusher can still hold it.
+/// file lock like [`open_unlocked`].
 fn raw_db(dir: &Path) -> sled::Db {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -990,10 +987,13 @@ fn raw_db(dir: &Path) -> sled::Db {
     }
 }
 
-fn open_once_unlocked(dir: &Path) -> Result<SledStore> {
+/// Opens the store once sled's file lock is free: a `sled::Db` dropped a moment ago can keep
+/// it while its flusher thread winds down (seen on a loaded machine), which is not the refusal
+/// under test.
+fn open_unlocked(cfg: StoreConfig) -> Result<SledStore> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match SledStore::open(dir) {
+        match SledStore::open_with(cfg.clone()) {
             Err(e)
                 if e.to_string().contains("could not acquire lock")
                     && Instant::now() < deadline =>
@@ -1003,6 +1003,10 @@ fn open_once_unlocked(dir: &Path) -> Result<SledStore> {
             other => return other,
         }
     }
+}
+
+fn open_once_unlocked(dir: &Path) -> Result<SledStore> {
+    open_unlocked(StoreConfig::new(dir))
 }
 
 #[test]
@@ -1455,21 +1459,6 @@ fn a_schema_1_store_is_read_and_marked_current() {
             .unwrap(),
         SeenOutcome::First
     );
-}
-
-fn open_unlocked(cfg: StoreConfig) -> Result<SledStore> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match SledStore::open_with(cfg.clone()) {
-            Err(e)
-                if e.to_string().contains("could not acquire lock")
-                    && Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            other => return other,
-        }
-    }
 }
 
 fn read_only(dir: &Path) -> StoreConfig {
