@@ -1649,4 +1649,6 @@ fn a_read_only_open_of_a_schema_1_store_writes_nothing() {
         Err(StoreError::NoStore(_))
     ));
     assert!(!missing.exists());
+    assert!(!SledStore::exists(&missing));
+    assert!(SledStore::exists(dir.path()));
 }

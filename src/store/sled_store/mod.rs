@@ -186,7 +186,7 @@ impl SledStore {
         let root = cfg.dir.clone();
         if cfg.read_only {
             // sled creates a database where there is none; a read-only open must not.
-            if !root.join("db").is_dir() {
+            if !Self::exists(&root) {
                 return Err(StoreError::NoStore(root));
             }
         } else {
@@ -238,6 +238,11 @@ impl SledStore {
             read_only: cfg.read_only,
             gate: RwLock::new(()),
         })
+    }
+
+    /// Whether a store was ever created in `dir` (without opening or creating anything).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("db").is_dir()
     }
 
     /// The store directory.
