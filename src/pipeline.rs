@@ -283,7 +283,7 @@ impl Gateway {
     /// Commits a prepared item: one transaction for its duplicate keys, acks, documents,
     /// audit and final stage (buffered: flush before telling the channel).
     pub fn commit(&self, prepared: Prepared) -> Result<Outcome, PipelineError> {
-        let mut out = self.commit_many(vec![prepared])?;
+        let mut out = self.commit_many([&prepared])?;
         out.pop().ok_or_else(|| {
             PipelineError::Io(std::io::Error::other("the commit produced no outcome"))
         })
@@ -291,19 +291,23 @@ impl Gateway {
 
     /// Commits prepared items in order, one outcome each. Consecutive X12 items share one
     /// transaction (every sled transaction costs a synchronous log write, so a batch of items
-    /// pays it once); cXML items commit one by one.
-    pub fn commit_many(&self, items: Vec<Prepared>) -> Result<Vec<Outcome>, PipelineError> {
-        let mut outcomes = Vec::with_capacity(items.len());
-        let mut run: Vec<PreparedX12> = Vec::new();
+    /// pays it once); cXML items commit one by one. Borrows the items, so the caller decides
+    /// where they are freed (the drop folder frees a batch off its commit thread).
+    pub fn commit_many<'a>(
+        &self,
+        items: impl IntoIterator<Item = &'a Prepared>,
+    ) -> Result<Vec<Outcome>, PipelineError> {
+        let mut outcomes = Vec::new();
+        let mut run: Vec<&PreparedX12> = Vec::new();
         for item in items {
             match item {
                 Prepared::X12(p) => run.push(p),
-                Prepared::Cxml(id, bytes) => {
+                &Prepared::Cxml(id, ref bytes) => {
                     outcomes.extend(self.commit_x12_run(&std::mem::take(&mut run))?);
                     let started = std::time::Instant::now();
                     let span = tracing::info_span!("inbox_item", inbox = %id);
                     let _guard = span.enter();
-                    let outcome = self.process_cxml(id, &bytes)?;
+                    let outcome = self.process_cxml(id, bytes)?;
                     self.store
                         .set_stage(id, final_stage(&outcome), "pipeline")?;
                     self.outcome_metrics(&outcome, started);
@@ -330,17 +334,17 @@ impl Gateway {
 
     /// One transaction for a run of X12 items: each item's duplicate keys, acks, documents,
     /// audit and final stage, in order.
-    fn commit_x12_run(&self, run: &[PreparedX12]) -> Result<Vec<Outcome>, PipelineError> {
+    fn commit_x12_run(&self, run: &[&PreparedX12]) -> Result<Vec<Outcome>, PipelineError> {
         if run.is_empty() {
             return Ok(Vec::new());
         }
         let started = std::time::Instant::now();
         let result = std::cell::RefCell::new(Vec::new());
         self.store.atomically(&|tx| {
-            *result.borrow_mut() = self.decide_run(tx, run.iter())?;
+            *result.borrow_mut() = self.decide_run(tx, run.iter().copied())?;
             Ok(())
         })?;
-        Ok(self.finish_run(run.iter(), result.into_inner(), started))
+        Ok(self.finish_run(run.iter().copied(), result.into_inner(), started))
     }
 
     /// The part of a run's commit inside its transaction (may run more than once).
@@ -350,8 +354,11 @@ impl Gateway {
         run: impl Iterator<Item = &'a PreparedX12>,
     ) -> crate::store::Result<Vec<(Outcome, Effects)>> {
         let mut out = Vec::with_capacity(run.size_hint().0);
+        // One stamp (ack date and time) for the run: formatting it per item cost more than
+        // the rest of an ack's options.
+        let stamp = AckOptions::new(None, Ta1Mode::Never);
         for p in run {
-            let (outcome, effects) = self.decide_x12(tx, p)?;
+            let (outcome, effects) = self.decide_x12(tx, p, &stamp)?;
             tx.set_stage(p.id, final_stage(&outcome), "pipeline")?;
             out.push((outcome, effects));
         }
@@ -386,16 +393,17 @@ impl Gateway {
 
     /// Receives a batch of small payloads and commits their processing, in order. `prepared`
     /// is parallel to `items`, checked and mapped beforehand under the id
-    /// [`crate::store::inbox_id_for`] predicts. When every item is fresh X12 with that id (the
+    /// [`crate::store::Store::fresh_inbox_id`] predicts. When every item is fresh X12 with that id (the
     /// usual case), the receives and the processing are one transaction; otherwise the
     /// receives commit on their own and the items go the general way (redeliveries after a
     /// crash are processed from their stored payload first, as they arrived earlier).
     /// Per item, in an order where redeliveries come first: its index in `items`, id and
-    /// outcome. Buffered: flush before telling the channel.
+    /// outcome. Buffered: flush before telling the channel. Borrows the items, so the caller
+    /// decides where they are freed.
     pub fn receive_and_commit(
         &self,
         items: &[(String, InboxMeta, Vec<u8>)],
-        prepared: Vec<Prepared>,
+        prepared: &[Prepared],
     ) -> Result<Vec<(usize, InboxId, Outcome)>, PipelineError> {
         if items.len() != prepared.len() {
             return Err(PipelineError::Io(std::io::Error::other(
@@ -422,7 +430,7 @@ impl Gateway {
             }
             let all_fresh = receipts
                 .iter()
-                .zip(&prepared)
+                .zip(prepared)
                 .all(|(r, p)| matches!(r, Some((id, Receipt::Fresh)) if *id == p.id()));
             let decided = match &x12 {
                 Some(run) if all_fresh => Some(self.decide_run(tx, run.iter().copied())?),
@@ -464,8 +472,8 @@ impl Gateway {
                 _ => done.push((i, id, self.process(id)?)),
             }
         }
-        let (idx, run): (Vec<usize>, Vec<Prepared>) = fresh.into_iter().unzip();
-        let ids: Vec<InboxId> = run.iter().map(Prepared::id).collect();
+        let (idx, run): (Vec<usize>, Vec<&Prepared>) = fresh.into_iter().unzip();
+        let ids: Vec<InboxId> = run.iter().map(|p| p.id()).collect();
         let outcomes = self.commit_many(run)?;
         done.extend(
             idx.into_iter()
@@ -555,13 +563,13 @@ impl Gateway {
         &self,
         tx: &dyn StoreTx,
         p: &PreparedX12,
+        stamp: &AckOptions,
     ) -> crate::store::Result<(Outcome, Effects)> {
         let id = p.id;
         let mut fx = Effects::default();
         if let Some(why) = &p.unreadable {
             return Ok((Outcome::Exception(why.clone()), fx));
         }
-        let stamp = AckOptions::new(None, Ta1Mode::Never);
         let mut reasons: Vec<String> = p.problems.clone();
         let mut documents = 0;
         let mut duplicate_of = None;
@@ -597,7 +605,7 @@ impl Gateway {
                             id,
                             &format!("ta1dup/{id}/{n}"),
                             "TA1",
-                            &|c| duplicate_ta1(ic, c, &stamp),
+                            &|c| duplicate_ta1(ic, c, stamp),
                         )?;
                     }
                     duplicate_of = Some(format!("interchange {} duplicates inbox item {owner} (same sender, receiver and ISA13)", ic.isa.control_number()));
@@ -618,7 +626,7 @@ impl Gateway {
                 if kind.is_some() && has_fa_work {
                     let ak2 = partner.ak2_for_accepted;
                     fx.acks += enqueue_ack(tx, partner, id, &format!("fa/{id}/{n}"), "FA", &|c| {
-                        render_ack(ic, kind, ta1, ak2, c, &stamp)
+                        render_ack(ic, kind, ta1, ak2, c, stamp)
                     })?;
                 }
                 let wants_ta1 = ic.isa.ack_requested()
@@ -626,7 +634,7 @@ impl Gateway {
                 if wants_ta1 {
                     fx.acks +=
                         enqueue_ack(tx, partner, id, &format!("ta1/{id}/{n}"), "TA1", &|c| {
-                            render_ack(ic, None, Ta1Mode::Auto, true, c, &stamp)
+                            render_ack(ic, None, Ta1Mode::Auto, true, c, stamp)
                         })?;
                 }
             }
@@ -1018,10 +1026,14 @@ pub struct PreparedDoc {
 
 impl PreparedDoc {
     fn new(doc: &CanonicalDocument, label: String) -> Result<Self, String> {
-        // Through `Value` so the stored bytes keep their key order (sorted).
-        let body = serde_json::to_value(doc)
-            .and_then(|v| serde_json::to_vec(&v))
-            .map_err(|e| e.to_string())?;
+        // Keys sorted, as the `Value` route wrote them: the sorted writer gives the same bytes
+        // without building a `Value`; whatever it cannot write exactly goes that route.
+        let mut body = Vec::new();
+        if crate::canonical::json::write_sorted(doc, &mut body).is_err() {
+            body = serde_json::to_value(doc)
+                .and_then(|v| serde_json::to_vec(&v))
+                .map_err(|e| e.to_string())?;
+        }
         Ok(PreparedDoc {
             label,
             kind: doc.kind().as_str(),

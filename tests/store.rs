@@ -970,13 +970,30 @@ fn audit_is_appended_and_queried_by_document() {
 // ------------------------------------------------------------------------------------------
 // schema, retention, backup, corruption
 
+/// The store's sled database opened directly, to lay out old or odd records. Waits for the
+/// file lock like [`open_unlocked`].
+fn raw_db(dir: &Path) -> sled::Db {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match sled::open(dir.join("db")) {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
 /// Opens the store once sled's file lock is free: a `sled::Db` dropped a moment ago can keep
 /// it while its flusher thread winds down (seen on a loaded machine), which is not the refusal
 /// under test.
-fn open_once_unlocked(dir: &Path) -> Result<SledStore> {
+fn open_unlocked(cfg: StoreConfig) -> Result<SledStore> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match SledStore::open(dir) {
+        match SledStore::open_with(cfg.clone()) {
             Err(e)
                 if e.to_string().contains("could not acquire lock")
                     && Instant::now() < deadline =>
@@ -988,12 +1005,16 @@ fn open_once_unlocked(dir: &Path) -> Result<SledStore> {
     }
 }
 
+fn open_once_unlocked(dir: &Path) -> Result<SledStore> {
+    open_unlocked(StoreConfig::new(dir))
+}
+
 #[test]
 fn a_store_from_a_newer_schema_is_refused_naming_both_versions() {
     let dir = tempfile::tempdir().unwrap();
     drop(SledStore::open(dir.path()).unwrap());
     {
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = raw_db(dir.path());
         db.open_tree("meta")
             .unwrap()
             .insert(
@@ -1179,7 +1200,7 @@ fn corrupt_records_read_back_as_errors_not_panics() {
         id
     };
     {
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = raw_db(dir.path());
         db.open_tree("inbox")
             .unwrap()
             .insert(id.as_bytes(), &b"{not json"[..])
@@ -1378,7 +1399,7 @@ fn a_schema_1_store_is_read_and_marked_current() {
     {
         // The schema 1 layout: one JSON event per audit row under ms + id, and every duplicate
         // key listed under its own first-seen time.
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = raw_db(dir.path());
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &1u32.to_be_bytes())
@@ -1438,4 +1459,196 @@ fn a_schema_1_store_is_read_and_marked_current() {
             .unwrap(),
         SeenOutcome::First
     );
+}
+
+fn read_only(dir: &Path) -> StoreConfig {
+    let mut cfg = StoreConfig::new(dir);
+    cfg.read_only = true;
+    cfg
+}
+
+/// Schema 2 values: `u32 length | JSON header | raw bytes`.
+fn schema_2_value(header: &impl serde::Serialize, body: &[u8]) -> Vec<u8> {
+    let h = serde_json::to_vec(header).unwrap();
+    [&(h.len() as u32).to_be_bytes()[..], &h, body].concat()
+}
+
+#[test]
+fn a_schema_2_store_is_read_as_it_is_read_only_and_upgraded_read_write() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SledStore::open(dir.path()).unwrap());
+    let t = at(2026, 2, 1, 9);
+    let inbox_id: InboxId = "0000019c16ad8a400102030405060708".parse().unwrap();
+    let doc_id: DocumentId = "0000019c16ad8a401112131415161718".parse().unwrap();
+    let out_id: OutboxId = "0000019c16ad8a402122232425262728".parse().unwrap();
+    let entry = InboxEntry {
+        id: inbox_id,
+        receive_key: "folder:/in/a.x12:3:1:ab".into(),
+        meta: InboxMeta {
+            channel: "folder".into(),
+            partner_hint: None,
+            source_name: Some("a.x12".into()),
+            received_at: t,
+            attributes: BTreeMap::from([("k".to_string(), "v".to_string())]),
+        },
+        payload: PayloadRef {
+            file: None,
+            size: 3,
+            sha256: hex::encode(Sha256::digest(b"ISA")),
+        },
+        stage: Stage::Acked,
+        stage_changed_at: t,
+        replays: 0,
+    };
+    let meta = DocumentMeta {
+        partner: "acme".into(),
+        kind: "purchase_order".into(),
+        po_numbers: vec!["PO-1".into()],
+        business_key: "PO-1".into(),
+        inbox_id: Some(inbox_id),
+        created_at: t,
+    };
+    let record = OutboxRecord {
+        id: out_id,
+        idempotency_key: "fa/x/0".into(),
+        partner: "acme".into(),
+        destination: "folder:acme".into(),
+        kind: "FA".into(),
+        document_id: None,
+        inbox_id: Some(inbox_id),
+        control_numbers: Some(ControlNumbers { isa13: 7, gs06: 7 }),
+        created_at: t,
+        due: t,
+        attempts: 1,
+        last_error: Some("refused".into()),
+        state: DeliveryState::Pending,
+        payload: Vec::new(),
+    };
+    {
+        let db = raw_db(dir.path());
+        let tree = |n: &str| db.open_tree(n).unwrap();
+        tree("meta")
+            .insert("schema_version", &2u32.to_be_bytes())
+            .unwrap();
+        tree("inbox")
+            .insert(inbox_id.as_bytes(), schema_2_value(&entry, b"ISA"))
+            .unwrap();
+        tree("stage_index")
+            .insert([&[0u8][..], inbox_id.as_bytes()].concat(), &[][..])
+            .unwrap();
+        let header = serde_json::json!({"meta": meta, "version": 2, "updated_at": t});
+        tree("documents")
+            .insert(doc_id.as_bytes(), schema_2_value(&header, b"{\"a\":1}"))
+            .unwrap();
+        let due_key = [
+            &(t.timestamp_millis() as u64).to_be_bytes()[..],
+            out_id.as_bytes(),
+        ]
+        .concat();
+        tree("outbox")
+            .insert(&due_key, schema_2_value(&record, b"ISA*997"))
+            .unwrap();
+        tree("outbox_index")
+            .insert(out_id.as_bytes(), [&[0u8][..], &due_key].concat())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let check_reads = |store: &SledStore| {
+        assert_eq!(
+            store.inbox_get(inbox_id).unwrap().unwrap().stage,
+            Stage::Acked
+        );
+        let mut payload = Vec::new();
+        store
+            .open_payload(inbox_id)
+            .unwrap()
+            .read_to_end(&mut payload)
+            .unwrap();
+        assert_eq!(payload, b"ISA");
+        let doc = store.get_document(doc_id).unwrap().unwrap();
+        assert_eq!(
+            (doc.meta, doc.version, doc.body),
+            (meta.clone(), 2, b"{\"a\":1}".to_vec())
+        );
+        let due = store.due(t, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].payload, b"ISA*997");
+        assert_eq!(due[0].last_error.as_deref(), Some("refused"));
+        assert_eq!(store.list_pending(10).unwrap().len(), 1);
+    };
+
+    // Read-only: everything reads, nothing is written, not even the schema mark.
+    {
+        let store = open_unlocked(read_only(dir.path())).unwrap();
+        check_reads(&store);
+        assert_eq!(store.schema_version().unwrap(), 2);
+        assert!(matches!(
+            store.set_stage(inbox_id, Stage::Done, "t"),
+            Err(StoreError::ReadOnly(_))
+        ));
+        assert!(matches!(
+            store.receive("k", entry.meta.clone(), &mut &b"x"[..]),
+            Err(StoreError::ReadOnly(_))
+        ));
+    }
+    let store = open_unlocked(StoreConfig::new(dir.path())).unwrap();
+    assert_eq!(store.schema_version().unwrap(), CURRENT_SCHEMA_VERSION);
+    check_reads(&store);
+    // Records rewritten now are in the current layout and read back the same.
+    store.set_stage(inbox_id, Stage::Done, "t").unwrap();
+    let mut payload = Vec::new();
+    store
+        .open_payload(inbox_id)
+        .unwrap()
+        .read_to_end(&mut payload)
+        .unwrap();
+    assert_eq!(payload, b"ISA", "the inline payload moved with the entry");
+    let e = store.inbox_get(inbox_id).unwrap().unwrap();
+    assert_eq!((e.stage, e.meta), (Stage::Done, entry.meta.clone()));
+    store.mark_delivered(out_id, t).unwrap();
+    let delivered = store.outbox_get(out_id).unwrap().unwrap();
+    assert_eq!(delivered.state, DeliveryState::Delivered { at: t });
+    assert_eq!(delivered.control_numbers, record.control_numbers);
+    assert_eq!(delivered.payload, b"ISA*997");
+    // Purge reads old and new records alike.
+    let report = store.purge(at(2027, 1, 1, 0)).unwrap();
+    assert_eq!(
+        (report.inbox_entries, report.documents, report.delivered),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn a_read_only_open_of_a_schema_1_store_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SledStore::open(dir.path()).unwrap());
+    {
+        let db = raw_db(dir.path());
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &1u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    {
+        let store = open_unlocked(read_only(dir.path())).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 1);
+        assert!(store.list_exceptions(10).unwrap().is_empty());
+        let err = store
+            .append_audit(&flow_event(at(2026, 3, 1, 0), "flow.new", None))
+            .unwrap_err();
+        assert!(err.to_string().contains("read-only"), "{err}");
+    }
+    // Still schema 1 for the next read-write open, which marks it.
+    let store = open_unlocked(StoreConfig::new(dir.path())).unwrap();
+    assert_eq!(store.schema_version().unwrap(), CURRENT_SCHEMA_VERSION);
+    // And a read-only open never creates a store.
+    let missing = dir.path().join("missing");
+    assert!(matches!(
+        SledStore::open_with(read_only(&missing)),
+        Err(StoreError::NoStore(_))
+    ));
+    assert!(!missing.exists());
+    assert!(!SledStore::exists(&missing));
+    assert!(SledStore::exists(dir.path()));
 }

@@ -19,7 +19,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::{Gateway, Outcome, PipelineError, Prepared};
-use crate::store::{inbox_id_for, InboxId, InboxMeta};
+use crate::store::{InboxId, InboxMeta};
 
 /// Files seen but not yet settled: path → (size, mtime, first seen unchanged).
 #[derive(Default)]
@@ -141,7 +141,8 @@ pub struct Batch {
     /// Small files: path, and receive key, metadata and bytes for the store.
     paths: Vec<PathBuf>,
     items: Vec<(String, InboxMeta, Vec<u8>)>,
-    /// Parallel to `items`, under the ids [`inbox_id_for`] predicts.
+    /// Parallel to `items`, under the ids the store predicts
+    /// ([`crate::store::Store::fresh_inbox_id`]).
     prepared: Vec<Prepared>,
 }
 
@@ -157,12 +158,25 @@ pub fn prepare_batch(gw: &Gateway, files: &[PathBuf]) -> Result<Batch, PipelineE
         prepared: Vec::new(),
     };
     for p in files {
-        let Ok(md) = fs::metadata(p) else { continue };
+        // One open and one stat of the open file per file: the metadata goes into the
+        // receive key, and `fs::read` would stat (and seek) once more for its size hint.
+        let Ok(mut f) = fs::File::open(p) else {
+            continue;
+        };
+        let Ok(md) = f.metadata() else { continue };
         if md.len() > limit {
             batch.large.push(p.clone());
             continue;
         }
-        let Ok(bytes) = fs::read(p) else { continue };
+        let mut bytes = Vec::with_capacity(md.len() as usize + 1);
+        // Bounded: a file that grew since the stat goes the streamed way.
+        if (&mut f).take(limit + 1).read_to_end(&mut bytes).is_err() {
+            continue;
+        }
+        if bytes.len() as u64 > limit {
+            batch.large.push(p.clone());
+            continue;
+        }
         let mut h = Sha256::new();
         h.update(&bytes);
         let Ok(key) = key_of(p, &md, h) else { continue };
@@ -177,21 +191,23 @@ pub fn prepare_batch(gw: &Gateway, files: &[PathBuf]) -> Result<Batch, PipelineE
 /// before a crash go the general way first (they arrived earlier); the small ones are received
 /// and committed together in one transaction. Buffered: the caller flushes before any file
 /// leaves the drop folder.
+/// Borrows the batch, so the caller decides where it is freed (the pipelined poll frees it on
+/// the settling thread: dropping thousands of checked and mapped items is not free, and the
+/// commit thread is the one every batch waits for).
 pub fn commit_batch(
     gw: &Gateway,
-    batch: Batch,
+    batch: &Batch,
 ) -> Result<Vec<(PathBuf, InboxId, Outcome)>, PipelineError> {
     let mut done = Vec::with_capacity(batch.large.len() + batch.items.len());
-    for p in batch.large {
-        if let Some(id) = receive_streamed(gw, &p)? {
+    for p in &batch.large {
+        if let Some(id) = receive_streamed(gw, p)? {
             let outcome = gw.process(id)?;
-            done.push((p, id, outcome));
+            done.push((p.clone(), id, outcome));
         }
     }
-    let mut paths: Vec<Option<PathBuf>> = batch.paths.into_iter().map(Some).collect();
-    for (i, id, outcome) in gw.receive_and_commit(&batch.items, batch.prepared)? {
-        if let Some(p) = paths.get_mut(i).and_then(Option::take) {
-            done.push((p, id, outcome));
+    for (i, id, outcome) in gw.receive_and_commit(&batch.items, &batch.prepared)? {
+        if let Some(p) = batch.paths.get(i) {
+            done.push((p.clone(), id, outcome));
         }
     }
     Ok(done)
@@ -204,19 +220,12 @@ pub fn process_batch(
     files: &[PathBuf],
 ) -> Result<Vec<(PathBuf, InboxId, Outcome)>, PipelineError> {
     let batch = prepare_batch(gw, files)?;
-    commit_batch(gw, batch)
+    commit_batch(gw, &batch)
 }
 
-/// Worker threads for checking and mapping: one per core (looked up once; it reads cgroup
-/// files each time).
+/// Worker threads for checking and mapping: one per core, at most four.
 fn workers() -> usize {
-    static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *WORKERS.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 4)
-    })
+    crate::x12::offload::cores().clamp(1, 4)
 }
 
 /// Checks and maps items on one thread per core (the stages are pure, so only the commit has
@@ -226,7 +235,7 @@ fn prepare_all(
     items: &[(String, InboxMeta, Vec<u8>)],
 ) -> Result<Vec<Prepared>, PipelineError> {
     let prepare_one = |(key, meta, bytes): &(String, InboxMeta, Vec<u8>)| {
-        gw.prepare(inbox_id_for(key, meta), bytes)
+        gw.prepare(gw.store.fresh_inbox_id(key, meta), bytes)
     };
     let workers = workers();
     if workers == 1 || items.len() < 2 {
@@ -369,13 +378,16 @@ fn pipelined(
     settled: &mut Vec<PathBuf>,
 ) -> Result<usize, PipelineError> {
     let (to_commit, commits) = std::sync::mpsc::sync_channel::<Batch>(1);
-    let (to_settle, settles) = std::sync::mpsc::sync_channel::<Finished>(1);
+    // The settler also frees each committed batch.
+    let (to_settle, settles) = std::sync::mpsc::sync_channel::<(Finished, Batch)>(1);
     std::thread::scope(|scope| {
         let settler = scope.spawn(move || {
             let mut done = 0;
             let mut settled = Vec::new();
-            for finished in settles {
-                match flush_and_settle(gw, finished, &mut settled) {
+            for (finished, batch) in settles {
+                let r = flush_and_settle(gw, finished, &mut settled);
+                drop(batch);
+                match r {
                     Ok(n) => done += n,
                     Err(e) => return (Err(e), settled),
                 }
@@ -384,8 +396,8 @@ fn pipelined(
         });
         let committer = scope.spawn(move || {
             for batch in commits {
-                let finished = commit_batch(gw, batch)?;
-                if to_settle.send(finished).is_err() {
+                let finished = commit_batch(gw, &batch)?;
+                if to_settle.send((finished, batch)).is_err() {
                     break;
                 }
             }

@@ -28,17 +28,32 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
 }
 
 pub fn open_gateway(config: Config, grammars: Grammars, maps: MapSet) -> Result<Gateway, String> {
-    for d in [
-        &config.in_dir,
-        &config.out_dir,
-        &config.archive_dir,
-        &config.error_dir,
-    ] {
-        std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+    open_gateway_with(config, grammars, maps, false)
+}
+
+/// [`open_gateway`], or with `read_only` a gateway for looking only: its store writes nothing
+/// (not even an older store's schema mark) and no folder is created.
+pub fn open_gateway_with(
+    config: Config,
+    grammars: Grammars,
+    maps: MapSet,
+    read_only: bool,
+) -> Result<Gateway, String> {
+    if !read_only {
+        for d in [
+            &config.in_dir,
+            &config.out_dir,
+            &config.archive_dir,
+            &config.error_dir,
+        ] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+        }
     }
     let mut sc = StoreConfig::new(&config.store_dir);
     sc.seen_window = chrono::Duration::days(config.duplicate_window_days);
     sc.inline_payload_max = config.inline_payload_max;
+    sc.read_only = read_only;
     let store = SledStore::open_with(sc).map_err(|e| {
         format!(
             "cannot open the store at {}: {e}",
@@ -211,7 +226,8 @@ pub fn operator(
     arg: Option<&str>,
 ) -> u8 {
     let token = std::env::var("EDIGATE_API_TOKEN").ok();
-    let direct = open_gateway(config.clone(), grammars, maps);
+    // Listing exceptions only looks.
+    let direct = open_gateway_with(config.clone(), grammars, maps, verb == "exceptions");
     let result: Result<String, String> = match (direct, verb) {
         (Ok(gw), "exceptions") => gw
             .store
@@ -257,6 +273,8 @@ pub fn operator(
                 .map_err(|e| e.to_string()),
             None => Err("backup needs a directory".into()),
         },
+        // No store yet (and so no server holding one): nothing is in exception.
+        (Err(_), "exceptions") if !SledStore::exists(&config.store_dir) => Ok(String::new()),
         (Err(_), "exceptions") => {
             api_call(&config.listen, "GET", "/v1/exceptions", token.as_deref()).map(|(_, b)| b)
         }

@@ -48,6 +48,12 @@ pub enum StoreError {
         oldest: u32,
     },
 
+    #[error("the store at {0} is open read-only; nothing can be written through it")]
+    ReadOnly(PathBuf),
+
+    #[error("there is no store at {0} to open read-only")]
+    NoStore(PathBuf),
+
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
 

@@ -43,13 +43,6 @@ pub use types::{
     StageChange, StoredDocument, MAX_CONTROL_NUMBER,
 };
 
-/// The id [`SledStore`] gives a fresh receive of `receive_key` (the same whether inline or
-/// to a file). Lets a caller check and map a payload before the transaction that receives it;
-/// the id the receive returns is still the authority (compare, and fall back when it differs).
-pub fn inbox_id_for(receive_key: &str, meta: &InboxMeta) -> InboxId {
-    sled_store::new_inbox_id(&sled_store::receive_key_hash(receive_key), meta)
-}
-
 /// The pure closure that renders an outbound payload once its control numbers are known.
 pub type BuildOutbound<'a> = dyn Fn(ControlNumbers) -> std::result::Result<NewOutbound, Box<dyn std::error::Error + Send + Sync>>
     + 'a;
@@ -103,6 +96,11 @@ pub trait Store: Send + Sync {
         meta: InboxMeta,
         payload: &mut dyn Read,
     ) -> Result<(InboxId, Receipt)>;
+
+    /// The id a fresh receive of `receive_key` with `meta` will get (inline or to a file).
+    /// Lets a caller check and map a payload before the transaction that receives it; the id
+    /// the receive returns is still the authority (compare, and fall back when it differs).
+    fn fresh_inbox_id(&self, receive_key: &str, meta: &InboxMeta) -> InboxId;
 
     fn inbox_get(&self, id: InboxId) -> Result<Option<InboxEntry>>;
 

@@ -51,6 +51,10 @@ macro_rules! time_ordered_id {
                 &self.0
             }
 
+            pub(crate) fn from_bytes(b: [u8; 16]) -> Self {
+                Self(b)
+            }
+
             /// Reads an id back from key bytes; `None` when the length is wrong.
             pub fn from_slice(b: &[u8]) -> Option<Self> {
                 <[u8; 16]>::try_from(b).ok().map(Self)

@@ -55,17 +55,21 @@ impl Parallel {
 
     /// One worker per core; none on a single core, where threads only add overhead.
     pub fn auto() -> Parallel {
-        // Looked up once: `available_parallelism` reads cgroup files (three opens and a
-        // `sched_getaffinity`) on every call, and the pipeline checks every document with this.
-        static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-        let cores =
-            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let cores = cores();
         Parallel {
             workers: if cores > 1 { cores } else { 0 },
             job_bytes: 256 * 1024,
             max_set_bytes: 4 * 1024 * 1024,
         }
     }
+}
+
+/// The number of cores, looked up once for the whole process: `available_parallelism` reads
+/// cgroup files (three opens and a `sched_getaffinity`) on every call, and the pipeline asks
+/// for every batch and every document it checks.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// What a walker concluded about one set.

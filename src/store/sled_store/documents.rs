@@ -6,22 +6,13 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
-use super::super::codec::{cat, lp, prefix_end, split_body, with_body};
+use super::super::codec::{cat, decode_document, encode_document, lp, prefix_end, DocHeader};
 use super::super::error::{Result, StoreError};
 use super::super::types::*;
 use super::{abort, tx_err, AuditSink, DirectAudit, SledStore, TxResult};
-
-/// Stored in front of the body.
-#[derive(Serialize, Deserialize)]
-struct DocHeader {
-    meta: DocumentMeta,
-    version: u32,
-    updated_at: DateTime<Utc>,
-}
 
 /// Default page size when a caller passes `limit: 0`.
 const DEFAULT_PAGE: usize = 100;
@@ -40,13 +31,13 @@ fn po_set(meta: &DocumentMeta) -> BTreeSet<&str> {
 }
 
 fn decode(id: DocumentId, raw: &[u8]) -> Result<StoredDocument> {
-    let (h, body): (DocHeader, Vec<u8>) = split_body("documents", id.as_bytes(), raw)?;
+    let (h, body) = decode_document(id.as_bytes(), raw)?;
     Ok(StoredDocument {
         id,
         meta: h.meta,
         version: h.version,
         updated_at: h.updated_at,
-        body,
+        body: body.to_vec(),
     })
 }
 
@@ -57,7 +48,7 @@ pub(super) fn put(
 ) -> Result<(DocumentId, PutOutcome)> {
     let now = Utc::now();
     let akey = s.audit_key(now)?;
-    let _g = s.shared();
+    let _g = s.writing()?;
     let t = &s.t;
     (
         &t.documents,
@@ -186,7 +177,7 @@ pub(super) fn put_tx(
         version,
         updated_at: now,
     };
-    docs.insert(&idb[..], with_body(&header, body).map_err(abort)?)?;
+    docs.insert(&idb[..], encode_document(&header, body))?;
     audit.record(event)?;
     Ok((id, outcome))
 }

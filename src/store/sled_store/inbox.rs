@@ -9,9 +9,7 @@ use chrono::{DateTime, Utc};
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
-use super::super::codec::{
-    cat, decode_seen, encode_seen, from_json, lp, split_body, to_json, with_body,
-};
+use super::super::codec::{cat, decode_entry, decode_seen, encode_entry, encode_seen, lp};
 use super::super::error::{Result, StoreError};
 use super::super::payload;
 use super::super::types::*;
@@ -35,33 +33,14 @@ pub(super) fn stage_key(stage: &Stage, id: &InboxId) -> Vec<u8> {
     cat(&[&[class_of(stage)], id.as_bytes()])
 }
 
-pub(in crate::store) fn receive_key_hash(key: &str) -> [u8; 32] {
+pub(super) fn receive_key_hash(key: &str) -> [u8; 32] {
     hash32(&[b"receive", key.as_bytes()])
 }
 
 /// The id of a fresh receive: its time, then the first bytes of the receive key's hash (one
 /// SHA-256 per receive serves both the idempotency key and the id).
-pub(in crate::store) fn new_inbox_id(kh: &[u8; 32], meta: &InboxMeta) -> InboxId {
+pub(super) fn new_inbox_id(kh: &[u8; 32], meta: &InboxMeta) -> InboxId {
     InboxId::new(meta.received_at, discriminator(kh))
-}
-
-/// Inbox values (schema 2): the JSON entry with the payload bytes after it when they are kept
-/// inline, so a small receive is one key. Schema 1 values are the bare JSON entry (always
-/// starting with a brace), their inline payloads in `payload_inline`.
-pub(super) fn encode_entry(entry: &InboxEntry, inline: Option<&[u8]>) -> Result<Vec<u8>> {
-    match inline {
-        Some(bytes) => with_body(entry, bytes),
-        None => to_json(entry),
-    }
-}
-
-/// An inbox value read back: the entry, and its inline payload when the value holds it.
-pub(super) fn decode_entry(key: &[u8], raw: &[u8]) -> Result<(InboxEntry, Option<Vec<u8>>)> {
-    if raw.first() == Some(&b'{') {
-        return from_json("inbox", key, raw).map(|e| (e, None));
-    }
-    let (e, body) = split_body("inbox", key, raw)?;
-    Ok((e, Some(body)))
 }
 
 fn decode_id(tree: &'static str, key: &[u8], v: &[u8]) -> Result<InboxId> {
@@ -74,6 +53,7 @@ pub(super) fn receive(
     meta: InboxMeta,
     src: &mut dyn Read,
 ) -> Result<(InboxId, Receipt)> {
+    s.check_writable()?;
     let kh = receive_key_hash(receive_key);
     // Fast path: a redelivery after a crash is answered without reading a byte of it.
     if let Some(v) = s.t.receive_keys.get(kh)? {
@@ -108,13 +88,13 @@ pub(super) fn receive(
         stage_changed_at: now,
         replays: 0,
     };
-    let value = encode_entry(&entry, inline.as_deref())?;
+    let value = encode_entry(&entry, inline.as_deref());
     let event = received_event(&entry, now);
     let akey = s.audit_key(now)?;
     let skey = stage_key(&Stage::Received, &id);
 
     let outcome = {
-        let _g = s.shared();
+        let _g = s.writing()?;
         (
             &s.t.receive_keys,
             &s.t.inbox,
@@ -191,7 +171,7 @@ pub(super) fn open_payload(s: &SledStore, id: InboxId) -> Result<Box<dyn Read + 
     let (entry, body) = decode_entry(id.as_bytes(), &raw)?;
     let Some(file) = entry.payload.file.as_deref() else {
         let bytes = match body {
-            Some(b) => b,
+            Some(b) => b.to_vec(),
             // Schema 1 kept inline payloads in a tree of their own.
             None => {
                 s.t.payload_inline
@@ -224,7 +204,7 @@ pub(super) fn set_stage(
 ) -> Result<StageChange> {
     let now = Utc::now();
     let akey = s.audit_key(now)?;
-    let _g = s.shared();
+    let _g = s.writing()?;
     (&s.t.inbox, &s.t.stage_index, &s.t.audit, &s.t.audit_by_ref)
         .transaction(|(inbox, si, audit, by_ref)| {
             let audit = DirectAudit {
@@ -275,14 +255,8 @@ pub(super) fn set_stage_tx(
         return Ok(StageChange::Unchanged);
     };
     t.si.remove(stage_key(&from, &id))?;
-    // Finished items are never listed by stage, so they leave the index (one key less per
-    // item on the bulk path); entries an older build wrote for them are harmless.
-    if class_of(stage) != CLASS_FINISHED {
-        t.si.insert(stage_key(stage, &id), &[][..])?;
-    }
     // Rewritten in the form it was read in (an inline payload stays where it is).
-    let value = encode_entry(&entry, inline.as_deref()).map_err(abort)?;
-    t.inbox.insert(&id.as_bytes()[..], value)?;
+    write_entry_tx(t.inbox, t.si, &entry, inline)?;
     t.audit.record(event)?;
     Ok(StageChange::Changed { from })
 }
@@ -332,16 +306,18 @@ pub(super) fn advance(
     Some((from, event))
 }
 
-/// Writes an inbox entry (and its inline payload) the unit of work kept in memory while it
-/// moved through its stages, with its stage index entry (none once finished).
-pub(super) fn store_entry_tx(
+/// Writes an inbox entry (and its inline payload) at its current stage, with its stage index
+/// entry. Finished items are never listed by stage, so they get none (one key less per item
+/// on the bulk path); entries an older build wrote for them are harmless. Used by a stage
+/// change and by the unit of work, which keeps the entries it received in memory while they
+/// move through their stages and writes each once.
+pub(super) fn write_entry_tx(
     inbox: &TransactionalTree,
     si: &TransactionalTree,
     entry: &InboxEntry,
-    inline: &[u8],
+    inline: Option<&[u8]>,
 ) -> TxResult<()> {
-    let value = encode_entry(entry, Some(inline)).map_err(abort)?;
-    inbox.insert(&entry.id.as_bytes()[..], value)?;
+    inbox.insert(&entry.id.as_bytes()[..], encode_entry(entry, inline))?;
     if class_of(&entry.stage) != CLASS_FINISHED {
         si.insert(stage_key(&entry.stage, &entry.id), &[][..])?;
     }
@@ -379,7 +355,7 @@ pub(super) fn check_seen(
 ) -> Result<SeenOutcome> {
     let value = seen_value(owner, now);
     let expiry_key = seen_expiry_key(now, s.db.generate_id()?);
-    let _g = s.shared();
+    let _g = s.writing()?;
     (&s.t.seen, &s.t.seen_expiry)
         .transaction(|(seen, expiry)| {
             let outcome = check_seen_tx(seen, s.seen_window, key, &value, now)?;
@@ -435,7 +411,7 @@ pub(super) enum InlineReceipt {
     TooLarge,
     AlreadyHad(InboxId),
     /// Received: the receive key is written and the event recorded; the entry (with the
-    /// payload) is the caller's to store with [`store_entry_tx`] once it knows the last stage.
+    /// payload) is the caller's to store with [`write_entry_tx`] once it knows the last stage.
     Fresh(Box<InboxEntry>),
 }
 

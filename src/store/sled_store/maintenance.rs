@@ -8,16 +8,18 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 
-use super::super::codec::{cat, decode_audit, decode_seen, lp, split_body};
+use super::super::codec::{
+    cat, decode_audit, decode_document, decode_entry, decode_outbox, decode_seen, lp, DocHeader,
+};
 use super::super::error::{Result, StoreError};
 use super::super::payload::{self, PAYLOAD_DIR};
 use super::super::types::*;
-use super::inbox::{decode_entry, receive_key_hash, stage_key};
+use super::inbox::{receive_key_hash, stage_key};
 use super::{audit_refs, tx_err, write_audit_tx, SledStore};
 
 pub(super) fn append_audit(s: &SledStore, event: &AuditEvent) -> Result<()> {
     let key = s.audit_key(event.at)?;
-    let _g = s.shared();
+    let _g = s.writing()?;
     (&s.t.audit, &s.t.audit_by_ref)
         .transaction(|(audit, by_ref)| {
             write_audit_tx(audit, by_ref, key, std::slice::from_ref(event))
@@ -60,7 +62,7 @@ fn time_bound(t: DateTime<Utc>) -> [u8; 8] {
 pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeReport> {
     let mut report = PurgeReport::default();
     let bound = time_bound(older_than);
-    let _g = s.shared();
+    let _g = s.writing()?;
 
     // Inbox: finished entries only. The sled removal commits before the file is deleted, so
     // a crash in between leaves an orphan file (swept below next time), never an entry
@@ -114,10 +116,7 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
         let Some(id) = DocumentId::from_slice(&k) else {
             continue;
         };
-        let Ok((h, _)) = split_body::<serde_json::Value>("documents", &k, &v) else {
-            continue;
-        };
-        let Ok(meta) = serde_json::from_value::<DocumentMeta>(h["meta"].clone()) else {
+        let Ok((DocHeader { meta, .. }, _)) = decode_document(&k, &v) else {
             continue;
         };
         let kh = hash32(&[
@@ -174,10 +173,9 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
     // Delivered log. Its idempotency keys go too: retention is the promise's horizon.
     for kv in s.t.delivered.range(..&bound[..]) {
         let (k, v) = kv?;
-        let key_hash = split_body::<serde_json::Value>("delivered", &k, &v)
+        let key_hash = decode_outbox("delivered", &k, &v)
             .ok()
-            .and_then(|(h, _)| h["idempotency_key"].as_str().map(str::to_owned))
-            .map(|ik| hash32(&[b"outbox", ik.as_bytes()]));
+            .map(|r| hash32(&[b"outbox", r.idempotency_key.as_bytes()]));
         (&s.t.delivered, &s.t.outbox_index, &s.t.outbox_keys)
             .transaction(|(delivered, index, okeys)| {
                 delivered.remove(&k)?;

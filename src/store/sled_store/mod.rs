@@ -8,28 +8,30 @@
 //! | --- | --- | --- |
 //! | `meta` | `schema_version` | u32 |
 //! | `receive_keys` | sha256(receive key) | inbox id |
-//! | `inbox` | inbox id (time-ordered) | header JSON [`InboxEntry`] + inline payload bytes (schema 1: bare JSON) |
+//! | `inbox` | inbox id (time-ordered) | binary [`InboxEntry`] + inline payload bytes (schema 2: u32 length + JSON entry + inline payload; schema 1: bare JSON) |
 //! | `payload_inline` | schema 1 only: inbox id | payload bytes |
 //! | `stage_index` | class byte (0 pending, 1 exception) + inbox id; finished items have none | empty |
 //! | `seen` | duplicate key | binary [`SeenEntry`] (schema 1: JSON) |
 //! | `seen_expiry` | latest first-seen ms + unit id | length-prefixed duplicate keys |
 //! | `seen_by_time` | schema 1 only: first-seen ms + duplicate key (purge drains it) | empty |
-//! | `documents` | document id | header JSON + body bytes |
+//! | `documents` | document id | binary header + body bytes (schema 1 and 2: u32 length + JSON header + body) |
 //! | `doc_keys` | sha256(partner, kind, business key) | document id |
 //! | `doc_by_partner`, `doc_by_kind` | len-prefixed value + document id | empty |
 //! | `lineage` | len-prefixed PO number + document id | empty |
-//! | `outbox` | due ms + outbox id | header JSON + payload (pending only) |
+//! | `outbox` | due ms + outbox id | binary record + payload (pending only; schema 1 and 2: u32 length + JSON header + payload) |
 //! | `outbox_index` | outbox id | state byte (+ outbox key when pending) |
 //! | `outbox_keys` | sha256(idempotency key) | outbox id |
-//! | `delivered`, `dead` | outbox id | header JSON + payload |
+//! | `delivered`, `dead` | outbox id | as in `outbox` |
 //! | `audit` | latest ms + sled-generated unit id + u32 sequence | binary list of [`AuditEvent`]s (schema 1: 16-byte key, one JSON event) |
 //! | `audit_by_ref` | ref byte (`i`/`d`/`o`) + id + audit key | empty |
+//! | `counters` | counter name + len-prefixed partner | u64 |
 //!
 //! Schema 2 writes fewer keys per item: a small payload lives in its inbox value, and a unit of
 //! work keeps one audit record per item (all its events, each indexed once per id they name)
-//! and one `seen_expiry` record for all the duplicate keys it recorded. Schema 1 stores are
-//! read as they are and marked 2 on open.
-//! | `counters` | counter name + len-prefixed partner | u64 |
+//! and one `seen_expiry` record for all the duplicate keys it recorded. Schema 3 writes inbox
+//! entries, document headers and outbox records in a binary layout (`codec`) instead of JSON.
+//! Older stores are read as they are (every reader takes every layout) and marked current on
+//! a read-write open; a read-only open writes nothing.
 
 mod documents;
 mod inbox;
@@ -50,10 +52,8 @@ use super::payload;
 use super::types::*;
 use super::{BuildOutbound, Store, StoreTx};
 
-pub(in crate::store) use inbox::{new_inbox_id, receive_key_hash};
-
 /// Bump when a key or value layout changes; add a migration for the old one or refuse it.
-pub const CURRENT_SCHEMA_VERSION: u32 = 2;
+pub const CURRENT_SCHEMA_VERSION: u32 = 3;
 /// The oldest layout this build can read.
 const OLDEST_READABLE_SCHEMA: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -73,6 +73,9 @@ pub struct StoreConfig {
     /// 0 (the default) keeps every payload in a file, as the design describes; memory per
     /// receive is bounded by this value either way.
     pub inline_payload_max: usize,
+    /// Opens an existing store without writing to it: no schema mark, no clean-up, and every
+    /// write method answers [`StoreError::ReadOnly`] (for operators' listings).
+    pub read_only: bool,
 }
 
 impl StoreConfig {
@@ -83,6 +86,7 @@ impl StoreConfig {
             flush_every_ms: Some(500),
             cache_capacity: 64 * 1024 * 1024,
             inline_payload_max: 0,
+            read_only: false,
         }
     }
 }
@@ -118,6 +122,7 @@ pub struct SledStore {
     t: Trees,
     seen_window: chrono::Duration,
     inline_payload_max: usize,
+    read_only: bool,
     /// Writers hold it shared; `backup` holds it exclusively so its copy is one consistent
     /// cut. sled has no snapshots, so this is how the copy gets point-in-time semantics.
     gate: RwLock<()>,
@@ -179,9 +184,17 @@ impl SledStore {
 
     pub fn open_with(cfg: StoreConfig) -> Result<Self> {
         let root = cfg.dir.clone();
-        for sub in ["", payload::PAYLOAD_DIR, payload::TMP_DIR] {
-            let d = root.join(sub);
-            std::fs::create_dir_all(&d).map_err(|e| StoreError::io("create directory", &d, e))?;
+        if cfg.read_only {
+            // sled creates a database where there is none; a read-only open must not.
+            if !Self::exists(&root) {
+                return Err(StoreError::NoStore(root));
+            }
+        } else {
+            for sub in ["", payload::PAYLOAD_DIR, payload::TMP_DIR] {
+                let d = root.join(sub);
+                std::fs::create_dir_all(&d)
+                    .map_err(|e| StoreError::io("create directory", &d, e))?;
+            }
         }
         let db = sled::Config::new()
             .path(root.join("db"))
@@ -189,8 +202,10 @@ impl SledStore {
             .cache_capacity(cfg.cache_capacity)
             .open()?;
         let meta = db.open_tree("meta")?;
-        check_schema(&root, &meta)?;
-        payload::clear_tmp(&root)?;
+        check_schema(&root, &meta, cfg.read_only)?;
+        if !cfg.read_only {
+            payload::clear_tmp(&root)?;
+        }
         let t = Trees {
             meta,
             receive_keys: db.open_tree("receive_keys")?,
@@ -220,8 +235,14 @@ impl SledStore {
             t,
             seen_window: cfg.seen_window,
             inline_payload_max: cfg.inline_payload_max,
+            read_only: cfg.read_only,
             gate: RwLock::new(()),
         })
+    }
+
+    /// Whether a store was ever created in `dir` (without opening or creating anything).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("db").is_dir()
     }
 
     /// The store directory.
@@ -237,10 +258,20 @@ impl SledStore {
         }
     }
 
-    /// A poisoned gate only means another writer panicked; the data is still sled's, so carry
-    /// on rather than turning one bug into a stopped gateway.
-    pub(super) fn shared(&self) -> RwLockReadGuard<'_, ()> {
-        self.gate.read().unwrap_or_else(|e| e.into_inner())
+    /// Every write takes this first: refused on a read-only store, otherwise the shared side
+    /// of the backup gate. A poisoned gate only means another writer panicked; the data is
+    /// still sled's, so carry on rather than turning one bug into a stopped gateway.
+    pub(super) fn writing(&self) -> Result<RwLockReadGuard<'_, ()>> {
+        self.check_writable()?;
+        Ok(self.gate.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// For a write that starts outside the gate (a payload file before its transaction).
+    pub(super) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly(self.root.clone()));
+        }
+        Ok(())
     }
 
     pub(super) fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
@@ -261,8 +292,10 @@ fn decode_version(v: &[u8]) -> Result<u32> {
     Ok(u32::from_be_bytes(b))
 }
 
-fn check_schema(root: &Path, meta: &sled::Tree) -> Result<()> {
+fn check_schema(root: &Path, meta: &sled::Tree, read_only: bool) -> Result<()> {
     match meta.get(SCHEMA_KEY)? {
+        // Read-only: nothing is marked; an older layout is read as it is.
+        None if read_only => Ok(()),
         None => {
             meta.insert(SCHEMA_KEY, &CURRENT_SCHEMA_VERSION.to_be_bytes())?;
             meta.flush()?;
@@ -282,7 +315,7 @@ fn check_schema(root: &Path, meta: &sled::Tree) -> Result<()> {
                     found,
                     oldest: OLDEST_READABLE_SCHEMA,
                 })
-            } else if found < CURRENT_SCHEMA_VERSION {
+            } else if found < CURRENT_SCHEMA_VERSION && !read_only {
                 // Older layouts are read as they are; what this build writes from now on is
                 // the current one, so an older build must refuse the store from here on.
                 meta.insert(SCHEMA_KEY, &CURRENT_SCHEMA_VERSION.to_be_bytes())?;
@@ -349,6 +382,10 @@ impl Store for SledStore {
         payload: &mut dyn Read,
     ) -> Result<(InboxId, Receipt)> {
         inbox::receive(self, receive_key, meta, payload)
+    }
+
+    fn fresh_inbox_id(&self, receive_key: &str, meta: &InboxMeta) -> InboxId {
+        inbox::new_inbox_id(&inbox::receive_key_hash(receive_key), meta)
     }
 
     fn inbox_get(&self, id: InboxId) -> Result<Option<InboxEntry>> {

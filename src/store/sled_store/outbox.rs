@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
-use super::super::codec::{cat, lp, split_body, u64_value, with_body};
+use super::super::codec::{cat, decode_outbox, encode_outbox, lp, u64_value};
 use super::super::error::{Result, StoreError};
 use super::super::types::*;
 use super::super::BuildOutbound;
@@ -27,16 +27,6 @@ fn due_key(due: DateTime<Utc>, id: &OutboxId) -> Vec<u8> {
 
 fn idem_hash(key: &str) -> [u8; 32] {
     hash32(&[b"outbox", key.as_bytes()])
-}
-
-fn encode(r: &OutboxRecord) -> Result<Vec<u8>> {
-    with_body(r, &r.payload)
-}
-
-fn decode(tree: &'static str, key: &[u8], raw: &[u8]) -> Result<OutboxRecord> {
-    let (mut r, payload): (OutboxRecord, Vec<u8>) = split_body(tree, key, raw)?;
-    r.payload = payload;
-    Ok(r)
 }
 
 fn not_found(id: &OutboxId) -> StoreError {
@@ -86,7 +76,7 @@ impl Located<'_> {
                 format!("points at a missing {name} record"),
             ))
         })?;
-        decode(name, key, &raw).map_err(abort)
+        decode_outbox(name, key, &raw).map_err(abort)
     }
 }
 
@@ -128,7 +118,7 @@ pub(super) fn enqueue(
     let now = Utc::now();
     let akey = s.audit_key(now)?;
     let t = &s.t;
-    let _g = s.shared();
+    let _g = s.writing()?;
     (
         &t.counters,
         &t.outbox,
@@ -255,7 +245,7 @@ pub(super) fn enqueue_tx(
         payload: new.payload,
     };
     let dk = due_key(record.due, &id);
-    outbox.insert(dk.clone(), encode(&record).map_err(abort)?)?;
+    outbox.insert(dk.clone(), encode_outbox(&record))?;
     index.insert(&id.as_bytes()[..], cat(&[&[PENDING], &dk]))?;
     okeys.insert(&kh[..], &id.as_bytes()[..])?;
     let detail = match numbers {
@@ -308,7 +298,7 @@ pub(super) fn due(s: &SledStore, now: DateTime<Utc>, limit: usize) -> Result<Vec
     let mut out = Vec::new();
     for kv in s.t.outbox.range(..&end[..]).take(limit) {
         let (k, v) = kv?;
-        out.push(decode("outbox", &k, &v)?);
+        out.push(decode_outbox("outbox", &k, &v)?);
     }
     Ok(out)
 }
@@ -330,7 +320,7 @@ pub(super) fn get(s: &SledStore, id: OutboxId) -> Result<Option<OutboxRecord>> {
         }
     };
     tree.get(&key)?
-        .map(|raw| decode(name, &key, &raw))
+        .map(|raw| decode_outbox(name, &key, &raw))
         .transpose()
 }
 
@@ -347,7 +337,7 @@ fn transition(
     let now = Utc::now();
     let akey = s.audit_key(now)?;
     let t = &s.t;
-    let _g = s.shared();
+    let _g = s.writing()?;
     (
         &t.outbox,
         &t.outbox_index,
@@ -385,7 +375,7 @@ fn transition(
                 _ => delivered.remove(&id.as_bytes()[..])?,
             };
             let (new, action, detail) = change(old);
-            let value = encode(&new).map_err(abort)?;
+            let value = encode_outbox(&new);
             match &new.state {
                 DeliveryState::Pending => {
                     let dk = due_key(new.due, &id);
@@ -482,7 +472,7 @@ pub(super) fn list_dead(s: &SledStore, limit: usize) -> Result<Vec<OutboxRecord>
     let mut out = Vec::new();
     for kv in s.t.dead.iter().take(limit) {
         let (k, v) = kv?;
-        out.push(decode("dead", &k, &v)?);
+        out.push(decode_outbox("dead", &k, &v)?);
     }
     Ok(out)
 }

@@ -20,7 +20,7 @@ use super::super::{BuildOutbound, StoreTx};
 use super::documents::{put_tx, DocTrees};
 use super::inbox::{
     advance, check_seen_tx, receive_inline_tx, seen_expiry_key, seen_value, set_stage_tx,
-    store_entry_tx, InlineReceipt, ReceiveTrees, StageTrees,
+    write_entry_tx, InlineReceipt, ReceiveTrees, StageTrees,
 };
 use super::outbox::{enqueue_tx, OutboxTrees};
 use super::{abort, tx_err, write_audit_tx, AuditKey, AuditSink, SledStore, TxResult};
@@ -130,7 +130,7 @@ impl SledTx<'_> {
     fn finish(&self) -> TxResult<()> {
         let p = self.pending.take();
         for (e, bytes) in &p.entries {
-            store_entry_tx(&self.v[INBOX], &self.v[STAGE_INDEX], e, bytes)?;
+            write_entry_tx(&self.v[INBOX], &self.v[STAGE_INDEX], e, Some(bytes))?;
         }
         for (seq, events) in p.audit.iter().enumerate() {
             // Keyed by the latest event, so retention never drops an event early.
@@ -296,7 +296,7 @@ pub(super) fn atomically(s: &SledStore, f: &dyn Fn(&dyn StoreTx) -> Result<()>) 
     // Before the transaction: `generate_id` takes a lock a running transaction holds. Only
     // the run that commits uses it, so a rerun may take the same one.
     let unit_id = s.db.generate_id()?;
-    let _g = s.shared();
+    let _g = s.writing()?;
     trees[..]
         .transaction(|v: &Vec<TransactionalTree>| {
             let tx = SledTx {
