@@ -579,7 +579,7 @@ pub fn check_elements(
                 || (checker.component_in_segment && value.contains(&d.component));
             if !separator_inside {
                 let finding = checker.classify(u, value);
-                if checker.quiet(finding, value, &def.id, i + 1, warnings.seen) {
+                if checker.quiet(finding, value, At::element(&def.id, i + 1), warnings.seen) {
                     continue;
                 }
                 if let Some(e) =
@@ -970,21 +970,16 @@ impl ElementChecker<'_> {
             if k < 64 {
                 present |= 1 << k;
             }
+            let at = At {
+                seg,
+                p,
+                component: Some(k + 1),
+            };
             let finding = self.classify(u, comp);
-            if finding == Finding::Fine {
+            if self.quiet(finding, comp, at, warnings.seen) {
                 continue;
             }
-            if let Some(e) = self.report(
-                u,
-                comp,
-                finding,
-                warnings,
-                At {
-                    seg,
-                    p,
-                    component: Some(k + 1),
-                },
-            ) {
+            if let Some(e) = self.report(u, comp, finding, warnings, at) {
                 out.push(ElementIssue {
                     position: p,
                     component: Some(k + 1),
@@ -1025,10 +1020,10 @@ impl ElementChecker<'_> {
     /// with a value already warned about in this set (a partner's unit code on every line
     /// needs no second look).
     #[inline(always)]
-    fn quiet(&self, finding: Finding, v: &[u8], seg: &str, p: usize, seen: &SeenSet) -> bool {
+    fn quiet(&self, finding: Finding, v: &[u8], at: At<'_>, seen: &SeenSet) -> bool {
         match finding {
             Finding::Fine => true,
-            Finding::NotInList { complete: false } => seen.contains(&At::element(seg, p).key(v)),
+            Finding::NotInList { complete: false } => seen.contains(&at.key(v)),
             _ => false,
         }
     }
