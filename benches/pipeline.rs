@@ -35,13 +35,7 @@ fn interchange(i: usize) -> String {
 
 fn ingest(n: usize) -> (Duration, u64) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut cfg = Config::embedded_default();
-    let var = tmp.path().join("var");
-    cfg.store_dir = var.join("store");
-    cfg.in_dir = var.join("in");
-    cfg.out_dir = var.join("out");
-    cfg.archive_dir = var.join("archive");
-    cfg.error_dir = var.join("error");
+    let mut cfg = Config::under(&tmp.path().join("var"));
     cfg.settle_ms = 0;
     cfg.batch = 500;
     let grammars = Grammars::embedded().expect("grammars");

@@ -114,7 +114,11 @@ impl Config {
     /// The embedded default: everything under `./var`, API on 127.0.0.1:8080, partners
     /// created from the first interchange they send.
     pub fn embedded_default() -> Config {
-        let var = PathBuf::from("var");
+        Config::under(Path::new("var"))
+    }
+
+    /// The embedded default with its store and folders under `var` instead of `./var`.
+    pub fn under(var: &Path) -> Config {
         Config {
             store_dir: var.join("store"),
             in_dir: var.join("in"),
@@ -183,20 +187,20 @@ impl Config {
                 e.message().trim().to_string(),
             )
         })?;
-        let mut c = Config::embedded_default();
-        let dir = |p: &Option<String>, default: &Path| -> PathBuf {
-            match p {
-                Some(p) if Path::new(p).is_absolute() => PathBuf::from(p),
-                Some(p) => base.join(p),
-                None => base.join(default),
-            }
-        };
+        // Folders not named are the embedded default's, under the config file's directory.
+        let mut c = Config::under(&base.join("var"));
         let g = raw.gateway.unwrap_or_default();
-        c.store_dir = dir(&g.store, Path::new("var/store"));
-        c.in_dir = dir(&g.in_dir, Path::new("var/in"));
-        c.out_dir = dir(&g.out_dir, Path::new("var/out"));
-        c.archive_dir = dir(&g.archive_dir, Path::new("var/archive"));
-        c.error_dir = dir(&g.error_dir, Path::new("var/error"));
+        for (slot, p) in [
+            (&mut c.store_dir, &g.store),
+            (&mut c.in_dir, &g.in_dir),
+            (&mut c.out_dir, &g.out_dir),
+            (&mut c.archive_dir, &g.archive_dir),
+            (&mut c.error_dir, &g.error_dir),
+        ] {
+            if let Some(p) = p {
+                *slot = base.join(p);
+            }
+        }
         if let Some(l) = g.listen {
             c.listen = l;
         }

@@ -654,14 +654,8 @@ impl Gateway {
             for (gs, sets, gr) in &ic.groups {
                 for s in sets.iter().filter(|s| !s.status.is_accepted()) {
                     let first = s
-                        .issues
-                        .first()
-                        .map(|i| {
-                            format!(" at segment {} {}: {}", i.position, i.segment_id, i.message)
-                        })
-                        // A set rejected as a whole (an unsupported set, a bad count) has no
-                        // segment finding; its warning says why.
-                        .or_else(|| s.warnings.first().map(|w| format!(": {w}")))
+                        .first_finding()
+                        .map(|f| format!(": {f}"))
                         .unwrap_or_default();
                     reasons.push(format!(
                         "set {} {} in group {} was rejected{first}",

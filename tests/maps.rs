@@ -758,3 +758,23 @@ fn worker_held_sets_are_the_inline_trees() {
     }
     assert!(held >= 40, "expected sets to compare, got {held}");
 }
+
+#[test]
+fn a_rejected_set_is_reported_with_why_and_not_translated() {
+    let g = grammars();
+    let m = load_maps(&g);
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/x12/bots__830-004010UCS-01.x12"
+    ))
+    .expect("sample");
+    let (docs_out, errors, _) = translate(&bytes, &g, &m, None);
+    assert!(docs_out.is_empty());
+    // Rejected as a whole (no grammar for 830), so the reason is the set's warning.
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("is not translated: transaction set 830 is not supported"),
+        "{}",
+        errors[0]
+    );
+}

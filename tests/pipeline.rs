@@ -183,13 +183,7 @@ struct Fixture {
 
 fn fixture(batch: usize) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
-    let var = tmp.path().join("var");
-    let mut cfg = Config::embedded_default();
-    cfg.store_dir = var.join("store");
-    cfg.in_dir = var.join("in");
-    cfg.out_dir = var.join("out");
-    cfg.archive_dir = var.join("archive");
-    cfg.error_dir = var.join("error");
+    let mut cfg = Config::under(&tmp.path().join("var"));
     cfg.settle_ms = 0;
     cfg.batch = batch;
     for d in [&cfg.in_dir, &cfg.out_dir] {

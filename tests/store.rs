@@ -987,6 +987,14 @@ fn raw_db(dir: &Path) -> sled::Db {
     }
 }
 
+/// Marks a store (opened raw) as written by schema `version`.
+fn mark_schema(db: &sled::Db, version: u32) {
+    db.open_tree("meta")
+        .unwrap()
+        .insert("schema_version", &version.to_be_bytes())
+        .unwrap();
+}
+
 /// Opens the store once sled's file lock is free: a `sled::Db` dropped a moment ago can keep
 /// it while its flusher thread winds down (seen on a loaded machine), which is not the refusal
 /// under test.
@@ -1015,13 +1023,7 @@ fn a_store_from_a_newer_schema_is_refused_naming_both_versions() {
     drop(SledStore::open(dir.path()).unwrap());
     {
         let db = raw_db(dir.path());
-        db.open_tree("meta")
-            .unwrap()
-            .insert(
-                "schema_version",
-                &(CURRENT_SCHEMA_VERSION + 1).to_be_bytes(),
-            )
-            .unwrap();
+        mark_schema(&db, CURRENT_SCHEMA_VERSION + 1);
         db.flush().unwrap();
     }
     let err = open_once_unlocked(dir.path()).err().expect("refused");
@@ -1400,10 +1402,7 @@ fn a_schema_1_store_is_read_and_marked_current() {
         // The schema 1 layout: one JSON event per audit row under ms + id, and every duplicate
         // key listed under its own first-seen time.
         let db = raw_db(dir.path());
-        db.open_tree("meta")
-            .unwrap()
-            .insert("schema_version", &1u32.to_be_bytes())
-            .unwrap();
+        mark_schema(&db, 1);
         let ms = (old.timestamp_millis() as u64).to_be_bytes();
         let key: Vec<u8> = [&ms[..], &7u64.to_be_bytes()].concat();
         let event = AuditEvent {
@@ -1527,9 +1526,7 @@ fn a_schema_2_store_is_read_as_it_is_read_only_and_upgraded_read_write() {
     {
         let db = raw_db(dir.path());
         let tree = |n: &str| db.open_tree(n).unwrap();
-        tree("meta")
-            .insert("schema_version", &2u32.to_be_bytes())
-            .unwrap();
+        mark_schema(&db, 2);
         tree("inbox")
             .insert(inbox_id.as_bytes(), schema_2_value(&entry, b"ISA"))
             .unwrap();
@@ -1624,10 +1621,7 @@ fn a_read_only_open_of_a_schema_1_store_writes_nothing() {
     drop(SledStore::open(dir.path()).unwrap());
     {
         let db = raw_db(dir.path());
-        db.open_tree("meta")
-            .unwrap()
-            .insert("schema_version", &1u32.to_be_bytes())
-            .unwrap();
+        mark_schema(&db, 1);
         db.flush().unwrap();
     }
     {

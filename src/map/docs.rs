@@ -274,22 +274,22 @@ pub fn translate_x12_json_fast_only<R: Read>(
     partner: Option<&str>,
     out: impl FnMut(Result<String, String>),
 ) -> io::Result<envelope::Summary> {
-    fn fast(
-        job: &Job<'_>,
-        grammars: &Grammars,
-        maps: &MapSet,
-        partner: Option<&str>,
-        producer: &str,
-    ) -> Result<String, String> {
-        map_node_json(job, grammars, maps, partner, producer).ok_or_else(|| {
-            let t = &job.tree;
-            format!(
-                "set {} {}: the fast route was not taken",
-                t.set_id, t.control_number
-            )
-        })
-    }
-    translate_sets(input, grammars, maps, partner, fast, out)
+    translate_sets(
+        input,
+        grammars,
+        maps,
+        partner,
+        |job, g, m, p, producer| {
+            map_node_json(job, g, m, p, producer).ok_or_else(|| {
+                let t = &job.tree;
+                format!(
+                    "set {} {}: the fast route was not taken",
+                    t.set_id, t.control_number
+                )
+            })
+        },
+        out,
+    )
 }
 
 /// The mapping run on workers for each accepted set.
@@ -348,9 +348,8 @@ impl<T: 'static, F: FnMut(Result<T, String>)> Sink for Deliver<T, F> {
         };
         if !set.status.is_accepted() {
             let first = set
-                .issues
-                .first()
-                .map(|i| format!(": segment {} {}: {}", i.position, i.segment_id, i.message))
+                .first_finding()
+                .map(|f| format!(": {f}"))
                 .unwrap_or_default();
             (self.out)(Err(format!(
                 "{} was rejected by validation and is not translated{first}",

@@ -149,6 +149,18 @@ pub struct SetResult {
     pub truncated: bool,
 }
 
+impl SetResult {
+    /// Why the set is not accepted, in one line: its first segment finding, else its first
+    /// warning (a set rejected as a whole, such as one we ship no grammar for, has no segment
+    /// finding).
+    pub fn first_finding(&self) -> Option<String> {
+        self.issues
+            .first()
+            .map(|i| format!("segment {} {}: {}", i.position, i.segment_id, i.message))
+            .or_else(|| self.warnings.first().cloned())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupResult {
     pub status: AckStatus,
