@@ -15,6 +15,13 @@ use sha2::{Digest, Sha256};
 // ------------------------------------------------------------------------------------------
 // helpers
 
+/// A store that keeps payloads up to 1 KiB inline in sled.
+fn open_inline_1k(dir: &Path) -> SledStore {
+    let mut cfg = StoreConfig::new(dir);
+    cfg.inline_payload_max = 1024;
+    SledStore::open_with(cfg).expect("open")
+}
+
 fn temp_store() -> (tempfile::TempDir, SledStore) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SledStore::open(dir.path()).expect("open store");
@@ -228,9 +235,7 @@ impl std::io::Write for HashWriter<'_> {
 #[test]
 fn small_payloads_can_live_inline_and_large_ones_still_go_to_files() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = StoreConfig::new(dir.path());
-    cfg.inline_payload_max = 1024;
-    let store = SledStore::open_with(cfg).unwrap();
+    let store = open_inline_1k(dir.path());
     let small = b"ISA*00*small".to_vec();
     let (a, _) = store
         .receive(
@@ -1246,9 +1251,7 @@ fn corrupt_records_read_back_as_errors_not_panics() {
 #[test]
 fn a_unit_of_work_commits_everything_or_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut cfg = StoreConfig::new(dir.path());
-    cfg.inline_payload_max = 1024;
-    let store = SledStore::open_with(cfg).expect("open");
+    let store = open_inline_1k(dir.path());
     let now = at(2026, 3, 1, 9);
     let owner = SeenOwner::default();
 
@@ -1325,9 +1328,7 @@ fn a_unit_of_work_commits_everything_or_nothing() {
 #[test]
 fn a_unit_of_work_keeps_each_items_audit_trail_in_order() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut cfg = StoreConfig::new(dir.path());
-    cfg.inline_payload_max = 1024;
-    let store = SledStore::open_with(cfg).expect("open");
+    let store = open_inline_1k(dir.path());
     let now = at(2026, 3, 1, 9);
     let got = std::cell::RefCell::new(Vec::new());
     store
