@@ -124,14 +124,16 @@ pub struct CodeList {
     pub names: BTreeMap<String, String>,
 }
 
+/// The length in the top byte, then the bytes big-endian, zero-padded: `[len, v.., 0..]`.
+/// Shifted in a byte at a time: a copy into a stack buffer read back as one word stalled
+/// (a wide load cannot take forwarded the narrow stores of the copy); codes are short.
 fn pack(v: &[u8]) -> Option<u64> {
-    if v.len() > 7 {
+    let n = v.len();
+    if n > 7 {
         return None;
     }
-    let mut b = [0u8; 8];
-    b[0] = v.len() as u8;
-    b[1..=v.len()].copy_from_slice(v);
-    Some(u64::from_be_bytes(b))
+    let be = v.iter().fold(0u64, |k, &b| (k << 8) | u64::from(b));
+    Some(((n as u64) << 56) | (be << (8 * (7 - n))))
 }
 
 impl CodeList {
@@ -1098,6 +1100,34 @@ mod tests {
             ("g/004010/segments.toml".into(), "[segments.ST]\nname = \"Header\"\nelements = [ { ref = \"143\", req = \"M\" }, { ref = \"329\", req = \"M\" } ]\n[segments.SE]\nname = \"Trailer\"\nelements = [ { ref = \"96\", req = \"M\" }, { ref = \"329\", req = \"M\" } ]\n".into()),
             ("g/004010/999.toml".into(), set.into()),
         ]
+    }
+
+    #[test]
+    fn pack_is_length_then_bytes_big_endian() {
+        let bytes = b"ABCDEFGH";
+        for n in 0..=7 {
+            let mut b = [0u8; 8];
+            b[0] = n as u8;
+            b[1..=n].copy_from_slice(&bytes[..n]);
+            assert_eq!(pack(&bytes[..n]), Some(u64::from_be_bytes(b)), "{n}");
+        }
+        assert_eq!(pack(bytes), None);
+        let list = CodeList::new(
+            &[
+                "EA".into(),
+                "CS".into(),
+                "ABCDEFG".into(),
+                "LONGCODE".into(),
+            ],
+            true,
+            BTreeMap::new(),
+        );
+        for code in ["EA", "CS", "ABCDEFG", "LONGCODE"] {
+            assert!(list.contains(code.as_bytes()), "{code}");
+        }
+        for code in ["", "E", "EAX", "ABCDEF", "LONGCOD", "LONGCODEX"] {
+            assert!(!list.contains(code.as_bytes()), "{code}");
+        }
     }
 
     #[test]

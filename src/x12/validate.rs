@@ -542,8 +542,9 @@ pub fn check_elements(
     };
     let mut present: u64 = 0;
     let mut n = 0usize;
-    for (i, value) in lexer::elements(raw, d).enumerate() {
-        n = i + 1;
+    for value in lexer::elements(raw, d) {
+        let i = n;
+        n += 1;
         let Some(pos) = def.positions.get(i) else {
             if !value.is_empty() {
                 out.push(ElementIssue {
