@@ -1647,3 +1647,161 @@ fn a_read_only_open_of_a_schema_1_store_writes_nothing() {
     assert!(!SledStore::exists(&missing));
     assert!(SledStore::exists(dir.path()));
 }
+
+/// One item through a unit of work, as the pipeline commits it: received inline, an ack
+/// enqueued and a document put for it, then finished. Returns the item, document and ack ids.
+fn unit_item(
+    store: &SledStore,
+    key: &str,
+    business_key: &str,
+    created: DateTime<Utc>,
+) -> (InboxId, DocumentId, OutboxId) {
+    let got = std::cell::RefCell::new(None);
+    store
+        .atomically(&|tx| {
+            let (id, _) = tx
+                .receive_inline(key, &meta("drop", created), b"ISA*x~")?
+                .expect("inline");
+            let n = tx.enqueue_outbound(Some("ACME"), &|n| {
+                let mut o = render_997(format!("ack/{key}"), n);
+                o.inbox_id = Some(id);
+                Ok(o)
+            })?;
+            let mut m = doc_meta("ACME", "invoice", business_key, &["PO1"], created);
+            m.inbox_id = Some(id);
+            let (doc, _) = tx.put_document(m, b"{}")?;
+            tx.set_stage(id, Stage::Done, "pipeline")?;
+            *got.borrow_mut() = Some((id, doc, n.id));
+            Ok(())
+        })
+        .unwrap();
+    got.into_inner().unwrap()
+}
+
+#[test]
+fn an_items_trail_outlives_its_purged_document_and_follows_a_change_of_owner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_inline_1k(dir.path());
+    let old = at(2025, 1, 10, 8);
+    let actions = |evs: Vec<AuditEvent>| evs.into_iter().map(|e| e.action).collect::<Vec<_>>();
+
+    // A document created long ago (its id and retention go by that time) by an item whose
+    // events happen now: purging up to last year takes the document, not its trail.
+    let (id, doc, out) = unit_item(&store, "unit:old", "OLD", old);
+    store.mark_delivered(out, old).unwrap();
+    let report = store.purge(at(2026, 1, 1, 0)).unwrap();
+    assert_eq!(report.documents, 1);
+    assert_eq!(report.audit_events, 0);
+    assert!(store.get_document(doc).unwrap().is_none());
+    assert_eq!(
+        actions(store.audit_for_document(doc).unwrap()),
+        ["document.put"]
+    );
+    assert_eq!(
+        actions(store.audit_for_outbox(out).unwrap()),
+        ["outbox.enqueued", "outbox.delivered"]
+    );
+    assert_eq!(
+        actions(store.audit_for_inbox(id).unwrap()),
+        [
+            "inbox.received",
+            "outbox.enqueued",
+            "document.put",
+            "inbox.stage",
+            "outbox.delivered"
+        ]
+    );
+
+    // The same business key put again for another item: the document's first item still
+    // shows in its trail, before the second one.
+    let now = Utc::now();
+    let (first, doc, _) = unit_item(&store, "unit:a", "SAME", now);
+    // Trails are in time order; same-millisecond events of different records are not.
+    std::thread::sleep(Duration::from_millis(5));
+    let mut m = doc_meta("ACME", "invoice", "SAME", &["PO1", "PO2"], now);
+    let (second, _) = store
+        .receive("unit:b", meta("drop", now), &mut &b"ISA*y~"[..])
+        .unwrap();
+    m.inbox_id = Some(second);
+    let (again, outcome) = store.put_document(m.clone(), b"{\"v\":2}").unwrap();
+    assert_eq!((again, outcome), (doc, PutOutcome::Replaced));
+    let trail = store.audit_for_document(doc).unwrap();
+    assert_eq!(actions(trail.clone()), ["document.put", "document.put"]);
+    assert_eq!(trail[0].inbox_id, Some(first));
+    assert_eq!(trail[1].inbox_id, Some(second));
+
+    // Everything goes once its events are old enough, references included.
+    let report = store
+        .purge(Utc::now() + chrono::Duration::days(400))
+        .unwrap();
+    assert!(report.audit_events >= 10);
+    assert!(store.audit_for_document(doc).unwrap().is_empty());
+    assert!(store.audit_for_inbox(id).unwrap().is_empty());
+    store.flush().unwrap();
+    drop(store);
+    let refs = raw_db(dir.path()).open_tree("audit_by_ref").unwrap().len();
+    assert_eq!(refs, 0, "no reference outlives its record");
+}
+
+#[test]
+fn a_schema_3_store_is_read_and_marked_current_with_its_audit_trails() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let (id, doc) = {
+        let store = open_inline_1k(dir.path());
+        // What schema 3 wrote: every audit record referenced from each id it names (the
+        // single operations still write that way).
+        let (id, _) = store
+            .receive("k:s3", meta("drop", now), &mut &b"ISA*z~"[..])
+            .unwrap();
+        let mut m = doc_meta("ACME", "invoice", "S3", &["PO3"], now);
+        m.inbox_id = Some(id);
+        let (doc, _) = store.put_document(m, b"{}").unwrap();
+        store.set_stage(id, Stage::Done, "flow").unwrap();
+        store.flush().unwrap();
+        (id, doc)
+    };
+    {
+        let db = raw_db(dir.path());
+        mark_schema(&db, 3);
+        db.flush().unwrap();
+    }
+    let trail = |store: &SledStore| {
+        (
+            store
+                .audit_for_inbox(id)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.action)
+                .collect::<Vec<_>>(),
+            store
+                .audit_for_document(doc)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.action)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let expected = (
+        vec![
+            "inbox.received".to_string(),
+            "document.put".to_string(),
+            "inbox.stage".to_string(),
+        ],
+        vec!["document.put".to_string()],
+    );
+    {
+        let store = open_unlocked(read_only(dir.path())).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(trail(&store), expected);
+    }
+    let mut cfg = StoreConfig::new(dir.path());
+    cfg.inline_payload_max = 1024;
+    let store = open_unlocked(cfg).unwrap();
+    assert_eq!(store.schema_version().unwrap(), CURRENT_SCHEMA_VERSION);
+    assert_eq!(trail(&store), expected);
+    // A unit's item next to the old records reads the same way.
+    let (item, item_doc, _) = unit_item(&store, "k:s4", "S4", now);
+    assert_eq!(store.audit_for_document(item_doc).unwrap().len(), 1);
+    assert_eq!(store.audit_for_inbox(item).unwrap().len(), 4);
+}

@@ -39,6 +39,7 @@ pub fn open_gateway_with(
     maps: MapSet,
     read_only: bool,
 ) -> Result<Gateway, String> {
+    crate::hold_freed_memory();
     if !read_only {
         for d in [
             &config.in_dir,

@@ -144,6 +144,11 @@ pub(super) fn put_tx(
             if old.meta == meta && old.body == body {
                 return Ok((old.id, PutOutcome::Unchanged));
             }
+            // The old owner's record of the unit that received it leads here through the
+            // document's inbox id, which is about to change.
+            if let Some(owner) = old.meta.inbox_id.filter(|o| meta.inbox_id != Some(*o)) {
+                audit.document_leaves(&old.id, &owner)?;
+            }
             let oid = old.id.as_bytes();
             by_partner.remove(cat(&[&lp(&old.meta.partner), oid]))?;
             by_kind.remove(cat(&[&lp(&old.meta.kind), oid]))?;

@@ -15,7 +15,7 @@ use super::super::error::{Result, StoreError};
 use super::super::payload::{self, PAYLOAD_DIR};
 use super::super::types::*;
 use super::inbox::{receive_key_hash, stage_key};
-use super::{audit_refs, tx_err, write_audit_tx, SledStore};
+use super::{audit_refs, item_audit_key, keep_item_ref, names, tx_err, write_audit_tx, SledStore};
 
 pub(super) fn append_audit(s: &SledStore, event: &AuditEvent) -> Result<()> {
     let key = s.audit_key(event.at)?;
@@ -29,29 +29,50 @@ pub(super) fn append_audit(s: &SledStore, event: &AuditEvent) -> Result<()> {
 
 pub(super) fn audit_for(s: &SledStore, tag: u8, id: &[u8; 16]) -> Result<Vec<AuditEvent>> {
     let prefix = cat(&[&[tag], id]);
-    let mut out = Vec::new();
+    // A set: a record may be both referenced and found through its item.
+    let mut keys = std::collections::BTreeSet::new();
     for kv in s.t.audit_by_ref.scan_prefix(&prefix) {
         let (k, _) = kv?;
-        let akey = &k[prefix.len()..];
-        if let Some(v) = s.t.audit.get(akey)? {
-            // A record holds all of one item's events; keep the ones that name this id.
-            out.extend(
-                decode_audit("audit", akey, &v)?
-                    .into_iter()
-                    .filter(|e| names(e, tag, id)),
-            );
+        keys.insert(k[prefix.len()..].to_vec());
+    }
+    // The record of the unit that received the item leads here without a reference.
+    if let Some(item) = item_of(s, tag, id)? {
+        keys.insert(item_audit_key(&item).0.to_vec());
+    }
+    let mut records = Vec::with_capacity(keys.len());
+    for akey in keys {
+        if let Some(v) = s.t.audit.get(&akey)? {
+            let events = decode_audit("audit", &akey, &v)?;
+            // In the order of each record's latest event, which is what an ordinary key
+            // starts with; an item's record starts with its receive time instead.
+            let latest = events.iter().map(|e| millis(e.at)).max().unwrap_or(0);
+            records.push((latest, akey, events));
         }
     }
-    Ok(out)
+    records.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    // A record holds all of one item's events; keep the ones that name this id.
+    Ok(records
+        .into_iter()
+        .flat_map(|(_, _, events)| events)
+        .filter(|e| names(e, tag, id))
+        .collect())
 }
 
-fn names(e: &AuditEvent, tag: u8, id: &[u8; 16]) -> bool {
-    match tag {
-        b'i' => e.inbox_id.is_some_and(|i| i.as_bytes() == id),
-        b'd' => e.document_id.is_some_and(|i| i.as_bytes() == id),
-        b'o' => e.outbox_id.is_some_and(|i| i.as_bytes() == id),
-        _ => false,
-    }
+/// The inbox item a `tag` id belongs to: itself, or the one its document or outbox record
+/// names.
+fn item_of(s: &SledStore, tag: u8, id: &[u8; 16]) -> Result<Option<InboxId>> {
+    Ok(match tag {
+        b'i' => InboxId::from_slice(id),
+        b'd' => match DocumentId::from_slice(id) {
+            Some(d) => super::documents::get(s, d)?.and_then(|doc| doc.meta.inbox_id),
+            None => None,
+        },
+        b'o' => match OutboxId::from_slice(id) {
+            Some(o) => super::outbox::get(s, o)?.and_then(|r| r.inbox_id),
+            None => None,
+        },
+        _ => None,
+    })
 }
 
 /// Exclusive upper bound for keys that start with a time before `t`.
@@ -132,20 +153,28 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
             &t.doc_by_partner,
             &t.doc_by_kind,
             &t.lineage,
+            &t.audit,
+            &t.audit_by_ref,
         )
-            .transaction(|(docs, keys, by_partner, by_kind, lineage)| {
-                let idb = id.as_bytes();
-                docs.remove(&k)?;
-                if keys.get(kh)?.as_deref() == Some(&idb[..]) {
-                    keys.remove(&kh[..])?;
-                }
-                by_partner.remove(cat(&[&lp(&meta.partner), idb]))?;
-                by_kind.remove(cat(&[&lp(&meta.kind), idb]))?;
-                for po in &meta.po_numbers {
-                    lineage.remove(cat(&[&lp(po), idb]))?;
-                }
-                Ok(())
-            })
+            .transaction(
+                |(docs, keys, by_partner, by_kind, lineage, audit, by_ref)| {
+                    let idb = id.as_bytes();
+                    // Its trail outlives it while its events are young enough.
+                    if let Some(item) = &meta.inbox_id {
+                        keep_item_ref(audit, by_ref, b'd', idb, item)?;
+                    }
+                    docs.remove(&k)?;
+                    if keys.get(kh)?.as_deref() == Some(&idb[..]) {
+                        keys.remove(&kh[..])?;
+                    }
+                    by_partner.remove(cat(&[&lp(&meta.partner), idb]))?;
+                    by_kind.remove(cat(&[&lp(&meta.kind), idb]))?;
+                    for po in &meta.po_numbers {
+                        lineage.remove(cat(&[&lp(po), idb]))?;
+                    }
+                    Ok(())
+                },
+            )
             .map_err(tx_err)?;
         report.documents += 1;
     }
@@ -155,6 +184,8 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
     for kv in s.t.audit.range(..&bound[..]) {
         let (k, v) = kv?;
         let (refs, events) = match decode_audit("audit", &k, &v) {
+            // An item's record is keyed by its receive time: its events decide.
+            Ok(evs) if evs.iter().any(|e| millis(e.at) >= millis(older_than)) => continue,
             Ok(evs) => (audit_refs(&k, &evs), evs.len() as u64),
             Err(_) => (Vec::new(), 1),
         };
@@ -173,11 +204,23 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
     // Delivered log. Its idempotency keys go too: retention is the promise's horizon.
     for kv in s.t.delivered.range(..&bound[..]) {
         let (k, v) = kv?;
-        let key_hash = decode_outbox("delivered", &k, &v)
-            .ok()
+        let record = decode_outbox("delivered", &k, &v).ok();
+        let key_hash = record
+            .as_ref()
             .map(|r| hash32(&[b"outbox", r.idempotency_key.as_bytes()]));
-        (&s.t.delivered, &s.t.outbox_index, &s.t.outbox_keys)
-            .transaction(|(delivered, index, okeys)| {
+        let item = record.as_ref().and_then(|r| r.inbox_id);
+        (
+            &s.t.delivered,
+            &s.t.outbox_index,
+            &s.t.outbox_keys,
+            &s.t.audit,
+            &s.t.audit_by_ref,
+        )
+            .transaction(|(delivered, index, okeys, audit, by_ref)| {
+                // Its trail outlives it while its events are young enough.
+                if let (Some(item), Ok(oid)) = (&item, <[u8; 16]>::try_from(&k[..])) {
+                    keep_item_ref(audit, by_ref, b'o', &oid, item)?;
+                }
                 delivered.remove(&k)?;
                 index.remove(&k)?;
                 if let Some(kh) = key_hash {

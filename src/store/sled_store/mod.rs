@@ -22,7 +22,7 @@
 //! | `outbox_index` | outbox id | state byte (+ outbox key when pending) |
 //! | `outbox_keys` | sha256(idempotency key) | outbox id |
 //! | `delivered`, `dead` | outbox id | as in `outbox` |
-//! | `audit` | latest ms + sled-generated unit id + u32 sequence | binary list of [`AuditEvent`]s (schema 1: 16-byte key, one JSON event) |
+//! | `audit` | latest ms + sled-generated unit id + u32 sequence; schema 4 also inbox id + `u32::MAX` (see below) | binary list of [`AuditEvent`]s (schema 1: 16-byte key, one JSON event) |
 //! | `audit_by_ref` | ref byte (`i`/`d`/`o`) + id + audit key | empty |
 //! | `counters` | counter name + len-prefixed partner | u64 |
 //!
@@ -30,6 +30,11 @@
 //! work keeps one audit record per item (all its events, each indexed once per id they name)
 //! and one `seen_expiry` record for all the duplicate keys it recorded. Schema 3 writes inbox
 //! entries, document headers and outbox records in a binary layout (`codec`) instead of JSON.
+//! Schema 4: the audit record of an item received in a unit of work is keyed by its inbox id
+//! ([`item_audit_key`]) and gets no `audit_by_ref` entries for what leads to it anyway: its
+//! inbox id, and the documents and outbox records the unit wrote for it (their records carry
+//! the inbox id). Three keys less per item; readers look in both places, and purge and a
+//! document's change of owner add the references a removed or changed record no longer gives.
 //! Older stores are read as they are (every reader takes every layout) and marked current on
 //! a read-write open; a read-only open writes nothing.
 
@@ -46,14 +51,14 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use super::codec::{cat, encode_audit};
+use super::codec::{cat, decode_audit, encode_audit};
 use super::error::{Result, StoreError};
 use super::payload;
 use super::types::*;
 use super::{BuildOutbound, Store, StoreTx};
 
 /// Bump when a key or value layout changes; add a migration for the old one or refuse it.
-pub const CURRENT_SCHEMA_VERSION: u32 = 3;
+pub const CURRENT_SCHEMA_VERSION: u32 = 4;
 /// The oldest layout this build can read.
 const OLDEST_READABLE_SCHEMA: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -157,10 +162,60 @@ impl AuditKey {
     }
 }
 
+/// The sequence number of an item's record in [`item_audit_key`]; units number theirs from 0.
+const ITEM_SEQ: u32 = u32::MAX;
+
+/// The audit key of the record a unit of work writes for an item it received: the inbox id
+/// (receive time first, so purge still finds it by time; it checks the events' own times
+/// before removing it) and [`ITEM_SEQ`]. Derived from the id alone, so the record needs no
+/// reference from the inbox id, nor from the documents and outbox records naming that id.
+pub(super) fn item_audit_key(id: &InboxId) -> AuditKey {
+    let mut k = [0u8; 20];
+    k[..16].copy_from_slice(id.as_bytes());
+    k[16..].copy_from_slice(&ITEM_SEQ.to_be_bytes());
+    AuditKey(k)
+}
+
+/// Gives `item`'s unit record (if any, and if it names `id`) an explicit `tag` reference to
+/// `id`: for a document or outbox record that is about to stop leading to `item` (removed, or
+/// owned by another item from now on), so its trail stays findable.
+pub(super) fn keep_item_ref(
+    audit: &TransactionalTree,
+    by_ref: &TransactionalTree,
+    tag: u8,
+    id: &[u8; 16],
+    item: &InboxId,
+) -> TxResult<()> {
+    let key = item_audit_key(item);
+    let Some(raw) = audit.get(key.0)? else {
+        return Ok(());
+    };
+    // Unreadable: nothing to point at; the record is reported where it is read.
+    let Ok(events) = decode_audit("audit", &key.0, &raw) else {
+        return Ok(());
+    };
+    if events.iter().any(|e| names(e, tag, id)) {
+        by_ref.insert(cat(&[&[tag], id, &key.0]), &[][..])?;
+    }
+    Ok(())
+}
+
+/// Whether an event names `id` as a `tag` (`i`/`d`/`o`) id.
+pub(super) fn names(e: &AuditEvent, tag: u8, id: &[u8; 16]) -> bool {
+    match tag {
+        b'i' => e.inbox_id.is_some_and(|i| i.as_bytes() == id),
+        b'd' => e.document_id.is_some_and(|i| i.as_bytes() == id),
+        b'o' => e.outbox_id.is_some_and(|i| i.as_bytes() == id),
+        _ => false,
+    }
+}
+
 /// Where a transaction body sends its audit events: straight into the tree as a record of its
 /// own, or to the unit of work, which keeps one record per item.
 pub(super) trait AuditSink {
     fn record(&self, event: AuditEvent) -> TxResult<()>;
+    /// A document is about to be owned by another item than `item`: see [`keep_item_ref`].
+    fn document_leaves(&self, doc: &DocumentId, item: &InboxId) -> TxResult<()>;
 }
 
 /// One event, one record, under a key generated for it. For single operations.
@@ -173,6 +228,10 @@ pub(super) struct DirectAudit<'a> {
 impl AuditSink for DirectAudit<'_> {
     fn record(&self, event: AuditEvent) -> TxResult<()> {
         write_audit_tx(self.audit, self.by_ref, self.key, &[event])
+    }
+
+    fn document_leaves(&self, doc: &DocumentId, item: &InboxId) -> TxResult<()> {
+        keep_item_ref(self.audit, self.by_ref, b'd', doc.as_bytes(), item)
     }
 }
 

@@ -23,7 +23,10 @@ use super::inbox::{
     write_entry_tx, InlineReceipt, ReceiveTrees, StageTrees,
 };
 use super::outbox::{enqueue_tx, OutboxTrees};
-use super::{abort, tx_err, write_audit_tx, AuditKey, AuditSink, SledStore, TxResult};
+use super::{
+    abort, audit_refs, item_audit_key, keep_item_ref, tx_err, write_audit_tx, AuditKey, AuditSink,
+    SledStore, TxResult,
+};
 
 /// Positions in the view; the order of `trees()` below.
 const INBOX: usize = 0;
@@ -68,7 +71,7 @@ fn subject(e: &AuditEvent) -> Subject {
 #[derive(Default)]
 struct Pending {
     /// Audit events by subject, in the order subjects first appeared.
-    audit: Vec<Vec<AuditEvent>>,
+    audit: Vec<(Subject, Vec<AuditEvent>)>,
     audit_by_subject: HashMap<Subject, usize>,
     /// Inbox entries received in this unit with their payloads, written once with the stage
     /// they end at (one write instead of a write and a rewrite, and no stage index entry for
@@ -78,6 +81,10 @@ struct Pending {
     /// Duplicate keys recorded in this unit, and the latest time among them.
     seen: Vec<u8>,
     seen_latest: Option<DateTime<Utc>>,
+    /// Documents and outbox records this unit wrote, with the inbox id their record carries:
+    /// an item's record needs no reference from them when that id is the item's.
+    docs: HashMap<DocumentId, Option<InboxId>>,
+    outbound: HashMap<OutboxId, Option<InboxId>>,
 }
 
 struct SledTx<'a> {
@@ -96,13 +103,28 @@ impl AuditSink for SledTx<'_> {
         let p = &mut *p;
         let subject = subject(&event);
         match p.audit_by_subject.get(&subject) {
-            Some(&i) => p.audit[i].push(event),
+            Some(&i) => p.audit[i].1.push(event),
             None => {
                 p.audit_by_subject.insert(subject, p.audit.len());
-                p.audit.push(vec![event]);
+                p.audit.push((subject, vec![event]));
             }
         }
         Ok(())
+    }
+
+    fn document_leaves(&self, doc: &DocumentId, item: &InboxId) -> TxResult<()> {
+        // An item received in this unit: its record is not written yet, and `finish` gives
+        // it the reference, as the document's inbox id no longer names the item by then.
+        if self.pending.borrow().entry_by_id.contains_key(item) {
+            return Ok(());
+        }
+        keep_item_ref(
+            &self.v[AUDIT],
+            &self.v[AUDIT_BY_REF],
+            b'd',
+            doc.as_bytes(),
+            item,
+        )
     }
 }
 
@@ -132,14 +154,22 @@ impl SledTx<'_> {
         for (e, bytes) in &p.entries {
             write_entry_tx(&self.v[INBOX], &self.v[STAGE_INDEX], e, Some(bytes))?;
         }
-        for (seq, events) in p.audit.iter().enumerate() {
+        for (seq, (subject, events)) in p.audit.iter().enumerate() {
+            if let Subject::Inbox(item) = subject {
+                if p.entry_by_id.contains_key(item) && self.write_item_audit(&p, item, events)? {
+                    continue;
+                }
+            }
             // Keyed by the latest event, so retention never drops an event early.
             let latest = events.iter().map(|e| e.at).max().unwrap_or_else(Utc::now);
-            let seq = u32::try_from(seq).map_err(|_| {
-                abort(StoreError::InvalidId(
-                    "over 4 billion audit records in one unit".into(),
-                ))
-            })?;
+            let seq = u32::try_from(seq)
+                .ok()
+                .filter(|s| *s != u32::MAX)
+                .ok_or_else(|| {
+                    abort(StoreError::InvalidId(
+                        "over 4 billion audit records in one unit".into(),
+                    ))
+                })?;
             let key = AuditKey::new(latest, self.unit_id, seq);
             write_audit_tx(&self.v[AUDIT], &self.v[AUDIT_BY_REF], key, events)?;
         }
@@ -147,6 +177,45 @@ impl SledTx<'_> {
             self.v[SEEN_EXPIRY].insert(&seen_expiry_key(latest, self.unit_id)[..], p.seen)?;
         }
         Ok(())
+    }
+}
+
+impl SledTx<'_> {
+    /// Writes the record of an item received in this unit under [`item_audit_key`], with
+    /// references only for ids that do not lead to it by themselves. `false` (nothing
+    /// written) when that key is taken, which only a purged and re-received item of the same
+    /// millisecond could do: the caller then writes the record the ordinary way.
+    fn write_item_audit(
+        &self,
+        p: &Pending,
+        item: &InboxId,
+        events: &[AuditEvent],
+    ) -> TxResult<bool> {
+        let key = item_audit_key(item);
+        let audit = &self.v[AUDIT];
+        if audit.get(key.0)?.is_some() {
+            return Ok(false);
+        }
+        audit.insert(&key.0[..], super::super::codec::encode_audit(events))?;
+        let leads_here = |r: &[u8]| -> bool {
+            let (tag, id) = (r[0], &r[1..17]);
+            match tag {
+                b'i' => id == item.as_bytes(),
+                b'd' => DocumentId::from_slice(id)
+                    .and_then(|d| p.docs.get(&d))
+                    .is_some_and(|owner| *owner == Some(*item)),
+                b'o' => OutboxId::from_slice(id)
+                    .and_then(|o| p.outbound.get(&o))
+                    .is_some_and(|owner| *owner == Some(*item)),
+                _ => false,
+            }
+        };
+        for r in audit_refs(&key.0, events) {
+            if !leads_here(&r) {
+                self.v[AUDIT_BY_REF].insert(r, &[][..])?;
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -244,7 +313,12 @@ impl StoreTx for SledTx<'_> {
             lineage: &self.v[LINEAGE],
             audit: self,
         };
-        self.lift(put_tx(&t, &meta, body, now))
+        let (id, outcome) = self.lift(put_tx(&t, &meta, body, now))?;
+        if outcome != PutOutcome::Unchanged {
+            // The stored header now carries this inbox id (the last put of a unit wins).
+            self.pending.borrow_mut().docs.insert(id, meta.inbox_id);
+        }
+        Ok((id, outcome))
     }
 
     fn enqueue_outbound(
@@ -262,7 +336,21 @@ impl StoreTx for SledTx<'_> {
             dead: &self.v[DEAD],
             audit: self,
         };
-        self.lift(enqueue_tx(&t, partner, build, now))
+        // The record carries the inbox id `build` gives it.
+        let inbox = Cell::new(None);
+        let build_noting = |n: ControlNumbers| {
+            let new = build(n)?;
+            inbox.set(Some(new.inbox_id));
+            Ok(new)
+        };
+        let e = self.lift(enqueue_tx(&t, partner, &build_noting, now))?;
+        if e.fresh {
+            self.pending
+                .borrow_mut()
+                .outbound
+                .insert(e.id, inbox.get().flatten());
+        }
+        Ok(e)
     }
 
     fn append_audit(&self, event: &AuditEvent) -> Result<()> {
