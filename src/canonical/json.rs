@@ -226,6 +226,12 @@ fn close(st: &mut State, start: usize, first_entry: usize, close_variant: bool) 
         st.tmp.push(b'}');
     }
     st.entries.truncate(first_entry);
+    if start == 0 {
+        // The outermost object: its sorted text is the whole output, so the buffers trade
+        // places rather than the text being copied back.
+        std::mem::swap(&mut st.out, &mut st.tmp);
+        return;
+    }
     st.out.truncate(start);
     st.out.extend_from_slice(&st.tmp);
 }
