@@ -483,7 +483,12 @@ impl<'a> Inbound<'a> {
         Some(p)
     }
 
+    #[inline]
     fn seg_matches(&self, s: usize, conds: &[Cond]) -> bool {
+        // Most reads name no condition: answered in line, before the loop is set up.
+        if conds.is_empty() {
+            return true;
+        }
         conds.iter().all(|c| {
             let v = if self.seg_is(s, Want::new(&c.seg)) {
                 self.tree.element(s, c.elem)
@@ -515,18 +520,29 @@ impl<'a> Inbound<'a> {
 
     /// Loop instances (or segments) reached by `steps` from `ctx`.
     fn walk(&self, ctx: Ctx, steps: &[Step], absolute: bool) -> Vec<Ctx> {
-        let mut cur = vec![if absolute {
+        let start = if absolute {
             Ctx { inst: 0, seg: None }
         } else {
             ctx
-        }];
+        };
+        if steps.is_empty() {
+            return vec![start];
+        }
+        // The first step starts from `start` itself, not from a vector holding it: a walk is
+        // mostly one step, and this spares an allocation per walk.
+        let mut cur = Vec::new();
         let tree: &'a SetTree = self.tree;
         let hl = Want::new("HL");
-        for s in steps {
+        for (i, s) in steps.iter().enumerate() {
             let mut next = Vec::new();
             let want = Want::new(&s.id);
             let step_hl = want.code == hl.code;
-            for c in &cur {
+            let from: &[Ctx] = if i == 0 {
+                std::slice::from_ref(&start)
+            } else {
+                &cur
+            };
+            for c in from {
                 let here = &tree.loops[c.inst];
                 let lp = self.inst_lp[c.inst];
                 let in_hl = self.inst_is(c.inst, hl);
@@ -626,10 +642,10 @@ impl<'a> Inbound<'a> {
         }
         let mut out = None;
         self.each_value(ctx, p, false, &mut |_, v| {
-            out = Some(self.text(v));
+            out = Some(v);
             true
         });
-        out
+        out.map(|v| self.text(v))
     }
 
     /// `target_values` of an element target at one context, up to the first non-empty value.
@@ -670,12 +686,15 @@ impl<'a> Inbound<'a> {
     /// id pair, or the element its first condition names (MAN01 for `MAN02[MAN01=GM]`). `f`
     /// returns true to stop. Without `qual` the qualifier is not looked up (`f` gets ""): most
     /// reads want only the value. Reads borrow the held set; nothing is copied here.
-    fn each_value(
+    ///
+    /// Generic over `f` rather than taking a `dyn` callback: each read's callback is then
+    /// compiled in line with the scan, and reads are most of what mapping does.
+    fn each_value<F: FnMut(&'a [u8], &'a [u8]) -> bool>(
         &self,
         ctx: Ctx,
         p: &'a X12Path,
         qual: bool,
-        f: &mut dyn FnMut(&'a [u8], &'a [u8]) -> bool,
+        f: &mut F,
     ) {
         if p.steps.is_empty() {
             let start = if p.absolute {
@@ -694,12 +713,12 @@ impl<'a> Inbound<'a> {
     }
 
     /// `each_value` at one context; true when `f` asked to stop.
-    fn target_values(
+    fn target_values<F: FnMut(&'a [u8], &'a [u8]) -> bool>(
         &self,
         c: Ctx,
         p: &'a X12Path,
         qual: bool,
-        f: &mut dyn FnMut(&'a [u8], &'a [u8]) -> bool,
+        f: &mut F,
     ) -> bool {
         let tree: &'a SetTree = self.tree;
         match &p.target {
@@ -743,14 +762,17 @@ impl<'a> Inbound<'a> {
                 let Some(s) = self.find_segment(c, seg, conds) else {
                     return false;
                 };
-                let Some(pairs) = self.pair_positions(seg) else {
-                    return false;
-                };
                 // The filled pairs' qualifiers, from the memo when this segment was read last.
                 // The memo is taken out while `f` runs and put back after, so nothing is
                 // borrowed across the call (a read made inside `f` would find it empty).
                 let (mut at, mut quals) = self.pair_quals.replace((usize::MAX, Vec::new()));
                 if at != s {
+                    // Only a segment whose pair positions are known is in the memo, so those
+                    // are looked up only when it changes.
+                    let Some(pairs) = self.pair_positions(seg) else {
+                        self.pair_quals.replace((at, quals));
+                        return false;
+                    };
                     at = s;
                     quals.clear();
                     // An empty qualifier is left out: the qualifiers a path names are two or
