@@ -58,7 +58,8 @@ pub fn set_path<'a>(obj: &mut Obj<'a>, path: &'a [String], v: Node<'a>) {
                 i
             }
             None => {
-                cur.push((p.as_str(), Node::Object(Vec::new())));
+                // Made for the value set below, so made with room for it (and a few more).
+                cur.push((p.as_str(), Node::Object(Vec::with_capacity(4))));
                 cur.len() - 1
             }
         };

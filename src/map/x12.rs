@@ -534,7 +534,8 @@ impl<'a> Inbound<'a> {
         let tree: &'a SetTree = self.tree;
         let hl = Want::new("HL");
         for (i, s) in steps.iter().enumerate() {
-            let mut next = Vec::new();
+            // Room for a few matches at once, rather than grown from none.
+            let mut next = Vec::with_capacity(4);
             let want = Want::new(&s.id);
             let step_hl = want.code == hl.code;
             let from: &[Ctx] = if i == 0 {
