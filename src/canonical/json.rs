@@ -33,15 +33,38 @@ type Result<T> = std::result::Result<T, SortedJsonError>;
 /// Appends the compact JSON of `value` with every object's keys in sorted order, as
 /// `serde_json::to_value(value)?.to_string()` would write it.
 pub fn write_sorted<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
+    let (entries, tmp, text) = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
     let mut st = State {
         out: std::mem::take(out),
-        entries: Vec::new(),
-        tmp: Vec::new(),
-        text: String::new(),
+        entries,
+        tmp,
+        text,
     };
     let r = value.serialize(Ser { st: &mut st });
     *out = st.out;
+    // The working buffers go back for the next value written on this thread, unless one grew
+    // past what an ordinary document needs.
+    st.entries.clear();
+    st.tmp.clear();
+    if st.tmp.capacity() <= MAX_SPARE && st.entries.capacity() <= MAX_SPARE {
+        SPARE.with(|s| *s.borrow_mut() = (st.entries, st.tmp, st.text));
+    }
     r
+}
+
+/// `State`'s working buffers between values: every document is written on a mapping worker,
+/// and buffers that start empty for each one grow (and copy) again every time.
+type Spare = (
+    Vec<(std::borrow::Cow<'static, str>, usize, usize)>,
+    Vec<u8>,
+    String,
+);
+
+/// The largest buffer kept between values.
+const MAX_SPARE: usize = 1 << 20;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Spare> = std::cell::RefCell::new(Spare::default());
 }
 
 /// One buffer for the whole value: an object's fields are written at its end as they come and
@@ -226,6 +249,12 @@ fn close(st: &mut State, start: usize, first_entry: usize, close_variant: bool) 
         st.tmp.push(b'}');
     }
     st.entries.truncate(first_entry);
+    if start == 0 {
+        // The outermost object: its sorted text is the whole output, so the buffers trade
+        // places rather than the text being copied back.
+        std::mem::swap(&mut st.out, &mut st.tmp);
+        return;
+    }
     st.out.truncate(start);
     st.out.extend_from_slice(&st.tmp);
 }

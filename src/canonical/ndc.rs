@@ -25,9 +25,17 @@ pub enum NdcError {
 }
 
 /// An NDC normalised to 11 digits (5-4-2: labeler, product, package).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Ndc(String);
+
+/// The digits, as `into = "String"` would write them, without copying them first (every N4
+/// id of every order line is written).
+impl Serialize for Ndc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 impl Ndc {
     /// Parses `1234-5678-90` (4-4-2), `12345-678-90` (5-3-2), `12345-6789-0` (5-4-1),

@@ -29,9 +29,17 @@ fn loop_index(set: &SetGrammar, path: &str) -> Option<usize> {
 
 fn child_loop(set: &SetGrammar, lp: usize, id: &str) -> Option<usize> {
     set.loops[lp].children.iter().find_map(|c| match c {
-        Node::Loop(l) if set.loops[*l].id == id => Some(*l),
+        Node::Loop(l) if short_eq(&set.loops[*l].id, id) => Some(*l),
         _ => None,
     })
+}
+
+/// `a == b` for ids of a few bytes, compared in line: the inbound walk compares loop ids many
+/// times per set, and for ids of equal length `==` calls `memcmp`, which costs more than the
+/// two or three bytes it compares.
+#[inline]
+fn short_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 fn has_segment(set: &SetGrammar, dict: &Dictionary, lp: usize, id: &str) -> bool {
@@ -475,7 +483,12 @@ impl<'a> Inbound<'a> {
         Some(p)
     }
 
+    #[inline]
     fn seg_matches(&self, s: usize, conds: &[Cond]) -> bool {
+        // Most reads name no condition: answered in line, before the loop is set up.
+        if conds.is_empty() {
+            return true;
+        }
         conds.iter().all(|c| {
             let v = if self.seg_is(s, Want::new(&c.seg)) {
                 self.tree.element(s, c.elem)
@@ -507,34 +520,47 @@ impl<'a> Inbound<'a> {
 
     /// Loop instances (or segments) reached by `steps` from `ctx`.
     fn walk(&self, ctx: Ctx, steps: &[Step], absolute: bool) -> Vec<Ctx> {
-        let mut cur = vec![if absolute {
+        let start = if absolute {
             Ctx { inst: 0, seg: None }
         } else {
             ctx
-        }];
+        };
+        if steps.is_empty() {
+            return vec![start];
+        }
+        // The first step starts from `start` itself, not from a vector holding it: a walk is
+        // mostly one step, and this spares an allocation per walk.
+        let mut cur = Vec::new();
         let tree: &'a SetTree = self.tree;
         let hl = Want::new("HL");
-        for s in steps {
-            let mut next = Vec::new();
+        for (i, s) in steps.iter().enumerate() {
+            // Room for a few matches at once, rather than grown from none.
+            let mut next = Vec::with_capacity(4);
             let want = Want::new(&s.id);
-            for c in &cur {
+            let step_hl = want.code == hl.code;
+            let from: &[Ctx] = if i == 0 {
+                std::slice::from_ref(&start)
+            } else {
+                &cur
+            };
+            for c in from {
                 let here = &tree.loops[c.inst];
                 let lp = self.inst_lp[c.inst];
                 let in_hl = self.inst_is(c.inst, hl);
-                let is_loop = child_loop(self.set, lp, &s.id).is_some() || (s.id == "HL" && in_hl);
+                let is_loop = (step_hl && in_hl) || child_loop(self.set, lp, &s.id).is_some();
                 if is_loop {
                     let mut push = |i: usize| {
                         if self.inst_matches(i, &s.conds) {
                             next.push(Ctx { inst: i, seg: None });
                         }
                     };
-                    if s.id == "HL" && in_hl && s.child {
+                    if step_hl && in_hl && s.child {
                         here.hl_children.iter().for_each(|&i| push(i));
-                    } else if s.id == "HL" && in_hl {
+                    } else if step_hl && in_hl {
                         let mut v = Vec::new();
                         self.hl_descendants(c.inst, &mut v);
                         v.into_iter().for_each(push);
-                    } else if s.id == "HL" && s.child {
+                    } else if step_hl && s.child {
                         // From the top: the levels that have no parent level.
                         here.children
                             .iter()
@@ -594,24 +620,82 @@ impl<'a> Inbound<'a> {
 
     /// The first value a path yields.
     fn first_value(&self, ctx: Ctx, p: &'a X12Path) -> Option<Cow<'a, str>> {
+        // Most rules read one element of the current loop: read it in line, without the
+        // callback `each_value` hands every value to (what it would give, value for value).
+        if let (
+            true,
+            Target::Element {
+                seg,
+                elem,
+                comp,
+                conds,
+            },
+        ) = (p.steps.is_empty(), &p.target)
+        {
+            let start = if p.absolute {
+                Ctx { inst: 0, seg: None }
+            } else {
+                ctx
+            };
+            return self
+                .first_element(start, seg, *elem, *comp, conds)
+                .map(|v| self.text(v));
+        }
         let mut out = None;
         self.each_value(ctx, p, false, &mut |_, v| {
-            out = Some(self.text(v));
+            out = Some(v);
             true
         });
-        out
+        out.map(|v| self.text(v))
+    }
+
+    /// `target_values` of an element target at one context, up to the first non-empty value.
+    fn first_element(
+        &self,
+        c: Ctx,
+        seg: &str,
+        elem: usize,
+        comp: Option<usize>,
+        conds: &[Cond],
+    ) -> Option<&'a [u8]> {
+        let tree: &'a SetTree = self.tree;
+        let read = |s: usize| {
+            match comp {
+                Some(k) => tree.component(s, elem, k),
+                None => tree.element(s, elem),
+            }
+            .filter(|v| !v.is_empty())
+        };
+        let want = Want::new(seg);
+        match c.seg {
+            Some(s) if self.seg_is(s, want) => {
+                if self.seg_matches(s, conds) {
+                    read(s)
+                } else {
+                    None
+                }
+            }
+            _ => tree.loops[c.inst]
+                .segments
+                .iter()
+                .filter(|&&s| self.seg_is(s, want) && self.seg_matches(s, conds))
+                .find_map(|&s| read(s)),
+        }
     }
 
     /// Hands every value a path yields to `f` with its qualifier as sent: the qualifier of its
     /// id pair, or the element its first condition names (MAN01 for `MAN02[MAN01=GM]`). `f`
     /// returns true to stop. Without `qual` the qualifier is not looked up (`f` gets ""): most
     /// reads want only the value. Reads borrow the held set; nothing is copied here.
-    fn each_value(
+    ///
+    /// Generic over `f` rather than taking a `dyn` callback: each read's callback is then
+    /// compiled in line with the scan, and reads are most of what mapping does.
+    fn each_value<F: FnMut(&'a [u8], &'a [u8]) -> bool>(
         &self,
         ctx: Ctx,
         p: &'a X12Path,
         qual: bool,
-        f: &mut dyn FnMut(&'a [u8], &'a [u8]) -> bool,
+        f: &mut F,
     ) {
         if p.steps.is_empty() {
             let start = if p.absolute {
@@ -630,12 +714,12 @@ impl<'a> Inbound<'a> {
     }
 
     /// `each_value` at one context; true when `f` asked to stop.
-    fn target_values(
+    fn target_values<F: FnMut(&'a [u8], &'a [u8]) -> bool>(
         &self,
         c: Ctx,
         p: &'a X12Path,
         qual: bool,
-        f: &mut dyn FnMut(&'a [u8], &'a [u8]) -> bool,
+        f: &mut F,
     ) -> bool {
         let tree: &'a SetTree = self.tree;
         match &p.target {
@@ -679,14 +763,17 @@ impl<'a> Inbound<'a> {
                 let Some(s) = self.find_segment(c, seg, conds) else {
                     return false;
                 };
-                let Some(pairs) = self.pair_positions(seg) else {
-                    return false;
-                };
                 // The filled pairs' qualifiers, from the memo when this segment was read last.
                 // The memo is taken out while `f` runs and put back after, so nothing is
                 // borrowed across the call (a read made inside `f` would find it empty).
                 let (mut at, mut quals) = self.pair_quals.replace((usize::MAX, Vec::new()));
                 if at != s {
+                    // Only a segment whose pair positions are known is in the memo, so those
+                    // are looked up only when it changes.
+                    let Some(pairs) = self.pair_positions(seg) else {
+                        self.pair_quals.replace((at, quals));
+                        return false;
+                    };
                     at = s;
                     quals.clear();
                     // An empty qualifier is left out: the qualifiers a path names are two or

@@ -209,6 +209,8 @@ impl TreeBuilder {
             let inst = t.loops.len();
             t.loops.push(LoopInstance {
                 path: loop_path.to_string(),
+                // Room for a loop's usual few segments at once, rather than grown from none.
+                segments: Vec::with_capacity(4),
                 parent: Some(parent),
                 ..LoopInstance::default()
             });
