@@ -46,7 +46,10 @@ pub fn write_sorted<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resu
     // past what an ordinary document needs.
     st.entries.clear();
     st.tmp.clear();
-    if st.tmp.capacity() <= MAX_SPARE && st.entries.capacity() <= MAX_SPARE {
+    if st.tmp.capacity() <= MAX_SPARE
+        && st.entries.capacity() <= MAX_SPARE
+        && st.text.capacity() <= MAX_SPARE
+    {
         SPARE.with(|s| *s.borrow_mut() = (st.entries, st.tmp, st.text));
     }
     r

@@ -27,16 +27,17 @@ pub enum Node<'a> {
 /// An object: keys unique, in the order first set.
 pub type Obj<'a> = Vec<(&'a str, Node<'a>)>;
 
-/// `a == b` for keys, compared in line: keys are short and mostly differ in their first bytes,
-/// where `==` on keys of equal length calls `memcmp`. Every rule's value is set by key.
+/// `a == b` for keys and ids of a few bytes, compared in line: they mostly differ in their first
+/// bytes, where `==` on strings of equal length calls `memcmp`, which costs more than the bytes
+/// it compares. Every rule's value is set by key, and the inbound walk compares loop ids often.
 #[inline]
-fn key_eq(a: &str, b: &str) -> bool {
+pub(crate) fn short_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 /// `Value` object insert: replaces the value of an existing key.
 pub fn insert<'a>(obj: &mut Obj<'a>, key: &'a str, v: Node<'a>) {
-    match obj.iter_mut().find(|(k, _)| key_eq(k, key)) {
+    match obj.iter_mut().find(|(k, _)| short_eq(k, key)) {
         Some(slot) => slot.1 = v,
         None => obj.push((key, v)),
     }
@@ -50,7 +51,7 @@ pub fn set_path<'a>(obj: &mut Obj<'a>, path: &'a [String], v: Node<'a>) {
     };
     let mut cur = obj;
     for p in init {
-        let i = match cur.iter().position(|(k, _)| key_eq(k, p)) {
+        let i = match cur.iter().position(|(k, _)| short_eq(k, p)) {
             Some(i) => {
                 if !matches!(cur[i].1, Node::Object(_)) {
                     cur[i].1 = Node::Object(Vec::new());
@@ -68,7 +69,7 @@ pub fn set_path<'a>(obj: &mut Obj<'a>, path: &'a [String], v: Node<'a>) {
         };
         cur = m;
     }
-    let slot = cur.iter_mut().find(|(k, _)| key_eq(k, last));
+    let slot = cur.iter_mut().find(|(k, _)| short_eq(k, last));
     match (slot, v) {
         (Some((_, Node::Object(old))), Node::Object(new)) => {
             for (k, v) in new {

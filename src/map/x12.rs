@@ -29,17 +29,9 @@ fn loop_index(set: &SetGrammar, path: &str) -> Option<usize> {
 
 fn child_loop(set: &SetGrammar, lp: usize, id: &str) -> Option<usize> {
     set.loops[lp].children.iter().find_map(|c| match c {
-        Node::Loop(l) if short_eq(&set.loops[*l].id, id) => Some(*l),
+        Node::Loop(l) if super::node::short_eq(&set.loops[*l].id, id) => Some(*l),
         _ => None,
     })
-}
-
-/// `a == b` for ids of a few bytes, compared in line: the inbound walk compares loop ids many
-/// times per set, and for ids of equal length `==` calls `memcmp`, which costs more than the
-/// two or three bytes it compares.
-#[inline]
-fn short_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 fn has_segment(set: &SetGrammar, dict: &Dictionary, lp: usize, id: &str) -> bool {
@@ -620,67 +612,12 @@ impl<'a> Inbound<'a> {
 
     /// The first value a path yields.
     fn first_value(&self, ctx: Ctx, p: &'a X12Path) -> Option<Cow<'a, str>> {
-        // Most rules read one element of the current loop: read it in line, without the
-        // callback `each_value` hands every value to (what it would give, value for value).
-        if let (
-            true,
-            Target::Element {
-                seg,
-                elem,
-                comp,
-                conds,
-            },
-        ) = (p.steps.is_empty(), &p.target)
-        {
-            let start = if p.absolute {
-                Ctx { inst: 0, seg: None }
-            } else {
-                ctx
-            };
-            return self
-                .first_element(start, seg, *elem, *comp, conds)
-                .map(|v| self.text(v));
-        }
         let mut out = None;
         self.each_value(ctx, p, false, &mut |_, v| {
             out = Some(v);
             true
         });
         out.map(|v| self.text(v))
-    }
-
-    /// `target_values` of an element target at one context, up to the first non-empty value.
-    fn first_element(
-        &self,
-        c: Ctx,
-        seg: &str,
-        elem: usize,
-        comp: Option<usize>,
-        conds: &[Cond],
-    ) -> Option<&'a [u8]> {
-        let tree: &'a SetTree = self.tree;
-        let read = |s: usize| {
-            match comp {
-                Some(k) => tree.component(s, elem, k),
-                None => tree.element(s, elem),
-            }
-            .filter(|v| !v.is_empty())
-        };
-        let want = Want::new(seg);
-        match c.seg {
-            Some(s) if self.seg_is(s, want) => {
-                if self.seg_matches(s, conds) {
-                    read(s)
-                } else {
-                    None
-                }
-            }
-            _ => tree.loops[c.inst]
-                .segments
-                .iter()
-                .filter(|&&s| self.seg_is(s, want) && self.seg_matches(s, conds))
-                .find_map(|&s| read(s)),
-        }
     }
 
     /// Hands every value a path yields to `f` with its qualifier as sent: the qualifier of its

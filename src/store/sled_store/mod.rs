@@ -403,25 +403,32 @@ pub(super) fn write_audit_tx(
 
 /// The `audit_by_ref` keys of a record: one per distinct id its events name.
 pub(super) fn audit_refs(key: &[u8], events: &[AuditEvent]) -> Vec<Vec<u8>> {
-    let mut refs: Vec<Vec<u8>> = Vec::new();
-    let mut add = |tag: &[u8], id: &[u8; 16]| {
-        let r = cat(&[tag, id, key]);
-        if !refs.contains(&r) {
-            refs.push(r);
+    audit_ids(events)
+        .into_iter()
+        .map(|(tag, id)| cat(&[&[tag][..], &id[..], key]))
+        .collect()
+}
+
+/// The ids the events name, each once, tagged `i`/`d`/`o`: what a record is referenced by.
+pub(super) fn audit_ids(events: &[AuditEvent]) -> Vec<(u8, [u8; 16])> {
+    let mut ids: Vec<(u8, [u8; 16])> = Vec::new();
+    let mut add = |tag: u8, id: &[u8; 16]| {
+        if !ids.contains(&(tag, *id)) {
+            ids.push((tag, *id));
         }
     };
     for e in events {
         if let Some(id) = e.inbox_id {
-            add(b"i", id.as_bytes());
+            add(b'i', id.as_bytes());
         }
         if let Some(id) = e.document_id {
-            add(b"d", id.as_bytes());
+            add(b'd', id.as_bytes());
         }
         if let Some(id) = e.outbox_id {
-            add(b"o", id.as_bytes());
+            add(b'o', id.as_bytes());
         }
     }
-    refs
+    ids
 }
 
 impl Store for SledStore {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::super::codec::lp;
+use super::super::codec::{cat, lp};
 use super::super::error::{Result, StoreError};
 use super::super::types::*;
 use super::super::{BuildOutbound, StoreTx};
@@ -24,7 +24,7 @@ use super::inbox::{
 };
 use super::outbox::{enqueue_tx, OutboxTrees};
 use super::{
-    abort, audit_refs, item_audit_key, keep_item_ref, tx_err, write_audit_tx, AuditKey, AuditSink,
+    abort, audit_ids, item_audit_key, keep_item_ref, tx_err, write_audit_tx, AuditKey, AuditSink,
     SledStore, TxResult,
 };
 
@@ -197,8 +197,7 @@ impl SledTx<'_> {
             return Ok(false);
         }
         audit.insert(&key.0[..], super::super::codec::encode_audit(events))?;
-        let leads_here = |r: &[u8]| -> bool {
-            let (tag, id) = (r[0], &r[1..17]);
+        let leads_here = |tag: u8, id: &[u8; 16]| -> bool {
             match tag {
                 b'i' => id == item.as_bytes(),
                 b'd' => DocumentId::from_slice(id)
@@ -210,9 +209,9 @@ impl SledTx<'_> {
                 _ => false,
             }
         };
-        for r in audit_refs(&key.0, events) {
-            if !leads_here(&r) {
-                self.v[AUDIT_BY_REF].insert(r, &[][..])?;
+        for (tag, id) in audit_ids(events) {
+            if !leads_here(tag, &id) {
+                self.v[AUDIT_BY_REF].insert(cat(&[&[tag][..], &id[..], &key.0[..]]), &[][..])?;
             }
         }
         Ok(true)
