@@ -160,6 +160,27 @@ pub fn render_ack(
     w.into_inner().unwrap_or_default()
 }
 
+/// The date and time stamped on acks rendered now. Formatting them cost more than the rest of
+/// an ack's options, so each thread keeps the last one for the rest of its minute.
+fn ack_stamp() -> AckOptions {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(i64, AckOptions)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let minute = Utc::now().timestamp().div_euclid(60);
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((m, stamp)) if *m == minute => stamp.clone(),
+            _ => {
+                let stamp = AckOptions::new(None, Ta1Mode::Never);
+                *last = Some((minute, stamp.clone()));
+                stamp
+            }
+        }
+    })
+}
+
 fn duplicate_ta1(ic: &CheckedInterchange, numbers: ControlNumbers, stamp: &AckOptions) -> Vec<u8> {
     let mut dup = ic.clone();
     let mut r = ic.result.clone().unwrap_or(InterchangeResult {
@@ -185,6 +206,106 @@ fn duplicate_ta1(ic: &CheckedInterchange, numbers: ControlNumbers, stamp: &AckOp
     dup.result = Some(r);
     dup.groups.clear();
     render_ack(&dup, None, Ta1Mode::Only, true, numbers, stamp)
+}
+
+/// An acknowledgement rendered before its transaction with zero control numbers, and where
+/// those numbers sit (ISA13 and IEA02, GS06 and GE02). The transaction only writes the numbers
+/// it allocated into it, so the rendering runs on the preparing threads instead of the commit
+/// thread every batch waits for.
+struct AckTemplate {
+    bytes: Vec<u8>,
+    /// Byte ranges of the placeholders, in order: `true` for an ISA13 (nine digits), `false`
+    /// for a GS06 (written as it is, without padding).
+    slots: Vec<(std::ops::Range<usize>, bool)>,
+}
+
+impl AckTemplate {
+    /// Renders with zero control numbers and finds them again. `None` when the rendering does
+    /// not have the shape looked for (nothing, or no fixed-width ISA): the caller then renders
+    /// inside the transaction as before.
+    fn new(render: impl Fn(ControlNumbers) -> Vec<u8>) -> Option<Self> {
+        let bytes = render(ControlNumbers { isa13: 0, gs06: 0 });
+        let slots = placeholder_slots(&bytes)?;
+        Some(AckTemplate { bytes, slots })
+    }
+
+    fn stamp(&self, n: ControlNumbers) -> Vec<u8> {
+        // The same forms the writer uses: ISA13/IEA02 nine digits, GS06/GE02 unpadded.
+        let isa13 = format!("{:09}", n.isa13 % 1_000_000_000);
+        let gs06 = n.gs06.to_string();
+        let mut out = Vec::with_capacity(self.bytes.len() + 2 * gs06.len());
+        let mut at = 0;
+        for (range, is_isa13) in &self.slots {
+            out.extend_from_slice(&self.bytes[at..range.start]);
+            out.extend_from_slice(if *is_isa13 { &isa13 } else { &gs06 }.as_bytes());
+            at = range.end;
+        }
+        out.extend_from_slice(&self.bytes[at..]);
+        out
+    }
+}
+
+/// Where an ack rendered with zero control numbers holds them: ISA13 (16 elements of fixed
+/// width, the separators at bytes 3 and 105), then GS06, GE02 and IEA02 of the segments after
+/// it. Only what the ack writer produces is expected; anything else gives `None`.
+fn placeholder_slots(b: &[u8]) -> Option<Vec<(std::ops::Range<usize>, bool)>> {
+    const ZEROS: &[u8] = b"000000000";
+    if b.len() < 106 || !b.starts_with(b"ISA") {
+        return None;
+    }
+    let (el, term) = (b[3], b[105]);
+    let element = |start: usize, end: usize, n: usize| -> Option<std::ops::Range<usize>> {
+        // The n-th element (1-based) of the segment in b[start..end].
+        let mut from = start;
+        let mut seen = 0;
+        for i in start..end {
+            if b[i] == el {
+                if seen == n {
+                    return Some(from..i);
+                }
+                seen += 1;
+                from = i + 1;
+            }
+        }
+        (seen == n).then_some(from..end)
+    };
+    let isa13 = element(0, 105, 13)?;
+    if b.get(isa13.clone())? != ZEROS {
+        return None;
+    }
+    let mut slots = vec![(isa13, true)];
+    let (mut groups, mut trailers, mut interchanges) = (0, 0, 1);
+    let mut start = 106;
+    while start < b.len() {
+        if b[start] == b'\n' && term != b'\n' {
+            start += 1;
+            continue;
+        }
+        let end = start + b[start..].iter().position(|&c| c == term)?;
+        let id = &b[start..element(start, end, 0)?.end];
+        let (n, is_isa13, want): (usize, bool, &[u8]) = match id {
+            b"GS" => (6, false, b"0"),
+            b"GE" => (2, false, b"0"),
+            b"IEA" => (2, true, ZEROS),
+            b"ISA" => return None,
+            _ => {
+                start = end + 1;
+                continue;
+            }
+        };
+        let r = element(start, end, n)?;
+        if &b[r.clone()] != want {
+            return None;
+        }
+        match id {
+            b"GS" => groups += 1,
+            b"GE" => trailers += 1,
+            _ => interchanges -= 1,
+        }
+        slots.push((r, is_isa13));
+        start = end + 1;
+    }
+    (groups == trailers && interchanges == 0).then_some(slots)
 }
 
 impl Gateway {
@@ -511,6 +632,7 @@ impl Gateway {
             format!("not a document we read: {why}")
         });
         let mut prepared = Vec::with_capacity(collector.interchanges.len());
+        let stamp = ack_stamp();
         for ic in &collector.interchanges {
             let partner = self.partner_for_x12(ic.isa.sender_qualifier(), ic.isa.sender_id());
             let is_ack = ic.groups.iter().all(|(g, _, _)| g.functional_id == "FA")
@@ -530,6 +652,10 @@ impl Gateway {
             );
             // Mapped up front (mapping is pure); a duplicate or test interchange just does not
             // use its documents.
+            let acks = match &partner {
+                Some(partner) if !is_ack => PreparedAcks::new(ic, partner, &stamp),
+                _ => PreparedAcks::default(),
+            };
             let docs = match &partner {
                 Some(partner) if !is_ack => ic
                     .trees
@@ -545,6 +671,7 @@ impl Gateway {
                 partner,
                 is_ack,
                 seen_key,
+                acks,
                 docs,
             });
         }
@@ -617,24 +744,16 @@ impl Gateway {
                 continue;
             }
             if !is_ack {
-                let (kind, ta1) = match partner.ack {
-                    AckPreference::F997 => (Some(AckKind::F997), Ta1Mode::Never),
-                    AckPreference::F999 => (Some(AckKind::F999), Ta1Mode::Never),
-                    AckPreference::None => (None, Ta1Mode::Never),
-                };
-                let has_fa_work = ic.groups.iter().any(|(g, _, _)| g.functional_id != "FA");
-                if kind.is_some() && has_fa_work {
-                    let ak2 = partner.ak2_for_accepted;
+                let acks = &prep.acks;
+                if let Some(fa) = &acks.fa {
                     fx.acks += enqueue_ack(tx, partner, id, &format!("fa/{id}/{n}"), "FA", &|c| {
-                        render_ack(ic, kind, ta1, ak2, c, stamp)
+                        fa.bytes(ic, c)
                     })?;
                 }
-                let wants_ta1 = ic.isa.ack_requested()
-                    || ic.result.as_ref().is_some_and(|r| !r.issues.is_empty());
-                if wants_ta1 {
+                if let Some(ta1) = &acks.ta1 {
                     fx.acks +=
                         enqueue_ack(tx, partner, id, &format!("ta1/{id}/{n}"), "TA1", &|c| {
-                            render_ack(ic, None, Ta1Mode::Auto, true, c, stamp)
+                            ta1.bytes(ic, c)
                         })?;
                 }
             }
@@ -1005,8 +1124,90 @@ struct PreparedInterchange {
     is_ack: bool,
     /// The duplicate-interchange key (sender, receiver, ISA13).
     seen_key: String,
+    /// The acks the partner gets for it, unless it turns out to be a duplicate.
+    acks: PreparedAcks,
     /// One per accepted set, in order: the document to store, or why it could not be mapped.
     docs: Vec<Result<PreparedDoc, String>>,
+}
+
+/// The acknowledgements of one interchange, rendered ahead of its commit.
+#[derive(Default)]
+struct PreparedAcks {
+    /// The 997 or 999, when the partner wants one and a group is not itself an ack.
+    fa: Option<Ack>,
+    /// The TA1, when ISA14 asks for one or the envelope has issues.
+    ta1: Option<Ack>,
+}
+
+impl PreparedAcks {
+    fn new(ic: &CheckedInterchange, partner: &Partner, stamp: &AckOptions) -> Self {
+        let kind = match partner.ack {
+            AckPreference::F997 => Some(AckKind::F997),
+            AckPreference::F999 => Some(AckKind::F999),
+            AckPreference::None => None,
+        };
+        let has_fa_work = ic.groups.iter().any(|(g, _, _)| g.functional_id != "FA");
+        let fa = (kind.is_some() && has_fa_work).then(|| {
+            Ack::new(
+                ic,
+                AckSpec {
+                    kind,
+                    ta1: Ta1Mode::Never,
+                    ak2: partner.ak2_for_accepted,
+                },
+                stamp,
+            )
+        });
+        let wants_ta1 =
+            ic.isa.ack_requested() || ic.result.as_ref().is_some_and(|r| !r.issues.is_empty());
+        let ta1 = wants_ta1.then(|| {
+            Ack::new(
+                ic,
+                AckSpec {
+                    kind: None,
+                    ta1: Ta1Mode::Auto,
+                    ak2: true,
+                },
+                stamp,
+            )
+        });
+        PreparedAcks { fa, ta1 }
+    }
+}
+
+/// What [`render_ack`] is asked for, besides the interchange and the numbers.
+#[derive(Clone, Copy)]
+struct AckSpec {
+    kind: Option<AckKind>,
+    ta1: Ta1Mode,
+    ak2: bool,
+}
+
+/// One prepared acknowledgement: a template to stamp, or, in a shape the template does not
+/// handle, what it takes to render it inside the transaction as before.
+enum Ack {
+    Template(AckTemplate),
+    Render(AckSpec, AckOptions),
+}
+
+impl Ack {
+    fn new(ic: &CheckedInterchange, spec: AckSpec, stamp: &AckOptions) -> Self {
+        let render = |c| render_ack(ic, spec.kind, spec.ta1, spec.ak2, c, stamp);
+        match AckTemplate::new(render) {
+            Some(t) => Ack::Template(t),
+            None => Ack::Render(spec, stamp.clone()),
+        }
+    }
+
+    /// The ack with these control numbers. Pure: the transaction may call it more than once.
+    fn bytes(&self, ic: &CheckedInterchange, numbers: ControlNumbers) -> Vec<u8> {
+        match self {
+            Ack::Template(t) => t.stamp(numbers),
+            Ack::Render(spec, stamp) => {
+                render_ack(ic, spec.kind, spec.ta1, spec.ak2, numbers, stamp)
+            }
+        }
+    }
 }
 
 /// A canonical document in the form the store keeps it.
@@ -1187,4 +1388,78 @@ pub fn replay(gw: &Gateway, id: InboxId) -> Result<Outcome, String> {
     let outcome = gw.process(id).map_err(|e| e.to_string())?;
     gw.store.flush().map_err(|e| e.to_string())?;
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stamped template is byte for byte the ack rendered with those numbers, for every
+    /// interchange of the X12 test data and every kind of ack the pipeline renders.
+    #[test]
+    fn a_stamped_ack_template_is_the_ack_rendered_with_its_numbers() {
+        let grammars = Grammars::embedded().expect("grammars");
+        let stamp = AckOptions::new(None, Ta1Mode::Never);
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/x12");
+        let mut templates = 0;
+        for entry in std::fs::read_dir(dir).expect("test data") {
+            let bytes = std::fs::read(entry.expect("entry").path()).expect("file");
+            let (collector, _) = envelope::check(
+                &bytes[..],
+                &grammars,
+                Default::default(),
+                Collector::default(),
+            )
+            .expect("check");
+            for ic in &collector.interchanges {
+                for spec in [
+                    (Some(AckKind::F997), Ta1Mode::Never, true),
+                    (Some(AckKind::F997), Ta1Mode::Never, false),
+                    (Some(AckKind::F999), Ta1Mode::Never, true),
+                    (None, Ta1Mode::Auto, true),
+                    (None, Ta1Mode::Only, true),
+                ] {
+                    let ack = Ack::new(
+                        ic,
+                        AckSpec {
+                            kind: spec.0,
+                            ta1: spec.1,
+                            ak2: spec.2,
+                        },
+                        &stamp,
+                    );
+                    templates += usize::from(matches!(ack, Ack::Template(_)));
+                    for (isa13, gs06) in
+                        [(1, 1), (9, 10), (12_345, 999), (999_999_999, 999_999_999)]
+                    {
+                        let n = ControlNumbers { isa13, gs06 };
+                        assert_eq!(
+                            String::from_utf8_lossy(&ack.bytes(ic, n)),
+                            String::from_utf8_lossy(&render_ack(
+                                ic, spec.0, spec.1, spec.2, n, &stamp
+                            )),
+                        );
+                    }
+                }
+            }
+        }
+        assert!(templates > 50, "only {templates} acks became templates");
+    }
+
+    #[test]
+    fn placeholder_slots_refuse_what_the_ack_writer_does_not_write() {
+        assert!(placeholder_slots(b"").is_none());
+        assert!(placeholder_slots(b"GS*FA*A*B*20240101*1200*0*X*004010~").is_none());
+        let isa = "ISA*00*          *00*          *ZZ*A              *ZZ*B              *240101*1200*U*00401*000000000*0*P*>~";
+        // An interchange without its IEA, and one with a group left open.
+        assert!(placeholder_slots(isa.as_bytes()).is_none());
+        let open_group = format!("{isa}\nGS*FA*A*B*20240101*1200*0*X*004010~\nIEA*1*000000000~\n");
+        assert!(placeholder_slots(open_group.as_bytes()).is_none());
+        let whole =
+            format!("{isa}\nGS*FA*A*B*20240101*1200*0*X*004010~\nGE*1*0~\nIEA*1*000000000~\n");
+        assert_eq!(
+            placeholder_slots(whole.as_bytes()).map(|s| s.len()),
+            Some(4)
+        );
+    }
 }
