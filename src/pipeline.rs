@@ -258,13 +258,13 @@ fn placeholder_slots(b: &[u8]) -> Option<Vec<(std::ops::Range<usize>, bool)>> {
         // The n-th element (1-based) of the segment in b[start..end].
         let mut from = start;
         let mut seen = 0;
-        for i in start..end {
-            if b[i] == el {
+        for (i, &c) in b[start..end].iter().enumerate() {
+            if c == el {
                 if seen == n {
-                    return Some(from..i);
+                    return Some(from..start + i);
                 }
                 seen += 1;
-                from = i + 1;
+                from = start + i + 1;
             }
         }
         (seen == n).then_some(from..end)
@@ -526,9 +526,29 @@ impl Gateway {
         items: &[(String, InboxMeta, Vec<u8>)],
         prepared: &[Prepared],
     ) -> Result<Vec<(usize, InboxId, Outcome)>, PipelineError> {
-        if items.len() != prepared.len() {
+        self.receive_and_commit_with(items, None, prepared)
+    }
+
+    /// [`Gateway::receive_and_commit`] given each payload's SHA-256 (parallel to `items`),
+    /// as the caller computed it for the receive key: the store does not hash it again.
+    pub fn receive_and_commit_hashed(
+        &self,
+        items: &[(String, InboxMeta, Vec<u8>)],
+        digests: &[[u8; 32]],
+        prepared: &[Prepared],
+    ) -> Result<Vec<(usize, InboxId, Outcome)>, PipelineError> {
+        self.receive_and_commit_with(items, Some(digests), prepared)
+    }
+
+    fn receive_and_commit_with(
+        &self,
+        items: &[(String, InboxMeta, Vec<u8>)],
+        digests: Option<&[[u8; 32]]>,
+        prepared: &[Prepared],
+    ) -> Result<Vec<(usize, InboxId, Outcome)>, PipelineError> {
+        if items.len() != prepared.len() || digests.is_some_and(|d| d.len() != items.len()) {
             return Err(PipelineError::Io(std::io::Error::other(
-                "receive_and_commit: items and prepared items differ in number",
+                "receive_and_commit: items, digests and prepared items differ in number",
             )));
         }
         let x12: Option<Vec<&PreparedX12>> = prepared
@@ -546,8 +566,11 @@ impl Gateway {
         )> = Default::default();
         self.store.atomically(&|tx| {
             let mut receipts = Vec::with_capacity(items.len());
-            for (key, meta, bytes) in items {
-                receipts.push(tx.receive_inline(key, meta, bytes)?);
+            for (i, (key, meta, bytes)) in items.iter().enumerate() {
+                receipts.push(match digests.and_then(|d| d.get(i)) {
+                    Some(sha256) => tx.receive_inline_hashed(key, meta, bytes, sha256)?,
+                    None => tx.receive_inline(key, meta, bytes)?,
+                });
             }
             let all_fresh = receipts
                 .iter()

@@ -93,10 +93,10 @@ pub fn receive_key(path: &Path) -> std::io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    key_of(path, &md, h)
+    key_of(path, &md, &h.finalize().into())
 }
 
-fn key_of(path: &Path, md: &fs::Metadata, h: Sha256) -> std::io::Result<String> {
+fn key_of(path: &Path, md: &fs::Metadata, sha256: &[u8; 32]) -> std::io::Result<String> {
     let mtime = md
         .modified()?
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -107,7 +107,7 @@ fn key_of(path: &Path, md: &fs::Metadata, h: Sha256) -> std::io::Result<String> 
         path.display(),
         md.len(),
         mtime,
-        hex::encode(h.finalize())
+        hex::encode(sha256)
     ))
 }
 
@@ -141,6 +141,9 @@ pub struct Batch {
     /// Small files: path, and receive key, metadata and bytes for the store.
     paths: Vec<PathBuf>,
     items: Vec<(String, InboxMeta, Vec<u8>)>,
+    /// Parallel to `items`: each payload's SHA-256, hashed once for the receive key and
+    /// handed to the store so the commit thread does not hash it again.
+    digests: Vec<[u8; 32]>,
     /// Parallel to `items`, under the ids the store predicts
     /// ([`crate::store::Store::fresh_inbox_id`]).
     prepared: Vec<Prepared>,
@@ -155,6 +158,7 @@ pub fn prepare_batch(gw: &Gateway, files: &[PathBuf]) -> Result<Batch, PipelineE
         large: Vec::new(),
         paths: Vec::with_capacity(files.len()),
         items: Vec::with_capacity(files.len()),
+        digests: Vec::with_capacity(files.len()),
         prepared: Vec::new(),
     };
     for p in files {
@@ -177,10 +181,12 @@ pub fn prepare_batch(gw: &Gateway, files: &[PathBuf]) -> Result<Batch, PipelineE
             batch.large.push(p.clone());
             continue;
         }
-        let mut h = Sha256::new();
-        h.update(&bytes);
-        let Ok(key) = key_of(p, &md, h) else { continue };
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let Ok(key) = key_of(p, &md, &digest) else {
+            continue;
+        };
         batch.items.push((key, inbox_meta(p), bytes));
+        batch.digests.push(digest);
         batch.paths.push(p.clone());
     }
     batch.prepared = prepare_all(gw, &batch.items)?;
@@ -205,7 +211,9 @@ pub fn commit_batch(
             done.push((p.clone(), id, outcome));
         }
     }
-    for (i, id, outcome) in gw.receive_and_commit(&batch.items, &batch.prepared)? {
+    for (i, id, outcome) in
+        gw.receive_and_commit_hashed(&batch.items, &batch.digests, &batch.prepared)?
+    {
         if let Some(p) = batch.paths.get(i) {
             done.push((p.clone(), id, outcome));
         }

@@ -58,6 +58,18 @@ pub trait StoreTx {
         meta: &InboxMeta,
         bytes: &[u8],
     ) -> Result<Option<(InboxId, Receipt)>>;
+    /// [`StoreTx::receive_inline`] of bytes whose SHA-256 the caller computed already (the
+    /// drop folder hashes every file for its receive key): `sha256` must be that of `bytes`.
+    fn receive_inline_hashed(
+        &self,
+        receive_key: &str,
+        meta: &InboxMeta,
+        bytes: &[u8],
+        sha256: &[u8; 32],
+    ) -> Result<Option<(InboxId, Receipt)>> {
+        let _ = sha256;
+        self.receive_inline(receive_key, meta, bytes)
+    }
     fn check_seen(&self, key: &str, owner: SeenOwner, now: DateTime<Utc>) -> Result<SeenOutcome>;
     fn set_stage(&self, id: InboxId, stage: Stage, actor: &str) -> Result<StageChange>;
     fn put_document(&self, meta: DocumentMeta, body: &[u8]) -> Result<(DocumentId, PutOutcome)>;

@@ -121,10 +121,15 @@ pub(crate) fn read_head(src: &mut dyn Read, max: usize) -> Result<(Vec<u8>, bool
 }
 
 pub(crate) fn inline_ref(bytes: &[u8]) -> PayloadRef {
+    inline_ref_hashed(bytes, &Sha256::digest(bytes).into())
+}
+
+/// [`inline_ref`] for bytes whose SHA-256 the caller computed already.
+pub(crate) fn inline_ref_hashed(bytes: &[u8], sha256: &[u8; 32]) -> PayloadRef {
     PayloadRef {
         file: None,
         size: bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(bytes)),
+        sha256: hex::encode(sha256),
     }
 }
 

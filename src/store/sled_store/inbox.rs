@@ -430,6 +430,7 @@ pub(super) fn receive_inline_tx(
     receive_key: &str,
     meta: &InboxMeta,
     bytes: &[u8],
+    sha256: Option<&[u8; 32]>,
 ) -> TxResult<InlineReceipt> {
     if bytes.len() > s.inline_payload_max {
         return Ok(InlineReceipt::TooLarge);
@@ -452,7 +453,10 @@ pub(super) fn receive_inline_tx(
         id,
         receive_key: receive_key.to_owned(),
         meta: meta.clone(),
-        payload: payload::inline_ref(bytes),
+        payload: match sha256 {
+            Some(h) => payload::inline_ref_hashed(bytes, h),
+            None => payload::inline_ref(bytes),
+        },
         stage: Stage::Received,
         stage_changed_at: now,
         replays: 0,

@@ -19,7 +19,7 @@
 //! | `doc_by_partner`, `doc_by_kind` | len-prefixed value + document id | empty |
 //! | `lineage` | len-prefixed PO number + document id | empty |
 //! | `outbox` | due ms + outbox id | binary record + payload (pending only; schema 1 and 2: u32 length + JSON header + payload) |
-//! | `outbox_index` | outbox id | state byte (+ outbox key when pending) |
+//! | `outbox_index` | outbox id (none for a pending record due in its id's millisecond, schema 5) | state byte (+ outbox key when pending) |
 //! | `outbox_keys` | sha256(idempotency key) | outbox id |
 //! | `delivered`, `dead` | outbox id | as in `outbox` |
 //! | `audit` | latest ms + sled-generated unit id + u32 sequence; schema 4 also inbox id + `u32::MAX` (see below) | binary list of [`AuditEvent`]s (schema 1: 16-byte key, one JSON event) |
@@ -35,6 +35,9 @@
 //! inbox id, and the documents and outbox records the unit wrote for it (their records carry
 //! the inbox id). Three keys less per item; readers look in both places, and purge and a
 //! document's change of owner add the references a removed or changed record no longer gives.
+//! Schema 5: a pending outbox record due in the millisecond its id was made in (every ack the
+//! pipeline enqueues, nearly always) gets no `outbox_index` entry; its outbox key is derived
+//! from the id, and readers look there when the index has nothing. One key less per ack.
 //! Older stores are read as they are (every reader takes every layout) and marked current on
 //! a read-write open; a read-only open writes nothing.
 
@@ -58,7 +61,7 @@ use super::types::*;
 use super::{BuildOutbound, Store, StoreTx};
 
 /// Bump when a key or value layout changes; add a migration for the old one or refuse it.
-pub const CURRENT_SCHEMA_VERSION: u32 = 4;
+pub const CURRENT_SCHEMA_VERSION: u32 = 5;
 /// The oldest layout this build can read.
 const OLDEST_READABLE_SCHEMA: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";

@@ -25,6 +25,13 @@ fn due_key(due: DateTime<Utc>, id: &OutboxId) -> Vec<u8> {
     cat(&[&millis(due).to_be_bytes(), id.as_bytes()])
 }
 
+/// The outbox key of a record due in the millisecond its id was made in: the id's own time,
+/// then the id. Schema 5 writes no `outbox_index` entry for a pending record with this key
+/// (one sled key less per ack): no entry means "pending, here".
+fn derived_key(id: &OutboxId) -> Vec<u8> {
+    cat(&[&id.as_bytes()[..8], id.as_bytes()])
+}
+
 fn idem_hash(key: &str) -> [u8; 32] {
     hash32(&[b"outbox", key.as_bytes()])
 }
@@ -37,9 +44,16 @@ fn not_found(id: &OutboxId) -> StoreError {
 }
 
 /// The record's current state and, for pending ones, its key in `outbox`.
-fn locate(index: &TransactionalTree, id: &OutboxId) -> TxResult<Option<(u8, Vec<u8>)>> {
+fn locate(
+    index: &TransactionalTree,
+    outbox: &TransactionalTree,
+    id: &OutboxId,
+) -> TxResult<Option<(u8, Vec<u8>)>> {
     match index.get(id.as_bytes())? {
-        None => Ok(None),
+        None => {
+            let key = derived_key(id);
+            Ok(outbox.get(&key)?.map(|_| (PENDING, key)))
+        }
         Some(v) if !v.is_empty() => Ok(Some((v[0], v[1..].to_vec()))),
         Some(_) => Err(abort(StoreError::corrupt(
             "outbox_index",
@@ -197,7 +211,7 @@ pub(super) fn enqueue_tx(
     if let Some(v) = okeys.get(kh)? {
         let id = OutboxId::from_slice(&v)
             .ok_or_else(|| abort(StoreError::corrupt("outbox_keys", &kh, "not an outbox id")))?;
-        let (state, key) = locate(index, &id)?.ok_or_else(|| {
+        let (state, key) = locate(index, outbox, &id)?.ok_or_else(|| {
             abort(StoreError::corrupt(
                 "outbox_keys",
                 &kh,
@@ -222,7 +236,7 @@ pub(super) fn enqueue_tx(
     }
     // The id's discriminator comes from the key's hash, already computed above.
     let id = OutboxId::new(now, discriminator(&kh));
-    if index.get(id.as_bytes())?.is_some() {
+    if locate(index, outbox, &id)?.is_some() {
         return Err(abort(StoreError::IdCollision {
             what: OutboxId::WHAT,
             id: id.to_string(),
@@ -245,8 +259,10 @@ pub(super) fn enqueue_tx(
         payload: new.payload,
     };
     let dk = due_key(record.due, &id);
-    outbox.insert(dk.clone(), encode_outbox(&record))?;
-    index.insert(&id.as_bytes()[..], cat(&[&[PENDING], &dk]))?;
+    if dk != derived_key(&id) {
+        index.insert(&id.as_bytes()[..], cat(&[&[PENDING], &dk]))?;
+    }
+    outbox.insert(dk, encode_outbox(&record))?;
     okeys.insert(&kh[..], &id.as_bytes()[..])?;
     let detail = match numbers {
         Some(n) => format!(
@@ -305,7 +321,13 @@ pub(super) fn due(s: &SledStore, now: DateTime<Utc>, limit: usize) -> Result<Vec
 
 pub(super) fn get(s: &SledStore, id: OutboxId) -> Result<Option<OutboxRecord>> {
     let Some(v) = s.t.outbox_index.get(id.as_bytes())? else {
-        return Ok(None);
+        let key = derived_key(&id);
+        return s
+            .t
+            .outbox
+            .get(&key)?
+            .map(|raw| decode_outbox("outbox", &key, &raw))
+            .transpose();
     };
     let (tree, name, key) = match v.first() {
         Some(&PENDING) => (&s.t.outbox, "outbox", v[1..].to_vec()),
@@ -347,7 +369,7 @@ fn transition(
         &t.audit_by_ref,
     )
         .transaction(|(outbox, index, delivered, dead, audit, by_ref)| {
-            let (state, key) = locate(index, &id)?.ok_or_else(|| abort(not_found(&id)))?;
+            let (state, key) = locate(index, outbox, &id)?.ok_or_else(|| abort(not_found(&id)))?;
             if Some(state) == already_done {
                 return Ok(None);
             }

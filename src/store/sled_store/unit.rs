@@ -218,12 +218,14 @@ impl SledTx<'_> {
     }
 }
 
-impl StoreTx for SledTx<'_> {
-    fn receive_inline(
+impl SledTx<'_> {
+    /// An inline receive, with the payload's SHA-256 when the caller has it.
+    fn receive_inline_with(
         &self,
         receive_key: &str,
         meta: &InboxMeta,
         bytes: &[u8],
+        sha256: Option<&[u8; 32]>,
     ) -> Result<Option<(InboxId, Receipt)>> {
         let r = self.lift(receive_inline_tx(
             self.s,
@@ -235,6 +237,7 @@ impl StoreTx for SledTx<'_> {
             receive_key,
             meta,
             bytes,
+            sha256,
         ))?;
         Ok(match r {
             InlineReceipt::TooLarge => None,
@@ -256,6 +259,27 @@ impl StoreTx for SledTx<'_> {
                 Some((id, Receipt::Fresh))
             }
         })
+    }
+}
+
+impl StoreTx for SledTx<'_> {
+    fn receive_inline(
+        &self,
+        receive_key: &str,
+        meta: &InboxMeta,
+        bytes: &[u8],
+    ) -> Result<Option<(InboxId, Receipt)>> {
+        self.receive_inline_with(receive_key, meta, bytes, None)
+    }
+
+    fn receive_inline_hashed(
+        &self,
+        receive_key: &str,
+        meta: &InboxMeta,
+        bytes: &[u8],
+        sha256: &[u8; 32],
+    ) -> Result<Option<(InboxId, Receipt)>> {
+        self.receive_inline_with(receive_key, meta, bytes, Some(sha256))
     }
 
     fn check_seen(&self, key: &str, owner: SeenOwner, now: DateTime<Utc>) -> Result<SeenOutcome> {
