@@ -22,9 +22,9 @@ use serde_json::Value;
 use super::node::{short_eq, Node};
 use crate::canonical::json::Writer;
 use crate::canonical::{
-    AllowanceCharge, ClinicalPriority, ControlNumber, CostCentre, Currency, Gtin, LineNumber,
-    Money, Ndc, OrderType, PartnerId, PartyIdScheme, PartyRole, PaymentTerms, PoNumber, Purpose,
-    SourceFormat, Tax, Traceability, UomCode,
+    AllowanceCharge, ClinicalPriority, ControlNumber, CostCentre, Currency, Gtin, IdError,
+    LineNumber, Money, Ndc, OrderType, PartnerId, PartyIdScheme, PartyRole, PaymentTerms, PoNumber,
+    Purpose, SourceFormat, Tax, Traceability, UomCode,
 };
 
 /// How a field's value is written.
@@ -47,6 +47,107 @@ pub(crate) type WriteTyped = fn(&Node<'_>, &mut Writer) -> Option<()>;
 fn typed<T: DeserializeOwned + Serialize>(v: &Node<'_>, w: &mut Writer) -> Option<()> {
     let t = T::deserialize(v).ok()?;
     w.value(&t).ok()
+}
+
+// ---- values written without reading them into their type, where that gives the same text --
+
+/// The text of a value that reads as a `String` (what the id types read first).
+fn text_of<'n>(v: &'n Node<'_>) -> Option<&'n str> {
+    match v {
+        Node::Text(s) => Some(s),
+        Node::Value(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// An id type that serializes as the text it was made from: the text is checked with the
+/// type's own check and written as it came, without the copy reading it would make.
+fn checked(v: &Node<'_>, w: &mut Writer, check: fn(&str) -> Result<(), IdError>) -> Option<()> {
+    let s = text_of(v)?;
+    check(s).ok()?;
+    w.str(s).ok()
+}
+
+fn po_number(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    checked(v, w, PoNumber::check)
+}
+fn line_number(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    checked(v, w, LineNumber::check)
+}
+fn cost_centre(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    checked(v, w, CostCentre::check)
+}
+fn control_number(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    checked(v, w, ControlNumber::check)
+}
+fn partner_id(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    checked(v, w, PartnerId::check)
+}
+fn uom(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    checked(v, w, UomCode::check)
+}
+fn currency(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    checked(v, w, Currency::check)
+}
+
+/// NDCs and GTINs are normalised by their parsers; parsed from the text in place.
+fn ndc(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    let n = Ndc::parse(text_of(v)?).ok()?;
+    w.value(&n).ok()
+}
+fn gtin(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    let g = Gtin::parse(text_of(v)?).ok()?;
+    w.value(&g).ok()
+}
+
+/// A decimal in the plain form nearly every quantity and price has (digits, an optional
+/// fraction, no sign, no leading zero, at most 18 digits) reads into a `Decimal` with that
+/// scale and writes back as the same text; any other value is read and written by
+/// `rust_decimal`.
+fn decimal(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    if let Some(s) = text_of(v) {
+        if plain_decimal(s) {
+            return w.str(s).ok();
+        }
+    }
+    typed::<Decimal>(v, w)
+}
+
+fn plain_decimal(s: &str) -> bool {
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (s, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    digits(int)
+        && (int.len() == 1 || !int.starts_with('0'))
+        && frac.is_none_or(digits)
+        && int.len() + frac.map_or(0, str::len) <= 18
+}
+
+/// A date written `YYYY-MM-DD` that is in the calendar reads into a `NaiveDate` and writes
+/// back as the same text; anything else is read and written by chrono.
+fn date(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    if let Some(s) = text_of(v) {
+        let b = s.as_bytes();
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            b.get(r)?.iter().try_fold(0u32, |n, &d| {
+                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+            })
+        };
+        if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+            if let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) {
+                let valid = i32::try_from(y)
+                    .ok()
+                    .and_then(|y| NaiveDate::from_ymd_opt(y, m, d))
+                    .is_some();
+                if valid {
+                    return w.str(s).ok();
+                }
+            }
+        }
+    }
+    typed::<NaiveDate>(v, w)
 }
 
 /// What serde does with a field that is missing or empty.
@@ -85,7 +186,8 @@ pub(crate) fn document_json(kind: &str, doc: &[(&str, Node<'_>)]) -> Option<Stri
         "purchase_order" => PURCHASE_ORDER,
         _ => return None,
     };
-    let mut w = Writer::new(Vec::with_capacity(4096));
+    // Room for a typical order (4-5 KB of JSON) without growing.
+    let mut w = Writer::new(Vec::with_capacity(8192));
     let r = write_struct(fields, kind, doc, &mut w);
     let out = w.finish();
     r?;
@@ -188,26 +290,22 @@ pub(crate) const PURCHASE_ORDER: &[Field] = &[
         Typed(typed::<ClinicalPriority>),
     ),
     f("contract_number", Optional, Text),
-    f("cost_centre", Optional, Typed(typed::<CostCentre>)),
-    f("currency", Optional, Typed(typed::<Currency>)),
+    f("cost_centre", Optional, Typed(cost_centre)),
+    f("currency", Optional, Typed(currency)),
     f("kind", Required, Tag),
     f("lines", RequiredList, Struct(PO_LINE)),
     f("notes", List, Text),
-    f("order_date", Required, Typed(typed::<NaiveDate>)),
+    f("order_date", Required, Typed(date)),
     f("order_type", Optional, Typed(typed::<OrderType>)),
     f("order_type_code", Optional, Text),
     f("parties", List, Struct(PARTY)),
     f("payment_terms", List, Typed(typed::<PaymentTerms>)),
-    f("po_number", Required, Typed(typed::<PoNumber>)),
+    f("po_number", Required, Typed(po_number)),
     f("provenance", Required, Struct(PROVENANCE)),
     f("purpose", Required, Typed(typed::<Purpose>)),
     f("references", List, Struct(REFERENCE)),
     f("release_number", Optional, Text),
-    f(
-        "requested_delivery_date",
-        Optional,
-        Typed(typed::<NaiveDate>),
-    ),
+    f("requested_delivery_date", Optional, Typed(date)),
     f("ship_complete", Optional, Typed(typed::<bool>)),
     f("supplier", Required, Struct(PARTY)),
     f("taxes", List, Typed(typed::<Tax>)),
@@ -222,18 +320,14 @@ pub(crate) const PO_LINE: &[Field] = &[
         Optional,
         Typed(typed::<ClinicalPriority>),
     ),
-    f("cost_centre", Optional, Typed(typed::<CostCentre>)),
+    f("cost_centre", Optional, Typed(cost_centre)),
     f("item", Required, Struct(ITEM_REF)),
-    f("line_number", Optional, Typed(typed::<LineNumber>)),
+    f("line_number", Optional, Typed(line_number)),
     f("notes", List, Text),
     f("price_basis", Optional, Text),
     f("quantity", Required, Struct(QUANTITY)),
     f("references", List, Struct(REFERENCE)),
-    f(
-        "requested_delivery_date",
-        Optional,
-        Typed(typed::<NaiveDate>),
-    ),
+    f("requested_delivery_date", Optional, Typed(date)),
     f("ship_to", Optional, Struct(PARTY)),
     f("taxes", List, Typed(typed::<Tax>)),
     f("traceability", List, Typed(typed::<Traceability>)),
@@ -265,11 +359,11 @@ pub(crate) const ADDRESS: &[Field] = &[
 pub(crate) const ITEM_REF: &[Field] = &[
     f("buyer_part", Optional, Text),
     f("description", Optional, Text),
-    f("gtin", Optional, Typed(typed::<Gtin>)),
+    f("gtin", Optional, Typed(gtin)),
     f("hibcc", Optional, Text),
     f("manufacturer_name", Optional, Text),
     f("manufacturer_part", Optional, Text),
-    f("ndc", Optional, Typed(typed::<Ndc>)),
+    f("ndc", Optional, Typed(ndc)),
     f("other_ids", List, Struct(QUALIFIED_ID)),
     f("supplier_aux_id", Optional, Text),
     f("udi_di", Optional, Text),
@@ -280,13 +374,13 @@ pub(crate) const QUALIFIED_ID: &[Field] =
     &[f("qualifier", Required, Text), f("value", Required, Text)];
 
 pub(crate) const QUANTITY: &[Field] = &[
-    f("uom", Required, Typed(typed::<UomCode>)),
-    f("value", Required, Typed(typed::<Decimal>)),
+    f("uom", Required, Typed(uom)),
+    f("value", Required, Typed(decimal)),
 ];
 
 pub(crate) const MONEY: &[Field] = &[
-    f("amount", Required, Typed(typed::<Decimal>)),
-    f("currency", Required, Typed(typed::<Currency>)),
+    f("amount", Required, Typed(decimal)),
+    f("currency", Required, Typed(currency)),
 ];
 
 pub(crate) const REFERENCE: &[Field] = &[
@@ -296,14 +390,10 @@ pub(crate) const REFERENCE: &[Field] = &[
 ];
 
 pub(crate) const PROVENANCE: &[Field] = &[
-    f("group_control", Optional, Typed(typed::<ControlNumber>)),
+    f("group_control", Optional, Typed(control_number)),
     f("inbox_id", Optional, Text),
-    f(
-        "interchange_control",
-        Optional,
-        Typed(typed::<ControlNumber>),
-    ),
-    f("partner", Required, Typed(typed::<PartnerId>)),
+    f("interchange_control", Optional, Typed(control_number)),
+    f("partner", Required, Typed(partner_id)),
     f("payload_id", Optional, Text),
     f("producer_hash", Required, Text),
     f(
@@ -311,7 +401,7 @@ pub(crate) const PROVENANCE: &[Field] = &[
         Required,
         Typed(typed::<DateTime<FixedOffset>>),
     ),
-    f("set_control", Optional, Typed(typed::<ControlNumber>)),
+    f("set_control", Optional, Typed(control_number)),
     f("source_format", Required, Typed(typed::<SourceFormat>)),
     f("version", Optional, Text),
 ];
@@ -526,6 +616,97 @@ mod tests {
             }
         }
         assert!(fast > variants.len() / 4, "{fast} of {}", variants.len());
+    }
+
+    /// Each value written in place writes what reading it into its type and writing that does,
+    /// and is refused where that is refused.
+    #[test]
+    fn values_in_place_are_the_typed_values() {
+        let texts = [
+            "",
+            " ",
+            "0",
+            "00",
+            "7",
+            "07",
+            "42.10",
+            "42.1",
+            "0.5",
+            "00.5",
+            ".5",
+            "5.",
+            "-1.5",
+            "+1",
+            "1e3",
+            "1.2.3",
+            "123456789012345678",
+            "1234567890123456789",
+            "0.000000000000000001",
+            "99999999999999999999999999999",
+            "1.0000000000000000000000000001",
+            "12 ",
+            " 12",
+            "A",
+            "ABC",
+            "USD",
+            "usd",
+            "EA",
+            "E A",
+            "ABCDEFGHI",
+            "PO\u{1}1",
+            "PO-1",
+            "2024-01-31",
+            "2024-02-30",
+            "2024-2-3",
+            "0000-01-01",
+            "9999-12-31",
+            "2024-01-31 ",
+            "+2024-01-31",
+            "20240131",
+            "2024-13-01",
+            "12345-6789-01",
+            "1234-5678-90",
+            "12345678901",
+            "036000291452",
+            "00036000291452",
+            "036000291453",
+            "Ünïcode",
+            "ÉA",
+        ];
+        let mut values: Vec<Value> = texts.iter().map(|t| Value::String((*t).into())).collect();
+        values.extend([
+            Value::Null,
+            serde_json::json!(7),
+            serde_json::json!(1.5),
+            serde_json::json!(true),
+        ]);
+        type W = fn(&Node<'_>, &mut Writer) -> Option<()>;
+        let pairs: [(&str, W, W); 11] = [
+            ("po_number", po_number, typed::<PoNumber>),
+            ("line_number", line_number, typed::<LineNumber>),
+            ("cost_centre", cost_centre, typed::<CostCentre>),
+            ("control_number", control_number, typed::<ControlNumber>),
+            ("partner_id", partner_id, typed::<PartnerId>),
+            ("uom", uom, typed::<UomCode>),
+            ("currency", currency, typed::<Currency>),
+            ("ndc", ndc, typed::<Ndc>),
+            ("gtin", gtin, typed::<Gtin>),
+            ("decimal", decimal, typed::<Decimal>),
+            ("date", date, typed::<NaiveDate>),
+        ];
+        let run = |f: W, n: &Node<'_>| {
+            let mut w = Writer::new(Vec::new());
+            let r = f(n, &mut w);
+            let out = w.finish();
+            r.map(|()| out)
+        };
+        for v in &values {
+            for n in [node(v), Node::Value(v.clone())] {
+                for (name, fast, slow) in pairs {
+                    assert_eq!(run(fast, &n), run(slow, &n), "{name}: {v}");
+                }
+            }
+        }
     }
 
     fn object(v: &Value) -> Vec<(&str, Node<'_>)> {
