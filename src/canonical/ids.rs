@@ -80,6 +80,13 @@ macro_rules! string_newtype {
                 Ok(Self(value))
             }
 
+            /// What `new` checks, without taking the value: a writer that only needs to know
+            /// the text is valid need not copy it.
+            pub fn check(value: &str) -> Result<(), IdError> {
+                let check: fn(&'static str, &str) -> Result<(), IdError> = $check;
+                check($kind, value)
+            }
+
             pub fn as_str(&self) -> &str {
                 &self.0
             }

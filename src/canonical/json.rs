@@ -769,6 +769,61 @@ impl ser::Serializer for KeySer {
     }
 }
 
+/// Canonical JSON written piece by piece by a caller that lays out the objects itself, in key
+/// order (`map::layout`): plain text and whole values go through the same code as
+/// `write_sorted`, so each piece has the bytes `write_sorted` gives it.
+pub(crate) struct Writer {
+    st: State,
+}
+
+impl Writer {
+    /// A writer into `out` (appended to), with this thread's working buffers.
+    pub(crate) fn new(out: Vec<u8>) -> Writer {
+        let (entries, tmp, text) = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        Writer {
+            st: State {
+                out,
+                entries,
+                tmp,
+                text,
+            },
+        }
+    }
+
+    pub(crate) fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.st.out
+    }
+
+    /// A JSON string.
+    pub(crate) fn str(&mut self, s: &str) -> Result<()> {
+        write_str(&mut self.st.out, s)
+    }
+
+    /// Any value, as `write_sorted` writes it.
+    pub(crate) fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        value.serialize(Ser { st: &mut self.st })
+    }
+
+    /// The text written; the working buffers go back for the next value, as in `write_sorted`.
+    pub(crate) fn finish(self) -> Vec<u8> {
+        let State {
+            out,
+            mut entries,
+            mut tmp,
+            text,
+        } = self.st;
+        entries.clear();
+        tmp.clear();
+        if tmp.capacity() <= MAX_SPARE
+            && entries.capacity() <= MAX_SPARE
+            && text.capacity() <= MAX_SPARE
+        {
+            SPARE.with(|s| *s.borrow_mut() = (entries, tmp, text));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,6 +196,11 @@ fn map_node_json(
         .map(|(k, v)| (k, Node::Text(v)))
         .collect();
     node::insert(&mut doc, "provenance", Node::Object(prov));
+    // Written straight from the tree where its kind has a layout and the tree fits it; the
+    // typed route otherwise (same bytes, see `layout`).
+    if let Some(text) = super::layout::document_json(kind, &doc) {
+        return Some(text);
+    }
     typed_node(&Node::Object(doc), kind)
 }
 

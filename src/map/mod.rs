@@ -8,6 +8,7 @@ pub mod cases;
 pub mod convert;
 pub mod cxml;
 pub mod docs;
+mod layout;
 pub mod node;
 pub mod path;
 pub mod rules;
