@@ -520,31 +520,13 @@ impl Gateway {
     /// crash are processed from their stored payload first, as they arrived earlier).
     /// Per item, in an order where redeliveries come first: its index in `items`, id and
     /// outcome. Buffered: flush before telling the channel. Borrows the items, so the caller
-    /// decides where they are freed.
+    /// decides where they are freed. `digests`, when given, are the payloads' SHA-256s
+    /// (parallel to `items`), as the caller computed them for the receive keys.
     pub fn receive_and_commit(
         &self,
         items: &[(String, InboxMeta, Vec<u8>)],
         prepared: &[Prepared],
-    ) -> Result<Vec<(usize, InboxId, Outcome)>, PipelineError> {
-        self.receive_and_commit_with(items, None, prepared)
-    }
-
-    /// [`Gateway::receive_and_commit`] given each payload's SHA-256 (parallel to `items`),
-    /// as the caller computed it for the receive key: the store does not hash it again.
-    pub fn receive_and_commit_hashed(
-        &self,
-        items: &[(String, InboxMeta, Vec<u8>)],
-        digests: &[[u8; 32]],
-        prepared: &[Prepared],
-    ) -> Result<Vec<(usize, InboxId, Outcome)>, PipelineError> {
-        self.receive_and_commit_with(items, Some(digests), prepared)
-    }
-
-    fn receive_and_commit_with(
-        &self,
-        items: &[(String, InboxMeta, Vec<u8>)],
         digests: Option<&[[u8; 32]]>,
-        prepared: &[Prepared],
     ) -> Result<Vec<(usize, InboxId, Outcome)>, PipelineError> {
         if items.len() != prepared.len() || digests.is_some_and(|d| d.len() != items.len()) {
             return Err(PipelineError::Io(std::io::Error::other(
@@ -567,10 +549,12 @@ impl Gateway {
         self.store.atomically(&|tx| {
             let mut receipts = Vec::with_capacity(items.len());
             for (i, (key, meta, bytes)) in items.iter().enumerate() {
-                receipts.push(match digests.and_then(|d| d.get(i)) {
-                    Some(sha256) => tx.receive_inline_hashed(key, meta, bytes, sha256)?,
-                    None => tx.receive_inline(key, meta, bytes)?,
-                });
+                receipts.push(tx.receive_inline(
+                    key,
+                    meta,
+                    bytes,
+                    digests.and_then(|d| d.get(i)),
+                )?);
             }
             let all_fresh = receipts
                 .iter()

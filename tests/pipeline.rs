@@ -408,7 +408,7 @@ fn receive_and_commit_keeps_the_order_and_ids_of_a_mixed_batch() {
         .iter()
         .map(|(k, m, b)| gw.prepare(gw.store.fresh_inbox_id(k, m), b).unwrap())
         .collect();
-    let out = gw.receive_and_commit(&items, &prepared).unwrap();
+    let out = gw.receive_and_commit(&items, &prepared, None).unwrap();
     let order: Vec<usize> = out.iter().map(|(i, _, _)| *i).collect();
     assert_eq!(order, [0, 1, 2, 3]);
     for (i, id, outcome) in &out {

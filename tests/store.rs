@@ -1300,7 +1300,7 @@ fn a_unit_of_work_commits_everything_or_nothing() {
 
     // A failing unit leaves no trace: not the receive, not the key, not the control numbers.
     let failed = store.atomically(&|tx| {
-        tx.receive_inline("unit:a", &meta("drop", now), b"ISA*a~")?;
+        tx.receive_inline("unit:a", &meta("drop", now), b"ISA*a~", None)?;
         tx.check_seen("ic/a", owner.clone(), now)?;
         tx.enqueue_outbound(Some("ACME"), &|n| Ok(render_997("ack/a".into(), n)))?;
         Err(StoreError::InvalidId("stop here".into()))
@@ -1320,7 +1320,7 @@ fn a_unit_of_work_commits_everything_or_nothing() {
             let mut got = Vec::new();
             for (key, body) in [("unit:b", &b"ISA*b~"[..]), ("unit:c", &b"ISA*c~"[..])] {
                 let (id, receipt) = tx
-                    .receive_inline(key, &meta("drop", now), body)?
+                    .receive_inline(key, &meta("drop", now), body, None)?
                     .expect("small payloads stay inline");
                 assert_eq!(receipt, Receipt::Fresh);
                 let seen = tx.check_seen("ic/b", owner.clone(), now)?;
@@ -1352,7 +1352,7 @@ fn a_unit_of_work_commits_everything_or_nothing() {
     // The same receive key again is recognised, inside a unit as outside.
     store
         .atomically(&|tx| {
-            let r = tx.receive_inline("unit:b", &meta("drop", now), b"ISA*b~")?;
+            let r = tx.receive_inline("unit:b", &meta("drop", now), b"ISA*b~", None)?;
             assert_eq!(r, Some((got[0].0, Receipt::AlreadyHad)));
             Ok(())
         })
@@ -1361,7 +1361,7 @@ fn a_unit_of_work_commits_everything_or_nothing() {
     store
         .atomically(&|tx| {
             assert!(tx
-                .receive_inline("unit:big", &meta("drop", now), &[b'x'; 2048])?
+                .receive_inline("unit:big", &meta("drop", now), &[b'x'; 2048], None)?
                 .is_none());
             Ok(())
         })
@@ -1379,7 +1379,7 @@ fn a_unit_of_work_keeps_each_items_audit_trail_in_order() {
             let mut out = Vec::new();
             for key in ["unit:a", "unit:b"] {
                 let (id, _) = tx
-                    .receive_inline(key, &meta("drop", now), b"ISA*x~")?
+                    .receive_inline(key, &meta("drop", now), b"ISA*x~", None)?
                     .expect("inline");
                 tx.check_seen(&format!("ic/{key}"), SeenOwner::default(), now)?;
                 let n = tx.enqueue_outbound(Some("ACME"), &|n| {
@@ -1703,7 +1703,7 @@ fn unit_item(
     store
         .atomically(&|tx| {
             let (id, _) = tx
-                .receive_inline(key, &meta("drop", created), b"ISA*x~")?
+                .receive_inline(key, &meta("drop", created), b"ISA*x~", None)?
                 .expect("inline");
             let n = tx.enqueue_outbound(Some("ACME"), &|n| {
                 let mut o = render_997(format!("ack/{key}"), n);

@@ -212,7 +212,7 @@ pub fn commit_batch(
         }
     }
     for (i, id, outcome) in
-        gw.receive_and_commit_hashed(&batch.items, &batch.digests, &batch.prepared)?
+        gw.receive_and_commit(&batch.items, &batch.prepared, Some(&batch.digests))?
     {
         if let Some(p) = batch.paths.get(i) {
             done.push((p.clone(), id, outcome));

@@ -52,24 +52,15 @@ pub type BuildOutbound<'a> = dyn Fn(ControlNumbers) -> std::result::Result<NewOu
 pub trait StoreTx {
     /// [`Store::receive`] of a payload the store keeps inline (small): `None` when it is too
     /// large for that, and the caller must use [`Store::receive`] (which writes a file).
+    /// `sha256`, when the caller has it (the drop folder hashes every file for its receive
+    /// key), must be that of `bytes`: the store then does not hash them again.
     fn receive_inline(
         &self,
         receive_key: &str,
         meta: &InboxMeta,
         bytes: &[u8],
+        sha256: Option<&[u8; 32]>,
     ) -> Result<Option<(InboxId, Receipt)>>;
-    /// [`StoreTx::receive_inline`] of bytes whose SHA-256 the caller computed already (the
-    /// drop folder hashes every file for its receive key): `sha256` must be that of `bytes`.
-    fn receive_inline_hashed(
-        &self,
-        receive_key: &str,
-        meta: &InboxMeta,
-        bytes: &[u8],
-        sha256: &[u8; 32],
-    ) -> Result<Option<(InboxId, Receipt)>> {
-        let _ = sha256;
-        self.receive_inline(receive_key, meta, bytes)
-    }
     fn check_seen(&self, key: &str, owner: SeenOwner, now: DateTime<Utc>) -> Result<SeenOutcome>;
     fn set_stage(&self, id: InboxId, stage: Stage, actor: &str) -> Result<StageChange>;
     fn put_document(&self, meta: DocumentMeta, body: &[u8]) -> Result<(DocumentId, PutOutcome)>;

@@ -218,9 +218,8 @@ impl SledTx<'_> {
     }
 }
 
-impl SledTx<'_> {
-    /// An inline receive, with the payload's SHA-256 when the caller has it.
-    fn receive_inline_with(
+impl StoreTx for SledTx<'_> {
+    fn receive_inline(
         &self,
         receive_key: &str,
         meta: &InboxMeta,
@@ -259,27 +258,6 @@ impl SledTx<'_> {
                 Some((id, Receipt::Fresh))
             }
         })
-    }
-}
-
-impl StoreTx for SledTx<'_> {
-    fn receive_inline(
-        &self,
-        receive_key: &str,
-        meta: &InboxMeta,
-        bytes: &[u8],
-    ) -> Result<Option<(InboxId, Receipt)>> {
-        self.receive_inline_with(receive_key, meta, bytes, None)
-    }
-
-    fn receive_inline_hashed(
-        &self,
-        receive_key: &str,
-        meta: &InboxMeta,
-        bytes: &[u8],
-        sha256: &[u8; 32],
-    ) -> Result<Option<(InboxId, Receipt)>> {
-        self.receive_inline_with(receive_key, meta, bytes, Some(sha256))
     }
 
     fn check_seen(&self, key: &str, owner: SeenOwner, now: DateTime<Utc>) -> Result<SeenOutcome> {
