@@ -57,6 +57,12 @@ fn check_opaque(kind: &'static str, value: &str) -> Result<(), IdError> {
 
 /// Declares a validated string newtype: serde goes through `TryFrom<String>` so that a JSON
 /// document can never smuggle in a value the constructor would refuse.
+/// An id newtype's check of its text, without taking the value: a writer that only needs to
+/// know the text is valid need not copy it. `new` runs the same check.
+pub trait CheckedText {
+    fn check(value: &str) -> Result<(), IdError>;
+}
+
 macro_rules! string_newtype {
     ($(#[$meta:meta])* $name:ident, $kind:literal, $check:expr, $schema:expr) => {
         $(#[$meta])*
@@ -71,6 +77,13 @@ macro_rules! string_newtype {
             }
         }
 
+        impl CheckedText for $name {
+            fn check(value: &str) -> Result<(), IdError> {
+                let check: fn(&'static str, &str) -> Result<(), IdError> = $check;
+                check($kind, value)
+            }
+        }
+
         impl $name {
             /// Validates and wraps the value.
             pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
@@ -80,12 +93,6 @@ macro_rules! string_newtype {
                 Ok(Self(value))
             }
 
-            /// What `new` checks, without taking the value: a writer that only needs to know
-            /// the text is valid need not copy it.
-            pub fn check(value: &str) -> Result<(), IdError> {
-                let check: fn(&'static str, &str) -> Result<(), IdError> = $check;
-                check($kind, value)
-            }
 
             pub fn as_str(&self) -> &str {
                 &self.0

@@ -20,11 +20,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::node::{short_eq, Node};
+use crate::canonical::ids::CheckedText;
 use crate::canonical::json::Writer;
 use crate::canonical::{
-    AllowanceCharge, ClinicalPriority, ControlNumber, CostCentre, Currency, Gtin, IdError,
-    LineNumber, Money, Ndc, OrderType, PartnerId, PartyIdScheme, PartyRole, PaymentTerms, PoNumber,
-    Purpose, SourceFormat, Tax, Traceability, UomCode,
+    AllowanceCharge, ClinicalPriority, ControlNumber, CostCentre, Currency, Gtin, LineNumber,
+    Money, Ndc, OrderType, PartnerId, PartyIdScheme, PartyRole, PaymentTerms, PoNumber, Purpose,
+    SourceFormat, Tax, Traceability, UomCode,
 };
 
 /// How a field's value is written.
@@ -62,32 +63,10 @@ fn text_of<'n>(v: &'n Node<'_>) -> Option<&'n str> {
 
 /// An id type that serializes as the text it was made from: the text is checked with the
 /// type's own check and written as it came, without the copy reading it would make.
-fn checked(v: &Node<'_>, w: &mut Writer, check: fn(&str) -> Result<(), IdError>) -> Option<()> {
+fn checked<T: CheckedText>(v: &Node<'_>, w: &mut Writer) -> Option<()> {
     let s = text_of(v)?;
-    check(s).ok()?;
+    T::check(s).ok()?;
     w.str(s).ok()
-}
-
-fn po_number(v: &Node<'_>, w: &mut Writer) -> Option<()> {
-    checked(v, w, PoNumber::check)
-}
-fn line_number(v: &Node<'_>, w: &mut Writer) -> Option<()> {
-    checked(v, w, LineNumber::check)
-}
-fn cost_centre(v: &Node<'_>, w: &mut Writer) -> Option<()> {
-    checked(v, w, CostCentre::check)
-}
-fn control_number(v: &Node<'_>, w: &mut Writer) -> Option<()> {
-    checked(v, w, ControlNumber::check)
-}
-fn partner_id(v: &Node<'_>, w: &mut Writer) -> Option<()> {
-    checked(v, w, PartnerId::check)
-}
-fn uom(v: &Node<'_>, w: &mut Writer) -> Option<()> {
-    checked(v, w, UomCode::check)
-}
-fn currency(v: &Node<'_>, w: &mut Writer) -> Option<()> {
-    checked(v, w, Currency::check)
 }
 
 /// NDCs and GTINs are normalised by their parsers; parsed from the text in place.
@@ -290,8 +269,8 @@ pub(crate) const PURCHASE_ORDER: &[Field] = &[
         Typed(typed::<ClinicalPriority>),
     ),
     f("contract_number", Optional, Text),
-    f("cost_centre", Optional, Typed(cost_centre)),
-    f("currency", Optional, Typed(currency)),
+    f("cost_centre", Optional, Typed(checked::<CostCentre>)),
+    f("currency", Optional, Typed(checked::<Currency>)),
     f("kind", Required, Tag),
     f("lines", RequiredList, Struct(PO_LINE)),
     f("notes", List, Text),
@@ -300,7 +279,7 @@ pub(crate) const PURCHASE_ORDER: &[Field] = &[
     f("order_type_code", Optional, Text),
     f("parties", List, Struct(PARTY)),
     f("payment_terms", List, Typed(typed::<PaymentTerms>)),
-    f("po_number", Required, Typed(po_number)),
+    f("po_number", Required, Typed(checked::<PoNumber>)),
     f("provenance", Required, Struct(PROVENANCE)),
     f("purpose", Required, Typed(typed::<Purpose>)),
     f("references", List, Struct(REFERENCE)),
@@ -320,9 +299,9 @@ pub(crate) const PO_LINE: &[Field] = &[
         Optional,
         Typed(typed::<ClinicalPriority>),
     ),
-    f("cost_centre", Optional, Typed(cost_centre)),
+    f("cost_centre", Optional, Typed(checked::<CostCentre>)),
     f("item", Required, Struct(ITEM_REF)),
-    f("line_number", Optional, Typed(line_number)),
+    f("line_number", Optional, Typed(checked::<LineNumber>)),
     f("notes", List, Text),
     f("price_basis", Optional, Text),
     f("quantity", Required, Struct(QUANTITY)),
@@ -374,13 +353,13 @@ pub(crate) const QUALIFIED_ID: &[Field] =
     &[f("qualifier", Required, Text), f("value", Required, Text)];
 
 pub(crate) const QUANTITY: &[Field] = &[
-    f("uom", Required, Typed(uom)),
+    f("uom", Required, Typed(checked::<UomCode>)),
     f("value", Required, Typed(decimal)),
 ];
 
 pub(crate) const MONEY: &[Field] = &[
     f("amount", Required, Typed(decimal)),
-    f("currency", Required, Typed(currency)),
+    f("currency", Required, Typed(checked::<Currency>)),
 ];
 
 pub(crate) const REFERENCE: &[Field] = &[
@@ -390,10 +369,14 @@ pub(crate) const REFERENCE: &[Field] = &[
 ];
 
 pub(crate) const PROVENANCE: &[Field] = &[
-    f("group_control", Optional, Typed(control_number)),
+    f("group_control", Optional, Typed(checked::<ControlNumber>)),
     f("inbox_id", Optional, Text),
-    f("interchange_control", Optional, Typed(control_number)),
-    f("partner", Required, Typed(partner_id)),
+    f(
+        "interchange_control",
+        Optional,
+        Typed(checked::<ControlNumber>),
+    ),
+    f("partner", Required, Typed(checked::<PartnerId>)),
     f("payload_id", Optional, Text),
     f("producer_hash", Required, Text),
     f(
@@ -401,7 +384,7 @@ pub(crate) const PROVENANCE: &[Field] = &[
         Required,
         Typed(typed::<DateTime<FixedOffset>>),
     ),
-    f("set_control", Optional, Typed(control_number)),
+    f("set_control", Optional, Typed(checked::<ControlNumber>)),
     f("source_format", Required, Typed(typed::<SourceFormat>)),
     f("version", Optional, Text),
 ];
@@ -682,13 +665,17 @@ mod tests {
         ]);
         type W = fn(&Node<'_>, &mut Writer) -> Option<()>;
         let pairs: [(&str, W, W); 11] = [
-            ("po_number", po_number, typed::<PoNumber>),
-            ("line_number", line_number, typed::<LineNumber>),
-            ("cost_centre", cost_centre, typed::<CostCentre>),
-            ("control_number", control_number, typed::<ControlNumber>),
-            ("partner_id", partner_id, typed::<PartnerId>),
-            ("uom", uom, typed::<UomCode>),
-            ("currency", currency, typed::<Currency>),
+            ("po_number", checked::<PoNumber>, typed::<PoNumber>),
+            ("line_number", checked::<LineNumber>, typed::<LineNumber>),
+            ("cost_centre", checked::<CostCentre>, typed::<CostCentre>),
+            (
+                "control_number",
+                checked::<ControlNumber>,
+                typed::<ControlNumber>,
+            ),
+            ("partner_id", checked::<PartnerId>, typed::<PartnerId>),
+            ("uom", checked::<UomCode>, typed::<UomCode>),
+            ("currency", checked::<Currency>, typed::<Currency>),
             ("ndc", ndc, typed::<Ndc>),
             ("gtin", gtin, typed::<Gtin>),
             ("decimal", decimal, typed::<Decimal>),
