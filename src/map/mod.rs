@@ -467,18 +467,27 @@ pub(crate) fn table_value<'a>(
     r: &'a rules::Rule,
     raw: Option<Cow<'a, str>>,
 ) -> Result<Option<Cow<'a, str>>, TranslateError> {
+    mapped_value(map, r, raw, |t| tables.get(t))
+}
+
+/// `table_value` with the rule's table found by `table` (a caller that reads many values
+/// keeps the tables it has found).
+pub(crate) fn mapped_value<'a>(
+    map: &Map,
+    r: &'a rules::Rule,
+    raw: Option<Cow<'a, str>>,
+    table: impl FnOnce(&'a String) -> Option<&'a rules::Table>,
+) -> Result<Option<Cow<'a, str>>, TranslateError> {
     let Some(raw) = raw.or_else(|| r.default.as_deref().map(Cow::Borrowed)) else {
         return Ok(None);
     };
     let Some(t) = &r.table else {
         return Ok(Some(raw));
     };
-    let table = tables
-        .get(t)
-        .ok_or_else(|| map.error(r.line, format!("table {t} is missing")))?;
+    let table = table(t).ok_or_else(|| map.error(r.line, format!("table {t} is missing")))?;
     // `Table::lookup`, keeping the code itself (passthrough) as the `Cow` it came in.
-    if let Some(v) = table.codes.get(raw.as_ref()) {
-        return Ok(Some(Cow::Borrowed(v.as_str())));
+    if let Some(v) = table.code(raw.as_ref()) {
+        return Ok(Some(Cow::Borrowed(v)));
     }
     if table.passthrough {
         return Ok(Some(raw));

@@ -464,6 +464,10 @@ pub struct Table {
     /// Unknown codes read as this value (e.g. `other`); writing it out writes nothing, so a
     /// rule for the code as sent can supply it.
     pub unmapped: Option<String>,
+    /// The codes of up to three bytes (nearly all of them: X12 codes are two or three
+    /// characters) by their packed `id_code`, sorted: looked up with a few number compares,
+    /// where the `BTreeMap` compares strings. Built from `codes` by `indexed`.
+    short: Vec<(u32, String)>,
 }
 
 #[derive(Deserialize)]
@@ -493,7 +497,36 @@ impl Table {
             reverse: raw.reverse,
             passthrough: raw.passthrough,
             unmapped: raw.unmapped,
-        })
+            short: Vec::new(),
+        }
+        .indexed())
+    }
+
+    /// `short` rebuilt from `codes`.
+    fn indexed(mut self) -> Table {
+        let mut short: Vec<(u32, String)> = self
+            .codes
+            .iter()
+            .filter(|(k, _)| k.len() <= 3)
+            .map(|(k, v)| (super::x12::id_code(k.as_bytes()), v.clone()))
+            .collect();
+        short.sort_by_key(|(c, _)| *c);
+        self.short = short;
+        self
+    }
+
+    /// `codes.get(code)`: the canonical value of a code, when the table lists it.
+    pub fn code(&self, code: &str) -> Option<&str> {
+        if code.len() <= 3 {
+            // `id_code` is one-to-one on ids of up to three bytes, so equal codes are equal text.
+            let c = super::x12::id_code(code.as_bytes());
+            return self
+                .short
+                .binary_search_by_key(&c, |(k, _)| *k)
+                .ok()
+                .map(|i| self.short[i].1.as_str());
+        }
+        self.codes.get(code).map(String::as_str)
     }
 
     /// Partner entries win over the base table's.
@@ -505,13 +538,11 @@ impl Table {
         if over.unmapped.is_some() {
             t.unmapped = over.unmapped.clone();
         }
-        t
+        t.indexed()
     }
 
     pub fn lookup<'a>(&'a self, code: &'a str) -> Option<&'a str> {
-        self.codes
-            .get(code)
-            .map(String::as_str)
+        self.code(code)
             .or(self.passthrough.then_some(code))
             .or(self.unmapped.as_deref())
     }

@@ -13,7 +13,7 @@ use serde_json::{Map as JsonMap, Value};
 use super::convert::{self, ValueError};
 use super::node::{self, Node as Doc};
 use super::path::{Cond, Step, Target, X12Path};
-use super::rules::{Block, Convert, Only, Rule, Source};
+use super::rules::{Block, Convert, Only, Rule, Source, Table};
 use super::{Map, MapError, Tables, TranslateError};
 use crate::x12::grammar::{
     Dictionary, ElemType, Node, Position, SegmentDef, SetGrammar, VersionGrammar,
@@ -327,6 +327,10 @@ pub(crate) struct Inbound<'a> {
     pair_quals: RefCell<(usize, Vec<PairQual>)>,
     /// The held set's bytes as text, when they are all UTF-8 (nearly always).
     utf8: Option<&'a str>,
+    /// The tables the rules named so far, by the address of the rule's table name: a set reads
+    /// a few tables many times (`uom` on every line), and a name compares in one step where
+    /// the `Tables` map compares strings.
+    found_tables: RefCell<Vec<(*const String, Option<&'a Table>)>>,
 }
 
 /// `id_code` of an id longer than three bytes: such ids are compared as bytes.
@@ -334,7 +338,7 @@ const LONG_ID: u32 = u32::MAX;
 
 /// A segment or loop id of up to three bytes packed with its length into one number, so two
 /// short ids are equal exactly when their codes are; `LONG_ID` for anything longer.
-fn id_code(id: &[u8]) -> u32 {
+pub(crate) fn id_code(id: &[u8]) -> u32 {
     match *id {
         [] => 0,
         [a] => (1 << 24) | u32::from(a),
@@ -431,7 +435,20 @@ impl<'a> Inbound<'a> {
             inst_last,
             pair_quals: RefCell::new((usize::MAX, Vec::new())),
             utf8: std::str::from_utf8(tree.bytes()).ok(),
+            found_tables: RefCell::new(Vec::new()),
         }
+    }
+
+    /// `self.tables.get(name)`, remembered per rule table name.
+    fn table(&self, name: &'a String) -> Option<&'a Table> {
+        let key: *const String = name;
+        let mut found = self.found_tables.borrow_mut();
+        if let Some(&(_, t)) = found.iter().find(|(k, _)| std::ptr::eq(*k, key)) {
+            return t;
+        }
+        let t = self.tables.get(name);
+        found.push((key, t));
+        t
     }
 
     /// Element bytes as text, borrowed unless they are not UTF-8. When the whole held set is
@@ -785,7 +802,7 @@ impl<'a> Inbound<'a> {
         r: &'a Rule,
         raw: Option<Cow<'a, str>>,
     ) -> Result<Option<O>, TranslateError> {
-        let Some(mapped) = super::table_value(self.map, self.tables, r, raw)? else {
+        let Some(mapped) = super::mapped_value(self.map, r, raw, |t| self.table(t))? else {
             return Ok(None);
         };
         if r.convert == Convert::None {
