@@ -106,6 +106,11 @@ pub struct Rule {
     /// With `convert = "gtin"`/`"sscc"`: where a value that is not a valid id goes instead, as
     /// `{ qualifier, value }` appended to this array (path relative to the rule's block).
     pub invalid_to: Option<Vec<String>>,
+    /// Inbound X12: when the rule reads one element of a segment of its own loop instance
+    /// (`PO102`, `N104`: no loop steps, condition, component, `when` or `invalid_to`), that
+    /// segment's id as an `id_code` and the element position, so the read skips the general
+    /// path walk. Most rules are like this.
+    pub simple: Option<(u32, usize)>,
 }
 
 /// A nested object (`in`) or array (`each`) of the canonical document, and its rules.
@@ -436,7 +441,24 @@ fn rule(
             )
         }
     };
+    let simple = match (&from[..], &when, &r.value, &invalid_to) {
+        ([Source::X12(p)], None, None, None) if !p.absolute && p.steps.is_empty() => {
+            match &p.target {
+                super::path::Target::Element {
+                    seg,
+                    elem,
+                    comp: None,
+                    conds,
+                } if conds.is_empty() && seg.len() <= 3 => {
+                    Some((super::x12::id_code(seg.as_bytes()), *elem))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     Ok(Rule {
+        simple,
         line,
         to_text: r.to.clone(),
         to,

@@ -781,7 +781,29 @@ impl<'a> Inbound<'a> {
         }
     }
 
+    /// `first_value` of a `Rule::simple` read: the first segment with id `code` in the context
+    /// (the context's own segment when it has that id) whose element `elem` is not empty.
+    fn simple_value(&self, ctx: Ctx, code: u32, elem: usize) -> Option<Cow<'a, str>> {
+        let tree: &'a SetTree = self.tree;
+        let filled = |s: usize| tree.element(s, elem).filter(|v| !v.is_empty());
+        let v = match ctx.seg {
+            Some(s) if self.ids[s] == code => filled(s),
+            _ => tree.loops[ctx.inst].segments.iter().find_map(|&s| {
+                if self.ids[s] == code {
+                    filled(s)
+                } else {
+                    None
+                }
+            }),
+        };
+        v.map(|v| self.text(v))
+    }
+
     fn rule_value<O: Out<'a>>(&self, ctx: Ctx, r: &'a Rule) -> Result<Option<O>, TranslateError> {
+        if let Some((code, elem)) = r.simple {
+            let raw = self.simple_value(ctx, code, elem);
+            return self.finish_value(r, raw);
+        }
         if let (Some(Source::X12(w)), Some(want)) = (&r.when, &r.when_value) {
             if self.first_value(ctx, w).as_deref() != Some(want.as_str()) {
                 return Ok(None);
