@@ -32,7 +32,15 @@ fn date_in(v: &str) -> Result<String, ValueError> {
         };
         let year = i32::try_from(num(0..4)).map_err(|_| bad("date", v))?;
         return match chrono::NaiveDate::from_ymd_opt(year, num(4..6), num(6..8)) {
-            Some(_) => Ok(format!("{}-{}-{}", &v[0..4], &v[4..6], &v[6..8])),
+            Some(_) => {
+                let mut out = String::with_capacity(10);
+                out.push_str(&v[0..4]);
+                out.push('-');
+                out.push_str(&v[4..6]);
+                out.push('-');
+                out.push_str(&v[6..8]);
+                Ok(out)
+            }
             None => Err(bad("date", v)),
         };
     }
@@ -62,15 +70,7 @@ fn decimal(v: &str) -> Result<Decimal, ValueError> {
 /// with the fraction's trailing zeros dropped, without parsing and formatting a `Decimal`.
 /// `None` for anything else, which `rust_decimal` reads.
 fn plain_decimal(v: &str) -> Option<String> {
-    let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
-    let (int, frac) = match v.split_once('.') {
-        Some((i, f)) if !f.is_empty() && f.len() <= 9 && digits(f) => (i, f.trim_end_matches('0')),
-        Some(_) => return None,
-        None => (v, ""),
-    };
-    if int.is_empty() || int.len() > 18 || !digits(int) || (int.len() > 1 && int.starts_with('0')) {
-        return None;
-    }
+    let (int, frac) = plain_parts(v)?;
     let mut out = String::with_capacity(v.len());
     out.push_str(int);
     if !frac.is_empty() {
@@ -78,6 +78,46 @@ fn plain_decimal(v: &str) -> Option<String> {
         out.push_str(frac);
     }
     Some(out)
+}
+
+/// The integer part and the fraction without its trailing zeros of a decimal in the plain
+/// form `plain_decimal` takes; `None` for any other text. Bytes are scanned directly: the
+/// values are a few characters, where a `char` search costs more than the scan.
+fn plain_parts(v: &str) -> Option<(&str, &str)> {
+    let b = v.as_bytes();
+    let dot = b.iter().position(|&c| c == b'.');
+    let int_len = dot.unwrap_or(b.len());
+    let int = &b[..int_len];
+    if int.is_empty()
+        || int.len() > 18
+        || !int.iter().all(u8::is_ascii_digit)
+        || (int.len() > 1 && int[0] == b'0')
+    {
+        return None;
+    }
+    let frac = match dot {
+        None => "",
+        Some(d) => {
+            let f = &v[d + 1..];
+            if f.is_empty() || f.len() > 9 || !f.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            f.trim_end_matches('0')
+        }
+    };
+    Some((&v[..int_len], frac))
+}
+
+/// True when `inbound(Convert::Decimal, v)` is `v` itself (a plain decimal whose fraction, if
+/// any, ends in a digit other than 0): the text can then be used as it is, without a copy.
+pub fn decimal_is_canonical(v: &str) -> bool {
+    match plain_parts(v) {
+        Some((int, frac)) => {
+            let whole = int.len() + if frac.is_empty() { 0 } else { frac.len() + 1 };
+            whole == v.len()
+        }
+        None => false,
+    }
 }
 
 /// Source value → canonical JSON value.
@@ -187,6 +227,49 @@ pub fn outbound(c: Convert, v: &str) -> Result<Option<String>, ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_decimals_are_what_inbound_gives_back() {
+        for v in [
+            "0",
+            "00",
+            "0.0",
+            "0.5",
+            "0.50",
+            "5",
+            "5.",
+            ".5",
+            "12.5",
+            "12.50",
+            "120",
+            "007",
+            "1.000000001",
+            "1.0000000010",
+            "+5",
+            "-5",
+            "5e2",
+            "",
+            "1.2.3",
+            "٣",
+            "123456789012345678",
+            "1234567890123456789",
+        ] {
+            // Only ever claimed where it holds (a long plain number is canonical too, but is
+            // left to `inbound`).
+            let expected = matches!(
+                v,
+                "0" | "0.5" | "5" | "12.5" | "120" | "1.000000001" | "123456789012345678"
+            );
+            assert_eq!(decimal_is_canonical(v), expected, "{v:?}");
+            if decimal_is_canonical(v) {
+                assert_eq!(
+                    inbound(Convert::Decimal, v),
+                    Ok(Value::String(v.into())),
+                    "{v:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn plain_decimals_read_as_rust_decimal_reads_them() {

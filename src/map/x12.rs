@@ -827,8 +827,11 @@ impl<'a> Inbound<'a> {
         let Some(mapped) = super::mapped_value(self.map, r, raw, |t| self.table(t))? else {
             return Ok(None);
         };
-        if r.convert == Convert::None {
-            // What `convert::inbound_opt` gives for no conversion, without copying the text.
+        if r.convert == Convert::None
+            || (r.convert == Convert::Decimal && convert::decimal_is_canonical(&mapped))
+        {
+            // What `convert::inbound_opt` gives when the text is its own canonical form
+            // (`Text` reads as the `Value::String` it would give), without copying the text.
             return Ok(Some(O::text(mapped)));
         }
         let err = |e: ValueError| super::value_error(self.map, r, e);
