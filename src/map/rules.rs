@@ -111,6 +111,10 @@ pub struct Rule {
     /// segment's id as an `id_code` and the element position, so the read skips the general
     /// path walk. Most rules are like this.
     pub simple: Option<(u32, usize)>,
+    /// `to` is one key that nothing else in the rule's block writes (no other rule, sub-block
+    /// or `invalid_to` starts with it), so the value is added to the block's object without
+    /// looking for the key first. Set by `compile`.
+    pub fresh_key: bool,
 }
 
 /// A nested object (`in`) or array (`each`) of the canonical document, and its rules.
@@ -357,7 +361,34 @@ pub(crate) fn compile(m: &MapText) -> Result<Block, MapError> {
         let rule = rule(m, line, r, split_to(&rel), only)?;
         block.rules.push(rule);
     }
+    mark_fresh_keys(&mut root);
     Ok(root)
+}
+
+/// Sets `Rule::fresh_key` on the rules of `b` and of every block inside it.
+fn mark_fresh_keys(b: &mut Block) {
+    let firsts: Vec<&str> = b
+        .rules
+        .iter()
+        .flat_map(|r| {
+            r.to.first()
+                .into_iter()
+                .chain(r.invalid_to.iter().flat_map(|i| i.first()))
+        })
+        .chain(b.blocks.iter().filter_map(|c| c.to.first()))
+        .map(String::as_str)
+        .collect();
+    let once: Vec<bool> = b
+        .rules
+        .iter()
+        .map(|r| r.to.len() == 1 && firsts.iter().filter(|k| **k == r.to[0].as_str()).count() == 1)
+        .collect();
+    for (r, fresh) in b.rules.iter_mut().zip(once) {
+        r.fresh_key = fresh;
+    }
+    for c in &mut b.blocks {
+        mark_fresh_keys(c);
+    }
 }
 
 /// The latest declared block wins, so one array may be declared several times from several
@@ -459,6 +490,7 @@ fn rule(
     };
     Ok(Rule {
         simple,
+        fresh_key: false,
         line,
         to_text: r.to.clone(),
         to,

@@ -824,8 +824,17 @@ impl<'a> Inbound<'a> {
         r: &'a Rule,
         raw: Option<Cow<'a, str>>,
     ) -> Result<Option<O>, TranslateError> {
-        let Some(mapped) = super::mapped_value(self.map, r, raw, |t| self.table(t))? else {
-            return Ok(None);
+        // No table (most rules): the value as read, or the default.
+        let mapped = match (&r.table, raw) {
+            (None, Some(raw)) => raw,
+            (None, None) => match &r.default {
+                Some(d) => Cow::Borrowed(d.as_str()),
+                None => return Ok(None),
+            },
+            (Some(_), raw) => match super::mapped_value(self.map, r, raw, |t| self.table(t))? {
+                Some(m) => m,
+                None => return Ok(None),
+            },
         };
         if r.convert == Convert::None
             || (r.convert == Convert::Decimal && convert::decimal_is_canonical(&mapped))
@@ -871,6 +880,7 @@ impl<'a> Inbound<'a> {
                 continue;
             }
             match self.rule_value::<O>(ctx, r)? {
+                Some(v) if r.fresh_key => O::push(out, &r.to[0], v),
                 Some(v) => O::set(out, &r.to, v),
                 None => {
                     let invalid = match (&r.invalid_to, r.value.is_none()) {
@@ -968,6 +978,10 @@ pub trait Out<'a>: Sized {
     }
     fn is_empty(o: &Self::Obj) -> bool;
     fn set(o: &mut Self::Obj, path: &'a [String], v: Self);
+    /// `set` of a one-key path the object does not have yet (`Rule::fresh_key`).
+    fn push(o: &mut Self::Obj, key: &'a String, v: Self) {
+        Self::set(o, std::slice::from_ref(key), v)
+    }
 }
 
 impl<'a> Out<'a> for Value {
@@ -1022,6 +1036,9 @@ impl<'a> Out<'a> for Doc<'a> {
     }
     fn set(o: &mut Self::Obj, path: &'a [String], v: Self) {
         node::set_path(o, path, v)
+    }
+    fn push(o: &mut Self::Obj, key: &'a String, v: Self) {
+        o.push((key.as_str(), v));
     }
 }
 
