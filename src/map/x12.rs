@@ -305,6 +305,10 @@ struct Ctx {
     seg: Option<usize>,
 }
 
+/// What a walk reaches: mostly one to a few places, kept in line rather than on the heap (a
+/// set runs hundreds of walks).
+type Found = smallvec::SmallVec<[Ctx; 4]>;
+
 pub(crate) struct Inbound<'a> {
     pub tree: &'a SetTree,
     pub dict: &'a Dictionary,
@@ -528,23 +532,22 @@ impl<'a> Inbound<'a> {
     }
 
     /// Loop instances (or segments) reached by `steps` from `ctx`.
-    fn walk(&self, ctx: Ctx, steps: &[Step], absolute: bool) -> Vec<Ctx> {
+    fn walk(&self, ctx: Ctx, steps: &[Step], absolute: bool) -> Found {
         let start = if absolute {
             Ctx { inst: 0, seg: None }
         } else {
             ctx
         };
         if steps.is_empty() {
-            return vec![start];
+            return smallvec::smallvec![start];
         }
         // The first step starts from `start` itself, not from a vector holding it: a walk is
         // mostly one step, and this spares an allocation per walk.
-        let mut cur = Vec::new();
+        let mut cur = Found::new();
         let tree: &'a SetTree = self.tree;
         let hl = Want::new("HL");
         for (i, s) in steps.iter().enumerate() {
-            // Room for a few matches at once, rather than grown from none.
-            let mut next = Vec::with_capacity(4);
+            let mut next = Found::new();
             let want = Want::new(&s.id);
             let step_hl = want.code == hl.code;
             let from: &[Ctx] = if i == 0 {
