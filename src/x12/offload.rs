@@ -14,7 +14,7 @@ use std::thread::Scope;
 
 use super::envelope::{GroupInfo, IsaInfo};
 use super::grammar::{Dictionary, SetGrammar};
-use super::lexer::{self, Delimiters};
+use super::lexer::Delimiters;
 use super::reader::Segment;
 use super::tree::{SetTree, TreeBuilder};
 use super::validate::{Leniency, SegmentIssue, SetWalker};
@@ -409,12 +409,15 @@ fn replay<'g>(
     };
     for op in ops {
         match op {
-            Op::Header { start, end, offset } => {
-                walker.check_header(&bytes[*start..*end], d, *offset);
-                if let Some(t) = tree.as_deref_mut() {
-                    t.segment(&seg(*start, *end, *offset), 1, "");
+            Op::Header { start, end, offset } => match tree.as_deref_mut() {
+                Some(t) => {
+                    let idx = t.hold(&seg(*start, *end, *offset), 1);
+                    let (raw, _, els) = t.held(idx);
+                    walker.check_header_held(raw, d, *offset, els);
+                    t.place(idx, "");
                 }
-            }
+                None => walker.check_header(&bytes[*start..*end], d, *offset),
+            },
             Op::Segment {
                 start,
                 end,
@@ -422,15 +425,17 @@ fn replay<'g>(
                 offset,
             } => {
                 let raw = &bytes[*start..*end];
-                walker.segment(raw, d, *position, *offset);
-                if let Some(t) = tree.as_deref_mut() {
-                    // The SE is held at the set level, as the envelope hands it to a sink.
-                    let path = if lexer::segment_id(raw, d) == b"SE" {
-                        ""
-                    } else {
-                        walker.loop_path()
-                    };
-                    t.segment(&seg(*start, *end, *offset), *position, path);
+                match tree.as_deref_mut() {
+                    // A held segment is split once, for the tree, and the walk takes that split.
+                    Some(t) => {
+                        let idx = t.hold(&seg(*start, *end, *offset), *position);
+                        let (raw, id, els) = t.held(idx);
+                        walker.segment_held(raw, id, d, *position, *offset, els);
+                        // The SE is held at the set level, as the envelope hands it to a sink.
+                        let path = if id == b"SE" { "" } else { walker.loop_path() };
+                        t.place(idx, path);
+                    }
+                    None => walker.segment(raw, d, *position, *offset),
                 }
             }
             Op::Warning(m) => walker.warnings.push(m.clone()),

@@ -154,6 +154,13 @@ impl TreeBuilder {
     }
 
     pub fn segment(&mut self, seg: &Segment<'_>, position: u32, loop_path: &str) {
+        let idx = self.hold(seg, position);
+        self.place(idx, loop_path);
+    }
+
+    /// Copies a segment into the set being built and finds its element separators; `place`
+    /// then puts it in its loop (with `held` in between, the walk can take the split).
+    pub fn hold(&mut self, seg: &Segment<'_>, position: u32) -> usize {
         let t = &mut self.tree;
         let start = t.buf.len();
         t.buf.extend_from_slice(seg.raw);
@@ -177,7 +184,24 @@ impl TreeBuilder {
             offset: seg.offset,
             position,
         });
-        let id = seg.id();
+        idx
+    }
+
+    /// Held segment `idx`: its bytes, its id and its elements.
+    pub fn held(&self, idx: usize) -> (&[u8], &[u8], lexer::Bounded<'_>) {
+        let t = &self.tree;
+        let s = &t.segments[idx];
+        let bounds = t
+            .bounds
+            .get(s.bounds..=s.bounds + s.elements)
+            .unwrap_or_default();
+        (t.raw(idx), t.id(idx), lexer::Bounded::new(&t.buf, bounds))
+    }
+
+    /// Puts held segment `idx` in the loop instance of `loop_path`, opening or closing
+    /// instances as the path says.
+    pub fn place(&mut self, idx: usize, loop_path: &str) {
+        let id = self.tree.id(idx);
         // The loop's own id (`PO1` of `PO1/PID`... `N1` of `N1-2`), found with byte scans: this
         // runs for every segment held.
         let p = loop_path.as_bytes();
@@ -190,6 +214,13 @@ impl TreeBuilder {
             None => last,
         };
         let is_trigger = !loop_path.is_empty() && loop_id == id;
+        // An HL's own id, and the instance of the HL its HL02 names.
+        let hl = (is_trigger && id == b"HL").then(|| {
+            let tree = &self.tree;
+            let hl01 = tree.element(idx, 1).unwrap_or_default().to_vec();
+            let parent = self.hl_ids.get(tree.element(idx, 2).unwrap_or_default());
+            (hl01, parent.copied())
+        });
         // Close instances that are not ancestors of (or the same as) this segment's loop.
         while let Some(&top) = self.stack.last() {
             let p = &self.tree.loops[top].path;
@@ -216,12 +247,8 @@ impl TreeBuilder {
             });
             t.loops[parent].children.push(inst);
             self.stack.push(inst);
-            if id == b"HL" {
-                let d = t.delimiters;
-                let mut els = lexer::elements(seg.raw, &d);
-                let hl01 = els.next().unwrap_or_default().to_vec();
-                let hl02 = els.next().unwrap_or_default();
-                if let Some(&p) = self.hl_ids.get(hl02) {
+            if let Some((hl01, parent)) = hl {
+                if let Some(p) = parent {
                     t.loops[inst].hl_parent = Some(p);
                     t.loops[p].hl_children.push(inst);
                 }

@@ -213,6 +213,19 @@ impl<'g> SetWalker<'g> {
         }
     }
 
+    /// `check_header` for a held ST, whose elements `els` gives (see `segment_held`).
+    pub fn check_header_held(
+        &mut self,
+        raw: &[u8],
+        d: &Delimiters,
+        offset: u64,
+        els: lexer::Bounded<'_>,
+    ) {
+        if let Some(def) = self.dict.segment(b"ST") {
+            self.check_segment_with(def, raw, d, 1, offset, els);
+        }
+    }
+
     fn push(&mut self, issue: SegmentIssue) {
         if self.issues.len() < MAX_ISSUES {
             self.issues.push(issue);
@@ -270,6 +283,34 @@ impl<'g> SetWalker<'g> {
     /// Places one segment (after ST) in the structure and checks its elements.
     pub fn segment(&mut self, raw: &[u8], d: &Delimiters, position: u32, offset: u64) {
         let id = lexer::segment_id(raw, d);
+        self.place(raw, id, d, position, offset, || lexer::elements(raw, d));
+    }
+
+    /// `segment` for a segment held in a `SetTree`, whose id and elements the tree split
+    /// already: the walk takes them instead of splitting the bytes a second time.
+    pub fn segment_held(
+        &mut self,
+        raw: &[u8],
+        id: &[u8],
+        d: &Delimiters,
+        position: u32,
+        offset: u64,
+        els: lexer::Bounded<'_>,
+    ) {
+        self.place(raw, id, d, position, offset, || els);
+    }
+
+    /// `segment` with the id given and the elements from `els` (called at most once).
+    #[inline(always)]
+    fn place<'r, I: Iterator<Item = &'r [u8]>>(
+        &mut self,
+        raw: &[u8],
+        id: &[u8],
+        d: &Delimiters,
+        position: u32,
+        offset: u64,
+        els: impl FnOnce() -> I,
+    ) {
         let key = super::grammar::seg_key(id);
         for depth in (0..self.frames.len()).rev() {
             let (lp_idx, pos) = (self.frames[depth].lp, self.frames[depth].pos);
@@ -311,7 +352,7 @@ impl<'g> SetWalker<'g> {
                             ),
                         });
                     }
-                    self.check_segment(def, raw, d, position, offset);
+                    self.check_segment_with(def, raw, d, position, offset, els());
                 }
                 Node::Loop(l) => {
                     let child = &self.set.loops[l];
@@ -345,7 +386,7 @@ impl<'g> SetWalker<'g> {
                     });
                     if let Some(s) = trigger {
                         let def = &self.dict.segments[s];
-                        self.check_segment(def, raw, d, position, offset);
+                        self.check_segment_with(def, raw, d, position, offset, els());
                     }
                 }
             }
@@ -496,7 +537,21 @@ impl<'g> SetWalker<'g> {
         position: u32,
         offset: u64,
     ) {
-        if let Some(issue) = check_elements(
+        self.check_segment_with(def, raw, d, position, offset, lexer::elements(raw, d));
+    }
+
+    /// `check_segment` with the elements of `raw` given by `els`.
+    #[inline(always)]
+    fn check_segment_with<'r>(
+        &mut self,
+        def: &SegmentDef,
+        raw: &[u8],
+        d: &Delimiters,
+        position: u32,
+        offset: u64,
+        els: impl Iterator<Item = &'r [u8]>,
+    ) {
+        if let Some(issue) = check_elements_with(
             self.dict,
             def,
             raw,
@@ -508,6 +563,7 @@ impl<'g> SetWalker<'g> {
                 list: &mut self.warnings,
                 seen: &mut self.warned,
             },
+            els,
         ) {
             self.push(issue);
         }
@@ -527,6 +583,23 @@ pub fn check_elements(
     offset: u64,
     warnings: &mut Warnings<'_>,
 ) -> Option<SegmentIssue> {
+    let els = lexer::elements(raw, d);
+    check_elements_with(dict, def, raw, d, lenient, position, offset, warnings, els)
+}
+
+/// `check_elements` with the elements of `raw` given by `els` (split already, or to split).
+#[allow(clippy::too_many_arguments)]
+fn check_elements_with<'r>(
+    dict: &Dictionary,
+    def: &SegmentDef,
+    raw: &[u8],
+    d: &Delimiters,
+    lenient: Leniency,
+    position: u32,
+    offset: u64,
+    warnings: &mut Warnings<'_>,
+    els: impl Iterator<Item = &'r [u8]>,
+) -> Option<SegmentIssue> {
     let mut out = Vec::new();
     // Separators inside elements are rare: one scan of the whole segment spares a scan of
     // every element.
@@ -542,7 +615,7 @@ pub fn check_elements(
     };
     let mut present: u64 = 0;
     let mut n = 0usize;
-    for value in lexer::elements(raw, d) {
+    for value in els {
         let i = n;
         n += 1;
         let Some(pos) = def.positions.get(i) else {
