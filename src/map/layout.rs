@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::node::{short_eq, Node};
+use super::node::Node;
 use crate::canonical::ids::CheckedText;
 use crate::canonical::json::Writer;
 use crate::canonical::{
@@ -34,7 +34,7 @@ pub(crate) enum Ty {
     /// A `String`: text as it is.
     Text,
     /// A described struct.
-    Struct(&'static [Field]),
+    Struct(&'static Layout),
     /// Any other type: read into it and written as it serializes.
     Typed(WriteTyped),
     /// The document's `kind`, which the internally tagged `CanonicalDocument` writes among the
@@ -146,12 +146,65 @@ pub(crate) enum Card {
 #[derive(Clone, Copy)]
 pub(crate) struct Field {
     pub name: &'static str,
+    /// `,"name":`, the key as written after another field (without the comma when first).
+    key: &'static str,
     pub card: Card,
     pub ty: Ty,
 }
 
-const fn f(name: &'static str, card: Card, ty: Ty) -> Field {
-    Field { name, card, ty }
+/// A field; the key text is made here once rather than pushed piece by piece per field written.
+macro_rules! f {
+    ($name:literal, $card:expr, $ty:expr $(,)?) => {
+        Field {
+            name: $name,
+            key: concat!(",\"", $name, "\":"),
+            card: $card,
+            ty: $ty,
+        }
+    };
+}
+
+/// The most fields a struct may have (one bit each in a `u32`) and the longest name.
+const MAX_FIELDS: usize = 32;
+const MAX_NAME: usize = 32;
+
+/// A struct's fields in key order, with what finds an object's entries among them: its
+/// entries come in the order the map's rules set them, and searching the object for every
+/// field (most of them absent) cost more than writing the ones present.
+pub(crate) struct Layout {
+    pub fields: &'static [Field],
+    /// For each name length, the fields with a name that long (bit `i` for `fields[i]`).
+    by_len: [u32; MAX_NAME + 1],
+    /// The fields serde refuses to miss (`Required`, `RequiredList`).
+    required: u32,
+    /// The `Tag` field, written whatever the object holds.
+    tag: u32,
+}
+
+const fn layout(fields: &'static [Field]) -> Layout {
+    assert!(fields.len() <= MAX_FIELDS);
+    let mut l = Layout {
+        fields,
+        by_len: [0; MAX_NAME + 1],
+        required: 0,
+        tag: 0,
+    };
+    let mut i = 0;
+    while i < fields.len() {
+        let fd = &fields[i];
+        assert!(fd.name.len() <= MAX_NAME);
+        let bit = 1u32 << i;
+        if matches!(fd.ty, Ty::Tag) {
+            l.tag |= bit;
+        } else {
+            l.by_len[fd.name.len()] |= bit;
+        }
+        if matches!(fd.card, Card::Required | Card::RequiredList) {
+            l.required |= bit;
+        }
+        i += 1;
+    }
+    l
 }
 
 use Card::{List, Optional, Required, RequiredList};
@@ -162,7 +215,7 @@ use Ty::{Struct, Tag, Text, Typed};
 /// the typed route does.
 pub(crate) fn document_json(kind: &str, doc: &[(&str, Node<'_>)]) -> Option<String> {
     let fields = match kind {
-        "purchase_order" => PURCHASE_ORDER,
+        "purchase_order" => &PURCHASE_ORDER,
         _ => return None,
     };
     // Room for a typical order (4-5 KB of JSON) without growing.
@@ -175,60 +228,94 @@ pub(crate) fn document_json(kind: &str, doc: &[(&str, Node<'_>)]) -> Option<Stri
 }
 
 /// An object's fields in key order; `kind` is what a `Tag` field writes.
-fn write_struct(
-    fields: &[Field],
-    kind: &str,
-    obj: &[(&str, Node<'_>)],
-    w: &mut Writer,
-) -> Option<()> {
+fn write_struct(l: &Layout, kind: &str, obj: &[(&str, Node<'_>)], w: &mut Writer) -> Option<()> {
+    // Which fields the object holds (the first entry of a name, as a search would find), and
+    // where; the tag is always written and never read from the object.
+    let mut present = l.tag;
+    let mut at = [0u16; MAX_FIELDS];
+    for (i, (k, _)) in obj.iter().enumerate() {
+        let mut cand = l.by_len.get(k.len()).map_or(0, |&m| m & !present);
+        while cand != 0 {
+            let j = cand.trailing_zeros() as usize;
+            if same_bytes(k.as_bytes(), l.fields[j].name.as_bytes()) {
+                present |= 1 << j;
+                at[j] = u16::try_from(i).ok()?;
+                break;
+            }
+            cand &= cand - 1;
+        }
+    }
+    if present & l.required != l.required {
+        return None;
+    }
     w.out().push(b'{');
     let mut first = true;
-    for fd in fields {
+    let mut left = present;
+    while left != 0 {
+        let j = left.trailing_zeros() as usize;
+        left &= left - 1;
+        let fd = &l.fields[j];
+        let key = if first { &fd.key[1..] } else { fd.key };
         if let Tag = fd.ty {
-            if !first {
-                w.out().push(b',');
-            }
-            w.str(fd.name).ok()?;
-            w.out().push(b':');
+            w.out().extend_from_slice(key.as_bytes());
             w.str(kind).ok()?;
             first = false;
             continue;
         }
-        let Some(v) = obj
-            .iter()
-            .find(|(k, _)| short_eq(k, fd.name))
-            .map(|(_, v)| v)
-        else {
-            match fd.card {
-                Required | RequiredList => return None,
-                Optional | List => continue,
-            }
-        };
-        let mark = w.out().len();
-        if !first {
-            w.out().push(b',');
+        let v = &obj[usize::from(at[j])].1;
+        // What serde skips (`None`, an empty list) writes no key.
+        match (fd.card, v) {
+            (Optional, Node::Value(Value::Null)) => continue,
+            (List, Node::Array(items)) if items.is_empty() => continue,
+            _ => {}
         }
-        w.out().push(b'"');
-        w.out().extend_from_slice(fd.name.as_bytes());
-        w.out().extend_from_slice(b"\":");
-        if write_field(fd, kind, v, w)? {
-            first = false;
-        } else {
-            w.out().truncate(mark);
-        }
+        w.out().extend_from_slice(key.as_bytes());
+        first = false;
+        write_field(fd, kind, v, w)?;
     }
     w.out().push(b'}');
     Some(())
 }
 
-/// One field's value; `Some(false)` when serde would skip it (`None`, an empty list).
-fn write_field(fd: &Field, kind: &str, v: &Node<'_>, w: &mut Writer) -> Option<bool> {
+/// `a == b` for a key and a field name of the same length, compared a word at a time: a key
+/// mostly equals the one name of its length, so the comparison runs to the end.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn word(s: &[u8], i: usize) -> Option<u64> {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(s.get(i..i + 8)?);
+        Some(u64::from_ne_bytes(w))
+    }
+    fn half(s: &[u8], i: usize) -> Option<u32> {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(s.get(i..i + 4)?);
+        Some(u32::from_ne_bytes(w))
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        // Whole words, the last one overlapping the one before it.
+        let mut i = 0;
+        while i + 8 < n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        word(a, n - 8) == word(b, n - 8)
+    } else if n >= 4 {
+        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+/// One field's value (not one serde skips).
+fn write_field(fd: &Field, kind: &str, v: &Node<'_>, w: &mut Writer) -> Option<()> {
     match fd.card {
         List | RequiredList => {
             let Node::Array(items) = v else { return None };
-            if items.is_empty() && fd.card == List {
-                return Some(false);
-            }
             w.out().push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -237,11 +324,10 @@ fn write_field(fd: &Field, kind: &str, v: &Node<'_>, w: &mut Writer) -> Option<b
                 write_value(fd.ty, kind, item, w)?;
             }
             w.out().push(b']');
-            Some(true)
+            Some(())
         }
-        // `Option<T>` reads a null as `None` and anything else as `T` reads it.
-        Optional if matches!(v, Node::Value(Value::Null)) => Some(false),
-        Optional | Required => write_value(fd.ty, kind, v, w).map(|()| true),
+        // `Option<T>` reads anything but a null (skipped before) as `T` reads it.
+        Optional | Required => write_value(fd.ty, kind, v, w),
     }
 }
 
@@ -259,135 +345,135 @@ fn write_value(ty: Ty, kind: &str, v: &Node<'_>, w: &mut Writer) -> Option<()> {
 
 // ---- layouts: each struct's fields, sorted by name as the JSON writer sorts keys ----------
 
-pub(crate) const PURCHASE_ORDER: &[Field] = &[
-    f("ack_requested", Optional, Text),
-    f("allowances_charges", List, Typed(typed::<AllowanceCharge>)),
-    f("buyer", Required, Struct(PARTY)),
-    f(
+pub(crate) const PURCHASE_ORDER: Layout = layout(&[
+    f!("ack_requested", Optional, Text),
+    f!("allowances_charges", List, Typed(typed::<AllowanceCharge>)),
+    f!("buyer", Required, Struct(&PARTY)),
+    f!(
         "clinical_priority",
         Optional,
         Typed(typed::<ClinicalPriority>),
     ),
-    f("contract_number", Optional, Text),
-    f("cost_centre", Optional, Typed(checked::<CostCentre>)),
-    f("currency", Optional, Typed(checked::<Currency>)),
-    f("kind", Required, Tag),
-    f("lines", RequiredList, Struct(PO_LINE)),
-    f("notes", List, Text),
-    f("order_date", Required, Typed(date)),
-    f("order_type", Optional, Typed(typed::<OrderType>)),
-    f("order_type_code", Optional, Text),
-    f("parties", List, Struct(PARTY)),
-    f("payment_terms", List, Typed(typed::<PaymentTerms>)),
-    f("po_number", Required, Typed(checked::<PoNumber>)),
-    f("provenance", Required, Struct(PROVENANCE)),
-    f("purpose", Required, Typed(typed::<Purpose>)),
-    f("references", List, Struct(REFERENCE)),
-    f("release_number", Optional, Text),
-    f("requested_delivery_date", Optional, Typed(date)),
-    f("ship_complete", Optional, Typed(typed::<bool>)),
-    f("supplier", Required, Struct(PARTY)),
-    f("taxes", List, Typed(typed::<Tax>)),
-    f("total", Optional, Typed(typed::<Money>)),
-    f("version", Optional, Text),
-];
+    f!("contract_number", Optional, Text),
+    f!("cost_centre", Optional, Typed(checked::<CostCentre>)),
+    f!("currency", Optional, Typed(checked::<Currency>)),
+    f!("kind", Required, Tag),
+    f!("lines", RequiredList, Struct(&PO_LINE)),
+    f!("notes", List, Text),
+    f!("order_date", Required, Typed(date)),
+    f!("order_type", Optional, Typed(typed::<OrderType>)),
+    f!("order_type_code", Optional, Text),
+    f!("parties", List, Struct(&PARTY)),
+    f!("payment_terms", List, Typed(typed::<PaymentTerms>)),
+    f!("po_number", Required, Typed(checked::<PoNumber>)),
+    f!("provenance", Required, Struct(&PROVENANCE)),
+    f!("purpose", Required, Typed(typed::<Purpose>)),
+    f!("references", List, Struct(&REFERENCE)),
+    f!("release_number", Optional, Text),
+    f!("requested_delivery_date", Optional, Typed(date)),
+    f!("ship_complete", Optional, Typed(typed::<bool>)),
+    f!("supplier", Required, Struct(&PARTY)),
+    f!("taxes", List, Typed(typed::<Tax>)),
+    f!("total", Optional, Typed(typed::<Money>)),
+    f!("version", Optional, Text),
+]);
 
-pub(crate) const PO_LINE: &[Field] = &[
-    f("allowances_charges", List, Typed(typed::<AllowanceCharge>)),
-    f(
+pub(crate) const PO_LINE: Layout = layout(&[
+    f!("allowances_charges", List, Typed(typed::<AllowanceCharge>)),
+    f!(
         "clinical_priority",
         Optional,
         Typed(typed::<ClinicalPriority>),
     ),
-    f("cost_centre", Optional, Typed(checked::<CostCentre>)),
-    f("item", Required, Struct(ITEM_REF)),
-    f("line_number", Optional, Typed(checked::<LineNumber>)),
-    f("notes", List, Text),
-    f("price_basis", Optional, Text),
-    f("quantity", Required, Struct(QUANTITY)),
-    f("references", List, Struct(REFERENCE)),
-    f("requested_delivery_date", Optional, Typed(date)),
-    f("ship_to", Optional, Struct(PARTY)),
-    f("taxes", List, Typed(typed::<Tax>)),
-    f("traceability", List, Typed(typed::<Traceability>)),
-    f("unit_price", Optional, Struct(MONEY)),
-];
+    f!("cost_centre", Optional, Typed(checked::<CostCentre>)),
+    f!("item", Required, Struct(&ITEM_REF)),
+    f!("line_number", Optional, Typed(checked::<LineNumber>)),
+    f!("notes", List, Text),
+    f!("price_basis", Optional, Text),
+    f!("quantity", Required, Struct(&QUANTITY)),
+    f!("references", List, Struct(&REFERENCE)),
+    f!("requested_delivery_date", Optional, Typed(date)),
+    f!("ship_to", Optional, Struct(&PARTY)),
+    f!("taxes", List, Typed(typed::<Tax>)),
+    f!("traceability", List, Typed(typed::<Traceability>)),
+    f!("unit_price", Optional, Struct(&MONEY)),
+]);
 
-pub(crate) const PARTY: &[Field] = &[
-    f("address", Optional, Struct(ADDRESS)),
-    f("ids", List, Struct(PARTY_ID)),
-    f("name", Optional, Text),
-    f("role", Required, Typed(typed::<PartyRole>)),
-    f("role_code", Optional, Text),
-];
+pub(crate) const PARTY: Layout = layout(&[
+    f!("address", Optional, Struct(&ADDRESS)),
+    f!("ids", List, Struct(&PARTY_ID)),
+    f!("name", Optional, Text),
+    f!("role", Required, Typed(typed::<PartyRole>)),
+    f!("role_code", Optional, Text),
+]);
 
-pub(crate) const PARTY_ID: &[Field] = &[
-    f("qualifier", Optional, Text),
-    f("scheme", Required, Typed(typed::<PartyIdScheme>)),
-    f("value", Required, Text),
-];
+pub(crate) const PARTY_ID: Layout = layout(&[
+    f!("qualifier", Optional, Text),
+    f!("scheme", Required, Typed(typed::<PartyIdScheme>)),
+    f!("value", Required, Text),
+]);
 
-pub(crate) const ADDRESS: &[Field] = &[
-    f("city", Optional, Text),
-    f("country", Optional, Text),
-    f("lines", List, Text),
-    f("postal_code", Optional, Text),
-    f("state", Optional, Text),
-];
+pub(crate) const ADDRESS: Layout = layout(&[
+    f!("city", Optional, Text),
+    f!("country", Optional, Text),
+    f!("lines", List, Text),
+    f!("postal_code", Optional, Text),
+    f!("state", Optional, Text),
+]);
 
-pub(crate) const ITEM_REF: &[Field] = &[
-    f("buyer_part", Optional, Text),
-    f("description", Optional, Text),
-    f("gtin", Optional, Typed(gtin)),
-    f("hibcc", Optional, Text),
-    f("manufacturer_name", Optional, Text),
-    f("manufacturer_part", Optional, Text),
-    f("ndc", Optional, Typed(ndc)),
-    f("other_ids", List, Struct(QUALIFIED_ID)),
-    f("supplier_aux_id", Optional, Text),
-    f("udi_di", Optional, Text),
-    f("vendor_part", Optional, Text),
-];
+pub(crate) const ITEM_REF: Layout = layout(&[
+    f!("buyer_part", Optional, Text),
+    f!("description", Optional, Text),
+    f!("gtin", Optional, Typed(gtin)),
+    f!("hibcc", Optional, Text),
+    f!("manufacturer_name", Optional, Text),
+    f!("manufacturer_part", Optional, Text),
+    f!("ndc", Optional, Typed(ndc)),
+    f!("other_ids", List, Struct(&QUALIFIED_ID)),
+    f!("supplier_aux_id", Optional, Text),
+    f!("udi_di", Optional, Text),
+    f!("vendor_part", Optional, Text),
+]);
 
-pub(crate) const QUALIFIED_ID: &[Field] =
-    &[f("qualifier", Required, Text), f("value", Required, Text)];
+pub(crate) const QUALIFIED_ID: Layout =
+    layout(&[f!("qualifier", Required, Text), f!("value", Required, Text)]);
 
-pub(crate) const QUANTITY: &[Field] = &[
-    f("uom", Required, Typed(checked::<UomCode>)),
-    f("value", Required, Typed(decimal)),
-];
+pub(crate) const QUANTITY: Layout = layout(&[
+    f!("uom", Required, Typed(checked::<UomCode>)),
+    f!("value", Required, Typed(decimal)),
+]);
 
-pub(crate) const MONEY: &[Field] = &[
-    f("amount", Required, Typed(decimal)),
-    f("currency", Required, Typed(checked::<Currency>)),
-];
+pub(crate) const MONEY: Layout = layout(&[
+    f!("amount", Required, Typed(decimal)),
+    f!("currency", Required, Typed(checked::<Currency>)),
+]);
 
-pub(crate) const REFERENCE: &[Field] = &[
-    f("description", Optional, Text),
-    f("qualifier", Required, Text),
-    f("value", Required, Text),
-];
+pub(crate) const REFERENCE: Layout = layout(&[
+    f!("description", Optional, Text),
+    f!("qualifier", Required, Text),
+    f!("value", Required, Text),
+]);
 
-pub(crate) const PROVENANCE: &[Field] = &[
-    f("group_control", Optional, Typed(checked::<ControlNumber>)),
-    f("inbox_id", Optional, Text),
-    f(
+pub(crate) const PROVENANCE: Layout = layout(&[
+    f!("group_control", Optional, Typed(checked::<ControlNumber>)),
+    f!("inbox_id", Optional, Text),
+    f!(
         "interchange_control",
         Optional,
         Typed(checked::<ControlNumber>),
     ),
-    f("partner", Required, Typed(checked::<PartnerId>)),
-    f("payload_id", Optional, Text),
-    f("producer_hash", Required, Text),
-    f(
+    f!("partner", Required, Typed(checked::<PartnerId>)),
+    f!("payload_id", Optional, Text),
+    f!("producer_hash", Required, Text),
+    f!(
         "received_at",
         Required,
         Typed(typed::<DateTime<FixedOffset>>),
     ),
-    f("set_control", Optional, Typed(checked::<ControlNumber>)),
-    f("source_format", Required, Typed(typed::<SourceFormat>)),
-    f("version", Optional, Text),
-];
+    f!("set_control", Optional, Typed(checked::<ControlNumber>)),
+    f!("source_format", Required, Typed(typed::<SourceFormat>)),
+    f!("version", Optional, Text),
+]);
 
 #[cfg(test)]
 mod tests {
@@ -428,17 +514,17 @@ mod tests {
                 assert_eq!(listed, is_array, "{name}.{}: list", fd.name);
             }
         }
-        check::<PurchaseOrder>(PURCHASE_ORDER, &["kind"]);
-        check::<PoLine>(PO_LINE, &[]);
-        check::<Party>(PARTY, &[]);
-        check::<PartyId>(PARTY_ID, &[]);
-        check::<Address>(ADDRESS, &[]);
-        check::<ItemRef>(ITEM_REF, &[]);
-        check::<QualifiedId>(QUALIFIED_ID, &[]);
-        check::<Quantity>(QUANTITY, &[]);
-        check::<Money>(MONEY, &[]);
-        check::<Reference>(REFERENCE, &[]);
-        check::<Provenance>(PROVENANCE, &[]);
+        check::<PurchaseOrder>(PURCHASE_ORDER.fields, &["kind"]);
+        check::<PoLine>(PO_LINE.fields, &[]);
+        check::<Party>(PARTY.fields, &[]);
+        check::<PartyId>(PARTY_ID.fields, &[]);
+        check::<Address>(ADDRESS.fields, &[]);
+        check::<ItemRef>(ITEM_REF.fields, &[]);
+        check::<QualifiedId>(QUALIFIED_ID.fields, &[]);
+        check::<Quantity>(QUANTITY.fields, &[]);
+        check::<Money>(MONEY.fields, &[]);
+        check::<Reference>(REFERENCE.fields, &[]);
+        check::<Provenance>(PROVENANCE.fields, &[]);
     }
 
     /// A mapped tree as the maps build it: text as `Text`, anything else as it is.
