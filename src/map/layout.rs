@@ -69,9 +69,104 @@ fn checked<T: CheckedText>(v: &Node<'_>, w: &mut Writer) -> Option<()> {
     w.str(s).ok()
 }
 
+/// A unit-only enum's names as serde reads and writes them (`rename_all` applied); a test
+/// checks each list against the names the derived `Deserialize` knows, and that each name
+/// reads and writes as itself.
+trait UnitNames: DeserializeOwned + Serialize {
+    const NAMES: &'static [&'static str];
+}
+
+impl UnitNames for PartyRole {
+    const NAMES: &'static [&'static str] = &[
+        "buyer",
+        "supplier",
+        "ship_to",
+        "bill_to",
+        "ship_from",
+        "remit_to",
+        "sold_to",
+        "carrier",
+        "manufacturer",
+        "receiving_location",
+        "other",
+    ];
+}
+
+impl UnitNames for PartyIdScheme {
+    const NAMES: &'static [&'static str] = &[
+        "gln",
+        "duns",
+        "duns_plus4",
+        "buyer_assigned",
+        "supplier_assigned",
+        "hin",
+        "dea",
+        "san",
+        "other",
+    ];
+}
+
+impl UnitNames for Purpose {
+    const NAMES: &'static [&'static str] = &[
+        "original",
+        "change",
+        "cancel",
+        "replace",
+        "confirmation",
+        "duplicate",
+        "reissue",
+        "information_copy",
+    ];
+}
+
+impl UnitNames for OrderType {
+    const NAMES: &'static [&'static str] = &[
+        "standalone",
+        "release",
+        "blanket",
+        "consignment",
+        "bill_only",
+        "drop_ship",
+        "rush",
+        "other",
+    ];
+}
+
+impl UnitNames for ClinicalPriority {
+    const NAMES: &'static [&'static str] = &["routine", "urgent", "stat"];
+}
+
+impl UnitNames for SourceFormat {
+    const NAMES: &'static [&'static str] = &["x12", "cxml", "api"];
+}
+
+/// A unit variant named by its text reads as that variant and writes as the same text: written
+/// as it is, without serde; anything else goes through `typed`.
+fn unit<T: UnitNames>(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    if let Some(s) = text_of(v) {
+        if T::NAMES
+            .iter()
+            .any(|n| same_bytes(n.as_bytes(), s.as_bytes()))
+        {
+            return w.str(s).ok();
+        }
+    }
+    typed::<T>(v, w)
+}
+
 /// NDCs and GTINs are normalised by their parsers; parsed from the text in place.
 fn ndc(v: &Node<'_>, w: &mut Writer) -> Option<()> {
-    let n = Ndc::parse(text_of(v)?).ok()?;
+    let s = text_of(v)?;
+    // The digits `Ndc::parse` gives, without the `Ndc` (its allocation) or serde; digits need
+    // no escape.
+    if let Some(digits) = crate::canonical::ndc::normalised_digits(s) {
+        let out = w.out();
+        out.push(b'"');
+        out.extend_from_slice(&digits);
+        out.push(b'"');
+        return Some(());
+    }
+    let n = Ndc::parse(s).ok()?;
     w.value(&n).ok()
 }
 fn gtin(v: &Node<'_>, w: &mut Writer) -> Option<()> {
@@ -93,15 +188,19 @@ fn decimal(v: &Node<'_>, w: &mut Writer) -> Option<()> {
 }
 
 fn plain_decimal(s: &str) -> bool {
-    let (int, frac) = match s.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (s, None),
-    };
-    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-    digits(int)
-        && (int.len() == 1 || !int.starts_with('0'))
-        && frac.is_none_or(digits)
-        && int.len() + frac.map_or(0, str::len) <= 18
+    // One pass: digits with at most one dot, then the parts checked by their lengths.
+    let b = s.as_bytes();
+    let mut dot = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'.' && dot.is_none() {
+            dot = Some(i);
+        } else if !c.is_ascii_digit() {
+            return false;
+        }
+    }
+    let int = dot.unwrap_or(b.len());
+    let digits = b.len() - usize::from(dot.is_some());
+    int > 0 && (int == 1 || b[0] != b'0') && dot.is_none_or(|d| d + 1 < b.len()) && digits <= 18
 }
 
 /// A date written `YYYY-MM-DD` that is in the calendar reads into a `NaiveDate` and writes
@@ -352,7 +451,7 @@ pub(crate) const PURCHASE_ORDER: Layout = layout(&[
     f!(
         "clinical_priority",
         Optional,
-        Typed(typed::<ClinicalPriority>),
+        Typed(unit::<ClinicalPriority>),
     ),
     f!("contract_number", Optional, Text),
     f!("cost_centre", Optional, Typed(checked::<CostCentre>)),
@@ -361,13 +460,13 @@ pub(crate) const PURCHASE_ORDER: Layout = layout(&[
     f!("lines", RequiredList, Struct(&PO_LINE)),
     f!("notes", List, Text),
     f!("order_date", Required, Typed(date)),
-    f!("order_type", Optional, Typed(typed::<OrderType>)),
+    f!("order_type", Optional, Typed(unit::<OrderType>)),
     f!("order_type_code", Optional, Text),
     f!("parties", List, Struct(&PARTY)),
     f!("payment_terms", List, Typed(typed::<PaymentTerms>)),
     f!("po_number", Required, Typed(checked::<PoNumber>)),
     f!("provenance", Required, Struct(&PROVENANCE)),
-    f!("purpose", Required, Typed(typed::<Purpose>)),
+    f!("purpose", Required, Typed(unit::<Purpose>)),
     f!("references", List, Struct(&REFERENCE)),
     f!("release_number", Optional, Text),
     f!("requested_delivery_date", Optional, Typed(date)),
@@ -383,7 +482,7 @@ pub(crate) const PO_LINE: Layout = layout(&[
     f!(
         "clinical_priority",
         Optional,
-        Typed(typed::<ClinicalPriority>),
+        Typed(unit::<ClinicalPriority>),
     ),
     f!("cost_centre", Optional, Typed(checked::<CostCentre>)),
     f!("item", Required, Struct(&ITEM_REF)),
@@ -403,13 +502,13 @@ pub(crate) const PARTY: Layout = layout(&[
     f!("address", Optional, Struct(&ADDRESS)),
     f!("ids", List, Struct(&PARTY_ID)),
     f!("name", Optional, Text),
-    f!("role", Required, Typed(typed::<PartyRole>)),
+    f!("role", Required, Typed(unit::<PartyRole>)),
     f!("role_code", Optional, Text),
 ]);
 
 pub(crate) const PARTY_ID: Layout = layout(&[
     f!("qualifier", Optional, Text),
-    f!("scheme", Required, Typed(typed::<PartyIdScheme>)),
+    f!("scheme", Required, Typed(unit::<PartyIdScheme>)),
     f!("value", Required, Text),
 ]);
 
@@ -471,7 +570,7 @@ pub(crate) const PROVENANCE: Layout = layout(&[
         Typed(typed::<DateTime<FixedOffset>>),
     ),
     f!("set_control", Optional, Typed(checked::<ControlNumber>)),
-    f!("source_format", Required, Typed(typed::<SourceFormat>)),
+    f!("source_format", Required, Typed(unit::<SourceFormat>)),
     f!("version", Optional, Text),
 ]);
 
@@ -780,6 +879,77 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The variant names a derived `Deserialize` of a unit-only enum knows, as it passes
+    /// them to `deserialize_enum`.
+    fn serde_names<T: DeserializeOwned>() -> Vec<&'static str> {
+        use serde::de::{value::Error, Visitor};
+        use std::cell::Cell;
+        struct Catch<'c>(&'c Cell<&'static [&'static str]>);
+        impl<'de> serde::Deserializer<'de> for Catch<'_> {
+            type Error = Error;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+                Err(serde::de::Error::custom("not an enum"))
+            }
+            fn deserialize_enum<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                variants: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Error> {
+                self.0.set(variants);
+                Err(serde::de::Error::custom("caught"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+                struct identifier ignored_any
+            }
+        }
+        let cell = Cell::new(&[][..]);
+        assert!(T::deserialize(Catch(&cell)).is_err());
+        cell.get().to_vec()
+    }
+
+    /// Each enum's list of names is the one serde has, each name reads and writes as itself
+    /// through serde, and any other value is written as `typed` writes it (or refused).
+    #[test]
+    fn unit_names_are_the_serde_names() {
+        fn check<T: UnitNames>() {
+            let name = std::any::type_name::<T>();
+            let mut want = serde_names::<T>();
+            let mut got = T::NAMES.to_vec();
+            want.sort_unstable();
+            got.sort_unstable();
+            assert!(!got.is_empty(), "{name}");
+            assert_eq!(got, want, "{name}");
+            let run = |f: WriteTyped, n: &Node<'_>| {
+                let mut w = Writer::new(Vec::new());
+                let r = f(n, &mut w);
+                let out = w.finish();
+                r.map(|()| out)
+            };
+            let mut values: Vec<Value> = T::NAMES.iter().map(|&n| Value::from(n)).collect();
+            values
+                .extend(["", "Buyer", "BUYER", "buyer ", "ShipTo", "x", "other_"].map(Value::from));
+            values.extend([Value::Null, serde_json::json!(1), serde_json::json!(true)]);
+            for v in &values {
+                for n in [node(v), Node::Value(v.clone())] {
+                    let fast = run(unit::<T>, &n);
+                    assert_eq!(fast, run(typed::<T>, &n), "{name}: {v}");
+                    if let Some(s) = v.as_str().filter(|s| T::NAMES.iter().any(|n| n == s)) {
+                        assert_eq!(fast, Some(format!("\"{s}\"").into_bytes()), "{name}");
+                    }
+                }
+            }
+        }
+        check::<PartyRole>();
+        check::<PartyIdScheme>();
+        check::<Purpose>();
+        check::<OrderType>();
+        check::<ClinicalPriority>();
+        check::<SourceFormat>();
     }
 
     fn object(v: &Value) -> Vec<(&str, Node<'_>)> {
