@@ -109,6 +109,49 @@ impl Ndc {
     }
 }
 
+/// The 11 digits `Ndc::parse(text)` holds when it accepts `text`, made on the stack (no `Ndc`,
+/// no allocation); `None` when it refuses it. For writers that only copy the digits out.
+pub fn normalised_digits(text: &str) -> Option<[u8; 11]> {
+    let b = text.as_bytes();
+    // The lengths of the hyphen-separated parts; more than three parts is no layout.
+    let mut lens = [0usize; 3];
+    let mut part = 0;
+    for &c in b {
+        if c == b'-' {
+            part += 1;
+            if part > 2 {
+                return None;
+            }
+        } else if c.is_ascii_digit() {
+            lens[part] += 1;
+        } else {
+            return None;
+        }
+    }
+    // Where the padding zero goes, as `parse` puts it.
+    let pad = match (part, lens) {
+        (0, [11, _, _]) => None,
+        (2, [4, 4, 2]) => Some(0),
+        (2, [5, 3, 2]) => Some(5),
+        (2, [5, 4, 1]) => Some(9),
+        (2, [5, 4, 2]) => None,
+        _ => return None,
+    };
+    let mut out = [b'0'; 11];
+    let mut i = 0;
+    for &c in b {
+        if c == b'-' {
+            continue;
+        }
+        if pad == Some(i) {
+            i += 1;
+        }
+        *out.get_mut(i)? = c;
+        i += 1;
+    }
+    Some(out)
+}
+
 impl TryFrom<String> for Ndc {
     type Error = NdcError;
     fn try_from(value: String) -> Result<Self, NdcError> {
@@ -155,6 +198,41 @@ mod tests {
             Ndc::parse("0409-4888-02").unwrap().hyphenated(),
             "00409-4888-02"
         );
+    }
+
+    /// `normalised_digits` gives the digits `parse` gives, and `None` exactly where it errs:
+    /// every layout of digits and hyphens up to 14 characters, and other characters.
+    #[test]
+    fn normalised_digits_are_the_parsed_digits() {
+        let mut texts: Vec<String> = Vec::new();
+        for len in 0..=14usize {
+            for mask in 0u32..(1 << len) {
+                let t = (0..len)
+                    .map(|i| {
+                        if mask & (1 << i) != 0 {
+                            '-'
+                        } else {
+                            char::from(b'1' + (i % 9) as u8)
+                        }
+                    })
+                    .collect();
+                texts.push(t);
+            }
+        }
+        for t in [
+            "12345-6789-0x",
+            "1234\u{e9}-5678-90",
+            "12345 6789 01",
+            "+2345678901",
+            "\u{661}2345678901",
+        ] {
+            texts.push(t.to_owned());
+        }
+        for t in &texts {
+            let want = Ndc::parse(t).ok().map(|n| n.as_str().as_bytes().to_vec());
+            let got = normalised_digits(t).map(|d| d.to_vec());
+            assert_eq!(got, want, "{t:?}");
+        }
     }
 
     #[test]

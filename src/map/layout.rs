@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::node::{short_eq, Node};
+use super::node::Node;
 use crate::canonical::ids::CheckedText;
 use crate::canonical::json::Writer;
 use crate::canonical::{
@@ -34,7 +34,7 @@ pub(crate) enum Ty {
     /// A `String`: text as it is.
     Text,
     /// A described struct.
-    Struct(&'static [Field]),
+    Struct(&'static Layout),
     /// Any other type: read into it and written as it serializes.
     Typed(WriteTyped),
     /// The document's `kind`, which the internally tagged `CanonicalDocument` writes among the
@@ -69,9 +69,104 @@ fn checked<T: CheckedText>(v: &Node<'_>, w: &mut Writer) -> Option<()> {
     w.str(s).ok()
 }
 
+/// A unit-only enum's names as serde reads and writes them (`rename_all` applied); a test
+/// checks each list against the names the derived `Deserialize` knows, and that each name
+/// reads and writes as itself.
+trait UnitNames: DeserializeOwned + Serialize {
+    const NAMES: &'static [&'static str];
+}
+
+impl UnitNames for PartyRole {
+    const NAMES: &'static [&'static str] = &[
+        "buyer",
+        "supplier",
+        "ship_to",
+        "bill_to",
+        "ship_from",
+        "remit_to",
+        "sold_to",
+        "carrier",
+        "manufacturer",
+        "receiving_location",
+        "other",
+    ];
+}
+
+impl UnitNames for PartyIdScheme {
+    const NAMES: &'static [&'static str] = &[
+        "gln",
+        "duns",
+        "duns_plus4",
+        "buyer_assigned",
+        "supplier_assigned",
+        "hin",
+        "dea",
+        "san",
+        "other",
+    ];
+}
+
+impl UnitNames for Purpose {
+    const NAMES: &'static [&'static str] = &[
+        "original",
+        "change",
+        "cancel",
+        "replace",
+        "confirmation",
+        "duplicate",
+        "reissue",
+        "information_copy",
+    ];
+}
+
+impl UnitNames for OrderType {
+    const NAMES: &'static [&'static str] = &[
+        "standalone",
+        "release",
+        "blanket",
+        "consignment",
+        "bill_only",
+        "drop_ship",
+        "rush",
+        "other",
+    ];
+}
+
+impl UnitNames for ClinicalPriority {
+    const NAMES: &'static [&'static str] = &["routine", "urgent", "stat"];
+}
+
+impl UnitNames for SourceFormat {
+    const NAMES: &'static [&'static str] = &["x12", "cxml", "api"];
+}
+
+/// A unit variant named by its text reads as that variant and writes as the same text: written
+/// as it is, without serde; anything else goes through `typed`.
+fn unit<T: UnitNames>(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    if let Some(s) = text_of(v) {
+        if T::NAMES
+            .iter()
+            .any(|n| same_bytes(n.as_bytes(), s.as_bytes()))
+        {
+            return w.str(s).ok();
+        }
+    }
+    typed::<T>(v, w)
+}
+
 /// NDCs and GTINs are normalised by their parsers; parsed from the text in place.
 fn ndc(v: &Node<'_>, w: &mut Writer) -> Option<()> {
-    let n = Ndc::parse(text_of(v)?).ok()?;
+    let s = text_of(v)?;
+    // The digits `Ndc::parse` gives, without the `Ndc` (its allocation) or serde; digits need
+    // no escape.
+    if let Some(digits) = crate::canonical::ndc::normalised_digits(s) {
+        let out = w.out();
+        out.push(b'"');
+        out.extend_from_slice(&digits);
+        out.push(b'"');
+        return Some(());
+    }
+    let n = Ndc::parse(s).ok()?;
     w.value(&n).ok()
 }
 fn gtin(v: &Node<'_>, w: &mut Writer) -> Option<()> {
@@ -93,15 +188,19 @@ fn decimal(v: &Node<'_>, w: &mut Writer) -> Option<()> {
 }
 
 fn plain_decimal(s: &str) -> bool {
-    let (int, frac) = match s.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (s, None),
-    };
-    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-    digits(int)
-        && (int.len() == 1 || !int.starts_with('0'))
-        && frac.is_none_or(digits)
-        && int.len() + frac.map_or(0, str::len) <= 18
+    // One pass: digits with at most one dot, then the parts checked by their lengths.
+    let b = s.as_bytes();
+    let mut dot = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'.' && dot.is_none() {
+            dot = Some(i);
+        } else if !c.is_ascii_digit() {
+            return false;
+        }
+    }
+    let int = dot.unwrap_or(b.len());
+    let digits = b.len() - usize::from(dot.is_some());
+    int > 0 && (int == 1 || b[0] != b'0') && dot.is_none_or(|d| d + 1 < b.len()) && digits <= 18
 }
 
 /// A date written `YYYY-MM-DD` that is in the calendar reads into a `NaiveDate` and writes
@@ -146,12 +245,65 @@ pub(crate) enum Card {
 #[derive(Clone, Copy)]
 pub(crate) struct Field {
     pub name: &'static str,
+    /// `,"name":`, the key as written after another field (without the comma when first).
+    key: &'static str,
     pub card: Card,
     pub ty: Ty,
 }
 
-const fn f(name: &'static str, card: Card, ty: Ty) -> Field {
-    Field { name, card, ty }
+/// A field; the key text is made here once rather than pushed piece by piece per field written.
+macro_rules! f {
+    ($name:literal, $card:expr, $ty:expr $(,)?) => {
+        Field {
+            name: $name,
+            key: concat!(",\"", $name, "\":"),
+            card: $card,
+            ty: $ty,
+        }
+    };
+}
+
+/// The most fields a struct may have (one bit each in a `u32`) and the longest name.
+const MAX_FIELDS: usize = 32;
+const MAX_NAME: usize = 32;
+
+/// A struct's fields in key order, with what finds an object's entries among them: its
+/// entries come in the order the map's rules set them, and searching the object for every
+/// field (most of them absent) cost more than writing the ones present.
+pub(crate) struct Layout {
+    pub fields: &'static [Field],
+    /// For each name length, the fields with a name that long (bit `i` for `fields[i]`).
+    by_len: [u32; MAX_NAME + 1],
+    /// The fields serde refuses to miss (`Required`, `RequiredList`).
+    required: u32,
+    /// The `Tag` field, written whatever the object holds.
+    tag: u32,
+}
+
+const fn layout(fields: &'static [Field]) -> Layout {
+    assert!(fields.len() <= MAX_FIELDS);
+    let mut l = Layout {
+        fields,
+        by_len: [0; MAX_NAME + 1],
+        required: 0,
+        tag: 0,
+    };
+    let mut i = 0;
+    while i < fields.len() {
+        let fd = &fields[i];
+        assert!(fd.name.len() <= MAX_NAME);
+        let bit = 1u32 << i;
+        if matches!(fd.ty, Ty::Tag) {
+            l.tag |= bit;
+        } else {
+            l.by_len[fd.name.len()] |= bit;
+        }
+        if matches!(fd.card, Card::Required | Card::RequiredList) {
+            l.required |= bit;
+        }
+        i += 1;
+    }
+    l
 }
 
 use Card::{List, Optional, Required, RequiredList};
@@ -162,7 +314,7 @@ use Ty::{Struct, Tag, Text, Typed};
 /// the typed route does.
 pub(crate) fn document_json(kind: &str, doc: &[(&str, Node<'_>)]) -> Option<String> {
     let fields = match kind {
-        "purchase_order" => PURCHASE_ORDER,
+        "purchase_order" => &PURCHASE_ORDER,
         _ => return None,
     };
     // Room for a typical order (4-5 KB of JSON) without growing.
@@ -175,60 +327,94 @@ pub(crate) fn document_json(kind: &str, doc: &[(&str, Node<'_>)]) -> Option<Stri
 }
 
 /// An object's fields in key order; `kind` is what a `Tag` field writes.
-fn write_struct(
-    fields: &[Field],
-    kind: &str,
-    obj: &[(&str, Node<'_>)],
-    w: &mut Writer,
-) -> Option<()> {
+fn write_struct(l: &Layout, kind: &str, obj: &[(&str, Node<'_>)], w: &mut Writer) -> Option<()> {
+    // Which fields the object holds (the first entry of a name, as a search would find), and
+    // where; the tag is always written and never read from the object.
+    let mut present = l.tag;
+    let mut at = [0u16; MAX_FIELDS];
+    for (i, (k, _)) in obj.iter().enumerate() {
+        let mut cand = l.by_len.get(k.len()).map_or(0, |&m| m & !present);
+        while cand != 0 {
+            let j = cand.trailing_zeros() as usize;
+            if same_bytes(k.as_bytes(), l.fields[j].name.as_bytes()) {
+                present |= 1 << j;
+                at[j] = u16::try_from(i).ok()?;
+                break;
+            }
+            cand &= cand - 1;
+        }
+    }
+    if present & l.required != l.required {
+        return None;
+    }
     w.out().push(b'{');
     let mut first = true;
-    for fd in fields {
+    let mut left = present;
+    while left != 0 {
+        let j = left.trailing_zeros() as usize;
+        left &= left - 1;
+        let fd = &l.fields[j];
+        let key = if first { &fd.key[1..] } else { fd.key };
         if let Tag = fd.ty {
-            if !first {
-                w.out().push(b',');
-            }
-            w.str(fd.name).ok()?;
-            w.out().push(b':');
+            w.out().extend_from_slice(key.as_bytes());
             w.str(kind).ok()?;
             first = false;
             continue;
         }
-        let Some(v) = obj
-            .iter()
-            .find(|(k, _)| short_eq(k, fd.name))
-            .map(|(_, v)| v)
-        else {
-            match fd.card {
-                Required | RequiredList => return None,
-                Optional | List => continue,
-            }
-        };
-        let mark = w.out().len();
-        if !first {
-            w.out().push(b',');
+        let v = &obj[usize::from(at[j])].1;
+        // What serde skips (`None`, an empty list) writes no key.
+        match (fd.card, v) {
+            (Optional, Node::Value(Value::Null)) => continue,
+            (List, Node::Array(items)) if items.is_empty() => continue,
+            _ => {}
         }
-        w.out().push(b'"');
-        w.out().extend_from_slice(fd.name.as_bytes());
-        w.out().extend_from_slice(b"\":");
-        if write_field(fd, kind, v, w)? {
-            first = false;
-        } else {
-            w.out().truncate(mark);
-        }
+        w.out().extend_from_slice(key.as_bytes());
+        first = false;
+        write_field(fd, kind, v, w)?;
     }
     w.out().push(b'}');
     Some(())
 }
 
-/// One field's value; `Some(false)` when serde would skip it (`None`, an empty list).
-fn write_field(fd: &Field, kind: &str, v: &Node<'_>, w: &mut Writer) -> Option<bool> {
+/// `a == b` for a key and a field name of the same length, compared a word at a time: a key
+/// mostly equals the one name of its length, so the comparison runs to the end.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn word(s: &[u8], i: usize) -> Option<u64> {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(s.get(i..i + 8)?);
+        Some(u64::from_ne_bytes(w))
+    }
+    fn half(s: &[u8], i: usize) -> Option<u32> {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(s.get(i..i + 4)?);
+        Some(u32::from_ne_bytes(w))
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        // Whole words, the last one overlapping the one before it.
+        let mut i = 0;
+        while i + 8 < n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        word(a, n - 8) == word(b, n - 8)
+    } else if n >= 4 {
+        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+/// One field's value (not one serde skips).
+fn write_field(fd: &Field, kind: &str, v: &Node<'_>, w: &mut Writer) -> Option<()> {
     match fd.card {
         List | RequiredList => {
             let Node::Array(items) = v else { return None };
-            if items.is_empty() && fd.card == List {
-                return Some(false);
-            }
             w.out().push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -237,11 +423,10 @@ fn write_field(fd: &Field, kind: &str, v: &Node<'_>, w: &mut Writer) -> Option<b
                 write_value(fd.ty, kind, item, w)?;
             }
             w.out().push(b']');
-            Some(true)
+            Some(())
         }
-        // `Option<T>` reads a null as `None` and anything else as `T` reads it.
-        Optional if matches!(v, Node::Value(Value::Null)) => Some(false),
-        Optional | Required => write_value(fd.ty, kind, v, w).map(|()| true),
+        // `Option<T>` reads anything but a null (skipped before) as `T` reads it.
+        Optional | Required => write_value(fd.ty, kind, v, w),
     }
 }
 
@@ -259,135 +444,135 @@ fn write_value(ty: Ty, kind: &str, v: &Node<'_>, w: &mut Writer) -> Option<()> {
 
 // ---- layouts: each struct's fields, sorted by name as the JSON writer sorts keys ----------
 
-pub(crate) const PURCHASE_ORDER: &[Field] = &[
-    f("ack_requested", Optional, Text),
-    f("allowances_charges", List, Typed(typed::<AllowanceCharge>)),
-    f("buyer", Required, Struct(PARTY)),
-    f(
+pub(crate) const PURCHASE_ORDER: Layout = layout(&[
+    f!("ack_requested", Optional, Text),
+    f!("allowances_charges", List, Typed(typed::<AllowanceCharge>)),
+    f!("buyer", Required, Struct(&PARTY)),
+    f!(
         "clinical_priority",
         Optional,
-        Typed(typed::<ClinicalPriority>),
+        Typed(unit::<ClinicalPriority>),
     ),
-    f("contract_number", Optional, Text),
-    f("cost_centre", Optional, Typed(checked::<CostCentre>)),
-    f("currency", Optional, Typed(checked::<Currency>)),
-    f("kind", Required, Tag),
-    f("lines", RequiredList, Struct(PO_LINE)),
-    f("notes", List, Text),
-    f("order_date", Required, Typed(date)),
-    f("order_type", Optional, Typed(typed::<OrderType>)),
-    f("order_type_code", Optional, Text),
-    f("parties", List, Struct(PARTY)),
-    f("payment_terms", List, Typed(typed::<PaymentTerms>)),
-    f("po_number", Required, Typed(checked::<PoNumber>)),
-    f("provenance", Required, Struct(PROVENANCE)),
-    f("purpose", Required, Typed(typed::<Purpose>)),
-    f("references", List, Struct(REFERENCE)),
-    f("release_number", Optional, Text),
-    f("requested_delivery_date", Optional, Typed(date)),
-    f("ship_complete", Optional, Typed(typed::<bool>)),
-    f("supplier", Required, Struct(PARTY)),
-    f("taxes", List, Typed(typed::<Tax>)),
-    f("total", Optional, Typed(typed::<Money>)),
-    f("version", Optional, Text),
-];
+    f!("contract_number", Optional, Text),
+    f!("cost_centre", Optional, Typed(checked::<CostCentre>)),
+    f!("currency", Optional, Typed(checked::<Currency>)),
+    f!("kind", Required, Tag),
+    f!("lines", RequiredList, Struct(&PO_LINE)),
+    f!("notes", List, Text),
+    f!("order_date", Required, Typed(date)),
+    f!("order_type", Optional, Typed(unit::<OrderType>)),
+    f!("order_type_code", Optional, Text),
+    f!("parties", List, Struct(&PARTY)),
+    f!("payment_terms", List, Typed(typed::<PaymentTerms>)),
+    f!("po_number", Required, Typed(checked::<PoNumber>)),
+    f!("provenance", Required, Struct(&PROVENANCE)),
+    f!("purpose", Required, Typed(unit::<Purpose>)),
+    f!("references", List, Struct(&REFERENCE)),
+    f!("release_number", Optional, Text),
+    f!("requested_delivery_date", Optional, Typed(date)),
+    f!("ship_complete", Optional, Typed(typed::<bool>)),
+    f!("supplier", Required, Struct(&PARTY)),
+    f!("taxes", List, Typed(typed::<Tax>)),
+    f!("total", Optional, Typed(typed::<Money>)),
+    f!("version", Optional, Text),
+]);
 
-pub(crate) const PO_LINE: &[Field] = &[
-    f("allowances_charges", List, Typed(typed::<AllowanceCharge>)),
-    f(
+pub(crate) const PO_LINE: Layout = layout(&[
+    f!("allowances_charges", List, Typed(typed::<AllowanceCharge>)),
+    f!(
         "clinical_priority",
         Optional,
-        Typed(typed::<ClinicalPriority>),
+        Typed(unit::<ClinicalPriority>),
     ),
-    f("cost_centre", Optional, Typed(checked::<CostCentre>)),
-    f("item", Required, Struct(ITEM_REF)),
-    f("line_number", Optional, Typed(checked::<LineNumber>)),
-    f("notes", List, Text),
-    f("price_basis", Optional, Text),
-    f("quantity", Required, Struct(QUANTITY)),
-    f("references", List, Struct(REFERENCE)),
-    f("requested_delivery_date", Optional, Typed(date)),
-    f("ship_to", Optional, Struct(PARTY)),
-    f("taxes", List, Typed(typed::<Tax>)),
-    f("traceability", List, Typed(typed::<Traceability>)),
-    f("unit_price", Optional, Struct(MONEY)),
-];
+    f!("cost_centre", Optional, Typed(checked::<CostCentre>)),
+    f!("item", Required, Struct(&ITEM_REF)),
+    f!("line_number", Optional, Typed(checked::<LineNumber>)),
+    f!("notes", List, Text),
+    f!("price_basis", Optional, Text),
+    f!("quantity", Required, Struct(&QUANTITY)),
+    f!("references", List, Struct(&REFERENCE)),
+    f!("requested_delivery_date", Optional, Typed(date)),
+    f!("ship_to", Optional, Struct(&PARTY)),
+    f!("taxes", List, Typed(typed::<Tax>)),
+    f!("traceability", List, Typed(typed::<Traceability>)),
+    f!("unit_price", Optional, Struct(&MONEY)),
+]);
 
-pub(crate) const PARTY: &[Field] = &[
-    f("address", Optional, Struct(ADDRESS)),
-    f("ids", List, Struct(PARTY_ID)),
-    f("name", Optional, Text),
-    f("role", Required, Typed(typed::<PartyRole>)),
-    f("role_code", Optional, Text),
-];
+pub(crate) const PARTY: Layout = layout(&[
+    f!("address", Optional, Struct(&ADDRESS)),
+    f!("ids", List, Struct(&PARTY_ID)),
+    f!("name", Optional, Text),
+    f!("role", Required, Typed(unit::<PartyRole>)),
+    f!("role_code", Optional, Text),
+]);
 
-pub(crate) const PARTY_ID: &[Field] = &[
-    f("qualifier", Optional, Text),
-    f("scheme", Required, Typed(typed::<PartyIdScheme>)),
-    f("value", Required, Text),
-];
+pub(crate) const PARTY_ID: Layout = layout(&[
+    f!("qualifier", Optional, Text),
+    f!("scheme", Required, Typed(unit::<PartyIdScheme>)),
+    f!("value", Required, Text),
+]);
 
-pub(crate) const ADDRESS: &[Field] = &[
-    f("city", Optional, Text),
-    f("country", Optional, Text),
-    f("lines", List, Text),
-    f("postal_code", Optional, Text),
-    f("state", Optional, Text),
-];
+pub(crate) const ADDRESS: Layout = layout(&[
+    f!("city", Optional, Text),
+    f!("country", Optional, Text),
+    f!("lines", List, Text),
+    f!("postal_code", Optional, Text),
+    f!("state", Optional, Text),
+]);
 
-pub(crate) const ITEM_REF: &[Field] = &[
-    f("buyer_part", Optional, Text),
-    f("description", Optional, Text),
-    f("gtin", Optional, Typed(gtin)),
-    f("hibcc", Optional, Text),
-    f("manufacturer_name", Optional, Text),
-    f("manufacturer_part", Optional, Text),
-    f("ndc", Optional, Typed(ndc)),
-    f("other_ids", List, Struct(QUALIFIED_ID)),
-    f("supplier_aux_id", Optional, Text),
-    f("udi_di", Optional, Text),
-    f("vendor_part", Optional, Text),
-];
+pub(crate) const ITEM_REF: Layout = layout(&[
+    f!("buyer_part", Optional, Text),
+    f!("description", Optional, Text),
+    f!("gtin", Optional, Typed(gtin)),
+    f!("hibcc", Optional, Text),
+    f!("manufacturer_name", Optional, Text),
+    f!("manufacturer_part", Optional, Text),
+    f!("ndc", Optional, Typed(ndc)),
+    f!("other_ids", List, Struct(&QUALIFIED_ID)),
+    f!("supplier_aux_id", Optional, Text),
+    f!("udi_di", Optional, Text),
+    f!("vendor_part", Optional, Text),
+]);
 
-pub(crate) const QUALIFIED_ID: &[Field] =
-    &[f("qualifier", Required, Text), f("value", Required, Text)];
+pub(crate) const QUALIFIED_ID: Layout =
+    layout(&[f!("qualifier", Required, Text), f!("value", Required, Text)]);
 
-pub(crate) const QUANTITY: &[Field] = &[
-    f("uom", Required, Typed(checked::<UomCode>)),
-    f("value", Required, Typed(decimal)),
-];
+pub(crate) const QUANTITY: Layout = layout(&[
+    f!("uom", Required, Typed(checked::<UomCode>)),
+    f!("value", Required, Typed(decimal)),
+]);
 
-pub(crate) const MONEY: &[Field] = &[
-    f("amount", Required, Typed(decimal)),
-    f("currency", Required, Typed(checked::<Currency>)),
-];
+pub(crate) const MONEY: Layout = layout(&[
+    f!("amount", Required, Typed(decimal)),
+    f!("currency", Required, Typed(checked::<Currency>)),
+]);
 
-pub(crate) const REFERENCE: &[Field] = &[
-    f("description", Optional, Text),
-    f("qualifier", Required, Text),
-    f("value", Required, Text),
-];
+pub(crate) const REFERENCE: Layout = layout(&[
+    f!("description", Optional, Text),
+    f!("qualifier", Required, Text),
+    f!("value", Required, Text),
+]);
 
-pub(crate) const PROVENANCE: &[Field] = &[
-    f("group_control", Optional, Typed(checked::<ControlNumber>)),
-    f("inbox_id", Optional, Text),
-    f(
+pub(crate) const PROVENANCE: Layout = layout(&[
+    f!("group_control", Optional, Typed(checked::<ControlNumber>)),
+    f!("inbox_id", Optional, Text),
+    f!(
         "interchange_control",
         Optional,
         Typed(checked::<ControlNumber>),
     ),
-    f("partner", Required, Typed(checked::<PartnerId>)),
-    f("payload_id", Optional, Text),
-    f("producer_hash", Required, Text),
-    f(
+    f!("partner", Required, Typed(checked::<PartnerId>)),
+    f!("payload_id", Optional, Text),
+    f!("producer_hash", Required, Text),
+    f!(
         "received_at",
         Required,
         Typed(typed::<DateTime<FixedOffset>>),
     ),
-    f("set_control", Optional, Typed(checked::<ControlNumber>)),
-    f("source_format", Required, Typed(typed::<SourceFormat>)),
-    f("version", Optional, Text),
-];
+    f!("set_control", Optional, Typed(checked::<ControlNumber>)),
+    f!("source_format", Required, Typed(unit::<SourceFormat>)),
+    f!("version", Optional, Text),
+]);
 
 #[cfg(test)]
 mod tests {
@@ -428,17 +613,17 @@ mod tests {
                 assert_eq!(listed, is_array, "{name}.{}: list", fd.name);
             }
         }
-        check::<PurchaseOrder>(PURCHASE_ORDER, &["kind"]);
-        check::<PoLine>(PO_LINE, &[]);
-        check::<Party>(PARTY, &[]);
-        check::<PartyId>(PARTY_ID, &[]);
-        check::<Address>(ADDRESS, &[]);
-        check::<ItemRef>(ITEM_REF, &[]);
-        check::<QualifiedId>(QUALIFIED_ID, &[]);
-        check::<Quantity>(QUANTITY, &[]);
-        check::<Money>(MONEY, &[]);
-        check::<Reference>(REFERENCE, &[]);
-        check::<Provenance>(PROVENANCE, &[]);
+        check::<PurchaseOrder>(PURCHASE_ORDER.fields, &["kind"]);
+        check::<PoLine>(PO_LINE.fields, &[]);
+        check::<Party>(PARTY.fields, &[]);
+        check::<PartyId>(PARTY_ID.fields, &[]);
+        check::<Address>(ADDRESS.fields, &[]);
+        check::<ItemRef>(ITEM_REF.fields, &[]);
+        check::<QualifiedId>(QUALIFIED_ID.fields, &[]);
+        check::<Quantity>(QUANTITY.fields, &[]);
+        check::<Money>(MONEY.fields, &[]);
+        check::<Reference>(REFERENCE.fields, &[]);
+        check::<Provenance>(PROVENANCE.fields, &[]);
     }
 
     /// A mapped tree as the maps build it: text as `Text`, anything else as it is.
@@ -694,6 +879,77 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The variant names a derived `Deserialize` of a unit-only enum knows, as it passes
+    /// them to `deserialize_enum`.
+    fn serde_names<T: DeserializeOwned>() -> Vec<&'static str> {
+        use serde::de::{value::Error, Visitor};
+        use std::cell::Cell;
+        struct Catch<'c>(&'c Cell<&'static [&'static str]>);
+        impl<'de> serde::Deserializer<'de> for Catch<'_> {
+            type Error = Error;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+                Err(serde::de::Error::custom("not an enum"))
+            }
+            fn deserialize_enum<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                variants: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Error> {
+                self.0.set(variants);
+                Err(serde::de::Error::custom("caught"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+                struct identifier ignored_any
+            }
+        }
+        let cell = Cell::new(&[][..]);
+        assert!(T::deserialize(Catch(&cell)).is_err());
+        cell.get().to_vec()
+    }
+
+    /// Each enum's list of names is the one serde has, each name reads and writes as itself
+    /// through serde, and any other value is written as `typed` writes it (or refused).
+    #[test]
+    fn unit_names_are_the_serde_names() {
+        fn check<T: UnitNames>() {
+            let name = std::any::type_name::<T>();
+            let mut want = serde_names::<T>();
+            let mut got = T::NAMES.to_vec();
+            want.sort_unstable();
+            got.sort_unstable();
+            assert!(!got.is_empty(), "{name}");
+            assert_eq!(got, want, "{name}");
+            let run = |f: WriteTyped, n: &Node<'_>| {
+                let mut w = Writer::new(Vec::new());
+                let r = f(n, &mut w);
+                let out = w.finish();
+                r.map(|()| out)
+            };
+            let mut values: Vec<Value> = T::NAMES.iter().map(|&n| Value::from(n)).collect();
+            values
+                .extend(["", "Buyer", "BUYER", "buyer ", "ShipTo", "x", "other_"].map(Value::from));
+            values.extend([Value::Null, serde_json::json!(1), serde_json::json!(true)]);
+            for v in &values {
+                for n in [node(v), Node::Value(v.clone())] {
+                    let fast = run(unit::<T>, &n);
+                    assert_eq!(fast, run(typed::<T>, &n), "{name}: {v}");
+                    if let Some(s) = v.as_str().filter(|s| T::NAMES.iter().any(|n| n == s)) {
+                        assert_eq!(fast, Some(format!("\"{s}\"").into_bytes()), "{name}");
+                    }
+                }
+            }
+        }
+        check::<PartyRole>();
+        check::<PartyIdScheme>();
+        check::<Purpose>();
+        check::<OrderType>();
+        check::<ClinicalPriority>();
+        check::<SourceFormat>();
     }
 
     fn object(v: &Value) -> Vec<(&str, Node<'_>)> {
