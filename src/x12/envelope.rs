@@ -666,6 +666,7 @@ impl<'g, S: Sink> Engine<'g, S> {
                 list: &mut warnings,
                 seen: &mut seen,
             },
+            super::lexer::elements(seg.raw, &seg.delimiters),
         );
         if let Some(issue) = issue {
             let detail: Vec<String> = issue

@@ -551,7 +551,7 @@ impl<'g> SetWalker<'g> {
         offset: u64,
         els: impl Iterator<Item = &'r [u8]>,
     ) {
-        if let Some(issue) = check_elements_with(
+        if let Some(issue) = check_elements(
             self.dict,
             def,
             raw,
@@ -572,24 +572,9 @@ impl<'g> SetWalker<'g> {
 
 /// Checks the elements of one segment against its definition: one issue (AK304 8 with its
 /// element findings) when any element is wrong. Warnings (partial code lists) go to `warnings`.
+/// `els` gives the elements of `raw` (`lexer::elements`, or a split the caller already made).
 #[allow(clippy::too_many_arguments)]
-pub fn check_elements(
-    dict: &Dictionary,
-    def: &SegmentDef,
-    raw: &[u8],
-    d: &Delimiters,
-    lenient: Leniency,
-    position: u32,
-    offset: u64,
-    warnings: &mut Warnings<'_>,
-) -> Option<SegmentIssue> {
-    let els = lexer::elements(raw, d);
-    check_elements_with(dict, def, raw, d, lenient, position, offset, warnings, els)
-}
-
-/// `check_elements` with the elements of `raw` given by `els` (split already, or to split).
-#[allow(clippy::too_many_arguments)]
-fn check_elements_with<'r>(
+pub fn check_elements<'r>(
     dict: &Dictionary,
     def: &SegmentDef,
     raw: &[u8],
