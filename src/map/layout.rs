@@ -19,12 +19,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::node::Node;
+use super::node::{short_eq, Node};
 use crate::canonical::ids::CheckedText;
 use crate::canonical::json::Writer;
 use crate::canonical::{
     AllowanceCharge, ClinicalPriority, ControlNumber, CostCentre, Currency, Gtin, LineNumber,
-    Money, Ndc, OrderType, PartnerId, PartyIdScheme, PartyRole, PaymentTerms, PoNumber, Purpose,
+    Money, OrderType, PartnerId, PartyIdScheme, PartyRole, PaymentTerms, PoNumber, Purpose,
     SourceFormat, Tax, Traceability, UomCode,
 };
 
@@ -144,10 +144,7 @@ impl UnitNames for SourceFormat {
 /// as it is, without serde; anything else goes through `typed`.
 fn unit<T: UnitNames>(v: &Node<'_>, w: &mut Writer) -> Option<()> {
     if let Some(s) = text_of(v) {
-        if T::NAMES
-            .iter()
-            .any(|n| same_bytes(n.as_bytes(), s.as_bytes()))
-        {
+        if T::NAMES.iter().any(|n| short_eq(n, s)) {
             return w.str(s).ok();
         }
     }
@@ -159,15 +156,12 @@ fn ndc(v: &Node<'_>, w: &mut Writer) -> Option<()> {
     let s = text_of(v)?;
     // The digits `Ndc::parse` gives, without the `Ndc` (its allocation) or serde; digits need
     // no escape.
-    if let Some(digits) = crate::canonical::ndc::normalised_digits(s) {
-        let out = w.out();
-        out.push(b'"');
-        out.extend_from_slice(&digits);
-        out.push(b'"');
-        return Some(());
-    }
-    let n = Ndc::parse(s).ok()?;
-    w.value(&n).ok()
+    let digits = crate::canonical::ndc::normalised_digits(s)?;
+    let out = w.out();
+    out.push(b'"');
+    out.extend_from_slice(&digits);
+    out.push(b'"');
+    Some(())
 }
 fn gtin(v: &Node<'_>, w: &mut Writer) -> Option<()> {
     let g = Gtin::parse(text_of(v)?).ok()?;
@@ -336,7 +330,7 @@ fn write_struct(l: &Layout, kind: &str, obj: &[(&str, Node<'_>)], w: &mut Writer
         let mut cand = l.by_len.get(k.len()).map_or(0, |&m| m & !present);
         while cand != 0 {
             let j = cand.trailing_zeros() as usize;
-            if same_bytes(k.as_bytes(), l.fields[j].name.as_bytes()) {
+            if short_eq(k, l.fields[j].name) {
                 present |= 1 << j;
                 at[j] = u16::try_from(i).ok()?;
                 break;
@@ -374,40 +368,6 @@ fn write_struct(l: &Layout, kind: &str, obj: &[(&str, Node<'_>)], w: &mut Writer
     }
     w.out().push(b'}');
     Some(())
-}
-
-/// `a == b` for a key and a field name of the same length, compared a word at a time: a key
-/// mostly equals the one name of its length, so the comparison runs to the end.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    fn word(s: &[u8], i: usize) -> Option<u64> {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(s.get(i..i + 8)?);
-        Some(u64::from_ne_bytes(w))
-    }
-    fn half(s: &[u8], i: usize) -> Option<u32> {
-        let mut w = [0u8; 4];
-        w.copy_from_slice(s.get(i..i + 4)?);
-        Some(u32::from_ne_bytes(w))
-    }
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n >= 8 {
-        // Whole words, the last one overlapping the one before it.
-        let mut i = 0;
-        while i + 8 < n {
-            if word(a, i) != word(b, i) {
-                return false;
-            }
-            i += 8;
-        }
-        word(a, n - 8) == word(b, n - 8)
-    } else if n >= 4 {
-        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
-    } else {
-        a.iter().zip(b).all(|(x, y)| x == y)
-    }
 }
 
 /// One field's value (not one serde skips).
@@ -577,6 +537,7 @@ pub(crate) const PROVENANCE: Layout = layout(&[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::Ndc;
 
     /// Each layout against its struct's JSON Schema: the same field names, required exactly
     /// where the struct requires them, and sorted as the JSON writer sorts keys.

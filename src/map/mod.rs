@@ -467,33 +467,43 @@ pub(crate) fn table_value<'a>(
     r: &'a rules::Rule,
     raw: Option<Cow<'a, str>>,
 ) -> Result<Option<Cow<'a, str>>, TranslateError> {
-    mapped_value(map, r, raw, |t| tables.get(t))
+    match with_default(r, raw) {
+        Some(raw) => coded_value(map, r, raw, |t| tables.get(t)).map(Some),
+        None => Ok(None),
+    }
 }
 
-/// `table_value` with the rule's table found by `table` (a caller that reads many values
-/// keeps the tables it has found).
-pub(crate) fn mapped_value<'a>(
-    map: &Map,
+/// The value as read, or the rule's default when the document has none.
+#[inline]
+pub(crate) fn with_default<'a>(
     r: &'a rules::Rule,
     raw: Option<Cow<'a, str>>,
+) -> Option<Cow<'a, str>> {
+    raw.or_else(|| r.default.as_deref().map(Cow::Borrowed))
+}
+
+/// The second half of `table_value`: a value through the rule's code table (found by
+/// `table`: a caller that reads many values keeps the tables it has found), or as it is when
+/// the rule names none.
+pub(crate) fn coded_value<'a>(
+    map: &Map,
+    r: &'a rules::Rule,
+    raw: Cow<'a, str>,
     table: impl FnOnce(&'a String) -> Option<&'a rules::Table>,
-) -> Result<Option<Cow<'a, str>>, TranslateError> {
-    let Some(raw) = raw.or_else(|| r.default.as_deref().map(Cow::Borrowed)) else {
-        return Ok(None);
-    };
+) -> Result<Cow<'a, str>, TranslateError> {
     let Some(t) = &r.table else {
-        return Ok(Some(raw));
+        return Ok(raw);
     };
     let table = table(t).ok_or_else(|| map.error(r.line, format!("table {t} is missing")))?;
     // `Table::lookup`, keeping the code itself (passthrough) as the `Cow` it came in.
     if let Some(v) = table.code(raw.as_ref()) {
-        return Ok(Some(Cow::Borrowed(v)));
+        return Ok(Cow::Borrowed(v));
     }
     if table.passthrough {
-        return Ok(Some(raw));
+        return Ok(raw);
     }
     match &table.unmapped {
-        Some(u) => Ok(Some(Cow::Borrowed(u.as_str()))),
+        Some(u) => Ok(Cow::Borrowed(u.as_str())),
         None => Err(value_error(
             map,
             r,

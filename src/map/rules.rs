@@ -511,7 +511,8 @@ fn rule(
 /// A code table: source code → canonical value, with an optional explicit reverse.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    pub codes: BTreeMap<String, String>,
+    /// Private so that `short`, built from it, cannot fall out of step: read through `code`.
+    codes: BTreeMap<String, String>,
     pub reverse: BTreeMap<String, String>,
     /// Unknown codes pass through unchanged instead of failing.
     pub passthrough: bool,

@@ -827,17 +827,13 @@ impl<'a> Inbound<'a> {
         r: &'a Rule,
         raw: Option<Cow<'a, str>>,
     ) -> Result<Option<O>, TranslateError> {
-        // No table (most rules): the value as read, or the default.
-        let mapped = match (&r.table, raw) {
-            (None, Some(raw)) => raw,
-            (None, None) => match &r.default {
-                Some(d) => Cow::Borrowed(d.as_str()),
-                None => return Ok(None),
-            },
-            (Some(_), raw) => match super::mapped_value(self.map, r, raw, |t| self.table(t))? {
-                Some(m) => m,
-                None => return Ok(None),
-            },
+        let Some(raw) = super::with_default(r, raw) else {
+            return Ok(None);
+        };
+        // Most rules name no table: the call is skipped for them.
+        let mapped = match r.table {
+            None => raw,
+            Some(_) => super::coded_value(self.map, r, raw, |t| self.table(t))?,
         };
         if r.convert == Convert::None
             || (r.convert == Convert::Decimal && convert::decimal_is_canonical(&mapped))

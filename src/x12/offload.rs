@@ -413,7 +413,7 @@ fn replay<'g>(
                 Some(t) => {
                     let idx = t.hold(&seg(*start, *end, *offset), 1);
                     let (raw, _, els) = t.held(idx);
-                    walker.check_header_held(raw, d, *offset, els);
+                    walker.check_header_with(raw, d, *offset, els);
                     t.place(idx, "");
                 }
                 None => walker.check_header(&bytes[*start..*end], d, *offset),
@@ -430,7 +430,7 @@ fn replay<'g>(
                     Some(t) => {
                         let idx = t.hold(&seg(*start, *end, *offset), *position);
                         let (raw, id, els) = t.held(idx);
-                        walker.segment_held(raw, id, d, *position, *offset, els);
+                        walker.segment_with(raw, id, d, *position, *offset, || els);
                         // The SE is held at the set level, as the envelope hands it to a sink.
                         let path = if id == b"SE" { "" } else { walker.loop_path() };
                         t.place(idx, path);

@@ -208,21 +208,19 @@ impl<'g> SetWalker<'g> {
 
     /// Checks the ST segment's own elements (position 1).
     pub fn check_header(&mut self, raw: &[u8], d: &Delimiters, offset: u64) {
-        if let Some(def) = self.dict.segment(b"ST") {
-            self.check_segment(def, raw, d, 1, offset);
-        }
+        self.check_header_with(raw, d, offset, lexer::elements(raw, d));
     }
 
-    /// `check_header` for a held ST, whose elements `els` gives (see `segment_held`).
-    pub fn check_header_held(
+    /// `check_header` with the ST's elements given by `els` (see `segment_with`).
+    pub fn check_header_with<'r>(
         &mut self,
         raw: &[u8],
         d: &Delimiters,
         offset: u64,
-        els: lexer::Bounded<'_>,
+        els: impl Iterator<Item = &'r [u8]>,
     ) {
         if let Some(def) = self.dict.segment(b"ST") {
-            self.check_segment_with(def, raw, d, 1, offset, els);
+            self.check_segment(def, raw, d, 1, offset, els);
         }
     }
 
@@ -283,26 +281,14 @@ impl<'g> SetWalker<'g> {
     /// Places one segment (after ST) in the structure and checks its elements.
     pub fn segment(&mut self, raw: &[u8], d: &Delimiters, position: u32, offset: u64) {
         let id = lexer::segment_id(raw, d);
-        self.place(raw, id, d, position, offset, || lexer::elements(raw, d));
+        self.segment_with(raw, id, d, position, offset, || lexer::elements(raw, d));
     }
 
-    /// `segment` for a segment held in a `SetTree`, whose id and elements the tree split
-    /// already: the walk takes them instead of splitting the bytes a second time.
-    pub fn segment_held(
-        &mut self,
-        raw: &[u8],
-        id: &[u8],
-        d: &Delimiters,
-        position: u32,
-        offset: u64,
-        els: lexer::Bounded<'_>,
-    ) {
-        self.place(raw, id, d, position, offset, || els);
-    }
-
-    /// `segment` with the id given and the elements from `els` (called at most once).
+    /// `segment` with the id given and the elements from `els` (called at most once, only
+    /// when the elements are checked): a segment held in a `SetTree` was split already, and
+    /// the walk takes that split instead of splitting the bytes a second time.
     #[inline(always)]
-    fn place<'r, I: Iterator<Item = &'r [u8]>>(
+    pub fn segment_with<'r, I: Iterator<Item = &'r [u8]>>(
         &mut self,
         raw: &[u8],
         id: &[u8],
@@ -352,7 +338,7 @@ impl<'g> SetWalker<'g> {
                             ),
                         });
                     }
-                    self.check_segment_with(def, raw, d, position, offset, els());
+                    self.check_segment(def, raw, d, position, offset, els());
                 }
                 Node::Loop(l) => {
                     let child = &self.set.loops[l];
@@ -386,7 +372,7 @@ impl<'g> SetWalker<'g> {
                     });
                     if let Some(s) = trigger {
                         let def = &self.dict.segments[s];
-                        self.check_segment_with(def, raw, d, position, offset, els());
+                        self.check_segment(def, raw, d, position, offset, els());
                     }
                 }
             }
@@ -528,21 +514,10 @@ impl<'g> SetWalker<'g> {
         }
     }
 
-    /// Checks the elements of a placed segment; records one issue when any element is wrong.
-    pub fn check_segment(
-        &mut self,
-        def: &SegmentDef,
-        raw: &[u8],
-        d: &Delimiters,
-        position: u32,
-        offset: u64,
-    ) {
-        self.check_segment_with(def, raw, d, position, offset, lexer::elements(raw, d));
-    }
-
-    /// `check_segment` with the elements of `raw` given by `els`.
+    /// Checks the elements of a placed segment (given by `els`); records one issue when any
+    /// element is wrong.
     #[inline(always)]
-    fn check_segment_with<'r>(
+    fn check_segment<'r>(
         &mut self,
         def: &SegmentDef,
         raw: &[u8],
