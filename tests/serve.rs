@@ -162,6 +162,24 @@ const HOSP_856: &str = include_str!("../maps/cases/x12-856/hosp-856-4010.x12");
 const HOSP_810: &str = include_str!("../maps/cases/x12-810/hosp-810-4010.x12");
 const CXML_ORDER: &str =
     include_str!("../maps/cases/cxml-OrderRequest/hospital-gloves-sutures.xml");
+const CXML_CONFIRM: &str =
+    include_str!("../maps/cases/cxml-ConfirmationRequest/hospital-backorder-reject.xml");
+const CXML_SHIP: &str = include_str!("../maps/cases/cxml-ShipNoticeRequest/hospital-lots-sscc.xml");
+const CXML_INVOICE: &str =
+    include_str!("../maps/cases/cxml-InvoiceDetailRequest/hospital-credit-memo.xml");
+
+/// Re-stamps a sample cXML request: a new payloadID and new document numbers (`from` -> `to`
+/// pairs), so each copy is a distinct request and a distinct document.
+fn restamp_cxml(xml: &str, payload_id: &str, pairs: &[(&str, String)]) -> String {
+    let start = xml.find("payloadID=\"").unwrap() + "payloadID=\"".len();
+    let end = start + xml[start..].find('"').unwrap();
+    let mut out = format!("{}{payload_id}{}", &xml[..start], &xml[end..]);
+    for (from, to) in pairs {
+        assert!(out.contains(from), "{from} not in the sample");
+        out = out.replace(from, to);
+    }
+    out
+}
 
 struct Lcg(u64);
 impl Lcg {
@@ -181,13 +199,14 @@ fn nothing_lost_nothing_twice_across_sigkill() {
     let cfg = config(dir, "");
     let in_dir = dir.join("var/in");
     std::fs::create_dir_all(&in_dir).unwrap();
-    // 1,000 files: valid documents of all four kinds (X12 850/855/856/810 and cXML orders),
-    // broken ones, exact duplicates (same bytes under another name) and business-key duplicates
-    // (same PO under a new ISA13).
+    // 1,000 files: valid documents of all four kinds in both syntaxes (X12 850/855/856/810 and
+    // cXML OrderRequest/ConfirmationRequest/ShipNoticeRequest/InvoiceDetailRequest), broken
+    // ones, exact duplicates (same bytes under another name) and business-key duplicates (same
+    // PO under a new ISA13).
     let partners = ["ACMEMED", "MEDSUPPLY", "ORTHOCO", "PHARMA1"];
     let mut plan: Vec<(String, String)> = Vec::new();
     let mut ctl = 1000;
-    for i in 0..460 {
+    for i in 0..280 {
         ctl += 1;
         plan.push((
             format!("v{i}.x12"),
@@ -210,29 +229,77 @@ fn nothing_lost_nothing_twice_across_sigkill() {
             format!("inv{i}.x12"),
             restamp(HOSP_810, ctl, "BIG", 2, &format!("INV-{i:05}")),
         ));
-        let order = CXML_ORDER
-            .replace(
-                "20261120T093000.4711.1@mercy-mmis.example",
+        // The cXML documents of one order: the order, then the supplier's confirmation, ship
+        // notice and invoice referring to it.
+        let po = format!("orderID=\"CX{i:06}\"");
+        let order_ref = ("orderID=\"4500012345\"", po.clone());
+        plan.push((
+            format!("cx{i}.xml"),
+            restamp_cxml(
+                CXML_ORDER,
                 &format!("load-{i}@mercy-mmis.example"),
-            )
-            .replace("orderID=\"4500012345\"", &format!("orderID=\"CX{i:06}\""));
-        plan.push((format!("cx{i}.xml"), order));
+                std::slice::from_ref(&order_ref),
+            ),
+        ));
+        plan.push((
+            format!("cxack{i}.xml"),
+            restamp_cxml(
+                CXML_CONFIRM,
+                &format!("ack-{i}@medsupply.example"),
+                &[
+                    order_ref.clone(),
+                    (
+                        "confirmID=\"SO-778812\"",
+                        format!("confirmID=\"SO-{i:06}\""),
+                    ),
+                ],
+            ),
+        ));
+        plan.push((
+            format!("cxasn{i}.xml"),
+            restamp_cxml(
+                CXML_SHIP,
+                &format!("asn-{i}@medsupply.example"),
+                &[
+                    order_ref.clone(),
+                    (
+                        "shipmentID=\"ASN-2026-004417\"",
+                        format!("shipmentID=\"CXASN-{i:05}\""),
+                    ),
+                ],
+            ),
+        ));
+        plan.push((
+            format!("cxinv{i}.xml"),
+            restamp_cxml(
+                CXML_INVOICE,
+                &format!("inv-{i}@medsupply.example"),
+                &[
+                    order_ref.clone(),
+                    (
+                        "invoiceID=\"CM-90017\"",
+                        format!("invoiceID=\"CXCM-{i:05}\""),
+                    ),
+                ],
+            ),
+        ));
     }
     let valid_docs = plan.len();
     assert_eq!(valid_docs, 700);
-    let x12_valid = 700 - 60;
+    let cxml_valid = 4 * 60;
+    let x12_valid = valid_docs - cxml_valid;
     for i in 0..100 {
         ctl += 1;
         plan.push((format!("bad{i}.x12"), broken850(partners[i % 4], ctl)));
     }
     for i in 0..100 {
-        let original = plan[i * 4].1.clone();
+        let original = plan[i * 2].1.clone();
         plan.push((format!("dup{i}.x12"), original));
     }
     for i in 0..100 {
         ctl += 1;
-        let p = partners[(i * 3) % 4];
-        let po = format!("PO{:06}", i * 3);
+        let p = partners[(i * 2) % 4];
+        let po = format!("PO{:06}", i * 2);
         plan.push((format!("bk{i}.x12"), po850(p, ctl, &po)));
     }
     assert_eq!(plan.len(), 1000);
@@ -305,10 +372,23 @@ fn nothing_lost_nothing_twice_across_sigkill() {
     for d in &docs {
         *by_kind.entry(d.meta.kind.clone()).or_default() += 1;
     }
-    assert_eq!(by_kind.get("purchase_order"), Some(&520), "{by_kind:?}");
-    assert_eq!(by_kind.get("order_ack"), Some(&60), "{by_kind:?}");
-    assert_eq!(by_kind.get("ship_notice"), Some(&60), "{by_kind:?}");
-    assert_eq!(by_kind.get("invoice"), Some(&60), "{by_kind:?}");
+    assert_eq!(by_kind.get("purchase_order"), Some(&340), "{by_kind:?}");
+    assert_eq!(by_kind.get("order_ack"), Some(&120), "{by_kind:?}");
+    assert_eq!(by_kind.get("ship_notice"), Some(&120), "{by_kind:?}");
+    assert_eq!(by_kind.get("invoice"), Some(&120), "{by_kind:?}");
+    // The cXML documents of each order are linked to it by its PO number: 60 of each kind.
+    let mut cxml_kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for d in &docs {
+        if d.meta.po_numbers.iter().any(|p| p.starts_with("CX")) {
+            *cxml_kinds.entry(d.meta.kind.clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        cxml_kinds.values().sum::<usize>(),
+        cxml_valid,
+        "{cxml_kinds:?}"
+    );
+    assert!(cxml_kinds.values().all(|&n| n == 60), "{cxml_kinds:?}");
     let keys: BTreeSet<&String> = docs.iter().map(|d| &d.meta.business_key).collect();
     assert_eq!(keys.len(), docs.len(), "one document per business key");
     // Every interchange with groups has exactly one functional ack: AK102 (= GS06 = ISA13 here)
@@ -382,7 +462,7 @@ fn nothing_lost_nothing_twice_across_sigkill() {
         .iter()
         .filter(|p| p.to_string_lossy().contains("cXML-Response"))
         .count();
-    assert_eq!(responses, 60, "one cXML Response per order");
+    assert_eq!(responses, cxml_valid, "one cXML Response per request");
     let exceptions = store.list_exceptions(10_000).unwrap();
     assert_eq!(
         exceptions.len(),
