@@ -342,8 +342,11 @@ pub(crate) struct Inbound<'a> {
     /// The first value of each absolute path read so far, by the path's address: an absolute
     /// read does not depend on where it is made (`/CUR02[CUR01=BY]` on every line reads the
     /// same value).
-    absolute: RefCell<Vec<(*const X12Path, Option<Cow<'a, str>>)>>,
+    absolute: RefCell<Vec<Remembered<'a>>>,
 }
+
+/// An absolute path's first value, by the path's address (`Inbound::absolute`).
+type Remembered<'a> = (*const X12Path, Option<Cow<'a, str>>);
 
 /// `id_code` of an id longer than three bytes: such ids are compared as bytes.
 const LONG_ID: u32 = u32::MAX;
