@@ -33,6 +33,12 @@ pub type Obj<'a> = Vec<(&'a str, Node<'a>)>;
 /// layout finds every field of every object by name.
 #[inline]
 pub(crate) fn short_eq(a: &str, b: &str) -> bool {
+    short_eq_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// `short_eq` on bytes (element values compared with a condition's codes).
+#[inline]
+pub(crate) fn short_eq_bytes(a: &[u8], b: &[u8]) -> bool {
     fn word(s: &[u8], i: usize) -> Option<u64> {
         let mut w = [0u8; 8];
         w.copy_from_slice(s.get(i..i + 8)?);
@@ -43,7 +49,6 @@ pub(crate) fn short_eq(a: &str, b: &str) -> bool {
         w.copy_from_slice(s.get(i..i + 4)?);
         Some(u32::from_ne_bytes(w))
     }
-    let (a, b) = (a.as_bytes(), b.as_bytes());
     let n = a.len();
     if n != b.len() {
         return false;

@@ -18,6 +18,8 @@ pub struct Cond {
     pub negate: bool,
     /// Only that the element is present (non-empty).
     pub present: bool,
+    /// `seg` as an `x12::id_code`, worked out once here rather than on every read.
+    pub code: u32,
 }
 
 impl Cond {
@@ -45,6 +47,8 @@ pub struct Step {
     /// `HL[HL03=I,child]`: only the levels directly under the current one (HL02 names it),
     /// not every level below it.
     pub child: bool,
+    /// `id` as an `x12::id_code`, worked out once here rather than on every walk.
+    pub code: u32,
 }
 
 /// A loop or segment step with its conditions; the word `child` among them marks a step to
@@ -78,6 +82,7 @@ fn make_step(id: &str, inner: Option<&str>) -> Result<Step, String> {
         id: id.to_string(),
         conds,
         child,
+        code: crate::map::x12::id_code(id.as_bytes()),
     })
 }
 
@@ -94,6 +99,9 @@ pub enum Target {
     Pair {
         seg: String,
         qualifiers: Vec<String>,
+        /// Each of `qualifiers` as an `x12::id_code`, worked out once here rather than for
+        /// every pair read.
+        codes: Vec<u32>,
         conds: Vec<Cond>,
     },
     /// ISA or GS element of the envelope (read only).
@@ -165,6 +173,7 @@ fn parse_conds(inner: &str) -> Result<Vec<Cond>, String> {
             .map(|r| r.split('|').map(|v| v.trim().to_string()).collect())
             .unwrap_or_default();
         out.push(Cond {
+            code: crate::map::x12::id_code(seg.as_bytes()),
             seg,
             elem,
             values,
@@ -215,6 +224,10 @@ impl X12Path {
                 Target::Pair {
                     seg: id.to_string(),
                     qualifiers: inner.split('|').map(str::to_string).collect(),
+                    codes: inner
+                        .split('|')
+                        .map(|q| crate::map::x12::id_code(q.as_bytes()))
+                        .collect(),
                     conds: Vec::new(),
                 }
             } else {

@@ -335,7 +335,18 @@ pub(crate) struct Inbound<'a> {
     /// a few tables many times (`uom` on every line), and a name compares in one step where
     /// the `Tables` map compares strings.
     found_tables: RefCell<Vec<(*const String, Option<&'a Table>)>>,
+    /// Whether a step names a child loop of a grammar loop, by loop and the step's address:
+    /// walks ask this for every instance they pass, and the grammar's answer is a scan of the
+    /// loop's children.
+    child_loops: RefCell<Vec<(usize, *const Step, bool)>>,
+    /// The first value of each absolute path read so far, by the path's address: an absolute
+    /// read does not depend on where it is made (`/CUR02[CUR01=BY]` on every line reads the
+    /// same value).
+    absolute: RefCell<Vec<Remembered<'a>>>,
 }
+
+/// An absolute path's first value, by the path's address (`Inbound::absolute`).
+type Remembered<'a> = (*const X12Path, Option<Cow<'a, str>>);
 
 /// `id_code` of an id longer than three bytes: such ids are compared as bytes.
 const LONG_ID: u32 = u32::MAX;
@@ -363,6 +374,15 @@ impl<'s> Want<'s> {
     fn new(id: &'s str) -> Self {
         Want {
             code: id_code(id.as_bytes()),
+            id: id.as_bytes(),
+        }
+    }
+
+    /// An id whose code was worked out when the map loaded.
+    #[inline]
+    fn coded(code: u32, id: &'s str) -> Self {
+        Want {
+            code,
             id: id.as_bytes(),
         }
     }
@@ -394,7 +414,10 @@ fn cond_matches(c: &Cond, v: Option<&[u8]>) -> bool {
             if c.present {
                 return !v.is_empty();
             }
-            let hit = c.values.iter().any(|x| x.as_bytes() == v);
+            let hit = c
+                .values
+                .iter()
+                .any(|x| node::short_eq_bytes(x.as_bytes(), v));
             hit != c.negate
         }
     }
@@ -413,7 +436,7 @@ impl<'a> Inbound<'a> {
         let mut inst_lp = Vec::with_capacity(tree.loops.len());
         let mut inst_last = Vec::with_capacity(tree.loops.len());
         for l in &tree.loops {
-            let (lp, last) = match seen.iter().find(|(p, _, _)| *p == l.path) {
+            let (lp, last) = match seen.iter().find(|(p, _, _)| node::short_eq(p, &l.path)) {
                 Some(&(_, lp, last)) => (lp, last),
                 None => {
                     let lp = loop_index(set, &l.path).unwrap_or(0);
@@ -440,7 +463,25 @@ impl<'a> Inbound<'a> {
             pair_quals: RefCell::new((usize::MAX, Vec::new())),
             utf8: std::str::from_utf8(tree.bytes()).ok(),
             found_tables: RefCell::new(Vec::new()),
+            child_loops: RefCell::new(Vec::new()),
+            absolute: RefCell::new(Vec::new()),
         }
+    }
+
+    /// `child_loop(set, lp, &s.id).is_some()`, remembered per loop and step.
+    fn has_child_loop(&self, lp: usize, s: &Step) -> bool {
+        let key: *const Step = s;
+        if let Some(&(_, _, hit)) = self
+            .child_loops
+            .borrow()
+            .iter()
+            .find(|&&(l, k, _)| l == lp && std::ptr::eq(k, key))
+        {
+            return hit;
+        }
+        let hit = child_loop(self.set, lp, &s.id).is_some();
+        self.child_loops.borrow_mut().push((lp, key, hit));
+        hit
     }
 
     /// `self.tables.get(name)`, remembered per rule table name.
@@ -487,7 +528,12 @@ impl<'a> Inbound<'a> {
     }
 
     fn pair_positions(&self, seg: &'a str) -> Option<Pairs> {
-        if let Some((_, p)) = self.pairs.borrow().iter().find(|(s, _)| *s == seg) {
+        if let Some((_, p)) = self
+            .pairs
+            .borrow()
+            .iter()
+            .find(|(s, _)| node::short_eq(s, seg))
+        {
             return Some(p.clone());
         }
         let def = self.dict.segment(seg.as_bytes())?;
@@ -503,7 +549,7 @@ impl<'a> Inbound<'a> {
             return true;
         }
         conds.iter().all(|c| {
-            let v = if self.seg_is(s, Want::new(&c.seg)) {
+            let v = if self.seg_is(s, Want::coded(c.code, &c.seg)) {
                 self.tree.element(s, c.elem)
             } else {
                 None
@@ -514,7 +560,7 @@ impl<'a> Inbound<'a> {
 
     fn inst_matches(&self, inst: usize, conds: &[Cond]) -> bool {
         conds.iter().all(|c| {
-            let w = Want::new(&c.seg);
+            let w = Want::coded(c.code, &c.seg);
             let v = self.tree.loops[inst]
                 .segments
                 .iter()
@@ -548,7 +594,7 @@ impl<'a> Inbound<'a> {
         let hl = Want::new("HL");
         for (i, s) in steps.iter().enumerate() {
             let mut next = Found::new();
-            let want = Want::new(&s.id);
+            let want = Want::coded(s.code, &s.id);
             let step_hl = want.code == hl.code;
             let from: &[Ctx] = if i == 0 {
                 std::slice::from_ref(&start)
@@ -559,7 +605,7 @@ impl<'a> Inbound<'a> {
                 let here = &tree.loops[c.inst];
                 let lp = self.inst_lp[c.inst];
                 let in_hl = self.inst_is(c.inst, hl);
-                let is_loop = (step_hl && in_hl) || child_loop(self.set, lp, &s.id).is_some();
+                let is_loop = (step_hl && in_hl) || self.has_child_loop(lp, s);
                 if is_loop {
                     let mut push = |i: usize| {
                         if self.inst_matches(i, &s.conds) {
@@ -632,6 +678,25 @@ impl<'a> Inbound<'a> {
 
     /// The first value a path yields.
     fn first_value(&self, ctx: Ctx, p: &'a X12Path) -> Option<Cow<'a, str>> {
+        if p.absolute {
+            let key: *const X12Path = p;
+            if let Some((_, v)) = self
+                .absolute
+                .borrow()
+                .iter()
+                .find(|(k, _)| std::ptr::eq(*k, key))
+            {
+                return v.clone();
+            }
+            let v = self.first_value_here(ctx, p);
+            self.absolute.borrow_mut().push((key, v.clone()));
+            return v;
+        }
+        self.first_value_here(ctx, p)
+    }
+
+    /// `first_value`, read from the set (not remembered).
+    fn first_value_here(&self, ctx: Ctx, p: &'a X12Path) -> Option<Cow<'a, str>> {
         let mut out = None;
         self.each_value(ctx, p, false, &mut |_, v| {
             out = Some(v);
@@ -715,6 +780,7 @@ impl<'a> Inbound<'a> {
             Target::Pair {
                 seg,
                 qualifiers,
+                codes,
                 conds,
             } => {
                 let Some(s) = self.find_segment(c, seg, conds) else {
@@ -743,9 +809,8 @@ impl<'a> Inbound<'a> {
                 let stopped = quals.iter().any(|&(code, ascii, q, v)| {
                     // Compared as bytes (as `id_code`s: qualifiers are two or three bytes); only
                     // a qualifier that is not ASCII is compared as the lossy text it reads as.
-                    let wanted = qualifiers.iter().any(|x| {
-                        let w = Want::new(x);
-                        w.code == code
+                    let wanted = qualifiers.iter().zip(codes).any(|(x, &w)| {
+                        w == code
                             && (code != LONG_ID
                                 || tree.element(s, q).unwrap_or(b"") == x.as_bytes())
                     }) || (!ascii && {
@@ -903,7 +968,8 @@ impl<'a> Inbound<'a> {
             };
             let found = self.walk(ctx, &p.steps, p.absolute);
             if c.array {
-                let mut items = Vec::new();
+                // An element per place found, nearly always.
+                let mut items = Vec::with_capacity(found.len());
                 for inner in found {
                     if let Some(s) = &c.scalar {
                         for raw in s.from.iter().flat_map(|src| match src {
@@ -1466,8 +1532,11 @@ impl<'a> Outbound<'a> {
             };
             let mut p = p.clone();
             let accepted = match &mut p.target {
-                Target::Pair { qualifiers, .. } if qualifiers.iter().any(|x| x == q) => {
+                Target::Pair {
+                    qualifiers, codes, ..
+                } if qualifiers.iter().any(|x| x == q) => {
                     *qualifiers = vec![q.to_string()];
+                    *codes = vec![id_code(q.as_bytes())];
                     true
                 }
                 Target::Element { conds, .. } => match conds.first_mut() {
