@@ -302,9 +302,9 @@ impl<'g> SetWalker<'g> {
             let (lp_idx, pos) = (self.frames[depth].lp, self.frames[depth].pos);
             let lp = &self.set.loops[lp_idx];
             let first = if depth > 0 { pos.max(1) } else { pos };
-            let hit = lp.keys[first..].iter().position(|&k| k == key);
-            let Some(rel) = hit else { continue };
-            let i = first + rel;
+            let Some(i) = lp.index.find(key, first) else {
+                continue;
+            };
             // Nothing to close when the segment is in the innermost loop, and nothing skipped
             // when it is the node at hand or the next one (the node at hand was seen).
             if self.frames.len() > depth + 1 {
@@ -568,10 +568,8 @@ pub fn check_elements<'r>(
         d,
         lenient,
         version_5010: dict.since_5010,
-        component_in_segment: memchr::memchr(d.component, raw).is_some(),
-        repetition_in_segment: d
-            .repetition
-            .is_some_and(|r| memchr::memchr(r, raw).is_some()),
+        component_in_segment: lexer::contains(raw, d.component),
+        repetition_in_segment: d.repetition.is_some_and(|r| lexer::contains(raw, r)),
     };
     let mut present: u64 = 0;
     let mut n = 0usize;
@@ -629,7 +627,7 @@ pub fn check_elements<'r>(
         }
         checker.position(def, i + 1, pos, value, &mut out, warnings);
     }
-    for (i, pos) in def.positions.iter().enumerate().skip(n) {
+    for (i, pos) in def.positions.iter().enumerate().take(def.mandatory_end).skip(n) {
         if pos.req() == Req::Mandatory {
             out.push(missing_element(dict, def, i + 1, pos));
         }
