@@ -1236,7 +1236,9 @@ mod tests {
         .map(|k| seg_key(k.as_bytes()))
         .collect();
         let index = KeyIndex::new(&keys);
-        for probe in ["ST", "BEG", "REF", "N1", "PO1", "DTM", "SE", "CTT", "AMT", "PID", "X"] {
+        for probe in [
+            "ST", "BEG", "REF", "N1", "PO1", "DTM", "SE", "CTT", "AMT", "PID", "X",
+        ] {
             let key = seg_key(probe.as_bytes());
             for from in 0..=keys.len() + 1 {
                 let scan = keys
