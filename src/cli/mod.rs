@@ -169,7 +169,14 @@ pub fn main() -> ExitCode {
         cli.command,
         Command::Validate { .. } | Command::Inspect { .. }
     );
-    let grammars = match load_grammars(cli.grammars.as_ref(), fingerprint) {
+    // Validate loads the embedded versions its files name, when they name them.
+    let lazy = cli.grammars.is_none() && matches!(cli.command, Command::Validate { .. });
+    let loaded = if lazy {
+        Ok(Grammars::embedded_lazy())
+    } else {
+        load_grammars(cli.grammars.as_ref(), fingerprint)
+    };
+    let grammars = match loaded {
         Ok(g) => g,
         Err(e) => {
             eprintln!("edigate: {e}");

@@ -566,17 +566,56 @@ pub struct Grammars {
     pub versions: BTreeMap<String, VersionGrammar>,
     /// Hash of every grammar file's content, recorded in document provenance.
     pub fingerprint: String,
+    /// Embedded versions loaded on first use instead (`embedded_lazy`): `versions` is empty.
+    lazy: Option<std::sync::Arc<LazyVersions>>,
+}
+
+/// Embedded grammar files by version, each version loaded the first time it is asked for.
+#[derive(Debug, Default)]
+struct LazyVersions {
+    files: BTreeMap<String, Vec<(String, String)>>,
+    loaded: BTreeMap<String, std::sync::OnceLock<Option<VersionGrammar>>>,
+}
+
+impl LazyVersions {
+    fn get(&self, version: &str) -> Option<&VersionGrammar> {
+        let cell = self.loaded.get(version)?;
+        cell.get_or_init(|| {
+            let files = self.files.get(version)?;
+            let refs: Vec<&(String, String)> = files.iter().collect();
+            load_version(version, &refs).ok()
+        })
+        .as_ref()
+    }
 }
 
 impl Grammars {
-    /// The grammars shipped inside the binary.
-    pub fn embedded() -> Result<Grammars, GrammarError> {
-        Self::embedded_with(true)
+    /// The embedded grammars, each version loaded (and checked) only when first asked for,
+    /// without a fingerprint: for a command that records no provenance and may need one
+    /// version of several (a version takes as long to load as a 10 MB file to validate).
+    /// The embedded files load without error (the tests load them all), so a version that
+    /// failed would only read as absent.
+    pub fn embedded_lazy() -> Grammars {
+        let mut lazy = LazyVersions::default();
+        for (path, text) in Self::embedded_files() {
+            let version = Path::new(&path)
+                .parent()
+                .and_then(|d| d.file_name())
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            lazy.loaded.entry(version.clone()).or_default();
+            lazy.files.entry(version).or_default().push((path, text));
+        }
+        for files in lazy.files.values_mut() {
+            files.sort();
+        }
+        Grammars {
+            lazy: Some(std::sync::Arc::new(lazy)),
+            ..Grammars::default()
+        }
     }
 
-    /// `embedded`, with the fingerprint left empty unless asked for: only a command that
-    /// records provenance needs it, and hashing every file is a fifth of the start-up work.
-    pub fn embedded_with(fingerprint: bool) -> Result<Grammars, GrammarError> {
+    fn embedded_files() -> Vec<(String, String)> {
         let mut files = Vec::new();
         for dir in EMBEDDED.dirs() {
             for f in dir.files() {
@@ -588,7 +627,34 @@ impl Grammars {
                 }
             }
         }
-        Self::from_files_with(files, fingerprint)
+        files
+    }
+
+    /// The grammar of a six-character version (`004010`), loaded now if it is loaded lazily.
+    pub fn named(&self, version: &str) -> Option<&VersionGrammar> {
+        match &self.lazy {
+            Some(lazy) => lazy.get(version),
+            None => self.versions.get(version),
+        }
+    }
+
+    /// The grammar of the lowest version there is.
+    pub fn first(&self) -> Option<&VersionGrammar> {
+        match &self.lazy {
+            Some(lazy) => lazy.loaded.keys().next().and_then(|v| lazy.get(v)),
+            None => self.versions.values().next(),
+        }
+    }
+
+    /// The grammars shipped inside the binary.
+    pub fn embedded() -> Result<Grammars, GrammarError> {
+        Self::embedded_with(true)
+    }
+
+    /// `embedded`, with the fingerprint left empty unless asked for: only a command that
+    /// records provenance needs it, and hashing every file is a fifth of the start-up work.
+    pub fn embedded_with(fingerprint: bool) -> Result<Grammars, GrammarError> {
+        Self::from_files_with(Self::embedded_files(), fingerprint)
     }
 
     /// Grammars from a directory holding one subdirectory per version.
@@ -681,13 +747,14 @@ impl Grammars {
         Ok(Grammars {
             versions,
             fingerprint,
+            lazy: None,
         })
     }
 
     /// The grammar for a GS08 value: only its first six characters name the version.
     pub fn version(&self, gs08: &[u8]) -> Option<&VersionGrammar> {
         let v = gs08.get(..6)?;
-        self.versions.get(std::str::from_utf8(v).ok()?)
+        self.named(std::str::from_utf8(v).ok()?)
     }
 }
 
@@ -1250,6 +1317,28 @@ mod tests {
         }
         assert_eq!(index.find(0, 0), None);
         assert_eq!(KeyIndex::default().find(keys[0], 0), None);
+    }
+
+    #[test]
+    fn lazy_embedded_versions_are_the_eager_ones() {
+        let eager = Grammars::embedded().unwrap();
+        let lazy = Grammars::embedded_lazy();
+        assert!(lazy.versions.is_empty());
+        for (name, v) in &eager.versions {
+            let l = lazy.named(name).expect(name);
+            assert_eq!(l.dict.segments.len(), v.dict.segments.len(), "{name}");
+            assert_eq!(l.dict.elements.len(), v.dict.elements.len(), "{name}");
+            let mut sets: Vec<_> = l.sets.keys().collect();
+            sets.sort();
+            let mut want: Vec<_> = v.sets.keys().collect();
+            want.sort();
+            assert_eq!(sets, want, "{name}");
+        }
+        assert!(lazy.named("009999").is_none());
+        assert_eq!(
+            lazy.first().map(|v| &v.dict.version),
+            eager.first().map(|v| &v.dict.version)
+        );
     }
 
     #[test]

@@ -1318,22 +1318,81 @@ impl ElementChecker<'_> {
         if !complete && !warnings.seen.insert(at.key(v)) {
             return None;
         }
+        if !complete {
+            // Our list for this element is partial: say so (once), but never reject on it.
+            warnings.list.push(partial_warning(at, v, element));
+            return None;
+        }
         let msg = format!(
             "{at} `{}` is not in the code list of element {} ({})",
             String::from_utf8_lossy(v),
             element.id,
             element.name
         );
-        if complete {
-            Some(msg)
-        } else {
-            // Our list for this element is partial: say so (once), but never reject on it.
-            let w =
-                format!("{msg}; our list for this element is partial, so this is only a warning");
-            warnings.list.push(w);
-            None
-        }
+        Some(msg)
     }
+}
+
+/// A partial-list warning as worded before, with what it was worded from.
+struct Worded {
+    seg: String,
+    p: usize,
+    component: Option<usize>,
+    value: Vec<u8>,
+    element: String,
+    name: String,
+    text: String,
+}
+
+thread_local! {
+    /// Partial-list warnings already worded on this thread, by `At::key`: a partner's code
+    /// misses the same list in every set of a file, and wording it anew took two formats
+    /// per set. Bounded; an entry is used only when everything it was worded from matches.
+    static WORDED: std::cell::RefCell<HashMap<u64, Worded>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// The warning for value `v` at `at` missing the partial code list of `element`.
+fn partial_warning(at: At<'_>, v: &[u8], element: &ElementDef) -> String {
+    let word = || {
+        format!(
+            "{at} `{}` is not in the code list of element {} ({}); our list for this element is partial, so this is only a warning",
+            String::from_utf8_lossy(v),
+            element.id,
+            element.name
+        )
+    };
+    let key = at.key(v);
+    WORDED.with(|cache| {
+        let Ok(mut cache) = cache.try_borrow_mut() else {
+            return word();
+        };
+        if let Some(w) = cache.get(&key) {
+            let same = w.seg == at.seg
+                && w.p == at.p
+                && w.component == at.component
+                && w.value == v
+                && w.element == element.id
+                && w.name == element.name;
+            return if same { w.text.clone() } else { word() };
+        }
+        let text = word();
+        if cache.len() < 4096 {
+            cache.insert(
+                key,
+                Worded {
+                    seg: at.seg.to_string(),
+                    p: at.p,
+                    component: at.component,
+                    value: v.to_vec(),
+                    element: element.id.clone(),
+                    name: element.name.clone(),
+                    text: text.clone(),
+                },
+            );
+        }
+        text
+    })
 }
 
 /// The number of digits of a valid N or R value (its length as X12 counts it: sign and
