@@ -131,10 +131,11 @@ enum Command {
     },
 }
 
-pub(crate) fn load_grammars(dir: Option<&PathBuf>) -> Result<Grammars, String> {
+/// The grammars, hashing their fingerprint only when `fingerprint` asks for it.
+fn load_grammars(dir: Option<&PathBuf>, fingerprint: bool) -> Result<Grammars, String> {
     match dir {
-        Some(d) => Grammars::from_dir(d).map_err(|e| e.to_string()),
-        None => Grammars::embedded().map_err(|e| e.to_string()),
+        Some(d) => Grammars::from_dir_with(d, fingerprint).map_err(|e| e.to_string()),
+        None => Grammars::embedded_with(fingerprint).map_err(|e| e.to_string()),
     }
 }
 
@@ -163,7 +164,19 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let grammars = match load_grammars(cli.grammars.as_ref()) {
+    // Validate and inspect record no provenance: they do without the grammar fingerprint.
+    let fingerprint = !matches!(
+        cli.command,
+        Command::Validate { .. } | Command::Inspect { .. }
+    );
+    // Validate loads the embedded versions its files name, when they name them.
+    let lazy = cli.grammars.is_none() && matches!(cli.command, Command::Validate { .. });
+    let loaded = if lazy {
+        Ok(Grammars::embedded_lazy())
+    } else {
+        load_grammars(cli.grammars.as_ref(), fingerprint)
+    };
+    let grammars = match loaded {
         Ok(g) => g,
         Err(e) => {
             eprintln!("edigate: {e}");

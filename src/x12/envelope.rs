@@ -645,9 +645,8 @@ impl<'g, S: Sink> Engine<'g, S> {
         };
         let dict = self
             .grammars
-            .versions
-            .get(version)
-            .or_else(|| self.grammars.versions.values().next())
+            .named(version)
+            .or_else(|| self.grammars.first())
             .map(|v| &v.dict);
         let Some((dict, def)) = dict.and_then(|d| d.segment(b"TA1").map(|def| (d, def))) else {
             return;

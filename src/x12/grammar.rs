@@ -335,6 +335,9 @@ pub struct SegmentDef {
     pub key: u32,
     pub name: String,
     pub positions: Vec<Position>,
+    /// One past the last mandatory position (0 when none is): positions after a segment's
+    /// last element are looked at for a missing mandatory one only up to here.
+    pub mandatory_end: usize,
     pub syntax: Vec<SyntaxNote>,
     pub notes_memo: NotesMemo,
 }
@@ -461,6 +464,73 @@ pub struct LoopDef {
     /// Indexes of the mandatory children, ascending: closing or skipping part of a loop looks
     /// only at these.
     pub mandatory: Vec<u32>,
+    /// `keys` by key, so placing a segment costs a probe per open loop instead of a scan.
+    pub index: KeyIndex,
+}
+
+/// Where each key occurs in a loop's `keys`: an open-addressing table of (key, first index)
+/// with 0 for an empty slot (no segment key is 0), and per index the next one with the same
+/// key. A loop of fifty children was scanned on every segment that closed an iteration.
+#[derive(Debug, Clone, Default)]
+pub struct KeyIndex {
+    slots: Vec<(u32, u16)>,
+    shift: u32,
+    next: Vec<u16>,
+}
+
+impl KeyIndex {
+    const NONE: u16 = u16::MAX;
+
+    fn new(keys: &[u32]) -> Self {
+        let size = (keys.len() * 2).next_power_of_two().max(8);
+        let shift = 32 - size.trailing_zeros();
+        let mut slots = vec![(0u32, Self::NONE); size];
+        let mut next = vec![Self::NONE; keys.len()];
+        // Backwards, so each key's slot ends holding its first index and `next` runs forwards.
+        for (j, &key) in keys.iter().enumerate().rev() {
+            if key == 0 || j >= usize::from(Self::NONE) {
+                continue;
+            }
+            let mut i = Self::slot(key, shift);
+            while slots[i].0 != 0 && slots[i].0 != key {
+                i = (i + 1) & (size - 1);
+            }
+            if slots[i].0 == key {
+                next[j] = slots[i].1;
+            }
+            slots[i] = (key, j as u16);
+        }
+        KeyIndex { slots, shift, next }
+    }
+
+    #[inline]
+    fn slot(key: u32, shift: u32) -> usize {
+        (key.wrapping_mul(0x9E37_79B1) >> shift) as usize
+    }
+
+    /// The first index at or after `from` whose key is `key`.
+    #[inline]
+    pub fn find(&self, key: u32, from: usize) -> Option<usize> {
+        if key == 0 || self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = Self::slot(key, self.shift);
+        loop {
+            let (k, first) = *self.slots.get(i)?;
+            if k == key {
+                let mut j = first;
+                while usize::from(j) < from {
+                    j = *self.next.get(usize::from(j))?;
+                }
+                return (j != Self::NONE).then_some(usize::from(j));
+            }
+            if k == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -496,11 +566,56 @@ pub struct Grammars {
     pub versions: BTreeMap<String, VersionGrammar>,
     /// Hash of every grammar file's content, recorded in document provenance.
     pub fingerprint: String,
+    /// Embedded versions loaded on first use instead (`embedded_lazy`): `versions` is empty.
+    lazy: Option<std::sync::Arc<LazyVersions>>,
+}
+
+/// Embedded grammar files by version, each version loaded the first time it is asked for.
+#[derive(Debug, Default)]
+struct LazyVersions {
+    files: BTreeMap<String, Vec<(String, String)>>,
+    loaded: BTreeMap<String, std::sync::OnceLock<Option<VersionGrammar>>>,
+}
+
+impl LazyVersions {
+    fn get(&self, version: &str) -> Option<&VersionGrammar> {
+        let cell = self.loaded.get(version)?;
+        cell.get_or_init(|| {
+            let files = self.files.get(version)?;
+            let refs: Vec<&(String, String)> = files.iter().collect();
+            load_version(version, &refs).ok()
+        })
+        .as_ref()
+    }
 }
 
 impl Grammars {
-    /// The grammars shipped inside the binary.
-    pub fn embedded() -> Result<Grammars, GrammarError> {
+    /// The embedded grammars, each version loaded (and checked) only when first asked for,
+    /// without a fingerprint: for a command that records no provenance and may need one
+    /// version of several (a version takes as long to load as a 10 MB file to validate).
+    /// The embedded files load without error (the tests load them all), so a version that
+    /// failed would only read as absent.
+    pub fn embedded_lazy() -> Grammars {
+        let mut lazy = LazyVersions::default();
+        for (path, text) in Self::embedded_files() {
+            let version = Path::new(&path)
+                .parent()
+                .and_then(|d| d.file_name())
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            lazy.loaded.entry(version.clone()).or_default();
+            lazy.files.entry(version).or_default().push((path, text));
+        }
+        for files in lazy.files.values_mut() {
+            files.sort();
+        }
+        Grammars {
+            lazy: Some(std::sync::Arc::new(lazy)),
+            ..Grammars::default()
+        }
+    }
+
+    fn embedded_files() -> Vec<(String, String)> {
         let mut files = Vec::new();
         for dir in EMBEDDED.dirs() {
             for f in dir.files() {
@@ -512,11 +627,43 @@ impl Grammars {
                 }
             }
         }
-        Self::from_files(files)
+        files
+    }
+
+    /// The grammar of a six-character version (`004010`), loaded now if it is loaded lazily.
+    pub fn named(&self, version: &str) -> Option<&VersionGrammar> {
+        match &self.lazy {
+            Some(lazy) => lazy.get(version),
+            None => self.versions.get(version),
+        }
+    }
+
+    /// The grammar of the lowest version there is.
+    pub fn first(&self) -> Option<&VersionGrammar> {
+        match &self.lazy {
+            Some(lazy) => lazy.loaded.keys().next().and_then(|v| lazy.get(v)),
+            None => self.versions.values().next(),
+        }
+    }
+
+    /// The grammars shipped inside the binary.
+    pub fn embedded() -> Result<Grammars, GrammarError> {
+        Self::embedded_with(true)
+    }
+
+    /// `embedded`, with the fingerprint left empty unless asked for: only a command that
+    /// records provenance needs it, and hashing every file is a fifth of the start-up work.
+    pub fn embedded_with(fingerprint: bool) -> Result<Grammars, GrammarError> {
+        Self::from_files_with(Self::embedded_files(), fingerprint)
     }
 
     /// Grammars from a directory holding one subdirectory per version.
     pub fn from_dir(dir: &Path) -> Result<Grammars, GrammarError> {
+        Self::from_dir_with(dir, true)
+    }
+
+    /// `from_dir`, with the fingerprint only when asked for (see `embedded_with`).
+    pub fn from_dir_with(dir: &Path, fingerprint: bool) -> Result<Grammars, GrammarError> {
         let mut files = Vec::new();
         let io_err = |p: &Path, e: std::io::Error| GrammarError {
             file: p.display().to_string(),
@@ -537,11 +684,19 @@ impl Grammars {
                 }
             }
         }
-        Self::from_files(files)
+        Self::from_files_with(files, fingerprint)
     }
 
     /// Grammars from (path, text) pairs; the parent directory name of each path is its version.
-    pub fn from_files(mut files: Vec<(String, String)>) -> Result<Grammars, GrammarError> {
+    pub fn from_files(files: Vec<(String, String)>) -> Result<Grammars, GrammarError> {
+        Self::from_files_with(files, true)
+    }
+
+    /// `from_files`, with the fingerprint only when asked for (see `embedded_with`).
+    pub fn from_files_with(
+        mut files: Vec<(String, String)>,
+        fingerprint: bool,
+    ) -> Result<Grammars, GrammarError> {
         use sha2::Digest;
         files.sort();
         // Grouped by reference: the texts are parsed where they are, not copied per version.
@@ -565,7 +720,7 @@ impl Grammars {
                 })
                 .collect();
             let mut hasher = sha2::Sha256::new();
-            for (path, text) in &files {
+            for (path, text) in files.iter().filter(|_| fingerprint) {
                 hasher.update(path.as_bytes());
                 hasher.update(text.as_bytes());
             }
@@ -582,7 +737,8 @@ impl Grammars {
                     (version.clone(), grammar)
                 })
                 .collect();
-            (loaded, hex::encode(&hasher.finalize()[..8]))
+            let hash = fingerprint.then(|| hex::encode(&hasher.finalize()[..8]));
+            (loaded, hash.unwrap_or_default())
         });
         let mut versions = BTreeMap::new();
         for (version, grammar) in loaded {
@@ -591,13 +747,14 @@ impl Grammars {
         Ok(Grammars {
             versions,
             fingerprint,
+            lazy: None,
         })
     }
 
     /// The grammar for a GS08 value: only its first six characters name the version.
     pub fn version(&self, gs08: &[u8]) -> Option<&VersionGrammar> {
         let v = gs08.get(..6)?;
-        self.versions.get(std::str::from_utf8(v).ok()?)
+        self.named(std::str::from_utf8(v).ok()?)
     }
 }
 
@@ -865,11 +1022,16 @@ fn load_version(
         let syntax = notes(&sctx, &s.syntax, positions.len())?;
         let key = seg_key(id.as_bytes());
         dict.segment_index.insert(key, dict.segments.len());
+        let mandatory_end = positions
+            .iter()
+            .rposition(|p| p.req() == Req::Mandatory)
+            .map_or(0, |i| i + 1);
         dict.segments.push(SegmentDef {
             id: id.clone(),
             key,
             name: s.name.clone(),
             positions,
+            mandatory_end,
             syntax,
             notes_memo: NotesMemo::new(),
         });
@@ -974,6 +1136,7 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
         trigger: seg_key(b"ST"),
         keys: Vec::new(),
         mandatory: Vec::new(),
+        index: KeyIndex::default(),
     }];
     let mut by_path: HashMap<String, usize> = HashMap::new();
     by_path.insert(String::new(), 0);
@@ -1026,7 +1189,7 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
                     return Err(ctx.err(span, format!("loop `{l}` is named after `{first}`, which is not in segments.toml, expected the id of its first segment")));
                 }
                 let idx = loops.len();
-                loops.push(LoopDef { id: l.clone(), path: path.clone(), req, max, children: Vec::new(), trigger, keys: Vec::new(), mandatory: Vec::new() });
+                loops.push(LoopDef { id: l.clone(), path: path.clone(), req, max, children: Vec::new(), trigger, keys: Vec::new(), mandatory: Vec::new(), index: KeyIndex::default() });
                 loops[parent].children.push(Node::Loop(idx));
                 by_path.insert(path, idx);
             }
@@ -1053,7 +1216,7 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
     for i in 0..loops.len() {
         let (keys, mandatory) = {
             let kids = &loops[i].children;
-            let keys = kids
+            let keys: Vec<u32> = kids
                 .iter()
                 .map(|c| match c {
                     Node::Segment { key, .. } => *key,
@@ -1071,6 +1234,7 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
                 .collect();
             (keys, mandatory)
         };
+        loops[i].index = KeyIndex::new(&keys);
         loops[i].keys = keys;
         loops[i].mandatory = mandatory;
     }
@@ -1128,6 +1292,53 @@ mod tests {
         for code in ["", "E", "EAX", "ABCDEF", "LONGCOD", "LONGCODEX"] {
             assert!(!list.contains(code.as_bytes()), "{code}");
         }
+    }
+
+    #[test]
+    fn key_index_finds_what_a_scan_finds() {
+        let keys: Vec<u32> = [
+            "ST", "BEG", "REF", "N1", "REF", "PO1", "REF", "DTM", "N1", "SE", "CTT", "AMT",
+        ]
+        .iter()
+        .map(|k| seg_key(k.as_bytes()))
+        .collect();
+        let index = KeyIndex::new(&keys);
+        for probe in [
+            "ST", "BEG", "REF", "N1", "PO1", "DTM", "SE", "CTT", "AMT", "PID", "X",
+        ] {
+            let key = seg_key(probe.as_bytes());
+            for from in 0..=keys.len() + 1 {
+                let scan = keys
+                    .get(from..)
+                    .and_then(|k| k.iter().position(|&x| x == key))
+                    .map(|p| p + from);
+                assert_eq!(index.find(key, from), scan, "{probe} from {from}");
+            }
+        }
+        assert_eq!(index.find(0, 0), None);
+        assert_eq!(KeyIndex::default().find(keys[0], 0), None);
+    }
+
+    #[test]
+    fn lazy_embedded_versions_are_the_eager_ones() {
+        let eager = Grammars::embedded().unwrap();
+        let lazy = Grammars::embedded_lazy();
+        assert!(lazy.versions.is_empty());
+        for (name, v) in &eager.versions {
+            let l = lazy.named(name).expect(name);
+            assert_eq!(l.dict.segments.len(), v.dict.segments.len(), "{name}");
+            assert_eq!(l.dict.elements.len(), v.dict.elements.len(), "{name}");
+            let mut sets: Vec<_> = l.sets.keys().collect();
+            sets.sort();
+            let mut want: Vec<_> = v.sets.keys().collect();
+            want.sort();
+            assert_eq!(sets, want, "{name}");
+        }
+        assert!(lazy.named("009999").is_none());
+        assert_eq!(
+            lazy.first().map(|v| &v.dict.version),
+            eager.first().map(|v| &v.dict.version)
+        );
     }
 
     #[test]

@@ -259,9 +259,26 @@ fn window(raw: &[u8], base: usize) -> &[u8] {
     raw.get(base..end).unwrap_or_default()
 }
 
-/// Bit i set where `chunk[i] == sep` (chunk at most 64 bytes).
+/// Bit i set where `chunk[i] == sep` (chunk at most 64 bytes). Sixteen bytes a step where
+/// there are that many (most segments), else eight.
 #[inline]
 fn sep_mask(chunk: &[u8], sep: u8) -> u64 {
+    let n = chunk.len();
+    if n >= 16 {
+        let mut mask = 0u64;
+        let mut i = 0;
+        while let Some(w) = chunk.get(i..).and_then(|c| c.first_chunk::<16>()) {
+            mask |= u64::from(mask16(w, sep)) << i;
+            i += 16;
+        }
+        if i < n {
+            // The last sixteen bytes, overlapping those seen, keeping the new bytes' bits.
+            if let Some(last) = chunk.last_chunk::<16>() {
+                mask |= (u64::from(mask16(last, sep)) >> (i + 16 - n)) << i;
+            }
+        }
+        return mask;
+    }
     let mut mask = 0u64;
     let mut shift = 0;
     let mut words = chunk.chunks_exact(8);
@@ -283,6 +300,31 @@ fn sep_mask(chunk: &[u8], sep: u8) -> u64 {
         }
     }
     mask
+}
+
+/// Bit i set where `w[i] == sep`: one compare of all sixteen bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mask16(w: &[u8; 16], sep: u8) -> u32 {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    // SAFETY: SSE2 is part of x86_64, and the unaligned load reads exactly the 16 bytes of `w`.
+    let bits = unsafe {
+        let v = _mm_loadu_si128(w.as_ptr().cast());
+        _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(sep as i8)))
+    };
+    bits as u32
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn mask16(w: &[u8; 16], sep: u8) -> u32 {
+    let (lo, hi) = w.split_at(8);
+    let word = |h: &[u8]| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(h);
+        word_mask(a, sep) as u32
+    };
+    word(lo) | (word(hi) << 8)
 }
 
 /// `sep_mask` of fewer than eight bytes, out of line to keep the hot callers small.
@@ -340,6 +382,31 @@ pub fn elements<'a>(raw: &'a [u8], d: &Delimiters) -> Elements<'a> {
         Some(i) => Elements::new(raw, i + 1, d.element, false),
         None => Elements::new(raw, raw.len(), d.element, true),
     }
+}
+
+/// A segment's id and its elements from one look at its first bytes: the id ends at the first
+/// separator of the window that the elements are then taken from. The same as `segment_id`
+/// and `elements`.
+#[inline]
+pub fn id_and_elements<'a>(raw: &'a [u8], d: &Delimiters) -> (&'a [u8], Elements<'a>) {
+    let sep = d.element;
+    let mask = sep_mask(window(raw, 0), sep);
+    if mask == 0 && raw.len() > 64 {
+        return (segment_id(raw, d), elements(raw, d));
+    }
+    if mask == 0 {
+        return (raw, Elements::new(raw, raw.len(), sep, true));
+    }
+    let i = mask.trailing_zeros() as usize;
+    let els = Elements {
+        raw,
+        start: i + 1,
+        base: 0,
+        mask: mask & (mask - 1),
+        sep,
+        done: false,
+    };
+    (raw.get(..i).unwrap_or_default(), els)
 }
 
 /// Elements of a segment whose separator offsets are known already (a segment held in a
@@ -449,6 +516,42 @@ mod tests {
         let comps: Vec<&[u8]> = split(els[6], d.component).collect();
         assert_eq!(comps, vec![&b"ABC"[..], &b"1"[..]]);
         assert_eq!(elements(b"SE", &d).count(), 0);
+    }
+
+    #[test]
+    fn id_and_elements_agree_with_segment_id_and_elements() {
+        let d = Delimiters::default();
+        let mut cases: Vec<Vec<u8>> = [
+            &b""[..],
+            b"SE",
+            b"SE*",
+            b"*",
+            b"**",
+            b"PO1*1*10*EA*1.5**VP*ABC:1",
+            b"N1*ST*GREAT PLAINS VA MEDICAL CENTER*92*230425",
+        ]
+        .iter()
+        .map(|c| c.to_vec())
+        .collect();
+        for len in [15, 16, 17, 31, 32, 33, 63, 64, 65, 70, 130] {
+            for at in [0, 1, 2, 3, 15, 16, 40, 63, 64, 65, 100] {
+                let mut v: Vec<u8> = (0..len).map(|i| b'A' + (i % 26) as u8).collect();
+                if at < len {
+                    v[at] = b'*';
+                }
+                if at + 5 < len {
+                    v[at + 5] = b'*';
+                }
+                cases.push(v);
+            }
+        }
+        for raw in &cases {
+            let (id, els) = id_and_elements(raw, &d);
+            assert_eq!(id, segment_id(raw, &d), "{raw:?}");
+            let ours: Vec<&[u8]> = els.collect();
+            let plain: Vec<&[u8]> = elements(raw, &d).collect();
+            assert_eq!(ours, plain, "{raw:?}");
+        }
     }
 
     #[test]

@@ -280,8 +280,8 @@ impl<'g> SetWalker<'g> {
 
     /// Places one segment (after ST) in the structure and checks its elements.
     pub fn segment(&mut self, raw: &[u8], d: &Delimiters, position: u32, offset: u64) {
-        let id = lexer::segment_id(raw, d);
-        self.segment_with(raw, id, d, position, offset, || lexer::elements(raw, d));
+        let (id, els) = lexer::id_and_elements(raw, d);
+        self.segment_with(raw, id, d, position, offset, || els);
     }
 
     /// `segment` with the id given and the elements from `els` (called at most once, only
@@ -302,9 +302,9 @@ impl<'g> SetWalker<'g> {
             let (lp_idx, pos) = (self.frames[depth].lp, self.frames[depth].pos);
             let lp = &self.set.loops[lp_idx];
             let first = if depth > 0 { pos.max(1) } else { pos };
-            let hit = lp.keys[first..].iter().position(|&k| k == key);
-            let Some(rel) = hit else { continue };
-            let i = first + rel;
+            let Some(i) = lp.index.find(key, first) else {
+                continue;
+            };
             // Nothing to close when the segment is in the innermost loop, and nothing skipped
             // when it is the node at hand or the next one (the node at hand was seen).
             if self.frames.len() > depth + 1 {
@@ -563,15 +563,15 @@ pub fn check_elements<'r>(
     let mut out = Vec::new();
     // Separators inside elements are rare: one scan of the whole segment spares a scan of
     // every element.
+    let scan = scan_segment(raw, d);
     let checker = ElementChecker {
         dict,
         d,
         lenient,
         version_5010: dict.since_5010,
-        component_in_segment: memchr::memchr(d.component, raw).is_some(),
-        repetition_in_segment: d
-            .repetition
-            .is_some_and(|r| memchr::memchr(r, raw).is_some()),
+        component_in_segment: scan.component,
+        repetition_in_segment: scan.repetition,
+        plain_segment: scan.plain,
     };
     let mut present: u64 = 0;
     let mut n = 0usize;
@@ -629,7 +629,13 @@ pub fn check_elements<'r>(
         }
         checker.position(def, i + 1, pos, value, &mut out, warnings);
     }
-    for (i, pos) in def.positions.iter().enumerate().skip(n) {
+    for (i, pos) in def
+        .positions
+        .iter()
+        .enumerate()
+        .take(def.mandatory_end)
+        .skip(n)
+    {
         if pos.req() == Req::Mandatory {
             out.push(missing_element(dict, def, i + 1, pos));
         }
@@ -783,6 +789,8 @@ struct ElementChecker<'a> {
     version_5010: bool,
     component_in_segment: bool,
     repetition_in_segment: bool,
+    /// Every byte of the segment is printable ASCII, so every value of it is plain text.
+    plain_segment: bool,
 }
 
 /// What the element rules say of one non-empty value. `classify` decides it without building
@@ -826,6 +834,118 @@ fn plain_text(v: &[u8]) -> bool {
             .remainder()
             .iter()
             .all(|&b| TEXT_CLASS[b as usize] == 0)
+}
+
+/// What one pass over a segment's bytes tells the element checks.
+#[derive(Debug, PartialEq, Eq)]
+struct SegmentScan {
+    component: bool,
+    repetition: bool,
+    /// Every byte is printable ASCII (`plain_text` of the whole segment).
+    plain: bool,
+}
+
+/// Looks at a segment's bytes once, eight at a time, for separators inside elements and for
+/// bytes that are not plain text: the values of a plain segment need no text check each.
+#[inline]
+fn scan_segment(raw: &[u8], d: &Delimiters) -> SegmentScan {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(scan) = scan_wide(raw, d) {
+        return scan;
+    }
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let c = ONES.wrapping_mul(u64::from(d.component));
+    let r = ONES.wrapping_mul(u64::from(d.repetition.unwrap_or(0)));
+    // Per word: 0x80 in some byte when one is unusual text (see `plain_text`), equals the
+    // component separator, or equals the repetition separator (exact about whether any does).
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let (mut bad, mut comp, mut rep) = (0u64, 0u64, 0u64);
+    let mut word = |w: &[u8; 8]| {
+        let x = u64::from_le_bytes(*w);
+        bad |= x | (x.wrapping_sub(ONES * 0x20) & !x) | zero(x ^ (ONES * 0x7F));
+        comp |= zero(x ^ c);
+        rep |= zero(x ^ r);
+    };
+    let mut words = raw.chunks_exact(8);
+    for w in &mut words {
+        if let Some(w) = w.first_chunk::<8>() {
+            word(w);
+        }
+    }
+    if !words.remainder().is_empty() {
+        match raw.last_chunk::<8>() {
+            // The last eight bytes again, overlapping words already seen: all the tests ask is
+            // whether any byte matches.
+            Some(last) => word(last),
+            None => {
+                for &b in raw {
+                    bad |= u64::from(TEXT_CLASS[b as usize] != 0) << 7;
+                    comp |= u64::from(b == d.component) << 7;
+                    rep |= u64::from(b == d.repetition.unwrap_or(0)) << 7;
+                }
+            }
+        }
+    }
+    SegmentScan {
+        component: comp & HIGH != 0,
+        repetition: d.repetition.is_some() && rep & HIGH != 0,
+        plain: bad & HIGH == 0,
+    }
+}
+
+/// `scan_segment` sixteen bytes a step, for a segment of at least sixteen bytes (else `None`).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn scan_wide(raw: &[u8], d: &Delimiters) -> Option<SegmentScan> {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_setzero_si128,
+    };
+    if raw.len() < 16 {
+        return None;
+    }
+    let last = raw.last_chunk::<16>()?;
+    // SAFETY: SSE2 is part of x86_64, and each unaligned load reads exactly the 16 bytes of
+    // the array it is given.
+    unsafe {
+        let c = _mm_set1_epi8(d.component as i8);
+        let r = _mm_set1_epi8(d.repetition.unwrap_or(0) as i8);
+        let space = _mm_set1_epi8(0x20);
+        let del = _mm_set1_epi8(0x7F);
+        let (mut bad, mut comp, mut rep) = (
+            _mm_setzero_si128(),
+            _mm_setzero_si128(),
+            _mm_setzero_si128(),
+        );
+        // Signed, a byte above 0x7F is below the space too: one compare finds control bytes
+        // and non-ASCII ones.
+        let mut step = |w: &[u8; 16]| {
+            let v: __m128i = _mm_loadu_si128(w.as_ptr().cast());
+            bad = _mm_or_si128(
+                bad,
+                _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del)),
+            );
+            comp = _mm_or_si128(comp, _mm_cmpeq_epi8(v, c));
+            rep = _mm_or_si128(rep, _mm_cmpeq_epi8(v, r));
+        };
+        let mut chunks = raw.chunks_exact(16);
+        for w in &mut chunks {
+            if let Some(w) = w.first_chunk::<16>() {
+                step(w);
+            }
+        }
+        // The last sixteen bytes again, overlapping those seen: the tests ask only whether
+        // any byte matches.
+        if !chunks.remainder().is_empty() {
+            step(last);
+        }
+        Some(SegmentScan {
+            component: _mm_movemask_epi8(comp) != 0,
+            repetition: d.repetition.is_some() && _mm_movemask_epi8(rep) != 0,
+            plain: _mm_movemask_epi8(bad) == 0,
+        })
+    }
 }
 
 /// Per byte of a text value: 1 for a control byte or DEL (always invalid), 2 for a byte above
@@ -1073,7 +1193,7 @@ impl ElementChecker<'_> {
                 None => return Finding::NotANumber,
             },
             ElemType::B => v.len(),
-            _ if plain_text(v) => v.len(),
+            _ if self.plain_segment || plain_text(v) => v.len(),
             _ => match self.unusual_text(v) {
                 Ok(chars) => chars,
                 Err(b) => return Finding::InvalidCharacter(b),
@@ -1198,22 +1318,81 @@ impl ElementChecker<'_> {
         if !complete && !warnings.seen.insert(at.key(v)) {
             return None;
         }
+        if !complete {
+            // Our list for this element is partial: say so (once), but never reject on it.
+            warnings.list.push(partial_warning(at, v, element));
+            return None;
+        }
         let msg = format!(
             "{at} `{}` is not in the code list of element {} ({})",
             String::from_utf8_lossy(v),
             element.id,
             element.name
         );
-        if complete {
-            Some(msg)
-        } else {
-            // Our list for this element is partial: say so (once), but never reject on it.
-            let w =
-                format!("{msg}; our list for this element is partial, so this is only a warning");
-            warnings.list.push(w);
-            None
-        }
+        Some(msg)
     }
+}
+
+/// A partial-list warning as worded before, with what it was worded from.
+struct Worded {
+    seg: String,
+    p: usize,
+    component: Option<usize>,
+    value: Vec<u8>,
+    element: String,
+    name: String,
+    text: String,
+}
+
+thread_local! {
+    /// Partial-list warnings already worded on this thread, by `At::key`: a partner's code
+    /// misses the same list in every set of a file, and wording it anew took two formats
+    /// per set. Bounded; an entry is used only when everything it was worded from matches.
+    static WORDED: std::cell::RefCell<HashMap<u64, Worded>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// The warning for value `v` at `at` missing the partial code list of `element`.
+fn partial_warning(at: At<'_>, v: &[u8], element: &ElementDef) -> String {
+    let word = || {
+        format!(
+            "{at} `{}` is not in the code list of element {} ({}); our list for this element is partial, so this is only a warning",
+            String::from_utf8_lossy(v),
+            element.id,
+            element.name
+        )
+    };
+    let key = at.key(v);
+    WORDED.with(|cache| {
+        let Ok(mut cache) = cache.try_borrow_mut() else {
+            return word();
+        };
+        if let Some(w) = cache.get(&key) {
+            let same = w.seg == at.seg
+                && w.p == at.p
+                && w.component == at.component
+                && w.value == v
+                && w.element == element.id
+                && w.name == element.name;
+            return if same { w.text.clone() } else { word() };
+        }
+        let text = word();
+        if cache.len() < 4096 {
+            cache.insert(
+                key,
+                Worded {
+                    seg: at.seg.to_string(),
+                    p: at.p,
+                    component: at.component,
+                    value: v.to_vec(),
+                    element: element.id.clone(),
+                    name: element.name.clone(),
+                    text: text.clone(),
+                },
+            );
+        }
+        text
+    })
 }
 
 /// The number of digits of a valid N or R value (its length as X12 counts it: sign and
@@ -1286,6 +1465,35 @@ mod tests {
         }
         assert!(plain_text(b""));
         assert!(plain_text(b" ~!09AZaz}"));
+    }
+
+    #[test]
+    fn segment_scan_agrees_with_byte_tests() {
+        let delims = [
+            Delimiters::default(),
+            Delimiters {
+                repetition: None,
+                ..Delimiters::default()
+            },
+        ];
+        for d in &delims {
+            for len in 0..70usize {
+                for at in 0..len.max(1) {
+                    for b in [b':', b'^', 0x00, 0x1F, 0x7F, 0x80, 0xFF, b' ', b'~', b'A'] {
+                        let mut v: Vec<u8> = (0..len).map(|i| b'A' + (i % 26) as u8).collect();
+                        if at < len {
+                            v[at] = b;
+                        }
+                        let want = SegmentScan {
+                            component: v.contains(&d.component),
+                            repetition: d.repetition.is_some_and(|r| v.contains(&r)),
+                            plain: plain_text(&v),
+                        };
+                        assert_eq!(scan_segment(&v, d), want, "{v:?} {d:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
