@@ -316,8 +316,8 @@ fn move_file(
         // Archived: no reason file to name after the target, so the move picks its own name.
         return match rename_new(path, dir, &name) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Ok(Some(())) => Ok(()),
-            Err(_) | Ok(None) => move_to(path, &unique(dir, &name)),
+            Ok(true) => Ok(()),
+            Err(_) | Ok(false) => move_to(path, &unique(dir, &name)),
         };
     };
     // The reason goes in first, so a crash between the two leaves the file in the drop folder
@@ -349,9 +349,9 @@ fn move_to(path: &Path, target: &Path) -> Result<(), PipelineError> {
 
 /// Renames `path` into `dir` as `name`, or `name.1`, `name.2`... when taken, never replacing a
 /// file: one `renameat2(RENAME_NOREPLACE)` per move (a stat before each rename cost the
-/// settling thread about a quarter of its time). `Ok(None)` where the system or filesystem
+/// settling thread about a quarter of its time). `Ok(false)` where the system or filesystem
 /// cannot do it (other systems, another filesystem): the caller takes the general way.
-fn rename_new(path: &Path, dir: &Path, name: &str) -> std::io::Result<Option<()>> {
+fn rename_new(path: &Path, dir: &Path, name: &str) -> std::io::Result<bool> {
     #[cfg(target_os = "linux")]
     {
         use std::ffi::CString;
@@ -376,21 +376,21 @@ fn rename_new(path: &Path, dir: &Path, name: &str) -> std::io::Result<Option<()>
                 )
             };
             if rc == 0 {
-                return Ok(Some(()));
+                return Ok(true);
             }
             let e = std::io::Error::last_os_error();
             match e.raw_os_error() {
                 Some(libc::EEXIST) => continue,
-                Some(libc::EINVAL | libc::ENOSYS | libc::EXDEV) => return Ok(None),
+                Some(libc::EINVAL | libc::ENOSYS | libc::EXDEV) => return Ok(false),
                 _ => return Err(e),
             }
         }
-        Ok(None)
+        Ok(false)
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (path, dir, name);
-        Ok(None)
+        Ok(false)
     }
 }
 
@@ -401,7 +401,8 @@ fn rename_new(path: &Path, dir: &Path, name: &str) -> std::io::Result<Option<()>
 /// Pipelined in three stages on their own threads: this one reads, checks and maps batch k+2
 /// (touching no store) while another receives and commits batch k+1 in one transaction, and a
 /// third flushes and then moves the files of batch k. The flush comes after batch k's commit
-/// returned, so it covers it (and perhaps part of k+1, which does no harm).
+/// returned, so it covers it (and perhaps part of k+1, which does no harm). Each hand-over
+/// holds up to two batches, so a stage waiting on a slow fsync does not stall the one before.
 pub fn poll_once(gw: &Gateway, watch: &mut Watch) -> Result<usize, PipelineError> {
     let cfg = &gw.config;
     let ready = watch.ready(&cfg.in_dir, Duration::from_millis(cfg.settle_ms));
@@ -543,8 +544,7 @@ mod tests {
         for (n, text) in ["third", "fourth"].iter().enumerate() {
             let p = inbox.join("po.x12");
             fs::write(&p, text).unwrap();
-            let moved = rename_new(&p, &archive, "po.x12").unwrap();
-            if moved.is_none() {
+            if !rename_new(&p, &archive, "po.x12").unwrap() {
                 // A system without RENAME_NOREPLACE: the general way must do the same.
                 move_to(&p, &unique(&archive, "po.x12")).unwrap();
             }

@@ -98,16 +98,30 @@ pub enum Target {
     /// The id of a qualifier/id pair (elements 235/234) whose qualifier is one of these.
     Pair {
         seg: String,
-        qualifiers: Vec<String>,
-        /// Each of `qualifiers` as an `x12::id_code`, worked out once here rather than for
-        /// every pair read.
-        codes: Vec<u32>,
+        qualifiers: Vec<Qualifier>,
         conds: Vec<Cond>,
     },
     /// ISA or GS element of the envelope (read only).
     Envelope { seg: String, elem: usize },
     /// A segment or loop step with no element: used by `each` and `in`.
     Node,
+}
+
+/// A qualifier a pair path names (`PO1[VP|VN]`), with its `x12::id_code` worked out once here
+/// rather than on every pair read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qualifier {
+    pub text: String,
+    pub code: u32,
+}
+
+impl Qualifier {
+    pub fn new(text: &str) -> Self {
+        Qualifier {
+            text: text.to_string(),
+            code: crate::map::x12::id_code(text.as_bytes()),
+        }
+    }
 }
 
 /// An X12 path: loop steps then a target.
@@ -223,11 +237,7 @@ impl X12Path {
             }) {
                 Target::Pair {
                     seg: id.to_string(),
-                    qualifiers: inner.split('|').map(str::to_string).collect(),
-                    codes: inner
-                        .split('|')
-                        .map(|q| crate::map::x12::id_code(q.as_bytes()))
-                        .collect(),
+                    qualifiers: inner.split('|').map(Qualifier::new).collect(),
                     conds: Vec::new(),
                 }
             } else {

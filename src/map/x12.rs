@@ -12,7 +12,7 @@ use serde_json::{Map as JsonMap, Value};
 
 use super::convert::{self, ValueError};
 use super::node::{self, Node as Doc};
-use super::path::{Cond, Step, Target, X12Path};
+use super::path::{Cond, Qualifier, Step, Target, X12Path};
 use super::rules::{Block, Convert, Only, Rule, Source, Table};
 use super::{Map, MapError, Tables, TranslateError};
 use crate::x12::grammar::{
@@ -275,7 +275,7 @@ impl Checker<'_> {
 pub fn check(map: &Map, grammars: &crate::x12::grammar::Grammars) -> Result<(), MapError> {
     let set_id = map.set.clone().unwrap_or_default();
     for version in &map.versions {
-        let v = grammars.versions.get(version).ok_or_else(|| {
+        let v = grammars.named(version).ok_or_else(|| {
             MapError::at(
                 &map.file,
                 1,
@@ -780,7 +780,6 @@ impl<'a> Inbound<'a> {
             Target::Pair {
                 seg,
                 qualifiers,
-                codes,
                 conds,
             } => {
                 let Some(s) = self.find_segment(c, seg, conds) else {
@@ -809,13 +808,13 @@ impl<'a> Inbound<'a> {
                 let stopped = quals.iter().any(|&(code, ascii, q, v)| {
                     // Compared as bytes (as `id_code`s: qualifiers are two or three bytes); only
                     // a qualifier that is not ASCII is compared as the lossy text it reads as.
-                    let wanted = qualifiers.iter().zip(codes).any(|(x, &w)| {
-                        w == code
+                    let wanted = qualifiers.iter().any(|x| {
+                        x.code == code
                             && (code != LONG_ID
-                                || tree.element(s, q).unwrap_or(b"") == x.as_bytes())
+                                || tree.element(s, q).unwrap_or(b"") == x.text.as_bytes())
                     }) || (!ascii && {
                         let t = String::from_utf8_lossy(tree.element(s, q).unwrap_or(b""));
-                        qualifiers.iter().any(|x| *x == t)
+                        qualifiers.iter().any(|x| x.text == t)
                     });
                     if !wanted {
                         return false;
@@ -1426,7 +1425,7 @@ impl<'a> Outbound<'a> {
             Target::Element { elem, comp, .. } => set_element(seg, *elem, *comp, v),
             Target::Pair { qualifiers, .. } => {
                 if let Some(&(q, i)) = pairs.iter().find(|(q, _)| seg.get(*q).is_empty()) {
-                    set_element(seg, q, None, &qualifiers[0]);
+                    set_element(seg, q, None, &qualifiers[0].text);
                     set_element(seg, i, None, v);
                 }
             }
@@ -1532,11 +1531,8 @@ impl<'a> Outbound<'a> {
             };
             let mut p = p.clone();
             let accepted = match &mut p.target {
-                Target::Pair {
-                    qualifiers, codes, ..
-                } if qualifiers.iter().any(|x| x == q) => {
-                    *qualifiers = vec![q.to_string()];
-                    *codes = vec![id_code(q.as_bytes())];
+                Target::Pair { qualifiers, .. } if qualifiers.iter().any(|x| x.text == q) => {
+                    *qualifiers = vec![Qualifier::new(q)];
                     true
                 }
                 Target::Element { conds, .. } => match conds.first_mut() {

@@ -563,6 +563,8 @@ pub struct VersionGrammar {
 /// Every loaded version, keyed by the six-character version (`004010`).
 #[derive(Debug, Clone, Default)]
 pub struct Grammars {
+    /// Empty for [`Grammars::embedded_lazy`]: look a version up with `named`, `version` or
+    /// `first`, which load it on first use.
     pub versions: BTreeMap<String, VersionGrammar>,
     /// Hash of every grammar file's content, recorded in document provenance.
     pub fingerprint: String,
@@ -589,6 +591,15 @@ impl LazyVersions {
     }
 }
 
+/// The version a grammar file belongs to: the name of its directory (`.../004010/850.toml`).
+fn version_of(path: &str) -> String {
+    Path::new(path)
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 impl Grammars {
     /// The embedded grammars, each version loaded (and checked) only when first asked for,
     /// without a fingerprint: for a command that records no provenance and may need one
@@ -598,11 +609,7 @@ impl Grammars {
     pub fn embedded_lazy() -> Grammars {
         let mut lazy = LazyVersions::default();
         for (path, text) in Self::embedded_files() {
-            let version = Path::new(&path)
-                .parent()
-                .and_then(|d| d.file_name())
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let version = version_of(&path);
             lazy.loaded.entry(version.clone()).or_default();
             lazy.files.entry(version).or_default().push((path, text));
         }
@@ -702,13 +709,10 @@ impl Grammars {
         // Grouped by reference: the texts are parsed where they are, not copied per version.
         let mut by_version: BTreeMap<String, Vec<&(String, String)>> = BTreeMap::new();
         for file in &files {
-            let p = Path::new(&file.0);
-            let version = p
-                .parent()
-                .and_then(|d| d.file_name())
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            by_version.entry(version).or_default().push(file);
+            by_version
+                .entry(version_of(&file.0))
+                .or_default()
+                .push(file);
         }
         // Every command starts by loading all versions: one thread per version, and the
         // fingerprint hashed meanwhile, keep that off the front of a run.
@@ -719,11 +723,14 @@ impl Grammars {
                     (version, scope.spawn(move || load_version(version, files)))
                 })
                 .collect();
-            let mut hasher = sha2::Sha256::new();
-            for (path, text) in files.iter().filter(|_| fingerprint) {
-                hasher.update(path.as_bytes());
-                hasher.update(text.as_bytes());
-            }
+            let hash = fingerprint.then(|| {
+                let mut hasher = sha2::Sha256::new();
+                for (path, text) in &files {
+                    hasher.update(path.as_bytes());
+                    hasher.update(text.as_bytes());
+                }
+                hex::encode(&hasher.finalize()[..8])
+            });
             let loaded: Vec<_> = loaders
                 .into_iter()
                 .map(|(version, h)| {
@@ -737,7 +744,6 @@ impl Grammars {
                     (version.clone(), grammar)
                 })
                 .collect();
-            let hash = fingerprint.then(|| hex::encode(&hasher.finalize()[..8]));
             (loaded, hash.unwrap_or_default())
         });
         let mut versions = BTreeMap::new();

@@ -816,24 +816,29 @@ enum Finding {
 /// matches).
 #[inline]
 fn plain_text(v: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut words = v.chunks_exact(8);
     let mut bad = 0u64;
     for w in &mut words {
         let mut a = [0u8; 8];
         a.copy_from_slice(w);
-        let x = u64::from_le_bytes(a);
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x;
-        let del = x ^ (ONES * 0x7F);
-        let is_del = del.wrapping_sub(ONES) & !del;
-        bad |= x | below_space | is_del;
+        bad |= unplain_bytes(u64::from_le_bytes(a));
     }
     bad & HIGH == 0
         && words
             .remainder()
             .iter()
             .all(|&b| TEXT_CLASS[b as usize] == 0)
+}
+
+/// 0x80 in some byte of the word `x` when one of its bytes is not plain text: a control byte,
+/// DEL or a byte above 0x7F (exact about whether any is, which is all the callers ask).
+#[inline(always)]
+fn unplain_bytes(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x;
+    let del = x ^ (ONES * 0x7F);
+    x | below_space | (del.wrapping_sub(ONES) & !del)
 }
 
 /// What one pass over a segment's bytes tells the element checks.
@@ -863,7 +868,7 @@ fn scan_segment(raw: &[u8], d: &Delimiters) -> SegmentScan {
     let (mut bad, mut comp, mut rep) = (0u64, 0u64, 0u64);
     let mut word = |w: &[u8; 8]| {
         let x = u64::from_le_bytes(*w);
-        bad |= x | (x.wrapping_sub(ONES * 0x20) & !x) | zero(x ^ (ONES * 0x7F));
+        bad |= unplain_bytes(x);
         comp |= zero(x ^ c);
         rep |= zero(x ^ r);
     };
