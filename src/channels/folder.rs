@@ -9,7 +9,8 @@
 //! files are moved (group commit: every sled transaction costs a synchronous log write, so
 //! per-file ones dominated). Reading and checking, committing, and flushing and moving run as a pipeline on three threads.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -21,10 +22,23 @@ use sha2::{Digest, Sha256};
 use crate::pipeline::{Gateway, Outcome, PipelineError, Prepared};
 use crate::store::{InboxId, InboxMeta};
 
-/// Files seen but not yet settled: path → (size, mtime, first seen unchanged).
+/// Files seen but not yet settled, by path.
 #[derive(Default)]
 pub struct Watch {
-    pending: HashMap<PathBuf, (u64, SystemTime, Instant)>,
+    pending: HashMap<PathBuf, Seen>,
+    /// Counts scans, so a scan can drop the files it no longer saw without a set of the ones
+    /// it did.
+    scans: u64,
+}
+
+/// A file as the watch last saw it.
+struct Seen {
+    len: u64,
+    mtime: SystemTime,
+    /// When it was first seen with this size and mtime.
+    since: Instant,
+    /// The scan that last saw it.
+    scan: u64,
 }
 
 fn skip(name: &str) -> bool {
@@ -41,31 +55,45 @@ impl Watch {
         let Ok(rd) = fs::read_dir(dir) else {
             return Vec::new();
         };
-        // A set: with thousands of files waiting, a list made this quadratic.
-        let mut seen = HashSet::new();
+        // One clock reading per scan: a folder can hold thousands of files, and every file
+        // of a scan is judged against the same moment.
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        self.scans += 1;
+        let scan = self.scans;
         for e in rd.flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
+            if skip(&e.file_name().to_string_lossy()) {
+                continue;
+            }
             let Ok(md) = e.metadata() else { continue };
-            if !md.is_file() || skip(&name) {
+            if !md.is_file() {
                 continue;
             }
-            let mtime = md.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            seen.insert(p.clone());
-            let entry = self
-                .pending
-                .entry(p.clone())
-                .or_insert((md.len(), mtime, Instant::now()));
-            if entry.0 != md.len() || entry.1 != mtime {
-                *entry = (md.len(), mtime, Instant::now());
-                continue;
-            }
-            let old_enough = mtime.elapsed().map(|e| e >= settle).unwrap_or(false);
-            if entry.2.elapsed() >= settle || old_enough {
-                ready.push((mtime, p));
+            let (len, mtime) = (md.len(), md.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+            let old_enough = wall.duration_since(mtime).is_ok_and(|age| age >= settle);
+            match self.pending.entry(e.path()) {
+                Entry::Occupied(mut o) => {
+                    let seen = o.get_mut();
+                    seen.scan = scan;
+                    if seen.len != len || seen.mtime != mtime {
+                        (seen.len, seen.mtime, seen.since) = (len, mtime, now);
+                    } else if now.duration_since(seen.since) >= settle || old_enough {
+                        ready.push((mtime, o.key().clone()));
+                    }
+                }
+                Entry::Vacant(v) => {
+                    if settle.is_zero() || old_enough {
+                        ready.push((mtime, v.key().clone()));
+                    }
+                    v.insert(Seen {
+                        len,
+                        mtime,
+                        since: now,
+                        scan,
+                    });
+                }
             }
         }
-        self.pending.retain(|p, _| seen.contains(p));
+        self.pending.retain(|_, seen| seen.scan == scan);
         ready.sort();
         ready.into_iter().map(|(_, p)| p).collect()
     }
@@ -401,12 +429,13 @@ fn rename_new(path: &Path, dir: &Path, name: &str) -> std::io::Result<bool> {
 /// Pipelined in three stages on their own threads: this one reads, checks and maps batch k+2
 /// (touching no store) while another receives and commits batch k+1 in one transaction, and a
 /// third flushes and then moves the files of batch k. The flush comes after batch k's commit
-/// returned, so it covers it (and perhaps part of k+1, which does no harm). Each hand-over
-/// holds up to two batches, so a stage waiting on a slow fsync does not stall the one before.
+/// returned, so it covers it (and perhaps part of k+1, which does no harm). The checked
+/// batches wait two deep for the commit, the committed ones four deep for the flush: a flush
+/// that waits on a slow fsync then does not stall the commit, which every batch waits for.
 pub fn poll_once(gw: &Gateway, watch: &mut Watch) -> Result<usize, PipelineError> {
     let cfg = &gw.config;
     let ready = watch.ready(&cfg.in_dir, Duration::from_millis(cfg.settle_ms));
-    let chunks: Vec<&[PathBuf]> = ready.chunks(cfg.batch.max(1)).collect();
+    let chunks = batches(&ready, cfg.batch);
     let mut settled = Vec::new();
     let result = if chunks.len() <= 1 {
         match chunks.first() {
@@ -422,6 +451,35 @@ pub fn poll_once(gw: &Gateway, watch: &mut Watch) -> Result<usize, PipelineError
         watch.forget(p);
     }
     result
+}
+
+/// Splits the ready files into batches of `batch`, except that a run of many batches starts
+/// and ends with smaller ones (an eighth, a quarter, a half): the pipeline's first commit
+/// waits for the first batch to be checked, and the last flush and moves wait for the last
+/// commit, so small batches at both ends keep the stages busy for more of the run.
+fn batches(files: &[PathBuf], batch: usize) -> Vec<&[PathBuf]> {
+    let b = batch.max(1);
+    let ramp = [b / 8, b / 4, b / 2].map(|n| n.max(1));
+    let ramped: usize = ramp.iter().sum();
+    if files.len() < 2 * ramped + 2 * b {
+        return files.chunks(b).collect();
+    }
+    let middle = files.len() - 2 * ramped;
+    let mut sizes: Vec<usize> = ramp.to_vec();
+    sizes.extend(std::iter::repeat_n(b, middle / b));
+    if middle % b > 0 {
+        sizes.push(middle % b);
+    }
+    sizes.extend(ramp.iter().rev());
+    let mut rest = files;
+    sizes
+        .into_iter()
+        .map(|n| {
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            head
+        })
+        .collect()
 }
 
 type Finished = Vec<(PathBuf, InboxId, Outcome)>;
@@ -440,7 +498,7 @@ fn pipelined(
 ) -> Result<usize, PipelineError> {
     let (to_commit, commits) = std::sync::mpsc::sync_channel::<Batch>(2);
     // The settler also frees each committed batch.
-    let (to_settle, settles) = std::sync::mpsc::sync_channel::<(Finished, Batch)>(2);
+    let (to_settle, settles) = std::sync::mpsc::sync_channel::<(Finished, Batch)>(4);
     std::thread::scope(|scope| {
         let settler = scope.spawn(move || {
             yield_to_commit();
@@ -563,5 +621,57 @@ mod tests {
             gone.err().map(|e| e.kind()),
             Some(std::io::ErrorKind::NotFound)
         );
+    }
+
+    #[test]
+    fn long_runs_ramp_up_and_down_and_keep_every_file_in_order() {
+        let files: Vec<PathBuf> = (0..10_000)
+            .map(|i| PathBuf::from(format!("f{i}")))
+            .collect();
+        let sizes = |n: usize, b: usize| -> Vec<usize> {
+            let chunks = batches(&files[..n], b);
+            let joined: Vec<&PathBuf> = chunks.iter().flat_map(|c| c.iter()).collect();
+            assert_eq!(joined, files[..n].iter().collect::<Vec<_>>());
+            chunks.iter().map(|c| c.len()).collect()
+        };
+        let mut want = vec![62, 125, 250];
+        want.extend([500; 18]);
+        want.extend([126, 250, 125, 62]);
+        assert_eq!(sizes(10_000, 500), want);
+        // Too few for a ramp: plain batches, as before.
+        assert_eq!(sizes(1_500, 500), [500, 500, 500]);
+        assert_eq!(sizes(300, 500), [300]);
+        assert_eq!(sizes(5, 1), [1; 5]);
+        assert!(sizes(0, 500).is_empty());
+    }
+
+    #[test]
+    fn a_file_is_ready_once_unchanged_for_the_settle_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let settle = Duration::from_millis(300);
+        let mut watch = Watch::default();
+        let p = dir.join("po.x12");
+        fs::write(&p, "ISA").unwrap();
+        fs::write(dir.join(".hidden"), "x").unwrap();
+        fs::write(dir.join("po.x12.part"), "x").unwrap();
+        fs::create_dir(dir.join("sub")).unwrap();
+        // Just written: not settled, on the first scan or the next.
+        assert!(watch.ready(dir, settle).is_empty());
+        assert!(watch.ready(dir, settle).is_empty());
+        std::thread::sleep(Duration::from_millis(200));
+        // Grew: the settle time starts again.
+        fs::write(&p, "ISA*00").unwrap();
+        assert!(watch.ready(dir, settle).is_empty());
+        std::thread::sleep(Duration::from_millis(350));
+        assert_eq!(watch.ready(dir, settle), vec![p.clone()]);
+        // Without a settle time everything present is ready, oldest first.
+        let q = dir.join("a.x12");
+        fs::write(&q, "ISA").unwrap();
+        assert_eq!(watch.ready(dir, Duration::ZERO), vec![p.clone(), q.clone()]);
+        // Files that went away are forgotten by the next scan.
+        fs::remove_file(&p).unwrap();
+        assert_eq!(watch.ready(dir, Duration::ZERO), vec![q]);
+        assert_eq!(watch.pending.len(), 1);
     }
 }
