@@ -426,7 +426,7 @@ fn rename_new(path: &Path, dir: &Path, name: &str) -> std::io::Result<bool> {
 /// move the batch's files. A file leaves the drop folder only after everything received and
 /// decided from it is durable, so a crash at any point repeats work but never loses it.
 ///
-/// Pipelined in three stages on their own threads: this one reads, checks and maps batch k+2
+/// Pipelined in three stages on their own threads: one reads, checks and maps batch k+2
 /// (touching no store) while another receives and commits batch k+1 in one transaction, and a
 /// third flushes and then moves the files of batch k. The flush comes after batch k's commit
 /// returned, so it covers it (and perhaps part of k+1, which does no harm). The checked
@@ -523,21 +523,21 @@ fn pipelined(
             }
             Ok(())
         });
-        let mut prepared = Ok(());
-        for files in chunks {
-            match prepare_batch(gw, files) {
-                Ok(b) => {
-                    if to_commit.send(b).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    prepared = Err(e);
+        // Its own thread, so it can run below the commit thread's priority as the other
+        // stages do (a thread's niceness cannot be raised back without privileges).
+        let preparer = scope.spawn(move || {
+            yield_to_commit();
+            for files in chunks {
+                let batch = prepare_batch(gw, files)?;
+                if to_commit.send(batch).is_err() {
                     break;
                 }
             }
-        }
-        drop(to_commit);
+            Ok(())
+        });
+        let prepared = preparer
+            .join()
+            .unwrap_or_else(|_| Err(panicked("preparing")));
         let committed = committer
             .join()
             .unwrap_or_else(|_| Err(panicked("committing")));
@@ -576,8 +576,8 @@ fn flush_and_settle(
 
 /// Lowers the calling thread's priority (nice +10; it ends with the thread). The commit thread
 /// is the one every batch waits for, and it cannot be split; on a machine with few cores the
-/// checking workers and the settling thread otherwise took its core for a fifth of its run
-/// time (threads' run-queue waits, measured in the pipeline bench).
+/// reading and checking threads and the settling thread otherwise took its core for a fifth
+/// of its run time (threads' run-queue waits, measured in the pipeline bench).
 fn yield_to_commit() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority on the calling thread's own id only changes its nice value.
