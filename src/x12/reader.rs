@@ -79,6 +79,14 @@ pub struct SegmentReader<R> {
     at_start: bool,
     notes: Vec<ReaderNote>,
     noted_whitespace: bool,
+    /// Terminators found ahead: bit i set where `buf[term_base + i]` is `term_byte`, for the
+    /// `term_len` (at most 64) bytes from `term_base`. Segments average a few dozen bytes, so
+    /// one 64-byte mask serves the next segment or two with a bit scan each, where a `memchr`
+    /// per segment paid its set-up every time. Emptied whenever bytes move or change.
+    term_mask: u64,
+    term_base: usize,
+    term_len: usize,
+    term_byte: u8,
 }
 
 impl<R: Read> SegmentReader<R> {
@@ -100,12 +108,55 @@ impl<R: Read> SegmentReader<R> {
             at_start: true,
             notes: Vec::new(),
             noted_whitespace: false,
+            term_mask: 0,
+            term_base: 0,
+            term_len: 0,
+            term_byte: 0,
+        }
+    }
+
+    /// The first `sep` in `buf[from..end]`, by the mask of terminators ahead.
+    #[inline]
+    fn find_terminator(&mut self, mut from: usize, sep: u8) -> Option<usize> {
+        if sep != self.term_byte {
+            self.term_byte = sep;
+            self.term_len = 0;
+        }
+        let origin = from;
+        loop {
+            if from >= self.term_base && from < self.term_base + self.term_len {
+                let m = self.term_mask & (u64::MAX << (from - self.term_base));
+                if m != 0 {
+                    return Some(self.term_base + m.trailing_zeros() as usize);
+                }
+                from = self.term_base + self.term_len;
+                if self.term_len == 64 && self.term_base >= origin {
+                    // A whole window of this segment without a terminator: a long segment,
+                    // the rest in one vectorised search.
+                    let rest = self.buf.get(from..self.end).unwrap_or_default();
+                    return memchr::memchr(sep, rest).map(|i| from + i);
+                }
+            }
+            if from >= self.end {
+                return None;
+            }
+            let len = (self.end - from).min(64);
+            self.term_mask =
+                lexer::sep_mask(self.buf.get(from..from + len).unwrap_or_default(), sep);
+            self.term_base = from;
+            self.term_len = len;
         }
     }
 
     /// Delimiters of the interchange being read, once its ISA was seen.
     pub fn delimiters(&self) -> Option<Delimiters> {
         self.delims
+    }
+
+    /// Whether there are warnings to take (rarely: asked after every item).
+    #[inline]
+    pub fn has_notes(&self) -> bool {
+        !self.notes.is_empty()
     }
 
     /// Warnings collected so far (drained).
@@ -144,6 +195,7 @@ impl<R: Read> SegmentReader<R> {
             _ => self.start,
         };
         if keep > 0 {
+            self.term_len = 0;
             self.buf.copy_within(keep..self.end, 0);
             self.end -= keep;
             self.start -= keep;
@@ -221,7 +273,8 @@ impl<R: Read> SegmentReader<R> {
         // Enough bytes to recognise an ISA header (plus slack for line wraps).
         self.want(lexer::ISA_LEN + 8)?;
         let avail = &self.buf[self.start..self.end];
-        if lexer::starts_isa(avail) {
+        // Only an `I` can start a header: the other segments skip the full test.
+        if avail.first() == Some(&b'I') && lexer::starts_isa(avail) {
             return self.read_header().map(Some);
         }
         let Some(d) = self.delims else {
@@ -271,6 +324,7 @@ impl<R: Read> SegmentReader<R> {
     }
 
     fn read_header(&mut self) -> io::Result<Item<'_>> {
+        self.term_len = 0;
         let offset = self.position();
         let has_crlf = |b: &[u8]| b.iter().any(|&c| c == b'\r' || c == b'\n');
         // Hard-wrapped files put CR/LF inside the ISA: remove them in place and read it again.
@@ -328,9 +382,8 @@ impl<R: Read> SegmentReader<R> {
         let offset = self.position();
         let mut scanned = 0;
         let term_at = loop {
-            let avail = &self.buf[self.start + scanned..self.end];
-            if let Some(i) = memchr::memchr(d.segment, avail) {
-                break Some(self.start + scanned + i);
+            if let Some(t) = self.find_terminator(self.start + scanned, d.segment) {
+                break Some(t);
             }
             scanned = self.end - self.start;
             if scanned > MAX_SEGMENT {
@@ -352,6 +405,7 @@ impl<R: Read> SegmentReader<R> {
         self.start = next;
         let mut len = seg_end - s;
         if self.wrapped {
+            self.term_len = 0;
             len = strip_crlf_all(&mut self.buf[s..seg_end]);
         } else if d.segment != b'\n' && d.segment != b'\r' {
             // A CR just before an LF terminator-style line end belongs to neither; trim it.
