@@ -463,6 +463,34 @@ mod tests {
     const ISA: &[u8] = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*^*00501*000000001*0*P*:~";
 
     #[test]
+    fn segment_id_of_every_short_shape() {
+        let d = Delimiters::default();
+        for raw in [
+            &b""[..],
+            b"*",
+            b"A",
+            b"A*",
+            b"AB",
+            b"AB*",
+            b"*B*",
+            b"A**",
+            b"A*C*",
+            b"ABC",
+            b"ABC*1",
+            b"ABCD*1",
+            b"AB*1*2",
+            b"**",
+            b"***",
+        ] {
+            let want = raw
+                .iter()
+                .position(|&b| b == b'*')
+                .map_or(raw, |i| &raw[..i]);
+            assert_eq!(segment_id(raw, &d), want, "{raw:?}");
+        }
+    }
+
+    #[test]
     fn sep_mask_matches_each_byte_at_every_length() {
         let bytes: Vec<u8> = (0..64)
             .map(|i| {

@@ -523,6 +523,56 @@ mod tests {
         assert_eq!(got[3], "SE*2*0001");
     }
 
+    /// Hands out its bytes `piece` at a time.
+    struct Pieces<'a>(&'a [u8], usize);
+    impl Read for Pieces<'_> {
+        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(b.len()).min(self.1);
+            b[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn terminators_found_across_windows_and_refills() {
+        // Segments of many lengths, around the 64-byte terminator window and well past it,
+        // read whole and in pieces that split them anywhere (refills move the buffer).
+        let mut input = ISA.to_string();
+        let mut want = vec![ISA[..ISA.len() - 1].to_string()];
+        for n in 0..400usize {
+            let seg = format!("REF*ZZ*{}", "x".repeat((n * 7) % 300));
+            input.push_str(&seg);
+            input.push('~');
+            want.push(seg);
+        }
+        input.push_str("REF*ZZ*last");
+        want.push("REF*ZZ*last".into());
+        assert_eq!(ids(input.as_bytes()), want);
+        for piece in [1usize, 7, 63, 64, 65, 1000, 100_000] {
+            let mut r = SegmentReader::new(Pieces(input.as_bytes(), piece));
+            let mut got = Vec::new();
+            while let Some(item) = r.next_item().unwrap() {
+                match item {
+                    Item::Segment(s) => got.push(String::from_utf8_lossy(s.raw).into_owned()),
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(got, want, "read in pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn a_second_interchange_changes_the_terminator() {
+        let other = ISA.replace('~', "!");
+        let input = format!("{ISA}GS*PO~ST*850*1~{other}GS*PO!ST*850~2!SE*1*2!");
+        let got = ids(input.as_bytes());
+        assert_eq!(got[1], "GS*PO");
+        assert_eq!(got[4], "GS*PO");
+        assert_eq!(got[5], "ST*850~2");
+        assert_eq!(got[6], "SE*1*2");
+    }
+
     #[test]
     fn garbage_before_isa_and_small_reads() {
         struct Trickle<'a>(&'a [u8]);
