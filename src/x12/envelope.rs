@@ -414,6 +414,9 @@ fn run<R: Read, S: Sink>(input: R, mut engine: Engine<'_, S>) -> io::Result<(S, 
     let mut reader = SegmentReader::new(input);
     while let Some(item) = reader.next_item()? {
         engine.item(item);
+        if !reader.has_notes() {
+            continue;
+        }
         if let Some(ic) = engine.ic.as_mut() {
             for note in reader.take_notes() {
                 ic.warnings.push(describe_note(&note));
@@ -664,6 +667,7 @@ impl<'g, S: Sink> Engine<'g, S> {
             &mut super::validate::Warnings {
                 list: &mut warnings,
                 seen: &mut seen,
+                flagged: false,
             },
             super::lexer::elements(seg.raw, &seg.delimiters),
         );

@@ -215,6 +215,18 @@ fn find(b: u8, hay: &[u8]) -> Option<usize> {
 /// The two- or three-character id of a segment (bytes before the first element separator).
 #[inline]
 pub fn segment_id<'a>(raw: &'a [u8], d: &Delimiters) -> &'a [u8] {
+    // Ids are two or three letters: look at those bytes directly before any search.
+    if let Some(&[a, b, c]) = raw.first_chunk::<3>() {
+        let e = d.element;
+        if a != e && b != e {
+            if c == e {
+                return &raw[..2];
+            }
+            if raw.get(3) == Some(&e) {
+                return &raw[..3];
+            }
+        }
+    }
     match find(d.element, raw) {
         Some(i) => &raw[..i],
         None => raw,
@@ -262,7 +274,7 @@ fn window(raw: &[u8], base: usize) -> &[u8] {
 /// Bit i set where `chunk[i] == sep` (chunk at most 64 bytes). Sixteen bytes a step where
 /// there are that many (most segments), else eight.
 #[inline]
-fn sep_mask(chunk: &[u8], sep: u8) -> u64 {
+pub(crate) fn sep_mask(chunk: &[u8], sep: u8) -> u64 {
     let n = chunk.len();
     if n >= 16 {
         let mut mask = 0u64;
@@ -449,6 +461,34 @@ mod tests {
     use super::*;
 
     const ISA: &[u8] = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*^*00501*000000001*0*P*:~";
+
+    #[test]
+    fn segment_id_of_every_short_shape() {
+        let d = Delimiters::default();
+        for raw in [
+            &b""[..],
+            b"*",
+            b"A",
+            b"A*",
+            b"AB",
+            b"AB*",
+            b"*B*",
+            b"A**",
+            b"A*C*",
+            b"ABC",
+            b"ABC*1",
+            b"ABCD*1",
+            b"AB*1*2",
+            b"**",
+            b"***",
+        ] {
+            let want = raw
+                .iter()
+                .position(|&b| b == b'*')
+                .map_or(raw, |i| &raw[..i]);
+            assert_eq!(segment_id(raw, &d), want, "{raw:?}");
+        }
+    }
 
     #[test]
     fn sep_mask_matches_each_byte_at_every_length() {

@@ -17,7 +17,7 @@ use super::grammar::{Dictionary, SetGrammar};
 use super::lexer::Delimiters;
 use super::reader::Segment;
 use super::tree::{SetTree, TreeBuilder};
-use super::validate::{Leniency, SegmentIssue, SetWalker};
+use super::validate::{CleanMemo, Leniency, SegmentIssue, SetWalker};
 
 /// What a set's work gives back, taken by the sink's `set_done_with` (which knows its type).
 pub type SetOutput = Box<dyn Any + Send>;
@@ -453,6 +453,8 @@ fn run_jobs<'g>(
     work: Option<&'g dyn SetWork>,
 ) {
     let mut builder = TreeBuilder::default();
+    // Clean segments found by this worker, handed from each set's walker to the next.
+    let mut memo = CleanMemo::default();
     loop {
         // The lock is held only while waiting for the next job, never while walking one.
         let next = match queue.lock() {
@@ -464,6 +466,7 @@ fn run_jobs<'g>(
         let mut from = 0;
         for set in &job.sets {
             let mut walker = SetWalker::new(set.grammar, set.dict, set.lenient);
+            walker.set_memo(std::mem::take(&mut memo));
             let to = set.ops_end.min(job.ops.len());
             let held = match (work, &set.ctx, &set.ids) {
                 (Some(work), Some(ctx), Some(ids)) => Some((work, ctx, ids)),
@@ -481,6 +484,7 @@ fn run_jobs<'g>(
                 tree,
             );
             from = to;
+            memo = walker.take_memo();
             let mut outcome = Outcome::of(walker);
             if let Some((work, ctx, (set_id, control))) = held {
                 let tree = builder.finish_ids(set_id, control);

@@ -79,6 +79,14 @@ pub struct SegmentReader<R> {
     at_start: bool,
     notes: Vec<ReaderNote>,
     noted_whitespace: bool,
+    /// Terminators found ahead: bit i set where `buf[term_base + i]` is `term_byte`, for the
+    /// `term_len` (at most 64) bytes from `term_base`. Segments average a few dozen bytes, so
+    /// one 64-byte mask serves the next segment or two with a bit scan each, where a `memchr`
+    /// per segment paid its set-up every time. Emptied whenever bytes move or change.
+    term_mask: u64,
+    term_base: usize,
+    term_len: usize,
+    term_byte: u8,
 }
 
 impl<R: Read> SegmentReader<R> {
@@ -100,12 +108,55 @@ impl<R: Read> SegmentReader<R> {
             at_start: true,
             notes: Vec::new(),
             noted_whitespace: false,
+            term_mask: 0,
+            term_base: 0,
+            term_len: 0,
+            term_byte: 0,
+        }
+    }
+
+    /// The first `sep` in `buf[from..end]`, by the mask of terminators ahead.
+    #[inline]
+    fn find_terminator(&mut self, mut from: usize, sep: u8) -> Option<usize> {
+        if sep != self.term_byte {
+            self.term_byte = sep;
+            self.term_len = 0;
+        }
+        let origin = from;
+        loop {
+            if from >= self.term_base && from < self.term_base + self.term_len {
+                let m = self.term_mask & (u64::MAX << (from - self.term_base));
+                if m != 0 {
+                    return Some(self.term_base + m.trailing_zeros() as usize);
+                }
+                from = self.term_base + self.term_len;
+                if self.term_len == 64 && self.term_base >= origin {
+                    // A whole window of this segment without a terminator: a long segment,
+                    // the rest in one vectorised search.
+                    let rest = self.buf.get(from..self.end).unwrap_or_default();
+                    return memchr::memchr(sep, rest).map(|i| from + i);
+                }
+            }
+            if from >= self.end {
+                return None;
+            }
+            let len = (self.end - from).min(64);
+            self.term_mask =
+                lexer::sep_mask(self.buf.get(from..from + len).unwrap_or_default(), sep);
+            self.term_base = from;
+            self.term_len = len;
         }
     }
 
     /// Delimiters of the interchange being read, once its ISA was seen.
     pub fn delimiters(&self) -> Option<Delimiters> {
         self.delims
+    }
+
+    /// Whether there are warnings to take (rarely: asked after every item).
+    #[inline]
+    pub fn has_notes(&self) -> bool {
+        !self.notes.is_empty()
     }
 
     /// Warnings collected so far (drained).
@@ -144,6 +195,7 @@ impl<R: Read> SegmentReader<R> {
             _ => self.start,
         };
         if keep > 0 {
+            self.term_len = 0;
             self.buf.copy_within(keep..self.end, 0);
             self.end -= keep;
             self.start -= keep;
@@ -221,7 +273,8 @@ impl<R: Read> SegmentReader<R> {
         // Enough bytes to recognise an ISA header (plus slack for line wraps).
         self.want(lexer::ISA_LEN + 8)?;
         let avail = &self.buf[self.start..self.end];
-        if lexer::starts_isa(avail) {
+        // Only an `I` can start a header: the other segments skip the full test.
+        if avail.first() == Some(&b'I') && lexer::starts_isa(avail) {
             return self.read_header().map(Some);
         }
         let Some(d) = self.delims else {
@@ -271,6 +324,7 @@ impl<R: Read> SegmentReader<R> {
     }
 
     fn read_header(&mut self) -> io::Result<Item<'_>> {
+        self.term_len = 0;
         let offset = self.position();
         let has_crlf = |b: &[u8]| b.iter().any(|&c| c == b'\r' || c == b'\n');
         // Hard-wrapped files put CR/LF inside the ISA: remove them in place and read it again.
@@ -328,9 +382,8 @@ impl<R: Read> SegmentReader<R> {
         let offset = self.position();
         let mut scanned = 0;
         let term_at = loop {
-            let avail = &self.buf[self.start + scanned..self.end];
-            if let Some(i) = memchr::memchr(d.segment, avail) {
-                break Some(self.start + scanned + i);
+            if let Some(t) = self.find_terminator(self.start + scanned, d.segment) {
+                break Some(t);
             }
             scanned = self.end - self.start;
             if scanned > MAX_SEGMENT {
@@ -352,6 +405,7 @@ impl<R: Read> SegmentReader<R> {
         self.start = next;
         let mut len = seg_end - s;
         if self.wrapped {
+            self.term_len = 0;
             len = strip_crlf_all(&mut self.buf[s..seg_end]);
         } else if d.segment != b'\n' && d.segment != b'\r' {
             // A CR just before an LF terminator-style line end belongs to neither; trim it.
@@ -467,6 +521,56 @@ mod tests {
         assert_eq!(got[0].len(), 105);
         assert_eq!(got[1], "GS*PO*SENDER*RECEIVER*20240101*1200*1*X*004010");
         assert_eq!(got[3], "SE*2*0001");
+    }
+
+    /// Hands out its bytes `piece` at a time.
+    struct Pieces<'a>(&'a [u8], usize);
+    impl Read for Pieces<'_> {
+        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(b.len()).min(self.1);
+            b[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn terminators_found_across_windows_and_refills() {
+        // Segments of many lengths, around the 64-byte terminator window and well past it,
+        // read whole and in pieces that split them anywhere (refills move the buffer).
+        let mut input = ISA.to_string();
+        let mut want = vec![ISA[..ISA.len() - 1].to_string()];
+        for n in 0..400usize {
+            let seg = format!("REF*ZZ*{}", "x".repeat((n * 7) % 300));
+            input.push_str(&seg);
+            input.push('~');
+            want.push(seg);
+        }
+        input.push_str("REF*ZZ*last");
+        want.push("REF*ZZ*last".into());
+        assert_eq!(ids(input.as_bytes()), want);
+        for piece in [1usize, 7, 63, 64, 65, 1000, 100_000] {
+            let mut r = SegmentReader::new(Pieces(input.as_bytes(), piece));
+            let mut got = Vec::new();
+            while let Some(item) = r.next_item().unwrap() {
+                match item {
+                    Item::Segment(s) => got.push(String::from_utf8_lossy(s.raw).into_owned()),
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(got, want, "read in pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn a_second_interchange_changes_the_terminator() {
+        let other = ISA.replace('~', "!");
+        let input = format!("{ISA}GS*PO~ST*850*1~{other}GS*PO!ST*850~2!SE*1*2!");
+        let got = ids(input.as_bytes());
+        assert_eq!(got[1], "GS*PO");
+        assert_eq!(got[4], "GS*PO");
+        assert_eq!(got[5], "ST*850~2");
+        assert_eq!(got[6], "SE*1*2");
     }
 
     #[test]

@@ -130,12 +130,17 @@ pub struct SetWalker<'g> {
     spare: Vec<Vec<u32>>,
     /// Partial-code-list warnings already given in this set.
     warned: SeenSet,
+    /// Segments whose element checks were clean, to skip checking them again.
+    memo: CleanMemo,
 }
 
 /// Where element checks put warnings: the list, and what was already said.
 pub struct Warnings<'a> {
     pub list: &'a mut Vec<String>,
     pub seen: &'a mut SeenSet,
+    /// Set when some value missed a rule, reported or not (a partial code list missed again
+    /// says nothing, but the segment's outcome then depends on what the set said before).
+    pub flagged: bool,
 }
 
 /// Warnings already given, by `fnv` of segment, position and value. The keys are hashes
@@ -161,10 +166,15 @@ impl Hasher for KeyIsHash {
 
 /// FNV-1a over a segment id, an element position and a value.
 fn fnv(seg: &[u8], p: usize, v: &[u8]) -> u64 {
+    // Three plain loops: a chained iterator took a branch per byte to pick its part.
+    let step = |h: u64, b: u8| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in seg.iter().chain(&[0xFF, p as u8]).chain(v) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    for &b in seg {
+        h = step(h, b);
+    }
+    h = step(step(h, 0xFF), p as u8);
+    for &b in v {
+        h = step(h, b);
     }
     h
 }
@@ -197,6 +207,7 @@ impl<'g> SetWalker<'g> {
             lenient,
             spare: Vec::new(),
             warned: SeenSet::default(),
+            memo: CleanMemo::default(),
         }
     }
 
@@ -526,7 +537,16 @@ impl<'g> SetWalker<'g> {
         offset: u64,
         els: impl Iterator<Item = &'r [u8]>,
     ) {
-        if let Some(issue) = check_elements(
+        let probe = self.memo.probe(def, raw, d, self.lenient);
+        if probe.hit {
+            return;
+        }
+        let mut warnings = Warnings {
+            list: &mut self.warnings,
+            seen: &mut self.warned,
+            flagged: false,
+        };
+        let issue = check_elements(
             self.dict,
             def,
             raw,
@@ -534,14 +554,26 @@ impl<'g> SetWalker<'g> {
             self.lenient,
             position,
             offset,
-            &mut Warnings {
-                list: &mut self.warnings,
-                seen: &mut self.warned,
-            },
+            &mut warnings,
             els,
-        ) {
-            self.push(issue);
+        );
+        let flagged = warnings.flagged;
+        match issue {
+            Some(issue) => self.push(issue),
+            None if !flagged => self.memo.remember(probe, raw),
+            None => {}
         }
+    }
+
+    /// Hands this walker the clean segments another one found (the same grammars and
+    /// input), so a worker's memo lives across the sets it walks.
+    pub fn set_memo(&mut self, memo: CleanMemo) {
+        self.memo = memo;
+    }
+
+    /// The clean segments found so far, for the next walker.
+    pub fn take_memo(&mut self) -> CleanMemo {
+        std::mem::take(&mut self.memo)
     }
 }
 
@@ -613,7 +645,7 @@ pub fn check_elements<'r>(
                 || (checker.component_in_segment && value.contains(&d.component));
             if !separator_inside {
                 let finding = checker.classify(u, value);
-                if checker.quiet(finding, value, At::element(&def.id, i + 1), warnings.seen) {
+                if checker.quiet(finding, value, At::element(&def.id, i + 1), warnings) {
                     continue;
                 }
                 if let Some(e) =
@@ -629,13 +661,10 @@ pub fn check_elements<'r>(
         }
         checker.position(def, i + 1, pos, value, &mut out, warnings);
     }
-    for (i, pos) in def
-        .positions
-        .iter()
-        .enumerate()
-        .take(def.mandatory_end)
-        .skip(n)
-    {
+    // Positions past the last element given, up to the last mandatory one (a slice, not an
+    // iterator skip: `skip` stepped through the positions already seen one by one).
+    let tail = def.positions.get(n..def.mandatory_end).unwrap_or_default();
+    for (i, pos) in (n..).zip(tail) {
         if pos.req() == Req::Mandatory {
             out.push(missing_element(dict, def, i + 1, pos));
         }
@@ -664,6 +693,178 @@ pub fn check_elements<'r>(
         elements: out,
         message,
     })
+}
+
+/// Segments whose element checks found nothing: no issue, no warning and no value missing any
+/// rule (see `Warnings::flagged`). Those checks depend only on the segment definition, the
+/// bytes, the delimiters and the leniency, so the same bytes under the same definition are
+/// clean again and need no second look: orders repeat their addresses, dates, qualifiers and
+/// item descriptions. Direct-mapped and bounded (`MEMO_SLOTS` segments of at most
+/// `MEMO_MAX_LEN` bytes); a hit compares every byte, so a hash collision costs a check, never
+/// a wrong answer. Definitions are told apart by address: a memo lives no longer than the
+/// grammars it was filled from (one walker, or one worker of one `check` run).
+#[derive(Default)]
+pub struct CleanMemo {
+    slots: Vec<MemoSlot>,
+    /// log2 of the slot count (0 before the first segment is remembered).
+    bits: u32,
+    /// Segments remembered since the table last grew.
+    stored: usize,
+    /// The last delimiters and leniency seen, with their `pack_env`.
+    env_of: Option<(Delimiters, Leniency, u64)>,
+}
+
+/// One remembered segment, its bytes inline (no pointer to chase on a probe).
+struct MemoSlot {
+    hash: u64,
+    def: usize,
+    env: u64,
+    len: usize,
+    bytes: [u8; MEMO_MAX_LEN],
+}
+
+impl Default for MemoSlot {
+    fn default() -> Self {
+        MemoSlot {
+            hash: 0,
+            def: 0,
+            env: 0,
+            len: usize::MAX,
+            bytes: [0; MEMO_MAX_LEN],
+        }
+    }
+}
+
+/// Where a segment is (or would go) in the memo.
+#[derive(Clone, Copy)]
+struct MemoProbe {
+    hit: bool,
+    slot: usize,
+    hash: u64,
+    def: usize,
+    env: u64,
+}
+
+/// The table starts small (a walker of one small set pays little for it) and grows by four
+/// each time it took that many segments, up to `MEMO_SLOTS` (160 KiB).
+const MEMO_FIRST_BITS: u32 = 6;
+const MEMO_SLOTS: usize = 1024;
+const MEMO_MAX_LEN: usize = 128;
+
+impl CleanMemo {
+    /// Delimiters and leniency as one word, worked out once per walker (they do not change
+    /// within a set).
+    #[inline(always)]
+    fn env(&mut self, d: &Delimiters, lenient: Leniency) -> u64 {
+        match self.env_of {
+            Some((ed, el, env)) if ed == *d && el == lenient => env,
+            _ => {
+                let env = Self::pack_env(d, lenient);
+                self.env_of = Some((*d, lenient, env));
+                env
+            }
+        }
+    }
+
+    fn pack_env(d: &Delimiters, lenient: Leniency) -> u64 {
+        u64::from(d.element)
+            | u64::from(d.component) << 8
+            | u64::from(d.segment) << 16
+            | d.repetition.map_or(0, |r| 0x100 | u64::from(r)) << 24
+            | u64::from(lenient.unknown_segments) << 40
+            | u64::from(lenient.missing_final_terminator) << 41
+            | u64::from(lenient.unpadded_isa) << 42
+            | u64::from(lenient.non_ascii_text) << 43
+    }
+
+    #[inline(always)]
+    fn probe(
+        &mut self,
+        def: &SegmentDef,
+        raw: &[u8],
+        d: &Delimiters,
+        lenient: Leniency,
+    ) -> MemoProbe {
+        let def = def as *const SegmentDef as usize;
+        let env = self.env(d, lenient);
+        let hash = memo_hash(raw, (def as u64) ^ env);
+        let slot = if self.bits == 0 {
+            0
+        } else {
+            (hash >> (64 - self.bits)) as usize
+        };
+        let hit = self.slots.get(slot).is_some_and(|s| {
+            s.hash == hash
+                && s.len == raw.len()
+                && s.def == def
+                && s.env == env
+                && s.bytes.get(..raw.len()) == Some(raw)
+        });
+        MemoProbe {
+            hit,
+            slot,
+            hash,
+            def,
+            env,
+        }
+    }
+
+    #[inline(always)]
+    fn remember(&mut self, probe: MemoProbe, raw: &[u8]) {
+        if raw.len() > MEMO_MAX_LEN {
+            return;
+        }
+        let mut slot = probe.slot;
+        if self.slots.is_empty()
+            || (self.stored >= 4 * self.slots.len() && self.slots.len() < MEMO_SLOTS)
+        {
+            // Grown afresh: what the smaller table held is forgotten, not moved.
+            self.bits = if self.slots.is_empty() {
+                MEMO_FIRST_BITS
+            } else {
+                self.bits + 2
+            };
+            self.slots.clear();
+            self.slots.resize_with(1 << self.bits, MemoSlot::default);
+            self.stored = 0;
+            slot = (probe.hash >> (64 - self.bits)) as usize;
+        }
+        self.stored += 1;
+        if let Some(s) = self.slots.get_mut(slot) {
+            if let Some(b) = s.bytes.get_mut(..raw.len()) {
+                b.copy_from_slice(raw);
+                s.hash = probe.hash;
+                s.def = probe.def;
+                s.env = probe.env;
+                s.len = raw.len();
+            }
+        }
+    }
+}
+
+/// A quick hash of a segment from its length and three of its words (first, middle, last):
+/// it only spreads segments over the slots; exactness comes from the byte compare on a hit.
+#[inline]
+fn memo_hash(raw: &[u8], seed: u64) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let word = |at: usize| {
+        raw.get(at..)
+            .and_then(|r| r.first_chunk::<8>())
+            .map_or(0, |w| u64::from_le_bytes(*w))
+    };
+    let n = raw.len();
+    let (first, mid, last) = if n >= 8 {
+        (word(0), word(n / 2 - 4), word(n - 8))
+    } else {
+        let mut a = [0u8; 8];
+        for (x, &b) in a.iter_mut().zip(raw) {
+            *x = b;
+        }
+        (u64::from_le_bytes(a), 0, 0)
+    };
+    let h = (seed ^ n as u64 ^ first).wrapping_mul(K);
+    let h = (h.rotate_left(23) ^ mid).wrapping_mul(K);
+    (h.rotate_left(23) ^ last).wrapping_mul(K)
 }
 
 fn loop_first_id(lp: &LoopDef) -> String {
@@ -1135,7 +1336,7 @@ impl ElementChecker<'_> {
                 component: Some(k + 1),
             };
             let finding = self.classify(u, comp);
-            if self.quiet(finding, comp, at, warnings.seen) {
+            if self.quiet(finding, comp, at, warnings) {
                 continue;
             }
             if let Some(e) = self.report(u, comp, finding, warnings, at) {
@@ -1147,7 +1348,7 @@ impl ElementChecker<'_> {
                 });
             }
         }
-        for (k, u) in c.components.iter().enumerate().skip(n) {
+        for (k, u) in (n..).zip(c.components.get(n..).unwrap_or_default()) {
             if u.req == Req::Mandatory {
                 out.push(ElementIssue {
                     position: p,
@@ -1179,10 +1380,13 @@ impl ElementChecker<'_> {
     /// with a value already warned about in this set (a partner's unit code on every line
     /// needs no second look).
     #[inline(always)]
-    fn quiet(&self, finding: Finding, v: &[u8], at: At<'_>, seen: &SeenSet) -> bool {
+    fn quiet(&self, finding: Finding, v: &[u8], at: At<'_>, warnings: &mut Warnings<'_>) -> bool {
         match finding {
             Finding::Fine => true,
-            Finding::NotInList { complete: false } => seen.contains(&at.key(v)),
+            Finding::NotInList { complete: false } => {
+                warnings.flagged = true;
+                warnings.seen.contains(&at.key(v))
+            }
             _ => false,
         }
     }
@@ -1248,6 +1452,7 @@ impl ElementChecker<'_> {
         warnings: &mut Warnings<'_>,
         at: At<'_>,
     ) -> Option<ElementIssue> {
+        warnings.flagged = true;
         let el = &self.dict.elements[u.element];
         let shown = || String::from_utf8_lossy(v).into_owned();
         let (code, keep_value, message) = match finding {
@@ -1353,8 +1558,8 @@ thread_local! {
     /// Partial-list warnings already worded on this thread, by `At::key`: a partner's code
     /// misses the same list in every set of a file, and wording it anew took two formats
     /// per set. Bounded; an entry is used only when everything it was worded from matches.
-    static WORDED: std::cell::RefCell<HashMap<u64, Worded>> =
-        std::cell::RefCell::new(HashMap::new());
+    static WORDED: std::cell::RefCell<HashMap<u64, Worded, BuildHasherDefault<KeyIsHash>>> =
+        std::cell::RefCell::new(HashMap::default());
 }
 
 /// The warning for value `v` at `at` missing the partial code list of `element`.
@@ -1499,6 +1704,46 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_memo_carried_across_sets_changes_no_finding() {
+        let grammars = super::super::grammar::Grammars::embedded().expect("embedded grammars");
+        let v = grammars.named("004010").expect("004010");
+        let set = v.sets.get("850").expect("850");
+        let d = Delimiters::default();
+        // A clean line, a line whose unit misses a partial list (a warning in every set), and
+        // one with an element error, each twice per set.
+        let body: [&[u8]; 7] = [
+            b"BEG*00*SA*PO1**20240102",
+            b"PO1*1*2*EA*3.15*PE*VC*B1",
+            b"PO1*1*2*EA*3.15*PE*VC*B1",
+            b"PO1*2*2*CS*3.15*PE*VC*B1",
+            b"PO1*2*2*CS*3.15*PE*VC*B1",
+            b"PO1*3*2*EA*X.Y*PE*VC*B1",
+            b"PO1*3*2*EA*X.Y*PE*VC*B1",
+        ];
+        let walk = |memo: CleanMemo| {
+            let mut w = SetWalker::new(set, &v.dict, Leniency::default());
+            w.set_memo(memo);
+            w.check_header(b"ST*850*0001", &d, 0);
+            for (i, raw) in body.iter().enumerate() {
+                w.segment(raw, &d, i as u32 + 2, i as u64 * 40);
+            }
+            w.segment(b"SE*9*0001", &d, 9, 400);
+            w.finish(9, 400);
+            let memo = w.take_memo();
+            ((w.issues, w.warnings), memo)
+        };
+        let (fresh, _) = walk(CleanMemo::default());
+        assert!(!fresh.1.is_empty(), "the partial list gives a warning");
+        assert!(!fresh.0.is_empty(), "the bad line gives an issue");
+        let (first, memo) = walk(CleanMemo::default());
+        let (second, memo) = walk(memo);
+        let (third, _) = walk(memo);
+        assert_eq!(first, fresh);
+        assert_eq!(second, fresh);
+        assert_eq!(third, fresh);
     }
 
     #[test]
