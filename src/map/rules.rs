@@ -111,6 +111,10 @@ pub struct Rule {
     /// segment's id as an `id_code` and the element position, so the read skips the general
     /// path walk. Most rules are like this.
     pub simple: Option<(u32, usize)>,
+    /// Inbound X12: when the rule reads the id of a qualifier/id pair of a segment of its own
+    /// loop instance (`PO1[VP|VN]`: no loop steps, condition or `when`), that segment's id as
+    /// an `id_code`, so the read skips the general path walk.
+    pub pair: Option<u32>,
     /// `to` is one key that nothing else in the rule's block writes (no other rule, sub-block
     /// or `invalid_to` starts with it), so the value is added to the block's object without
     /// looking for the key first. Set by `compile`.
@@ -488,8 +492,18 @@ fn rule(
         }
         _ => None,
     };
+    let pair = match (&from[..], &when, &r.value) {
+        ([Source::X12(p)], None, None) if !p.absolute && p.steps.is_empty() => match &p.target {
+            super::path::Target::Pair { seg, conds, .. } if conds.is_empty() && seg.len() <= 3 => {
+                Some(super::x12::id_code(seg.as_bytes()))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
     Ok(Rule {
         simple,
+        pair,
         fresh_key: false,
         line,
         to_text: r.to.clone(),

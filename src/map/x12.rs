@@ -866,9 +866,54 @@ impl<'a> Inbound<'a> {
         v.map(|v| self.text(v))
     }
 
+    /// `first_value` of a `Rule::pair` read: the first filled id whose qualifier the path
+    /// names, of the first segment with id `code` in the context (the context's own segment
+    /// when it has that id). The segment's filled pairs come from `pair_quals`, found once per
+    /// segment. The path's qualifiers are two or three ASCII characters, so their codes never
+    /// are `LONG_ID` and no qualifier that is not ASCII can read as one of them: comparing
+    /// codes is the whole test.
+    fn pair_value(&self, ctx: Ctx, code: u32, p: &'a X12Path) -> Option<Cow<'a, str>> {
+        let Target::Pair {
+            seg, qualifiers, ..
+        } = &p.target
+        else {
+            return None;
+        };
+        let tree: &'a SetTree = self.tree;
+        let s = match ctx.seg {
+            Some(s) if self.ids[s] == code => s,
+            _ => *tree.loops[ctx.inst]
+                .segments
+                .iter()
+                .find(|&&s| self.ids[s] == code)?,
+        };
+        let mut memo = self.pair_quals.borrow_mut();
+        if memo.0 != s {
+            let pairs = self.pair_positions(seg)?;
+            memo.0 = s;
+            memo.1.clear();
+            memo.1.extend(pairs.iter().filter_map(|&(qp, vp)| {
+                let b = tree.element(s, qp).unwrap_or(b"");
+                (!b.is_empty()).then(|| (id_code(b), b.is_ascii(), qp, vp))
+            }));
+        }
+        let v = memo.1.iter().find_map(|&(q, _, _, v)| {
+            if qualifiers.iter().any(|x| x.code == q) {
+                tree.element(s, v).filter(|v| !v.is_empty())
+            } else {
+                None
+            }
+        })?;
+        Some(self.text(v))
+    }
+
     fn rule_value<O: Out<'a>>(&self, ctx: Ctx, r: &'a Rule) -> Result<Option<O>, TranslateError> {
         if let Some((code, elem)) = r.simple {
             let raw = self.simple_value(ctx, code, elem);
+            return self.finish_value(r, raw);
+        }
+        if let (Some(code), Some(Source::X12(p))) = (r.pair, r.from.first()) {
+            let raw = self.pair_value(ctx, code, p);
             return self.finish_value(r, raw);
         }
         if let (Some(Source::X12(w)), Some(want)) = (&r.when, &r.when_value) {

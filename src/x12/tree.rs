@@ -58,6 +58,49 @@ pub struct SetTree {
     pub control_number: String,
 }
 
+/// A dropped set's vectors, kept by its thread for the next set it holds (`TreeBuilder::start`):
+/// a set's buffers, and its loop instances with their own vectors and paths, are then reused
+/// rather than allocated, grown and freed again for every set.
+struct Spare {
+    buf: Vec<u8>,
+    bounds: Vec<usize>,
+    segments: Vec<SegRef>,
+    loops: Vec<LoopInstance>,
+}
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Option<Spare>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The largest set whose vectors are kept: a rare huge set should not keep its memory.
+const MAX_SPARE_BYTES: usize = 1 << 20;
+const MAX_SPARE_LOOPS: usize = 1 << 14;
+
+impl Drop for SetTree {
+    fn drop(&mut self) {
+        if self.loops.is_empty()
+            || self.buf.capacity() > MAX_SPARE_BYTES
+            || self.loops.len() > MAX_SPARE_LOOPS
+        {
+            return;
+        }
+        let spare = Spare {
+            buf: std::mem::take(&mut self.buf),
+            bounds: std::mem::take(&mut self.bounds),
+            segments: std::mem::take(&mut self.segments),
+            loops: std::mem::take(&mut self.loops),
+        };
+        // At thread exit the slot may be gone already: the vectors are then just freed.
+        let _ = SPARE.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                if s.is_none() {
+                    *s = Some(spare);
+                }
+            }
+        });
+    }
+}
+
 impl SetTree {
     /// Every held segment's bytes, one after the other (what `raw` and `element` slice).
     pub fn bytes(&self) -> &[u8] {
@@ -103,6 +146,27 @@ impl SetTree {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The top bit of each byte of `x` that is zero, and no other bit. Exact (no carry crosses a
+/// byte, unlike the shorter `(x - ONES) & !x` test, which can mark a byte after a zero one).
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+}
+
+/// Makes a spare loop instance a fresh one of `path` under `parent`, keeping its vectors' room.
+fn reset(l: &mut LoopInstance, path: &str, parent: Option<usize>) {
+    l.path.clear();
+    l.path.push_str(path);
+    l.segments.clear();
+    l.children.clear();
+    l.parent = parent;
+    l.hl_parent = None;
+    l.hl_children.clear();
+}
+
 /// Builds `SetTree`s from the engine's segment stream.
 #[derive(Default)]
 pub struct TreeBuilder {
@@ -113,8 +177,12 @@ pub struct TreeBuilder {
     /// The last envelope's ISA and GS fields, shared by every set until they change.
     isa: Arc<Vec<String>>,
     gs: Arc<Vec<String>>,
-    /// Sizes of the last set, so the next one's buffers start big enough.
+    /// Sizes of the last set, so the next one's buffers start big enough (when there is no
+    /// spare set to reuse).
     last: (usize, usize, usize, usize),
+    /// Loop instances in use in `tree.loops`; those after them are a spare set's, reused as
+    /// instances open.
+    used: usize,
 }
 
 impl TreeBuilder {
@@ -135,22 +203,64 @@ impl TreeBuilder {
         if self.gs.len() != gs_fields.len() || self.gs.iter().zip(gs_fields).any(|(a, b)| a != b) {
             self.gs = Arc::new(gs_fields.into_iter().cloned().collect());
         }
-        let (buf, bounds, segments, loops) = self.last;
-        let mut first = Vec::with_capacity(loops.max(1));
-        first.push(LoopInstance::default());
-        self.tree = SetTree {
-            delimiters: isa.delimiters,
-            buf: Vec::with_capacity(buf),
-            bounds: Vec::with_capacity(bounds),
-            segments: Vec::with_capacity(segments),
-            loops: first,
-            isa: self.isa.clone(),
-            gs: self.gs.clone(),
-            version: gs.version.get(..6).unwrap_or(&gs.version).to_string(),
-            ..SetTree::default()
+        let spare = SPARE.with(|s| s.borrow_mut().take());
+        let (buf, bounds, segments, mut loops) = match spare {
+            Some(mut s) => {
+                s.buf.clear();
+                s.bounds.clear();
+                s.segments.clear();
+                (s.buf, s.bounds, s.segments, s.loops)
+            }
+            None => {
+                let (buf, bounds, segments, loops) = self.last;
+                (
+                    Vec::with_capacity(buf),
+                    Vec::with_capacity(bounds),
+                    Vec::with_capacity(segments),
+                    Vec::with_capacity(loops.max(1)),
+                )
+            }
         };
-        self.stack = vec![0];
+        match loops.first_mut() {
+            Some(root) => reset(root, "", None),
+            None => loops.push(LoopInstance::default()),
+        }
+        self.used = 1;
+        let t = &mut self.tree;
+        t.delimiters = isa.delimiters;
+        t.buf = buf;
+        t.bounds = bounds;
+        t.segments = segments;
+        t.loops = loops;
+        t.isa = self.isa.clone();
+        t.gs = self.gs.clone();
+        t.version.clear();
+        t.version
+            .push_str(gs.version.get(..6).unwrap_or(&gs.version));
+        t.set_id.clear();
+        t.control_number.clear();
+        self.stack.clear();
+        self.stack.push(0);
         self.hl_ids.clear();
+    }
+
+    /// Opens a loop instance of `path` under `parent`: the next spare instance when there is
+    /// one (its vectors keep their room), else a new one.
+    fn open(&mut self, path: &str, parent: usize) -> usize {
+        let t = &mut self.tree;
+        let inst = self.used;
+        self.used += 1;
+        match t.loops.get_mut(inst) {
+            Some(l) => reset(l, path, Some(parent)),
+            None => t.loops.push(LoopInstance {
+                path: path.to_string(),
+                // Room for a loop's usual few segments at once, rather than grown from none.
+                segments: Vec::with_capacity(4),
+                parent: Some(parent),
+                ..LoopInstance::default()
+            }),
+        }
+        inst
     }
 
     pub fn segment(&mut self, seg: &Segment<'_>, position: u32, loop_path: &str) {
@@ -167,11 +277,25 @@ impl TreeBuilder {
         let idx = t.segments.len();
         let first_bound = t.bounds.len();
         let sep = t.delimiters.element;
-        // A plain loop: segments are a few dozen bytes, where `memchr_iter`'s set-up on every
-        // call and every match costs more than the bytes it skips.
-        for (i, &b) in seg.raw.iter().enumerate() {
+        // Eight bytes a step: segments are a few dozen bytes, where `memchr_iter`'s set-up on
+        // every call and every match costs more than the bytes it skips, and a byte loop
+        // costs a compare and a branch per byte.
+        let raw = seg.raw;
+        let mut words = raw.chunks_exact(8);
+        let mut at = start;
+        for w in &mut words {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            let mut m = zero_bytes(u64::from_le_bytes(a) ^ (ONES * u64::from(sep)));
+            while m != 0 {
+                t.bounds.push(at + (m.trailing_zeros() / 8) as usize);
+                m &= m - 1;
+            }
+            at += 8;
+        }
+        for (i, &b) in words.remainder().iter().enumerate() {
             if b == sep {
-                t.bounds.push(start + i);
+                t.bounds.push(at + i);
             }
         }
         let elements = t.bounds.len() - first_bound;
@@ -234,17 +358,10 @@ impl TreeBuilder {
             }
             self.stack.pop();
         }
-        let t = &mut self.tree;
         if is_trigger {
             let parent = self.stack.last().copied().unwrap_or(0);
-            let inst = t.loops.len();
-            t.loops.push(LoopInstance {
-                path: loop_path.to_string(),
-                // Room for a loop's usual few segments at once, rather than grown from none.
-                segments: Vec::with_capacity(4),
-                parent: Some(parent),
-                ..LoopInstance::default()
-            });
+            let inst = self.open(loop_path, parent);
+            let t = &mut self.tree;
             t.loops[parent].children.push(inst);
             self.stack.push(inst);
             if let Some((hl01, parent)) = hl {
@@ -256,7 +373,7 @@ impl TreeBuilder {
             }
         }
         let top = self.stack.last().copied().unwrap_or(0);
-        t.loops[top].segments.push(idx);
+        self.tree.loops[top].segments.push(idx);
     }
 
     pub fn finish(&mut self, set: &SetResult) -> SetTree {
@@ -265,8 +382,10 @@ impl TreeBuilder {
 
     /// `finish` with the set's ST01 and ST02 given directly.
     pub fn finish_ids(&mut self, set_id: &str, control_number: &str) -> SetTree {
-        self.tree.set_id = set_id.to_string();
-        self.tree.control_number = control_number.to_string();
+        self.tree.set_id.push_str(set_id);
+        self.tree.control_number.push_str(control_number);
+        // Spare instances of an earlier set that this one did not need go.
+        self.tree.loops.truncate(self.used);
         self.stack.clear();
         let t = &self.tree;
         self.last = (t.buf.len(), t.bounds.len(), t.segments.len(), t.loops.len());
