@@ -2,9 +2,10 @@
 //! `edigate render`: writes canonical JSON back out as X12 or cXML that `validate` accepts.
 //! The input format of `translate` is sniffed from the content, not taken from the file name.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
+use super::validate::sniff;
 use crate::map::docs::{
     provenance_ids, read_documents, render_cxml, render_x12, translate_cxml_bytes,
     translate_x12_json,
@@ -14,14 +15,28 @@ use crate::x12::grammar::Grammars;
 
 pub fn run_translate(grammars: &Grammars, maps: &MapSet, path: &Path, partner: Option<&str>) -> u8 {
     let label = path.display().to_string();
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("edigate: cannot read {label}: {e}");
-            return 2;
-        }
+    let cant_read = |e: io::Error| {
+        eprintln!("edigate: cannot read {label}: {e}");
+        2
     };
-    if crate::cxml::looks_like_cxml(&bytes) {
+    // X12 streams (a file of any size is read through a buffer); cXML, and a head too blank
+    // to tell, are read whole.
+    let (head, mut rest) = match std::fs::File::open(path).and_then(sniff) {
+        Ok(x) => x,
+        Err(e) => return cant_read(e),
+    };
+    let blank = |b: &[u8]| {
+        let b = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
+        b.iter().all(u8::is_ascii_whitespace)
+    };
+    let mut bytes = head;
+    let whole = crate::cxml::looks_like_cxml(&bytes) || blank(&bytes);
+    if whole {
+        if let Err(e) = rest.read_to_end(&mut bytes) {
+            return cant_read(e);
+        }
+    }
+    if whole && crate::cxml::looks_like_cxml(&bytes) {
         return match translate_cxml_bytes(&bytes, maps, partner) {
             Ok(doc) => {
                 let _ = writeln!(io::stdout().lock(), "{doc}");
@@ -33,7 +48,7 @@ pub fn run_translate(grammars: &Grammars, maps: &MapSet, path: &Path, partner: O
             }
         };
     }
-    let file = &bytes[..];
+    let file = io::Cursor::new(bytes).chain(rest);
     let stdout = io::stdout();
     let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
     let mut failed = false;
