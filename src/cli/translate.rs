@@ -5,7 +5,7 @@
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
-use super::validate::sniff;
+use super::validate::{first_text_byte, sniff};
 use crate::map::docs::{
     provenance_ids, read_documents, render_cxml, render_x12, translate_cxml_bytes,
     translate_x12_json,
@@ -19,34 +19,29 @@ pub fn run_translate(grammars: &Grammars, maps: &MapSet, path: &Path, partner: O
         eprintln!("edigate: cannot read {label}: {e}");
         2
     };
-    // X12 streams (a file of any size is read through a buffer); cXML, and a head too blank
-    // to tell, are read whole.
+    // X12 streams (a file of any size is read through a buffer).
     let (head, mut rest) = match std::fs::File::open(path).and_then(sniff) {
         Ok(x) => x,
         Err(e) => return cant_read(e),
     };
-    let blank = |b: &[u8]| {
-        let b = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
-        b.iter().all(u8::is_ascii_whitespace)
-    };
     let mut bytes = head;
-    let whole = crate::cxml::looks_like_cxml(&bytes) || blank(&bytes);
-    if whole {
+    // What might be XML (or cannot be told yet) is read whole and decided as before.
+    if matches!(first_text_byte(&bytes), None | Some(b'<')) {
         if let Err(e) = rest.read_to_end(&mut bytes) {
             return cant_read(e);
         }
-    }
-    if whole && crate::cxml::looks_like_cxml(&bytes) {
-        return match translate_cxml_bytes(&bytes, maps, partner) {
-            Ok(doc) => {
-                let _ = writeln!(io::stdout().lock(), "{doc}");
-                0
-            }
-            Err(e) => {
-                eprintln!("edigate: {label}: {e}");
-                1
-            }
-        };
+        if crate::cxml::looks_like_cxml(&bytes) {
+            return match translate_cxml_bytes(&bytes, maps, partner) {
+                Ok(doc) => {
+                    let _ = writeln!(io::stdout().lock(), "{doc}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("edigate: {label}: {e}");
+                    1
+                }
+            };
+        }
     }
     let file = io::Cursor::new(bytes).chain(rest);
     let stdout = io::stdout();

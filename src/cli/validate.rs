@@ -26,9 +26,14 @@ pub(crate) fn sniff(mut f: File) -> io::Result<(Vec<u8>, File)> {
     Ok((head, f))
 }
 
-pub(crate) fn is_xml(head: &[u8]) -> bool {
+/// The first byte of a head after a UTF-8 BOM and whitespace (`None`: too blank to tell).
+pub(crate) fn first_text_byte(head: &[u8]) -> Option<u8> {
     let h = head.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(head);
-    h.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+    h.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+pub(crate) fn is_xml(head: &[u8]) -> bool {
+    first_text_byte(head) == Some(b'<')
 }
 
 pub fn run(

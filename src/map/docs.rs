@@ -486,8 +486,7 @@ pub fn render_x12(
             .render_x12(doc, grammars, version, partner)
             .map_err(|e| format!("document {}: {e}", i + 1))?;
         let fg = grammars
-            .versions
-            .get(version)
+            .named(version)
             .and_then(|v| v.sets.get(&set_id))
             .map(|s| s.functional_group.clone())
             .unwrap_or_default();

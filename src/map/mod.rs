@@ -327,8 +327,7 @@ impl MapSet {
             message: m,
         };
         let v = grammars
-            .versions
-            .get(&tree.version)
+            .named(&tree.version)
             .ok_or_else(|| no_map(format!("no grammar for version {}", tree.version)))?;
         let set = v
             .sets
@@ -439,8 +438,7 @@ impl MapSet {
             .ok_or_else(|| fail(format!("no map writes {kind} as X12 {version}")))?;
         let set_id = map.set.clone().unwrap_or_default();
         let v = grammars
-            .versions
-            .get(version)
+            .named(version)
             .ok_or_else(|| fail(format!("no grammar for version {version}")))?;
         let set = v
             .sets

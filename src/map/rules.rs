@@ -494,7 +494,15 @@ fn rule(
     };
     let pair = match (&from[..], &when, &r.value) {
         ([Source::X12(p)], None, None) if !p.absolute && p.steps.is_empty() => match &p.target {
-            super::path::Target::Pair { seg, conds, .. } if conds.is_empty() && seg.len() <= 3 => {
+            // Qualifiers of up to three bytes: `pair_value` compares their `id_code`s only.
+            super::path::Target::Pair {
+                seg,
+                conds,
+                qualifiers,
+            } if conds.is_empty()
+                && seg.len() <= 3
+                && qualifiers.iter().all(|q| q.text.len() <= 3) =>
+            {
                 Some(super::x12::id_code(seg.as_bytes()))
             }
             _ => None,

@@ -281,7 +281,7 @@ pub fn check(map: &Map, grammars: &crate::x12::grammar::Grammars) -> Result<(), 
                 1,
                 format!(
                     "version {version} has no grammar, expected one of {:?}",
-                    grammars.versions.keys().collect::<Vec<_>>()
+                    grammars.names()
                 ),
             )
         })?;
@@ -789,21 +789,9 @@ impl<'a> Inbound<'a> {
                 // The memo is taken out while `f` runs and put back after, so nothing is
                 // borrowed across the call (a read made inside `f` would find it empty).
                 let (mut at, mut quals) = self.pair_quals.replace((usize::MAX, Vec::new()));
-                if at != s {
-                    // Only a segment whose pair positions are known is in the memo, so those
-                    // are looked up only when it changes.
-                    let Some(pairs) = self.pair_positions(seg) else {
-                        self.pair_quals.replace((at, quals));
-                        return false;
-                    };
-                    at = s;
-                    quals.clear();
-                    // An empty qualifier is left out: the qualifiers a path names are two or
-                    // three characters, so none of them is empty.
-                    quals.extend(pairs.iter().filter_map(|&(qp, vp)| {
-                        let b = tree.element(s, qp).unwrap_or(b"");
-                        (!b.is_empty()).then(|| (id_code(b), b.is_ascii(), qp, vp))
-                    }));
+                if !self.fill_pairs(&mut at, &mut quals, s, seg) {
+                    self.pair_quals.replace((at, quals));
+                    return false;
                 }
                 let stopped = quals.iter().any(|&(code, ascii, q, v)| {
                     // Compared as bytes (as `id_code`s: qualifiers are two or three bytes); only
@@ -866,6 +854,32 @@ impl<'a> Inbound<'a> {
         v.map(|v| self.text(v))
     }
 
+    /// Makes `quals` the filled id pairs of segment `s` (id `seg`) unless `at` says they are
+    /// already: only a segment whose pair positions are known is remembered, so those are
+    /// looked up only when it changes. `false` when `seg` has no pairs. An empty qualifier is
+    /// left out: the qualifiers a path names are two or three characters, none of them empty.
+    fn fill_pairs(
+        &self,
+        at: &mut usize,
+        quals: &mut Vec<PairQual>,
+        s: usize,
+        seg: &'a str,
+    ) -> bool {
+        if *at == s {
+            return true;
+        }
+        let Some(pairs) = self.pair_positions(seg) else {
+            return false;
+        };
+        *at = s;
+        quals.clear();
+        quals.extend(pairs.iter().filter_map(|&(qp, vp)| {
+            let b = self.tree.element(s, qp).unwrap_or(b"");
+            (!b.is_empty()).then(|| (id_code(b), b.is_ascii(), qp, vp))
+        }));
+        true
+    }
+
     /// `first_value` of a `Rule::pair` read: the first filled id whose qualifier the path
     /// names, of the first segment with id `code` in the context (the context's own segment
     /// when it has that id). The segment's filled pairs come from `pair_quals`, found once per
@@ -888,16 +902,11 @@ impl<'a> Inbound<'a> {
                 .find(|&&s| self.ids[s] == code)?,
         };
         let mut memo = self.pair_quals.borrow_mut();
-        if memo.0 != s {
-            let pairs = self.pair_positions(seg)?;
-            memo.0 = s;
-            memo.1.clear();
-            memo.1.extend(pairs.iter().filter_map(|&(qp, vp)| {
-                let b = tree.element(s, qp).unwrap_or(b"");
-                (!b.is_empty()).then(|| (id_code(b), b.is_ascii(), qp, vp))
-            }));
+        let (at, quals) = &mut *memo;
+        if !self.fill_pairs(at, quals, s, seg) {
+            return None;
         }
-        let v = memo.1.iter().find_map(|&(q, _, _, v)| {
+        let v = quals.iter().find_map(|&(q, _, _, v)| {
             if qualifiers.iter().any(|x| x.code == q) {
                 tree.element(s, v).filter(|v| !v.is_empty())
             } else {

@@ -645,6 +645,14 @@ impl Grammars {
         }
     }
 
+    /// Every version there is, loaded or not, lowest first.
+    pub fn names(&self) -> Vec<&str> {
+        match &self.lazy {
+            Some(lazy) => lazy.loaded.keys().map(String::as_str).collect(),
+            None => self.versions.keys().map(String::as_str).collect(),
+        }
+    }
+
     /// The grammar of the lowest version there is.
     pub fn first(&self) -> Option<&VersionGrammar> {
         match &self.lazy {

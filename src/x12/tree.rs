@@ -146,16 +146,6 @@ impl SetTree {
     }
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-
-/// The top bit of each byte of `x` that is zero, and no other bit. Exact (no carry crosses a
-/// byte, unlike the shorter `(x - ONES) & !x` test, which can mark a byte after a zero one).
-#[inline(always)]
-fn zero_bytes(x: u64) -> u64 {
-    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
-}
-
 /// Makes a spare loop instance a fresh one of `path` under `parent`, keeping its vectors' room.
 fn reset(l: &mut LoopInstance, path: &str, parent: Option<usize>) {
     l.path.clear();
@@ -277,25 +267,14 @@ impl TreeBuilder {
         let idx = t.segments.len();
         let first_bound = t.bounds.len();
         let sep = t.delimiters.element;
-        // Eight bytes a step: segments are a few dozen bytes, where `memchr_iter`'s set-up on
-        // every call and every match costs more than the bytes it skips, and a byte loop
-        // costs a compare and a branch per byte.
-        let raw = seg.raw;
-        let mut words = raw.chunks_exact(8);
-        let mut at = start;
-        for w in &mut words {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(w);
-            let mut m = zero_bytes(u64::from_le_bytes(a) ^ (ONES * u64::from(sep)));
+        // The lexer's separator mask, 64 bytes a window: segments are a few dozen bytes, where
+        // `memchr_iter`'s set-up on every call and every match costs more than the bytes it
+        // skips, and a byte loop costs a compare and a branch per byte.
+        for (w, window) in seg.raw.chunks(64).enumerate() {
+            let mut m = lexer::sep_mask(window, sep);
             while m != 0 {
-                t.bounds.push(at + (m.trailing_zeros() / 8) as usize);
+                t.bounds.push(start + w * 64 + m.trailing_zeros() as usize);
                 m &= m - 1;
-            }
-            at += 8;
-        }
-        for (i, &b) in words.remainder().iter().enumerate() {
-            if b == sep {
-                t.bounds.push(at + i);
             }
         }
         let elements = t.bounds.len() - first_bound;
