@@ -327,6 +327,8 @@ pub struct CompositeDef {
     pub name: String,
     pub components: Vec<ElementUse>,
     pub syntax: Vec<SyntaxNote>,
+    /// Per component, what the component loop checks (as `SegmentDef::plan`).
+    pub plan: Vec<Check>,
 }
 
 #[derive(Debug, Clone)]
@@ -340,6 +342,80 @@ pub struct SegmentDef {
     pub mandatory_end: usize,
     pub syntax: Vec<SyntaxNote>,
     pub notes_memo: NotesMemo,
+    /// Per position, what the hot element loop checks (same length as `positions`).
+    pub plan: Vec<Check>,
+}
+
+/// What one element position needs from the element loop, packed in sixteen bytes and worked
+/// out when the grammar loads: one lookup and a type test per element, where walking the
+/// general `Position` took a match, a second type match and the element's definition.
+#[derive(Debug, Clone, Copy)]
+pub struct Check {
+    pub kind: CheckKind,
+    pub mandatory: bool,
+    pub min: u32,
+    /// `max - min`: a length is in range when `len - min` (wrapping) is at most this.
+    pub span: u32,
+    /// The element's index in `Dictionary::elements` (for its code list).
+    pub element: u32,
+}
+
+/// The test a value of a position takes in the element loop (`Check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    /// Text whose length is all that is checked: AN, and ID without a code list.
+    Text,
+    /// ID with a code list.
+    Code,
+    Date,
+    Time,
+    /// N0..N9.
+    Numeric,
+    Real,
+    Binary,
+    /// A composite: always the general path.
+    Composite,
+}
+
+impl Check {
+    fn of(p: &Position, dict: &Dictionary) -> Check {
+        match p {
+            Position::Simple(u) => {
+                let kind = match u.typ {
+                    ElemType::AN => CheckKind::Text,
+                    ElemType::ID => match dict.elements.get(u.element).map(|e| &e.codes) {
+                        Some(Some(_)) => CheckKind::Code,
+                        _ => CheckKind::Text,
+                    },
+                    ElemType::DT => CheckKind::Date,
+                    ElemType::TM => CheckKind::Time,
+                    ElemType::N(_) => CheckKind::Numeric,
+                    ElemType::R => CheckKind::Real,
+                    ElemType::B => CheckKind::Binary,
+                };
+                Check {
+                    kind,
+                    mandatory: u.req == Req::Mandatory,
+                    min: u.min,
+                    span: u.max.saturating_sub(u.min),
+                    element: u32::try_from(u.element).unwrap_or(u32::MAX),
+                }
+            }
+            Position::Composite { req, .. } => Check {
+                kind: CheckKind::Composite,
+                mandatory: *req == Req::Mandatory,
+                min: 0,
+                span: 0,
+                element: u32::MAX,
+            },
+        }
+    }
+
+    /// Whether a length (in the units `classify` counts) is within min..=max.
+    #[inline(always)]
+    pub fn length_ok(&self, len: usize) -> bool {
+        (len as u64).wrapping_sub(u64::from(self.min)) <= u64::from(self.span)
+    }
 }
 
 impl SegmentDef {
@@ -464,8 +540,22 @@ pub struct LoopDef {
     /// Indexes of the mandatory children, ascending: closing or skipping part of a loop looks
     /// only at these.
     pub mandatory: Vec<u32>,
+    /// Per child index `x` (and one past the last), the first mandatory child at or after
+    /// `x`, or the child count when none is: placing a segment asks it whether any skipped
+    /// child needs a look.
+    pub first_mandatory: Vec<u32>,
     /// `keys` by key, so placing a segment costs a probe per open loop instead of a scan.
     pub index: KeyIndex,
+}
+
+impl LoopDef {
+    /// The first mandatory child at or after index `x` (the child count when there is none).
+    #[inline]
+    pub fn next_mandatory(&self, x: usize) -> usize {
+        self.first_mandatory
+            .get(x)
+            .map_or(self.children.len(), |&m| m as usize)
+    }
 }
 
 /// Where each key occurs in a loop's `keys`: an open-addressing table of (key, first index)
@@ -1009,11 +1099,16 @@ fn load_version(
         }
         dict.composite_index
             .insert(id.clone(), dict.composites.len());
+        let plan = components
+            .iter()
+            .map(|u| Check::of(&Position::Simple(u.clone()), &dict))
+            .collect();
         dict.composites.push(CompositeDef {
             id: id.clone(),
             name: c.name.clone(),
             components,
             syntax,
+            plan,
         });
     }
     for (id, s) in &raw.segments {
@@ -1040,7 +1135,9 @@ fn load_version(
             .iter()
             .rposition(|p| p.req() == Req::Mandatory)
             .map_or(0, |i| i + 1);
+        let plan = positions.iter().map(|p| Check::of(p, &dict)).collect();
         dict.segments.push(SegmentDef {
+            plan,
             id: id.clone(),
             key,
             name: s.name.clone(),
@@ -1150,6 +1247,7 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
         trigger: seg_key(b"ST"),
         keys: Vec::new(),
         mandatory: Vec::new(),
+        first_mandatory: Vec::new(),
         index: KeyIndex::default(),
     }];
     let mut by_path: HashMap<String, usize> = HashMap::new();
@@ -1203,7 +1301,7 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
                     return Err(ctx.err(span, format!("loop `{l}` is named after `{first}`, which is not in segments.toml, expected the id of its first segment")));
                 }
                 let idx = loops.len();
-                loops.push(LoopDef { id: l.clone(), path: path.clone(), req, max, children: Vec::new(), trigger, keys: Vec::new(), mandatory: Vec::new(), index: KeyIndex::default() });
+                loops.push(LoopDef { id: l.clone(), path: path.clone(), req, max, children: Vec::new(), trigger, keys: Vec::new(), mandatory: Vec::new(), first_mandatory: Vec::new(), index: KeyIndex::default() });
                 loops[parent].children.push(Node::Loop(idx));
                 by_path.insert(path, idx);
             }
@@ -1237,7 +1335,7 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
                     Node::Loop(l) => loops[*l].trigger,
                 })
                 .collect();
-            let mandatory = (0..kids.len() as u32)
+            let mandatory: Vec<u32> = (0..kids.len() as u32)
                 .filter(|&j| {
                     let req = match &kids[j as usize] {
                         Node::Segment { req, .. } => *req,
@@ -1248,9 +1346,20 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
                 .collect();
             (keys, mandatory)
         };
+        // Backwards: each index takes its own if mandatory, else the next one's.
+        let n = keys.len();
+        let mut first_mandatory = vec![n as u32; n + 1];
+        for j in (0..n).rev() {
+            first_mandatory[j] = if mandatory.contains(&(j as u32)) {
+                j as u32
+            } else {
+                first_mandatory[j + 1]
+            };
+        }
         loops[i].index = KeyIndex::new(&keys);
         loops[i].keys = keys;
         loops[i].mandatory = mandatory;
+        loops[i].first_mandatory = first_mandatory;
     }
     let hierarchy = raw.hierarchy.map(|h| Hierarchy {
         segment: h.segment,

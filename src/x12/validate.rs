@@ -9,8 +9,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use serde::Serialize;
 
 use super::grammar::{
-    CompositeDef, Dictionary, ElemType, ElementDef, ElementUse, LoopDef, Node, NoteKind, Position,
-    Req, SegmentDef, SetGrammar, SyntaxNote,
+    Check, CheckKind, CompositeDef, Dictionary, ElemType, ElementDef, ElementUse, LoopDef, Node,
+    NoteKind, Position, Req, SegmentDef, SetGrammar, SyntaxNote,
 };
 use super::lexer::{self, Delimiters};
 
@@ -106,7 +106,8 @@ pub const MAX_ISSUES: usize = 1000;
 struct Frame {
     lp: usize,
     pos: usize,
-    counts: Vec<u32>,
+    /// Where this frame's child counts start in `SetWalker::counts`.
+    base: usize,
 }
 
 /// Hierarchical-level bookkeeping for sets with an HL hierarchy (856).
@@ -126,8 +127,9 @@ pub struct SetWalker<'g> {
     hl: Option<HlState>,
     hl_key: u32,
     lenient: Leniency,
-    /// Count vectors of closed frames, reused so a loop iteration does not allocate.
-    spare: Vec<Vec<u32>>,
+    /// Per open frame, innermost last, how often each child of its loop was seen: one stack
+    /// of counts, so a loop iteration opens and closes by resizing it (no vector per frame).
+    counts: Vec<u32>,
     /// Partial-code-list warnings already given in this set.
     warned: SeenSet,
     /// Segments whose element checks were clean, to skip checking them again.
@@ -197,7 +199,7 @@ impl<'g> SetWalker<'g> {
             frames: vec![Frame {
                 lp: 0,
                 pos: 0,
-                counts,
+                base: 0,
             }],
             issues: Vec::new(),
             warnings: Vec::new(),
@@ -205,7 +207,7 @@ impl<'g> SetWalker<'g> {
             hl,
             hl_key,
             lenient,
-            spare: Vec::new(),
+            counts,
             warned: SeenSet::default(),
             memo: CleanMemo::default(),
         }
@@ -266,16 +268,20 @@ impl<'g> SetWalker<'g> {
             let lp = &set.loops[f.lp];
             for &j in &lp.mandatory {
                 let j = j as usize;
-                if j >= f.pos && f.counts[j] == 0 {
+                if j >= f.pos && self.counts[f.base + j] == 0 {
                     self.missing(&lp.children[j], position, offset);
                 }
             }
-            self.spare.push(f.counts);
+            self.counts.truncate(f.base);
         }
     }
 
     fn skip_to(&mut self, depth: usize, i: usize, position: u32, offset: u64) {
-        let (lp, pos) = (self.frames[depth].lp, self.frames[depth].pos);
+        let (lp, pos, base) = (
+            self.frames[depth].lp,
+            self.frames[depth].pos,
+            self.frames[depth].base,
+        );
         let set = self.set;
         let lp = &set.loops[lp];
         for &j in &lp.mandatory {
@@ -283,7 +289,7 @@ impl<'g> SetWalker<'g> {
             if j >= i {
                 break;
             }
-            if j >= pos && self.frames[depth].counts[j] == 0 {
+            if j >= pos && self.counts[base + j] == 0 {
                 self.missing(&lp.children[j], position, offset);
             }
         }
@@ -311,7 +317,8 @@ impl<'g> SetWalker<'g> {
         let key = super::grammar::seg_key(id);
         for depth in (0..self.frames.len()).rev() {
             let (lp_idx, pos) = (self.frames[depth].lp, self.frames[depth].pos);
-            let lp = &self.set.loops[lp_idx];
+            let set = self.set;
+            let lp = &set.loops[lp_idx];
             let first = if depth > 0 { pos.max(1) } else { pos };
             let Some(i) = lp.index.find(key, first) else {
                 continue;
@@ -321,18 +328,28 @@ impl<'g> SetWalker<'g> {
             if self.frames.len() > depth + 1 {
                 self.close_above(depth, position, offset);
             }
-            if i > self.frames[depth].pos + 1 {
-                self.skip_to(depth, i, position, offset);
+            // Skipped children need a look only when a mandatory one is among them (the one at
+            // hand, `pos`, counts as skipped only if never seen).
+            let (pos, base) = (self.frames[depth].pos, self.frames[depth].base);
+            if i > pos + 1 {
+                let mut m = lp.next_mandatory(pos);
+                if m == pos && self.counts[base + pos] != 0 {
+                    m = lp.next_mandatory(pos + 1);
+                }
+                if m < i {
+                    self.skip_to(depth, i, position, offset);
+                }
             }
             let node = self.set.loops[lp_idx].children[i].clone();
             let f = &mut self.frames[depth];
+            let c = &mut self.counts[base + i];
             if i == f.pos {
-                f.counts[i] += 1;
+                *c += 1;
             } else {
                 f.pos = i;
-                f.counts[i] = 1;
+                *c = 1;
             }
-            let n = f.counts[i];
+            let n = *c;
             match node {
                 Node::Segment { segment, max, .. } => {
                     let def = &self.dict.segments[segment];
@@ -366,10 +383,9 @@ impl<'g> SetWalker<'g> {
                             ),
                         });
                     }
-                    let mut counts = self.spare.pop().unwrap_or_default();
-                    counts.clear();
-                    counts.resize(child.children.len(), 0);
-                    if let Some(c) = counts.first_mut() {
+                    let base = self.counts.len();
+                    self.counts.resize(base + child.children.len(), 0);
+                    if let Some(c) = self.counts.get_mut(base) {
                         *c = 1;
                     }
                     let trigger = match child.children.first() {
@@ -379,7 +395,7 @@ impl<'g> SetWalker<'g> {
                     self.frames.push(Frame {
                         lp: l,
                         pos: 0,
-                        counts,
+                        base,
                     });
                     if let Some(s) = trigger {
                         let def = &self.dict.segments[s];
@@ -607,10 +623,15 @@ pub fn check_elements<'r>(
     };
     let mut present: u64 = 0;
     let mut n = 0usize;
+    // The plan's tests decide a value alone in a segment of plain text without repetition
+    // separators (nearly all); a value they do not pass takes the general path below, which
+    // finds and words what is wrong exactly as before.
+    let fast = checker.plain_segment && !checker.repetition_in_segment;
+    let component_inside = checker.component_in_segment;
     for value in els {
         let i = n;
         n += 1;
-        let Some(pos) = def.positions.get(i) else {
+        let Some(check) = def.plan.get(i) else {
             if !value.is_empty() {
                 out.push(ElementIssue {
                     position: i + 1,
@@ -631,14 +652,23 @@ pub fn check_elements<'r>(
             continue;
         };
         if value.is_empty() {
-            if pos.req() == Req::Mandatory {
-                out.push(missing_element(dict, def, i + 1, pos));
+            if check.mandatory {
+                if let Some(pos) = def.positions.get(i) {
+                    out.push(missing_element(dict, def, i + 1, pos));
+                }
             }
             continue;
         }
         if i < 64 {
             present |= 1 << i;
         }
+        if fast && checker.fine(check, value) && !(component_inside && value.contains(&d.component))
+        {
+            continue;
+        }
+        let Some(pos) = def.positions.get(i) else {
+            continue;
+        };
         // Most values are a simple element with no separator inside, and fine.
         if let Position::Simple(u) = pos {
             let separator_inside = checker.repetition_in_segment
@@ -1330,6 +1360,9 @@ impl ElementChecker<'_> {
             if k < 64 {
                 present |= 1 << k;
             }
+            if self.plain_segment && c.plan.get(k).is_some_and(|check| self.fine(check, comp)) {
+                continue;
+            }
             let at = At {
                 seg,
                 p,
@@ -1373,6 +1406,30 @@ impl ElementChecker<'_> {
                 Some(p),
                 out,
             );
+        }
+    }
+
+    /// True when non-empty value `v` of a position passes every element rule of its `check`
+    /// (`classify` would say `Fine`), in a plain-text segment: the test of the hot loop.
+    /// False also when the position needs the general path (a composite).
+    #[inline(always)]
+    fn fine(&self, check: &Check, v: &[u8]) -> bool {
+        match check.kind {
+            CheckKind::Text | CheckKind::Binary => check.length_ok(v.len()),
+            CheckKind::Code => {
+                check.length_ok(v.len())
+                    && self
+                        .dict
+                        .elements
+                        .get(check.element as usize)
+                        .and_then(|e| e.codes.as_ref())
+                        .is_some_and(|c| c.contains(v))
+            }
+            CheckKind::Date => check.length_ok(v.len()) && date_ok(v),
+            CheckKind::Time => check.length_ok(v.len()) && time_ok(v),
+            CheckKind::Numeric => numeric_digits(v, false).is_some_and(|d| check.length_ok(d)),
+            CheckKind::Real => numeric_digits(v, true).is_some_and(|d| check.length_ok(d)),
+            CheckKind::Composite => false,
         }
     }
 
