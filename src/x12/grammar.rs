@@ -126,13 +126,17 @@ pub struct CodeList {
 
 /// The length in the top byte, then the bytes big-endian, zero-padded: `[len, v.., 0..]`.
 /// Shifted in a byte at a time: a copy into a stack buffer read back as one word stalled
-/// (a wide load cannot take forwarded the narrow stores of the copy); codes are short.
+/// (a wide load cannot take forwarded the narrow stores of the copy); codes are short, and
+/// the commonest lengths (two and three bytes) are put together without a loop.
+#[inline(always)]
 fn pack(v: &[u8]) -> Option<u64> {
     let n = v.len();
-    if n > 7 {
-        return None;
-    }
-    let be = v.iter().fold(0u64, |k, &b| (k << 8) | u64::from(b));
+    let be = match *v {
+        [a, b] => u64::from(u16::from_be_bytes([a, b])),
+        [a, b, c] => (u64::from(a) << 16) | u64::from(u16::from_be_bytes([b, c])),
+        _ if n > 7 => return None,
+        _ => v.iter().fold(0u64, |k, &b| (k << 8) | u64::from(b)),
+    };
     Some(((n as u64) << 56) | (be << (8 * (7 - n))))
 }
 
@@ -174,7 +178,8 @@ impl CodeList {
         (p.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
     }
 
-    #[inline]
+    // Always inlined: a call per coded value cost more than the lookup in the element loops.
+    #[inline(always)]
     pub fn contains(&self, v: &[u8]) -> bool {
         match pack(v) {
             Some(0) => false,
@@ -549,6 +554,21 @@ pub struct LoopDef {
 }
 
 impl LoopDef {
+    /// The first child at or after `from` whose key is `key` (as `KeyIndex::find`). The
+    /// child at hand or the next one is the usual answer: those two are compared first.
+    #[inline(always)]
+    pub fn find(&self, key: u32, from: usize) -> Option<usize> {
+        if key != 0 && from + 1 < usize::from(KeyIndex::NONE) {
+            if self.keys.get(from) == Some(&key) {
+                return Some(from);
+            }
+            if self.keys.get(from + 1) == Some(&key) {
+                return Some(from + 1);
+            }
+        }
+        self.index.find(key, from)
+    }
+
     /// The first mandatory child at or after index `x` (the child count when there is none).
     #[inline]
     pub fn next_mandatory(&self, x: usize) -> usize {

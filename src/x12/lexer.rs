@@ -213,7 +213,8 @@ fn find(b: u8, hay: &[u8]) -> Option<usize> {
 }
 
 /// The two- or three-character id of a segment (bytes before the first element separator).
-#[inline]
+// Always inlined (the envelope asks it of every segment); other shapes search out of line.
+#[inline(always)]
 pub fn segment_id<'a>(raw: &'a [u8], d: &Delimiters) -> &'a [u8] {
     // Ids are two or three letters: look at those bytes directly before any search.
     if let Some(&[a, b, c]) = raw.first_chunk::<3>() {
@@ -227,6 +228,12 @@ pub fn segment_id<'a>(raw: &'a [u8], d: &Delimiters) -> &'a [u8] {
             }
         }
     }
+    searched_id(raw, d)
+}
+
+/// `segment_id` of a segment whose id is not two or three bytes long.
+#[inline(never)]
+fn searched_id<'a>(raw: &'a [u8], d: &Delimiters) -> &'a [u8] {
     match find(d.element, raw) {
         Some(i) => &raw[..i],
         None => raw,
@@ -236,6 +243,7 @@ pub fn segment_id<'a>(raw: &'a [u8], d: &Delimiters) -> &'a [u8] {
 /// Iterates the elements of a segment after its id (element 1 first), borrowed. Separator
 /// positions are found 64 bytes at a time as a bit mask (eight bytes per word compare), so a
 /// typical segment costs one mask and a bit scan per element instead of a search per element.
+#[derive(Clone)]
 pub struct Elements<'a> {
     raw: &'a [u8],
     /// Where the next element starts.
@@ -366,23 +374,42 @@ impl<'a> Iterator for Elements<'a> {
     // Always inlined: called once per element from each hot element loop.
     #[inline(always)]
     fn next(&mut self) -> Option<&'a [u8]> {
+        // A separator left in the window is the common case; `done` implies an empty mask.
+        if self.mask != 0 {
+            return Some(self.take());
+        }
+        self.refill()
+    }
+}
+
+impl<'a> Elements<'a> {
+    /// The element ending at the next separator of the window (the mask is not empty).
+    #[inline(always)]
+    fn take(&mut self) -> &'a [u8] {
+        let end = self.base + self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        let value = self.raw.get(self.start..end).unwrap_or_default();
+        self.start = end + 1;
+        value
+    }
+
+    /// The next element once the window has no separator left: from the next window, or the
+    /// last element of the segment (then the iterator is done).
+    #[inline]
+    fn refill(&mut self) -> Option<&'a [u8]> {
         if self.done {
             return None;
         }
         loop {
-            if self.mask != 0 {
-                let end = self.base + self.mask.trailing_zeros() as usize;
-                self.mask &= self.mask - 1;
-                let value = self.raw.get(self.start..end).unwrap_or_default();
-                self.start = end + 1;
-                return Some(value);
-            }
             self.base += 64;
             if self.base >= self.raw.len() {
                 self.done = true;
                 return Some(self.raw.get(self.start..).unwrap_or_default());
             }
             self.mask = sep_mask(window(self.raw, self.base), self.sep);
+            if self.mask != 0 {
+                return Some(self.take());
+            }
         }
     }
 }

@@ -230,7 +230,7 @@ impl<'g> SetWalker<'g> {
         raw: &[u8],
         d: &Delimiters,
         offset: u64,
-        els: impl Iterator<Item = &'r [u8]>,
+        els: impl Iterator<Item = &'r [u8]> + Clone,
     ) {
         if let Some(def) = self.dict.segment(b"ST") {
             self.check_segment(def, raw, d, 1, offset, els);
@@ -305,7 +305,7 @@ impl<'g> SetWalker<'g> {
     /// when the elements are checked): a segment held in a `SetTree` was split already, and
     /// the walk takes that split instead of splitting the bytes a second time.
     #[inline(always)]
-    pub fn segment_with<'r, I: Iterator<Item = &'r [u8]>>(
+    pub fn segment_with<'r, I: Iterator<Item = &'r [u8]> + Clone>(
         &mut self,
         raw: &[u8],
         id: &[u8],
@@ -320,7 +320,7 @@ impl<'g> SetWalker<'g> {
             let set = self.set;
             let lp = &set.loops[lp_idx];
             let first = if depth > 0 { pos.max(1) } else { pos };
-            let Some(i) = lp.index.find(key, first) else {
+            let Some(i) = lp.find(key, first) else {
                 continue;
             };
             // Nothing to close when the segment is in the innermost loop, and nothing skipped
@@ -551,7 +551,7 @@ impl<'g> SetWalker<'g> {
         d: &Delimiters,
         position: u32,
         offset: u64,
-        els: impl Iterator<Item = &'r [u8]>,
+        els: impl Iterator<Item = &'r [u8]> + Clone,
     ) {
         let probe = self.memo.probe(def, raw, d, self.lenient);
         if probe.hit {
@@ -606,12 +606,19 @@ pub fn check_elements<'r>(
     position: u32,
     offset: u64,
     warnings: &mut Warnings<'_>,
-    els: impl Iterator<Item = &'r [u8]>,
+    els: impl Iterator<Item = &'r [u8]> + Clone,
 ) -> Option<SegmentIssue> {
-    let mut out = Vec::new();
     // Separators inside elements are rare: one scan of the whole segment spares a scan of
     // every element.
     let scan = scan_segment(raw, d);
+    if scan.plain
+        && !scan.component
+        && !scan.repetition
+        && clean_in_one_pass(dict, def, els.clone())
+    {
+        return None;
+    }
+    let mut out = Vec::new();
     let checker = ElementChecker {
         dict,
         d,
@@ -725,6 +732,68 @@ pub fn check_elements<'r>(
     })
 }
 
+/// The common segment decided in one tight pass, for a plain-text segment without separators
+/// inside its elements: every value passes its plan check, no mandatory element is missing
+/// and no syntax note is broken. True means the full loop of `check_elements` would find
+/// nothing and flag nothing; false means only that it has to look (and it starts afresh).
+#[inline(always)]
+fn clean_in_one_pass<'r>(
+    dict: &Dictionary,
+    def: &SegmentDef,
+    els: impl Iterator<Item = &'r [u8]>,
+) -> bool {
+    let plan = &def.plan;
+    let mut present: u64 = 0;
+    let mut n = 0usize;
+    for value in els {
+        let i = n;
+        n += 1;
+        match plan.get(i) {
+            Some(check) => {
+                if value.is_empty() {
+                    if check.mandatory {
+                        return false;
+                    }
+                    continue;
+                }
+                if !value_fine(dict, check, value) {
+                    return false;
+                }
+                if i < 64 {
+                    present |= 1 << i;
+                }
+            }
+            None if value.is_empty() => {}
+            None => return false,
+        }
+    }
+    let tail = plan.get(n..def.mandatory_end).unwrap_or_default();
+    !tail.iter().any(|c| c.mandatory) && !def.breaks_a_note(present)
+}
+
+/// True when non-empty value `v` of a position passes every element rule of its `check`
+/// (`classify` would say `Fine`), in a plain-text segment. False also when the position
+/// needs the general path (a composite).
+#[inline(always)]
+fn value_fine(dict: &Dictionary, check: &Check, v: &[u8]) -> bool {
+    match check.kind {
+        CheckKind::Text | CheckKind::Binary => check.length_ok(v.len()),
+        CheckKind::Code => {
+            check.length_ok(v.len())
+                && dict
+                    .elements
+                    .get(check.element as usize)
+                    .and_then(|e| e.codes.as_ref())
+                    .is_some_and(|c| c.contains(v))
+        }
+        CheckKind::Date => check.length_ok(v.len()) && date_ok(v),
+        CheckKind::Time => check.length_ok(v.len()) && time_ok(v),
+        CheckKind::Numeric => numeric_digits(v, false).is_some_and(|d| check.length_ok(d)),
+        CheckKind::Real => numeric_digits(v, true).is_some_and(|d| check.length_ok(d)),
+        CheckKind::Composite => false,
+    }
+}
+
 /// Segments whose element checks found nothing: no issue, no warning and no value missing any
 /// rule (see `Warnings::flagged`). Those checks depend only on the segment definition, the
 /// bytes, the delimiters and the leniency, so the same bytes under the same definition are
@@ -742,7 +811,30 @@ pub struct CleanMemo {
     stored: usize,
     /// The last delimiters and leniency seen, with their `pack_env`.
     env_of: Option<(Delimiters, Leniency, u64)>,
+    /// How the memo fares per segment definition (`admit`), by address.
+    uses: Vec<MemoUse>,
 }
+
+/// Probes and hits of one segment definition in the memo. A definition whose segments are
+/// all different (an order line with its own line number and item) never hits, and its
+/// probes and copies only cost, and push out segments that would hit.
+#[derive(Default, Clone, Copy)]
+struct MemoUse {
+    def: usize,
+    tries: u32,
+    hits: u32,
+    /// Probes skipped since the last trial.
+    skipped: u32,
+}
+
+/// Definitions tracked at once (direct-mapped by address; a collision restarts the count).
+const MEMO_USES: usize = 64;
+/// Probes before a definition's hit rate is trusted; below one hit in eight it is skipped.
+const MEMO_TRIAL: u32 = 256;
+/// A skipped definition gets `MEMO_RETRIES` trial probes after this many skips (the input
+/// may turn repetitive).
+const MEMO_SKIPS: u32 = 2048;
+const MEMO_RETRIES: u32 = 32;
 
 /// One remembered segment, its bytes inline (no pointer to chase on a probe).
 struct MemoSlot {
@@ -768,6 +860,8 @@ impl Default for MemoSlot {
 /// Where a segment is (or would go) in the memo.
 #[derive(Clone, Copy)]
 struct MemoProbe {
+    /// The memo is used for this definition at all (see `CleanMemo::admit`).
+    admitted: bool,
     hit: bool,
     slot: usize,
     hash: u64,
@@ -816,6 +910,16 @@ impl CleanMemo {
         lenient: Leniency,
     ) -> MemoProbe {
         let def = def as *const SegmentDef as usize;
+        let Some(used) = self.admit(def) else {
+            return MemoProbe {
+                admitted: false,
+                hit: false,
+                slot: 0,
+                hash: 0,
+                def,
+                env: 0,
+            };
+        };
         let env = self.env(d, lenient);
         let hash = memo_hash(raw, (def as u64) ^ env);
         let slot = if self.bits == 0 {
@@ -830,7 +934,13 @@ impl CleanMemo {
                 && s.env == env
                 && s.bytes.get(..raw.len()) == Some(raw)
         });
+        if hit {
+            if let Some(u) = self.uses.get_mut(used) {
+                u.hits += 1;
+            }
+        }
         MemoProbe {
+            admitted: true,
             hit,
             slot,
             hash,
@@ -839,9 +949,43 @@ impl CleanMemo {
         }
     }
 
+    /// Whether to probe for a segment of definition `def` (counted as a try), and its entry
+    /// in `uses`; `None` while the definition rarely hits.
+    #[inline(always)]
+    fn admit(&mut self, def: usize) -> Option<usize> {
+        if self.uses.is_empty() {
+            self.uses.resize(MEMO_USES, MemoUse::default());
+        }
+        let i = ((def >> 4) ^ (def >> 11)) & (MEMO_USES - 1);
+        let u = self.uses.get_mut(i)?;
+        if u.def != def {
+            *u = MemoUse {
+                def,
+                ..MemoUse::default()
+            };
+        }
+        if u.tries >= MEMO_TRIAL && u.hits < u.tries / 8 {
+            u.skipped += 1;
+            if u.skipped < MEMO_SKIPS {
+                return None;
+            }
+            // A few trials, judged with the old hit rate scaled down to their count.
+            u.skipped = 0;
+            let keep = MEMO_TRIAL - MEMO_RETRIES;
+            u.hits = (u64::from(u.hits) * u64::from(keep) / u64::from(u.tries)) as u32;
+            u.tries = keep;
+        }
+        if u.tries >= 1 << 24 {
+            u.tries /= 2;
+            u.hits /= 2;
+        }
+        u.tries += 1;
+        Some(i)
+    }
+
     #[inline(always)]
     fn remember(&mut self, probe: MemoProbe, raw: &[u8]) {
-        if raw.len() > MEMO_MAX_LEN {
+        if !probe.admitted || raw.len() > MEMO_MAX_LEN {
             return;
         }
         let mut slot = probe.slot;
@@ -1409,28 +1553,10 @@ impl ElementChecker<'_> {
         }
     }
 
-    /// True when non-empty value `v` of a position passes every element rule of its `check`
-    /// (`classify` would say `Fine`), in a plain-text segment: the test of the hot loop.
-    /// False also when the position needs the general path (a composite).
+    /// `value_fine` with this checker's dictionary.
     #[inline(always)]
     fn fine(&self, check: &Check, v: &[u8]) -> bool {
-        match check.kind {
-            CheckKind::Text | CheckKind::Binary => check.length_ok(v.len()),
-            CheckKind::Code => {
-                check.length_ok(v.len())
-                    && self
-                        .dict
-                        .elements
-                        .get(check.element as usize)
-                        .and_then(|e| e.codes.as_ref())
-                        .is_some_and(|c| c.contains(v))
-            }
-            CheckKind::Date => check.length_ok(v.len()) && date_ok(v),
-            CheckKind::Time => check.length_ok(v.len()) && time_ok(v),
-            CheckKind::Numeric => numeric_digits(v, false).is_some_and(|d| check.length_ok(d)),
-            CheckKind::Real => numeric_digits(v, true).is_some_and(|d| check.length_ok(d)),
-            CheckKind::Composite => false,
-        }
+        value_fine(self.dict, check, v)
     }
 
     /// True when value `v` of `u` needs no report: it is fine, or it misses a partial list
