@@ -163,9 +163,10 @@ fn map_job<T>(
     }
 }
 
-/// `map_job` for JSON lines: maps into the light `Node` tree (keys and text borrowed) and writes
-/// the typed document as text. A set that does not map, or a document that does not fit, goes
-/// the `Value` route instead, so what comes out, errors included, is what that route gives.
+/// `map_job` for JSON lines: maps into frames written as JSON straight away (a map with a plan,
+/// see `layout`) or into the light `Node` tree (keys and text borrowed) and writes the typed
+/// document as text. A set that does not map, or a document that does not fit, goes the `Value`
+/// route instead, so what comes out, errors included, is what that route gives.
 fn map_job_json(
     job: &Job<'_>,
     grammars: &Grammars,

@@ -468,6 +468,7 @@ impl<'a> Arena<'a> {
     }
 
     /// The slot of a value: borrowed text in place, anything else among `values`.
+    #[inline]
     fn leaf(&mut self, v: Node<'a>) -> Slot<'a> {
         // Text moved out of `v` first: matched in place, `v` would be dropped after (a call).
         let v = match v {

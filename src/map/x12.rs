@@ -1119,10 +1119,20 @@ impl<'a> Inbound<'a> {
         let mut missing = None;
         for (r, rp) in b.rules.iter().zip(&pb.rules) {
             let Some(rp) = rp else { continue };
-            match self.rule_value::<Doc>(ctx, r)? {
+            // A pair rule with `invalid_to` (the GTIN of a line) that read nothing has no id to
+            // keep either: `invalid_value` reads the same path the same way, so it is not asked.
+            let (value, read) = match (r.pair, r.from.first(), &rp.invalid) {
+                (Some(code), Some(Source::X12(p)), Some(_)) => {
+                    let raw = self.pair_value(ctx, code, p);
+                    let read = raw.is_some();
+                    (self.finish_value::<Doc>(r, raw)?, read)
+                }
+                _ => (self.rule_value::<Doc>(ctx, r)?, true),
+            };
+            match value {
                 Some(v) => a.set(f, &rp.place, v).ok_or_else(unfit)?,
                 None => {
-                    let invalid = match (&rp.invalid, r.value.is_none()) {
+                    let invalid = match (&rp.invalid, r.value.is_none() && read) {
                         (Some(inv), true) => self.invalid_value(ctx, r).map(|id| (inv, id)),
                         _ => None,
                     };
