@@ -62,7 +62,8 @@ fn provenance_fields<'a>(
         ("set_control", Cow::Borrowed(set)),
         (
             "received_at",
-            Cow::Owned(chrono::Utc::now().fixed_offset().to_rfc3339()),
+            // As the typed `DateTime` writes it (`Z`), so the layout writes it as it is.
+            Cow::Owned(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
         ),
         ("producer_hash", Cow::Borrowed(producer)),
     ]
@@ -162,9 +163,10 @@ fn map_job<T>(
     }
 }
 
-/// `map_job` for JSON lines: maps into the light `Node` tree (keys and text borrowed) and writes
-/// the typed document as text. A set that does not map, or a document that does not fit, goes
-/// the `Value` route instead, so what comes out, errors included, is what that route gives.
+/// `map_job` for JSON lines: maps into frames written as JSON straight away (a map with a plan,
+/// see `layout`) or into the light `Node` tree (keys and text borrowed) and writes the typed
+/// document as text. A set that does not map, or a document that does not fit, goes the `Value`
+/// route instead, so what comes out, errors included, is what that route gives.
 fn map_job_json(
     job: &Job<'_>,
     grammars: &Grammars,
@@ -179,7 +181,9 @@ fn map_job_json(
 }
 
 /// The fast route of `map_job_json`: `None` when the set does not map or the document does not
-/// fit the canonical model.
+/// fit the canonical model. A map with a plan writes the JSON straight from its rules' values
+/// (`layout`); any other, or a document its plan's writer cannot take, maps into the light
+/// `Node` tree and goes through the typed document (same bytes).
 fn map_node_json(
     job: &Job<'_>,
     grammars: &Grammars,
@@ -187,20 +191,15 @@ fn map_node_json(
     partner: Option<&str>,
     producer: &str,
 ) -> Option<String> {
+    let prov = job.provenance(producer);
+    if let Some(text) = maps.translate_x12_planned(&job.tree, grammars, partner, &prov) {
+        return Some(text);
+    }
     let (kind, mut doc) = maps
         .translate_x12_into::<Node>(&job.tree, grammars, partner)
         .ok()?;
-    let prov = job
-        .provenance(producer)
-        .into_iter()
-        .map(|(k, v)| (k, Node::Text(v)))
-        .collect();
+    let prov = prov.into_iter().map(|(k, v)| (k, Node::Text(v))).collect();
     node::insert(&mut doc, "provenance", Node::Object(prov));
-    // Written straight from the tree where its kind has a layout and the tree fits it; the
-    // typed route otherwise (same bytes, see `layout`).
-    if let Some(text) = super::layout::document_json(kind, &doc) {
-        return Some(text);
-    }
     typed_node(&Node::Object(doc), kind)
 }
 

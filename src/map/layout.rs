@@ -1,7 +1,8 @@
-//! Canonical JSON written straight from a mapped `Node` tree, for the document kinds whose
-//! layout is described here (purchase orders), without reading the tree into the typed document
-//! and serializing that: the typed read and the JSON writer were most of the cost of
-//! `edigate translate` after mapping.
+//! Canonical JSON written straight from the values an X12 map's rules read, for the document
+//! kinds whose layout is described here (purchase orders): each rule's value goes into its
+//! field's slot of a flat frame (`Arena`, by a `Plan` worked out when the map loads), and the
+//! JSON is written from the frames in key order, without building the mapped tree, reading it
+//! into the typed document and serializing that, then freeing it all.
 //!
 //! The bytes are those of the typed route by construction: each described struct lists its
 //! fields in key order with how serde treats them when missing and when empty (required,
@@ -9,9 +10,11 @@
 //! text or a described struct (ids, dates, decimals, enums, structs a map seldom fills) is read
 //! into its own canonical type and written by the same writer as before. Anything the typed
 //! route could read differently or refuse (a missing required field, a value of another shape,
-//! a value its type refuses) gives `None`, and the caller takes the typed route, which gives
-//! the same text or the error it always gave. A test checks each description against the
+//! a value its type refuses) gives `None`, and the caller takes the tree and typed route, which
+//! gives the same text or the error it always gave. A test checks each description against the
 //! struct's JSON Schema, so a field added to a struct cannot be silently left out here.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use rust_decimal::Decimal;
@@ -20,6 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::node::{short_eq, Node};
+use super::rules::{Block, Only, Source};
 use crate::canonical::ids::CheckedText;
 use crate::canonical::json::Writer;
 use crate::canonical::{
@@ -222,6 +226,57 @@ fn date(v: &Node<'_>, w: &mut Writer) -> Option<()> {
     typed::<NaiveDate>(v, w)
 }
 
+/// A UTC timestamp written as chrono writes one (`YYYY-MM-DDTHH:MM:SS`, the fraction in 3, 6
+/// or 9 digits as `SecondsFormat::AutoSi` picks them, `Z`), as the provenance's `received_at`
+/// is made: it reads into a `DateTime<FixedOffset>` that writes back as the same text. Anything
+/// else is read and written by chrono.
+fn timestamp(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    if let Some(s) = text_of(v).filter(|s| canonical_timestamp(s)) {
+        return w.str(s).ok();
+    }
+    typed::<DateTime<FixedOffset>>(v, w)
+}
+
+fn canonical_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let shape = matches!(b.len(), 20 | 24 | 27 | 30)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[b.len() - 1] == b'Z';
+    if !shape {
+        return false;
+    }
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)) = (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    ) else {
+        return false;
+    };
+    let date = y >= 1
+        && i32::try_from(y)
+            .ok()
+            .and_then(|y| NaiveDate::from_ymd_opt(y, mo, d))
+            .is_some();
+    // A fraction as AutoSi writes it: none for whole seconds, and no shorter form would do.
+    let fraction = match b.len() {
+        20 => true,
+        n => b[19] == b'.' && num(20..n - 1).is_some() && &b[n - 4..n - 1] != b"000",
+    };
+    date && h <= 23 && mi <= 59 && sec <= 59 && fraction
+}
+
 /// What serde does with a field that is missing or empty.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Card {
@@ -241,6 +296,8 @@ pub(crate) struct Field {
     pub name: &'static str,
     /// `,"name":`, the key as written after another field (without the comma when first).
     key: &'static str,
+    /// `key` padded to `KEY_ROOM` bytes (see `put_key`).
+    padded: [u8; KEY_ROOM],
     pub card: Card,
     pub ty: Ty,
 }
@@ -251,26 +308,37 @@ macro_rules! f {
         Field {
             name: $name,
             key: concat!(",\"", $name, "\":"),
+            padded: pad(concat!(",\"", $name, "\":")),
             card: $card,
             ty: $ty,
         }
     };
 }
 
-/// The most fields a struct may have (one bit each in a `u32`) and the longest name.
+/// The most fields a struct may have (one bit each in a `u32`).
 const MAX_FIELDS: usize = 32;
-const MAX_NAME: usize = 32;
 
-/// A struct's fields in key order, with what finds an object's entries among them: its
-/// entries come in the order the map's rules set them, and searching the object for every
-/// field (most of them absent) cost more than writing the ones present.
+/// The room for a field's key as written, `,"name":` (`Field::padded`).
+const KEY_ROOM: usize = 32;
+
+const fn pad(key: &str) -> [u8; KEY_ROOM] {
+    let b = key.as_bytes();
+    assert!(b.len() <= KEY_ROOM);
+    let mut out = [b' '; KEY_ROOM];
+    let mut i = 0;
+    while i < b.len() {
+        out[i] = b[i];
+        i += 1;
+    }
+    out
+}
+
+/// A struct's fields in key order.
 pub(crate) struct Layout {
     pub fields: &'static [Field],
-    /// For each name length, the fields with a name that long (bit `i` for `fields[i]`).
-    by_len: [u32; MAX_NAME + 1],
     /// The fields serde refuses to miss (`Required`, `RequiredList`).
     required: u32,
-    /// The `Tag` field, written whatever the object holds.
+    /// The `Tag` field, written whatever the document holds.
     tag: u32,
 }
 
@@ -278,21 +346,16 @@ const fn layout(fields: &'static [Field]) -> Layout {
     assert!(fields.len() <= MAX_FIELDS);
     let mut l = Layout {
         fields,
-        by_len: [0; MAX_NAME + 1],
         required: 0,
         tag: 0,
     };
     let mut i = 0;
     while i < fields.len() {
-        let fd = &fields[i];
-        assert!(fd.name.len() <= MAX_NAME);
         let bit = 1u32 << i;
-        if matches!(fd.ty, Ty::Tag) {
+        if matches!(fields[i].ty, Ty::Tag) {
             l.tag |= bit;
-        } else {
-            l.by_len[fd.name.len()] |= bit;
         }
-        if matches!(fd.card, Card::Required | Card::RequiredList) {
+        if matches!(fields[i].card, Card::Required | Card::RequiredList) {
             l.required |= bit;
         }
         i += 1;
@@ -300,42 +363,480 @@ const fn layout(fields: &'static [Field]) -> Layout {
     l
 }
 
+impl Layout {
+    fn find(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+}
+
 use Card::{List, Optional, Required, RequiredList};
 use Ty::{Struct, Tag, Text, Typed};
 
-/// The JSON of a typed document of this kind, with its `kind` key, from its mapped tree;
-/// `None` when the kind has no layout here or the tree is not one this writer reads exactly as
-/// the typed route does.
-pub(crate) fn document_json(kind: &str, doc: &[(&str, Node<'_>)]) -> Option<String> {
-    let fields = match kind {
-        "purchase_order" => &PURCHASE_ORDER,
-        _ => return None,
+/// The layout of a document kind's struct, for the kinds described here.
+fn layout_of(kind: &str) -> Option<&'static Layout> {
+    match kind {
+        "purchase_order" => Some(&PURCHASE_ORDER),
+        _ => None,
+    }
+}
+
+// ---- frames: a mapped document as flat slots, one per field of each struct ------------------
+
+/// One slot of an `Arena`: plain data, so frames are made, overwritten and dropped without a
+/// destructor per slot.
+#[derive(Clone, Copy)]
+pub(crate) enum Slot<'a> {
+    Empty,
+    /// Text as read, borrowed (nearly every value).
+    Text(&'a str),
+    /// Any other value (converted text, a number; in tests, any tree a typed field reads): its
+    /// index in `Arena::values`.
+    Value(usize),
+    /// A described struct: where its frame starts.
+    Frame(usize),
+    /// A list: its first and last item (`NONE` when it has none).
+    List(usize, usize),
+    /// A list item: the next item (`NONE` after the last); the item's value is the next slot.
+    Item(usize),
+}
+
+/// No item.
+pub(crate) const NONE: usize = usize::MAX;
+
+/// A document being mapped, as frames: a struct's fields in consecutive slots, in its layout's
+/// order, so each value is put in its place by index and the JSON is written in key order
+/// without a tree to build, search and free. A list item is a link slot, its value, then the
+/// frame of its struct. Everything a block makes comes after what was there before it, so a
+/// block that wrote nothing is undone by cutting the slots back.
+pub(crate) struct Arena<'a> {
+    slots: Vec<Slot<'a>>,
+    values: Vec<Node<'a>>,
+    /// Values (and list items) written so far: whether a block's object has content.
+    pub writes: usize,
+}
+
+thread_local! {
+    /// This thread's last frames, emptied: the next set's are made in their room rather than
+    /// allocated and grown again (a set's frames take tens of KB).
+    static SPARE: std::cell::RefCell<Spare> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// A thread's emptied `Arena` vectors.
+type Spare = (Vec<Slot<'static>>, Vec<Node<'static>>);
+
+/// The most slots kept for the next set: a rare huge set should not keep its memory.
+const MAX_SPARE_SLOTS: usize = 1 << 16;
+
+/// An emptied vector as one of the same type with another lifetime, in the same allocation
+/// (collecting a vector's own iterator into one of a type of the same size reuses its room).
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+impl Drop for Arena<'_> {
+    fn drop(&mut self) {
+        if self.slots.capacity() > MAX_SPARE_SLOTS {
+            return;
+        }
+        let v = (
+            recycle(std::mem::take(&mut self.slots)),
+            recycle(std::mem::take(&mut self.values)),
+        );
+        // At thread exit the slot may be gone already: the vectors are then just freed.
+        let _ = SPARE.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                *s = v;
+            }
+        });
+    }
+}
+
+impl<'a> Arena<'a> {
+    /// Empty frames, in this thread's spare room.
+    pub fn new() -> Self {
+        let spare = SPARE
+            .try_with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).ok())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        Arena {
+            slots: recycle(spare.0),
+            values: recycle(spare.1),
+            writes: 0,
+        }
+    }
+
+    /// The slot of a value: borrowed text in place, anything else among `values`.
+    #[inline]
+    fn leaf(&mut self, v: Node<'a>) -> Slot<'a> {
+        // Text moved out of `v` first: matched in place, `v` would be dropped after (a call).
+        let v = match v {
+            Node::Text(t) => match t {
+                Cow::Borrowed(s) => return Slot::Text(s),
+                t => Node::Text(t),
+            },
+            v => v,
+        };
+        self.values.push(v);
+        Slot::Value(self.values.len() - 1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// A new frame of `len` empty fields; returns where it starts.
+    pub fn frame(&mut self, len: usize) -> usize {
+        let f = self.slots.len();
+        self.slots.resize_with(f + len, || Slot::Empty);
+        f
+    }
+
+    /// Drops what was made from `len` on (a block that wrote nothing), unlinking the frame
+    /// `linked` had been given for it.
+    pub fn undo(&mut self, len: usize, linked: Option<usize>) {
+        if let Some(s) = linked.and_then(|at| self.slots.get_mut(at)) {
+            *s = Slot::Empty;
+        }
+        self.slots.truncate(len);
+    }
+
+    /// The frame of the struct at `steps` from frame `f`, with the frames on the way made where
+    /// missing; also the first slot given a new frame.
+    fn reach(&mut self, mut f: usize, steps: &[(usize, usize)]) -> Option<(usize, Option<usize>)> {
+        let mut linked = None;
+        for &(j, len) in steps {
+            let at = f + j;
+            f = match self.slots.get(at)? {
+                Slot::Frame(g) => *g,
+                _ => {
+                    let g = self.frame(len);
+                    *self.slots.get_mut(at)? = Slot::Frame(g);
+                    linked.get_or_insert(at);
+                    g
+                }
+            };
+        }
+        Some((f, linked))
+    }
+
+    /// The frame of the struct field `p` names from frame `f` (made where missing; `len` its
+    /// fields), and the first slot given a new frame on the way.
+    pub fn reach_struct(
+        &mut self,
+        f: usize,
+        p: &Place,
+        len: usize,
+    ) -> Option<(usize, Option<usize>)> {
+        let (g, linked) = self.reach(f, &p.steps)?;
+        let (h, last) = self.reach(g, &[(p.field, len)])?;
+        Some((h, linked.or(last)))
+    }
+
+    /// Puts value `v` in the field `p` names from frame `f`, over anything there.
+    #[inline]
+    pub fn set(&mut self, f: usize, p: &Place, v: Node<'a>) -> Option<()> {
+        let g = match p.steps.is_empty() {
+            true => f,
+            false => self.reach(f, &p.steps)?.0,
+        };
+        let s = self.leaf(v);
+        *self.slots.get_mut(g + p.field)? = s;
+        self.writes += 1;
+        Some(())
+    }
+
+    /// A new list item, not yet in a list, with a frame of `len` fields (`len` > 0) or an empty
+    /// value slot (after the item's link slot); returns where the item starts.
+    pub fn item(&mut self, len: usize) -> usize {
+        let it = self.slots.len();
+        self.slots.push(Slot::Item(NONE));
+        if len == 0 {
+            self.slots.push(Slot::Empty);
+        } else {
+            self.slots.push(Slot::Frame(it + 2));
+            self.frame(len);
+        }
+        it
+    }
+
+    /// Puts `v` in slot `at` (a field of an item's frame, or an item's value).
+    pub fn put(&mut self, at: usize, v: Node<'a>) -> Option<()> {
+        let s = self.leaf(v);
+        *self.slots.get_mut(at)? = s;
+        Some(())
+    }
+
+    /// Appends item `it` to the list `p` names from frame `f`.
+    pub fn link(&mut self, f: usize, p: &Place, it: usize) -> Option<()> {
+        let (g, _) = self.reach(f, &p.steps)?;
+        self.append(g + p.field, it)?;
+        self.writes += 1;
+        Some(())
+    }
+
+    fn append(&mut self, at: usize, it: usize) -> Option<()> {
+        match *self.slots.get(at)? {
+            Slot::List(first, last) if last != NONE => {
+                *self.slots.get_mut(last)? = Slot::Item(it);
+                *self.slots.get_mut(at)? = Slot::List(first, it);
+            }
+            _ => *self.slots.get_mut(at)? = Slot::List(it, it),
+        }
+        Some(())
+    }
+}
+
+// ---- plans: where each rule of a map puts its value -----------------------------------------
+
+/// A field reached from a block's struct: through struct fields (`(field, fields of its
+/// struct)` each) to `field`.
+#[derive(Clone)]
+pub(crate) struct Place {
+    steps: Box<[(usize, usize)]>,
+    field: usize,
+}
+
+/// Where a block's rules and sub-blocks put their values, in the block's order (`None` for
+/// what is not read inbound).
+#[derive(Clone, Default)]
+pub(crate) struct PlanBlock {
+    pub rules: Vec<Option<RulePlan>>,
+    pub blocks: Vec<Option<BlockPlan>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct RulePlan {
+    pub place: Place,
+    /// For `invalid_to`: the list, and its item struct's number of fields and `qualifier` and
+    /// `value` fields.
+    pub invalid: Option<(Place, usize, usize, usize)>,
+}
+
+#[derive(Clone)]
+pub(crate) struct BlockPlan {
+    /// The struct field (`in`) or the list (`each`) the block fills.
+    pub place: Place,
+    /// Fields of the block's struct (the object's, or each item's); 0 for plain values.
+    pub len: usize,
+    pub block: PlanBlock,
+}
+
+/// How an X12 map's rules fill a document kind's layout, worked out once when the map loads:
+/// its values then go straight into frames (`Arena`) and the JSON is written from those, with
+/// the bytes the tree route gives. A map has none when a rule or block puts a value where its
+/// tree could read differently than frames do (a key the struct does not have, a plain value
+/// on a struct or list, an object merged over fields something else filled): it then takes
+/// the tree route.
+#[derive(Clone)]
+pub(crate) struct Plan {
+    pub layout: &'static Layout,
+    pub root: PlanBlock,
+    /// The provenance field and its struct.
+    provenance: (usize, &'static Layout),
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Plan")
+    }
+}
+
+/// The plan of an inbound X12 map of a kind with a layout; `None` when it has none (see
+/// `Plan`).
+pub(crate) fn plan(kind: &str, root: &Block) -> Option<Plan> {
+    let layout = layout_of(kind)?;
+    let j = layout.find("provenance")?;
+    let Struct(prov) = layout.fields[j].ty else {
+        return None;
     };
+    // The provenance is put in after mapping, over anything the rules wrote there.
+    if written_keys(root).any(|k| k == "provenance") {
+        return None;
+    }
+    Some(Plan {
+        layout,
+        root: plan_block(layout, root)?,
+        provenance: (j, prov),
+    })
+}
+
+/// The first keys of what a block's rules and sub-blocks write inbound.
+fn written_keys(b: &Block) -> impl Iterator<Item = &str> {
+    let rules = b
+        .rules
+        .iter()
+        .filter(|r| r.only != Some(Only::Outbound))
+        .flat_map(|r| {
+            r.to.first()
+                .into_iter()
+                .chain(r.invalid_to.iter().flatten().take(1))
+        });
+    let blocks = b
+        .blocks
+        .iter()
+        .filter(|c| c.only != Some(Only::Outbound))
+        .filter_map(|c| c.to.first());
+    rules.chain(blocks).map(String::as_str)
+}
+
+/// The field `path` names from a struct of layout `l`, through structs only.
+fn locate(mut l: &'static Layout, path: &[String]) -> Option<(Place, &'static Field)> {
+    let (last, init) = path.split_last()?;
+    let mut steps = Vec::new();
+    for k in init {
+        let j = l.find(k)?;
+        let (Struct(inner), Optional | Required) = (l.fields[j].ty, l.fields[j].card) else {
+            return None;
+        };
+        steps.push((j, inner.fields.len()));
+        l = inner;
+    }
+    let j = l.find(last)?;
+    let fd = &l.fields[j];
+    if matches!(fd.ty, Tag) {
+        return None;
+    }
+    Some((
+        Place {
+            steps: steps.into(),
+            field: j,
+        },
+        fd,
+    ))
+}
+
+fn plan_block(l: &'static Layout, b: &Block) -> Option<PlanBlock> {
+    let mut rules = Vec::with_capacity(b.rules.len());
+    for r in &b.rules {
+        if r.only == Some(Only::Outbound) {
+            rules.push(None);
+            continue;
+        }
+        let (place, fd) = locate(l, &r.to)?;
+        // A rule's value is plain: on a struct or a list the tree route reads it differently.
+        if matches!(fd.ty, Struct(_)) || matches!(fd.card, List | RequiredList) {
+            return None;
+        }
+        let invalid = match &r.invalid_to {
+            None => None,
+            Some(inv) => {
+                let (p, fd) = locate(l, inv)?;
+                let (Struct(item), List | RequiredList) = (fd.ty, fd.card) else {
+                    return None;
+                };
+                let (q, v) = (item.find("qualifier")?, item.find("value")?);
+                Some((p, item.fields.len(), q, v))
+            }
+        };
+        rules.push(Some(RulePlan { place, invalid }));
+    }
+    let mut blocks = Vec::with_capacity(b.blocks.len());
+    for (k, c) in b.blocks.iter().enumerate() {
+        if c.only == Some(Only::Outbound) || !matches!(c.source, Some(Source::X12(_))) {
+            blocks.push(None);
+            continue;
+        }
+        let (place, fd) = locate(l, &c.to)?;
+        let plan = match (c.array, fd.card, fd.ty) {
+            (true, List | RequiredList, Struct(item)) if c.scalar.is_none() => BlockPlan {
+                place,
+                len: item.fields.len(),
+                block: plan_block(item, c)?,
+            },
+            (true, List | RequiredList, Text | Typed(_)) if c.scalar.is_some() => BlockPlan {
+                place,
+                len: 0,
+                block: PlanBlock::default(),
+            },
+            (false, Optional | Required, Struct(inner)) if merges_alone(b, k, inner) => BlockPlan {
+                place,
+                len: inner.fields.len(),
+                block: plan_block(inner, c)?,
+            },
+            _ => return None,
+        };
+        blocks.push(Some(plan));
+    }
+    Some(PlanBlock { rules, blocks })
+}
+
+/// Whether object block `b.blocks[k]` (of struct `inner`) writes into its struct as the tree
+/// route merges it there: that replaces each of the object's keys whole, where frames fill the
+/// struct or list a key names further. The same only when nothing before the block in `b`
+/// wrote into a struct or list field the block writes too.
+fn merges_alone(b: &Block, k: usize, inner: &Layout) -> bool {
+    let c = &b.blocks[k];
+    let t = &c.to[..];
+    let keys: Vec<&str> = written_keys(c).collect();
+    let rules = b
+        .rules
+        .iter()
+        .filter(|r| r.only != Some(Only::Outbound))
+        .flat_map(|r| std::iter::once(&r.to).chain(&r.invalid_to));
+    for path in rules {
+        if let Some(key) = path.strip_prefix(t).and_then(|rest| rest.first()) {
+            let whole = inner.find(key).is_some_and(|j| {
+                matches!(inner.fields[j].ty, Struct(_))
+                    || matches!(inner.fields[j].card, List | RequiredList)
+            });
+            if keys.contains(&key.as_str()) && whole {
+                return false;
+            }
+        }
+    }
+    !b.blocks[..k]
+        .iter()
+        .filter(|d| d.only != Some(Only::Outbound))
+        .any(|d| d.to.starts_with(t) || t.starts_with(&d.to))
+}
+
+impl Plan {
+    /// The document's JSON, with its `kind` key and provenance: `None` when its values do not
+    /// fit the layout as the typed route reads them.
+    pub fn document<'a>(
+        &self,
+        kind: &str,
+        a: &mut Arena<'a>,
+        root: usize,
+        provenance: &[(&'static str, Cow<'a, str>)],
+    ) -> Option<String> {
+        let (j, l) = self.provenance;
+        let (f, _) = a.reach_struct(
+            root,
+            &Place {
+                steps: Box::new([]),
+                field: j,
+            },
+            l.fields.len(),
+        )?;
+        for (k, v) in provenance {
+            a.put(f + l.find(k)?, Node::Text(v.clone()))?;
+        }
+        document_json(self.layout, kind, a, root)
+    }
+}
+
+/// The JSON of a typed document of this kind (its layout `l`), with its `kind` key, from its
+/// frames; `None` when they are not ones this writer reads exactly as the typed route does.
+fn document_json(l: &Layout, kind: &str, a: &Arena<'_>, root: usize) -> Option<String> {
     // Room for a typical order (4-5 KB of JSON) without growing.
     let mut w = Writer::new(Vec::with_capacity(8192));
-    let r = write_struct(fields, kind, doc, &mut w);
+    let r = write_frame(l, kind, a, root, &mut w);
     let out = w.finish();
     r?;
     // Only escaped strings and ASCII go in, so this holds; checked rather than assumed.
     String::from_utf8(out).ok()
 }
 
-/// An object's fields in key order; `kind` is what a `Tag` field writes.
-fn write_struct(l: &Layout, kind: &str, obj: &[(&str, Node<'_>)], w: &mut Writer) -> Option<()> {
-    // Which fields the object holds (the first entry of a name, as a search would find), and
-    // where; the tag is always written and never read from the object.
+/// A frame's fields in key order; `kind` is what a `Tag` field writes.
+fn write_frame(l: &Layout, kind: &str, a: &Arena<'_>, f: usize, w: &mut Writer) -> Option<()> {
+    let slots = a.slots.get(f..f + l.fields.len())?;
     let mut present = l.tag;
-    let mut at = [0u16; MAX_FIELDS];
-    for (i, (k, _)) in obj.iter().enumerate() {
-        let mut cand = l.by_len.get(k.len()).map_or(0, |&m| m & !present);
-        while cand != 0 {
-            let j = cand.trailing_zeros() as usize;
-            if short_eq(k, l.fields[j].name) {
-                present |= 1 << j;
-                at[j] = u16::try_from(i).ok()?;
-                break;
-            }
-            cand &= cand - 1;
+    for (j, s) in slots.iter().enumerate() {
+        if !matches!(s, Slot::Empty) {
+            present |= 1 << j;
         }
     }
     if present & l.required != l.required {
@@ -348,60 +849,87 @@ fn write_struct(l: &Layout, kind: &str, obj: &[(&str, Node<'_>)], w: &mut Writer
         let j = left.trailing_zeros() as usize;
         left &= left - 1;
         let fd = &l.fields[j];
-        let key = if first { &fd.key[1..] } else { fd.key };
         if let Tag = fd.ty {
-            w.out().extend_from_slice(key.as_bytes());
+            put_key(w.out(), fd, first);
             w.str(kind).ok()?;
             first = false;
             continue;
         }
-        let v = &obj[usize::from(at[j])].1;
+        let s = slots[j];
         // What serde skips (`None`, an empty list) writes no key.
-        match (fd.card, v) {
-            (Optional, Node::Value(Value::Null)) => continue,
-            (List, Node::Array(items)) if items.is_empty() => continue,
+        match (fd.card, s) {
+            (Optional, Slot::Value(i))
+                if matches!(a.values.get(i), Some(Node::Value(Value::Null))) =>
+            {
+                continue
+            }
+            (List, Slot::List(NONE, _)) => continue,
             _ => {}
         }
-        w.out().extend_from_slice(key.as_bytes());
+        put_key(w.out(), fd, first);
         first = false;
-        write_field(fd, kind, v, w)?;
+        match (fd.card, s) {
+            (List | RequiredList, Slot::List(mut it, _)) => {
+                w.out().push(b'[');
+                while it != NONE {
+                    let Some(Slot::Item(next)) = a.slots.get(it) else {
+                        return None;
+                    };
+                    write_one(fd.ty, kind, a, *a.slots.get(it + 1)?, w)?;
+                    it = *next;
+                    if it != NONE {
+                        w.out().push(b',');
+                    }
+                }
+                w.out().push(b']');
+            }
+            (Optional | Required, s) => write_one(fd.ty, kind, a, s, w)?,
+            // A plain value on a list: for the typed route to read or refuse.
+            _ => return None,
+        }
     }
     w.out().push(b'}');
     Some(())
 }
 
-/// One field's value (not one serde skips).
-fn write_field(fd: &Field, kind: &str, v: &Node<'_>, w: &mut Writer) -> Option<()> {
-    match fd.card {
-        List | RequiredList => {
-            let Node::Array(items) = v else { return None };
-            w.out().push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    w.out().push(b',');
-                }
-                write_value(fd.ty, kind, item, w)?;
-            }
-            w.out().push(b']');
-            Some(())
-        }
-        // `Option<T>` reads anything but a null (skipped before) as `T` reads it.
-        Optional | Required => write_value(fd.ty, kind, v, w),
+/// A field's key, `,"name":` (without the comma for the first field), copied as the fixed-size
+/// padded key and cut to its length: a copy of a known size is a few moves in line, where one
+/// of the key's own length is a `memcpy` call.
+fn put_key(out: &mut Vec<u8>, fd: &Field, first: bool) {
+    let len = out.len() + fd.key.len() - usize::from(first);
+    if first {
+        out.extend_from_slice(&fd.padded[1..]);
+    } else {
+        out.extend_from_slice(&fd.padded);
     }
+    out.truncate(len);
 }
 
-fn write_value(ty: Ty, kind: &str, v: &Node<'_>, w: &mut Writer) -> Option<()> {
-    match (ty, v) {
-        (Text, Node::Text(s)) => w.str(s).ok(),
-        (Text, Node::Value(Value::String(s))) => w.str(s).ok(),
-        (Struct(fields), Node::Object(o)) => write_struct(fields, kind, o, w),
-        (Typed(write), v) => write(v, w),
-        // Anything else (a struct read from an array, a string from a number...) is for the
-        // typed route to read or refuse.
+/// One value of a field (or of a list's item).
+fn write_one(ty: Ty, kind: &str, a: &Arena<'_>, s: Slot<'_>, w: &mut Writer) -> Option<()> {
+    match (ty, s) {
+        (Struct(l), Slot::Frame(f)) => write_frame(l, kind, a, f, w),
+        (Text, Slot::Text(s)) => w.str(s).ok(),
+        // Borrowed text owns nothing: not dropped (a call) after the write.
+        (Typed(write), Slot::Text(s)) => write(
+            &std::mem::ManuallyDrop::new(Node::Text(Cow::Borrowed(s))),
+            w,
+        ),
+        (Text | Typed(_), Slot::Value(i)) => write_value(ty, a.values.get(i)?, w),
+        // Anything else (a struct from a plain value, a list item of another shape...) is for
+        // the typed route to read or refuse.
         _ => None,
     }
 }
 
+fn write_value(ty: Ty, v: &Node<'_>, w: &mut Writer) -> Option<()> {
+    match (ty, v) {
+        (Text, Node::Text(s)) => w.str(s).ok(),
+        (Text, Node::Value(Value::String(s))) => w.str(s).ok(),
+        (Typed(write), v) => write(v, w),
+        _ => None,
+    }
+}
 // ---- layouts: each struct's fields, sorted by name as the JSON writer sorts keys ----------
 
 pub(crate) const PURCHASE_ORDER: Layout = layout(&[
@@ -524,11 +1052,7 @@ pub(crate) const PROVENANCE: Layout = layout(&[
     f!("partner", Required, Typed(checked::<PartnerId>)),
     f!("payload_id", Optional, Text),
     f!("producer_hash", Required, Text),
-    f!(
-        "received_at",
-        Required,
-        Typed(typed::<DateTime<FixedOffset>>),
-    ),
+    f!("received_at", Required, Typed(timestamp),),
     f!("set_control", Optional, Typed(checked::<ControlNumber>)),
     f!("source_format", Required, Typed(unit::<SourceFormat>)),
     f!("version", Optional, Text),
@@ -673,10 +1197,7 @@ mod tests {
     fn layout_writes_the_typed_route_bytes() {
         let full = full_order();
         let want = typed_route(&full).expect("the full order is valid");
-        assert_eq!(
-            document_json("purchase_order", &object(&full)).as_ref(),
-            Some(&want)
-        );
+        assert_eq!(frames_json(&full).as_ref(), Some(&want));
         let mut variants = Vec::new();
         let mut edit = |path: &[&str], f: &dyn Fn(&mut Value)| {
             let mut v = full.clone();
@@ -738,7 +1259,7 @@ mod tests {
         }
         let mut fast = 0;
         for v in &variants {
-            let got = document_json("purchase_order", &object(v));
+            let got = frames_json(v);
             if got.is_some() {
                 fast += 1;
                 assert_eq!(got, typed_route(v), "{v}");
@@ -809,8 +1330,29 @@ mod tests {
             serde_json::json!(1.5),
             serde_json::json!(true),
         ]);
+        values.extend(
+            [
+                "2026-11-27T12:22:27.331592975Z",
+                "2026-11-27T12:22:27.331592000Z",
+                "2026-11-27T12:22:27.331592Z",
+                "2026-11-27T12:22:27.331000Z",
+                "2026-11-27T12:22:27.331Z",
+                "2026-11-27T12:22:27.000Z",
+                "2026-11-27T12:22:27Z",
+                "2026-11-27T12:22:27.3Z",
+                "2026-11-27T12:22:60Z",
+                "2026-11-27T24:00:00Z",
+                "2026-02-30T12:22:27Z",
+                "0000-01-01T00:00:00Z",
+                "2026-11-27T12:22:27+00:00",
+                "2026-11-27T12:22:27.5+01:00",
+                "2026-11-27 12:22:27Z",
+                "2026-11-27t12:22:27Z",
+            ]
+            .map(Value::from),
+        );
         type W = fn(&Node<'_>, &mut Writer) -> Option<()>;
-        let pairs: [(&str, W, W); 11] = [
+        let pairs: [(&str, W, W); 12] = [
             ("po_number", checked::<PoNumber>, typed::<PoNumber>),
             ("line_number", checked::<LineNumber>, typed::<LineNumber>),
             ("cost_centre", checked::<CostCentre>, typed::<CostCentre>),
@@ -826,6 +1368,7 @@ mod tests {
             ("gtin", gtin, typed::<Gtin>),
             ("decimal", decimal, typed::<Decimal>),
             ("date", date, typed::<NaiveDate>),
+            ("timestamp", timestamp, typed::<DateTime<FixedOffset>>),
         ];
         let run = |f: W, n: &Node<'_>| {
             let mut w = Writer::new(Vec::new());
@@ -913,10 +1456,55 @@ mod tests {
         check::<SourceFormat>();
     }
 
-    fn object(v: &Value) -> Vec<(&str, Node<'_>)> {
-        match node(v) {
-            Node::Object(o) => o,
-            _ => Vec::new(),
+    /// The shipped purchase order map, alone and with each partner's maps, is written from
+    /// frames: a change to the map or a layout that loses its plan fails here rather than
+    /// slowing translation down unnoticed.
+    #[test]
+    fn the_850_map_has_a_plan() {
+        let g = crate::x12::grammar::Grammars::embedded().expect("grammars");
+        let maps = crate::map::MapSet::embedded(&g).expect("maps");
+        for partner in [None, Some("meridian")] {
+            let m = maps.x12_map("850", "004010", partner).expect("an 850 map");
+            assert!(m.plan.is_some(), "{partner:?}");
         }
+    }
+
+    /// The JSON written from the frames a document fills as a map fills them: an object on a
+    /// struct field as a frame, an array on a list field as a list, anything else as a value.
+    fn frames_json(v: &Value) -> Option<String> {
+        fn fill<'v>(
+            a: &mut Arena<'v>,
+            l: &'static Layout,
+            o: &'v serde_json::Map<String, Value>,
+        ) -> usize {
+            let f = a.frame(l.fields.len());
+            for (j, fd) in l.fields.iter().enumerate() {
+                let Some(v) = o.get(fd.name).filter(|_| !matches!(fd.ty, Tag)) else {
+                    continue;
+                };
+                a.slots[f + j] = match (fd.card, fd.ty, v) {
+                    (Optional | Required, Struct(inner), Value::Object(m)) => {
+                        Slot::Frame(fill(a, inner, m))
+                    }
+                    (List | RequiredList, ty, Value::Array(items)) => {
+                        a.slots[f + j] = Slot::List(NONE, NONE);
+                        for item in items {
+                            let it = a.item(0);
+                            a.slots[it + 1] = match (ty, item) {
+                                (Struct(inner), Value::Object(m)) => Slot::Frame(fill(a, inner, m)),
+                                _ => a.leaf(node(item)),
+                            };
+                            a.append(f + j, it).expect("a list");
+                        }
+                        continue;
+                    }
+                    _ => a.leaf(node(v)),
+                };
+            }
+            f
+        }
+        let mut a = Arena::new();
+        let root = fill(&mut a, &PURCHASE_ORDER, v.as_object()?);
+        document_json(&PURCHASE_ORDER, "purchase_order", &a, root)
     }
 }

@@ -70,6 +70,9 @@ pub struct Map {
     pub versions: Vec<String>,
     pub document: Option<String>,
     pub root: Block,
+    /// Where the rules put their values in the kind's layout, for an X12 map of a kind whose
+    /// JSON is written from frames (`layout::Plan`).
+    pub(crate) plan: Option<layout::Plan>,
 }
 
 impl Map {
@@ -238,6 +241,10 @@ impl MapSet {
         tables: &Tables,
     ) -> Result<Map, MapError> {
         let root = rules::compile(text)?;
+        let plan = match text.format {
+            Format::X12 => layout::plan(&text.kind, &root),
+            Format::Cxml => None,
+        };
         let map = Map {
             name: name.to_string(),
             file: text.file.clone(),
@@ -247,6 +254,7 @@ impl MapSet {
             versions: text.versions.clone(),
             document: text.document.clone(),
             root,
+            plan,
         };
         check_tables(&map, &map.root, tables)?;
         match map.format {
@@ -321,6 +329,36 @@ impl MapSet {
         grammars: &'a Grammars,
         partner: Option<&str>,
     ) -> Result<(&'a str, O::Obj), TranslateError> {
+        let inbound = self.inbound(tree, grammars, partner)?;
+        let doc = inbound.run_into::<O>()?;
+        Ok((inbound.map.kind.as_str(), doc))
+    }
+
+    /// The canonical JSON of a set whose map has a plan (`layout::Plan`), with `provenance`:
+    /// its values go straight from the rules into frames and the JSON is written from those.
+    /// `None` when the map has no plan, the set does not map or the document does not fit; the
+    /// tree route then gives the same text or the error.
+    pub(crate) fn translate_x12_planned<'a>(
+        &'a self,
+        tree: &'a SetTree,
+        grammars: &'a Grammars,
+        partner: Option<&str>,
+        provenance: &[(&'static str, Cow<'a, str>)],
+    ) -> Option<String> {
+        let inbound = self.inbound(tree, grammars, partner).ok()?;
+        let map = inbound.map;
+        let plan = map.plan.as_ref()?;
+        let (mut frames, root) = inbound.run_plan(plan).ok()?;
+        plan.document(&map.kind, &mut frames, root, provenance)
+    }
+
+    /// The inbound run of the map that reads a held set.
+    fn inbound<'a>(
+        &'a self,
+        tree: &'a SetTree,
+        grammars: &'a Grammars,
+        partner: Option<&str>,
+    ) -> Result<x12::Inbound<'a>, TranslateError> {
         let no_map = |m: String| TranslateError {
             map: "maps".into(),
             line: 0,
@@ -342,8 +380,7 @@ impl MapSet {
                 ))
             })?;
         let tables = self.tables_for(partner);
-        let doc = x12::Inbound::new(tree, v, set, map, tables).run_into::<O>()?;
-        Ok((map.kind.as_str(), doc))
+        Ok(x12::Inbound::new(tree, v, set, map, tables))
     }
 
     /// The cXML map for a request document (`OrderRequest`...).

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use serde_json::{Map as JsonMap, Value};
 
 use super::convert::{self, ValueError};
+use super::layout::{Arena, Plan, PlanBlock};
 use super::node::{self, Node as Doc};
 use super::path::{Cond, Qualifier, Step, Target, X12Path};
 use super::rules::{Block, Convert, Only, Rule, Source, Table};
@@ -916,6 +917,8 @@ impl<'a> Inbound<'a> {
         Some(self.text(v))
     }
 
+    // In line: called for every rule, it is mostly a dispatch to the read its rule takes.
+    #[inline(always)]
     fn rule_value<O: Out<'a>>(&self, ctx: Ctx, r: &'a Rule) -> Result<Option<O>, TranslateError> {
         if let Some((code, elem)) = r.simple {
             let raw = self.simple_value(ctx, code, elem);
@@ -966,8 +969,8 @@ impl<'a> Inbound<'a> {
             .map(O::value))
     }
 
-    /// For a rule with `invalid_to`: the id as sent, with its qualifier, when it is not valid.
-    fn invalid_value<O: Out<'a>>(&self, ctx: Ctx, r: &'a Rule) -> Option<O> {
+    /// For a rule with `invalid_to`: the id as sent and its qualifier, when it is not valid.
+    fn invalid_value(&self, ctx: Ctx, r: &'a Rule) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
         let (q, raw) = r.from.iter().find_map(|s| match s {
             Source::X12(p) => {
                 let mut first = None;
@@ -981,8 +984,22 @@ impl<'a> Inbound<'a> {
         })?;
         match convert::inbound_opt(r.convert, &raw) {
             Ok(Some(_)) => None,
-            _ => Some(O::qualified(q, raw)),
+            _ => Some((q, raw)),
         }
+    }
+
+    /// The error for a required rule that read nothing.
+    fn missing(&self, r: &Rule) -> TranslateError {
+        let from = r
+            .from
+            .iter()
+            .map(Source::text)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        self.map.error(
+            r.line,
+            format!("{} is required, but {from} is empty or missing", r.to_text),
+        )
     }
 
     fn block<O: Out<'a>>(
@@ -1001,7 +1018,9 @@ impl<'a> Inbound<'a> {
                 Some(v) => O::set(out, &r.to, v),
                 None => {
                     let invalid = match (&r.invalid_to, r.value.is_none()) {
-                        (Some(inv), true) => self.invalid_value::<O>(ctx, r).map(|id| (inv, id)),
+                        (Some(inv), true) => self
+                            .invalid_value(ctx, r)
+                            .map(|(q, v)| (inv, O::qualified(q, v))),
                         _ => None,
                     };
                     match invalid {
@@ -1055,16 +1074,7 @@ impl<'a> Inbound<'a> {
         // A required field inside an array element only counts when the element has content.
         if let Some(r) = missing.first() {
             if b.source.is_none() || !O::is_empty(out) {
-                let from = r
-                    .from
-                    .iter()
-                    .map(Source::text)
-                    .collect::<Vec<_>>()
-                    .join(" or ");
-                return Err(self.map.error(
-                    r.line,
-                    format!("{} is required, but {from} is empty or missing", r.to_text),
-                ));
+                return Err(self.missing(r));
             }
         }
         Ok(())
@@ -1075,6 +1085,115 @@ impl<'a> Inbound<'a> {
         let mut out = O::obj_for(&self.map.root);
         self.block::<O>(Ctx { inst: 0, seg: None }, &self.map.root, &mut out)?;
         Ok(out)
+    }
+
+    /// `run_into` for a map with a plan: the rules' values go into frames, by the plan, rather
+    /// than into a tree. Returns the frames and where the document's frame starts.
+    pub(crate) fn run_plan(&self, plan: &'a Plan) -> Result<(Arena<'a>, usize), TranslateError> {
+        let mut a = Arena::new();
+        let root = a.frame(plan.layout.fields.len());
+        self.plan_block(
+            Ctx { inst: 0, seg: None },
+            &self.map.root,
+            &plan.root,
+            &mut a,
+            root,
+        )?;
+        Ok((a, root))
+    }
+
+    /// `block` into frame `f`, by the block's plan: the same rules read in the same order, each
+    /// value put in its slot (`set_path` on the tree, see `layout::Plan`); a sub-block that
+    /// writes nothing leaves nothing, as an empty object is not set.
+    fn plan_block(
+        &self,
+        ctx: Ctx,
+        b: &'a Block,
+        pb: &'a PlanBlock,
+        a: &mut Arena<'a>,
+        f: usize,
+    ) -> Result<(), TranslateError> {
+        // Only ever a slot the plan made: a miss here is a plan that does not fit its map.
+        let unfit = || self.map.error(b.line, "the map's plan does not fit".into());
+        let writes = a.writes;
+        let mut missing = None;
+        for (r, rp) in b.rules.iter().zip(&pb.rules) {
+            let Some(rp) = rp else { continue };
+            // A pair rule with `invalid_to` (the GTIN of a line) that read nothing has no id to
+            // keep either: `invalid_value` reads the same path the same way, so it is not asked.
+            let (value, read) = match (r.pair, r.from.first(), &rp.invalid) {
+                (Some(code), Some(Source::X12(p)), Some(_)) => {
+                    let raw = self.pair_value(ctx, code, p);
+                    let read = raw.is_some();
+                    (self.finish_value::<Doc>(r, raw)?, read)
+                }
+                _ => (self.rule_value::<Doc>(ctx, r)?, true),
+            };
+            match value {
+                Some(v) => a.set(f, &rp.place, v).ok_or_else(unfit)?,
+                None => {
+                    let invalid = match (&rp.invalid, r.value.is_none() && read) {
+                        (Some(inv), true) => self.invalid_value(ctx, r).map(|id| (inv, id)),
+                        _ => None,
+                    };
+                    match invalid {
+                        Some(((list, len, qf, vf), (q, v))) => {
+                            let it = a.item(*len);
+                            a.put(it + 2 + qf, Doc::Text(q)).ok_or_else(unfit)?;
+                            a.put(it + 2 + vf, Doc::Text(v)).ok_or_else(unfit)?;
+                            a.link(f, list, it).ok_or_else(unfit)?;
+                        }
+                        None if r.required => {
+                            missing.get_or_insert(r);
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        for (c, cp) in b.blocks.iter().zip(&pb.blocks) {
+            let (Some(cp), Some(Source::X12(p))) = (cp, &c.source) else {
+                continue;
+            };
+            let found = self.walk(ctx, &p.steps, p.absolute);
+            if c.array {
+                for inner in found {
+                    if let Some(s) = &c.scalar {
+                        for src in &s.from {
+                            let Source::X12(sp) = src else { continue };
+                            for raw in self.values(inner, sp) {
+                                if let Some(v) = self.finish_value::<Doc>(s, Some(raw))? {
+                                    let it = a.item(0);
+                                    a.put(it + 1, v).ok_or_else(unfit)?;
+                                    a.link(f, &cp.place, it).ok_or_else(unfit)?;
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    let (len, w) = (a.len(), a.writes);
+                    let it = a.item(cp.len);
+                    self.plan_block(inner, c, &cp.block, a, it + 2)?;
+                    if a.writes == w {
+                        a.undo(len, None);
+                    } else {
+                        a.link(f, &cp.place, it).ok_or_else(unfit)?;
+                    }
+                }
+            } else if let Some(inner) = found.into_iter().next() {
+                let (len, w) = (a.len(), a.writes);
+                let (g, linked) = a.reach_struct(f, &cp.place, cp.len).ok_or_else(unfit)?;
+                self.plan_block(inner, c, &cp.block, a, g)?;
+                if a.writes == w {
+                    a.undo(len, linked);
+                }
+            }
+        }
+        // A required field inside an array element only counts when the element has content.
+        match missing {
+            Some(r) if b.source.is_none() || a.writes != writes => Err(self.missing(r)),
+            _ => Ok(()),
+        }
     }
 }
 
