@@ -947,16 +947,7 @@ impl<'a> Inbound<'a> {
         }
         if let Some(r) = missing.first() {
             if b.source.is_none() || found_any {
-                let from = r
-                    .from
-                    .iter()
-                    .map(Source::text)
-                    .collect::<Vec<_>>()
-                    .join(" or ");
-                return Err(self.map.error(
-                    r.line,
-                    format!("{} is required, but {from} is empty or missing", r.to_text),
-                ));
+                return Err(self.map.error(r.line, r.missing_message()));
             }
         }
         Ok(found_any)

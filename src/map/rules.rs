@@ -121,6 +121,22 @@ pub struct Rule {
     pub fresh_key: bool,
 }
 
+impl Rule {
+    /// What a required rule that read nothing says (inbound X12 and cXML alike).
+    pub fn missing_message(&self) -> String {
+        let from = self
+            .from
+            .iter()
+            .map(Source::text)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        format!(
+            "{} is required, but {from} is empty or missing",
+            self.to_text
+        )
+    }
+}
+
 /// A nested object (`in`) or array (`each`) of the canonical document, and its rules.
 #[derive(Debug, Clone)]
 pub struct Block {

@@ -990,16 +990,7 @@ impl<'a> Inbound<'a> {
 
     /// The error for a required rule that read nothing.
     fn missing(&self, r: &Rule) -> TranslateError {
-        let from = r
-            .from
-            .iter()
-            .map(Source::text)
-            .collect::<Vec<_>>()
-            .join(" or ");
-        self.map.error(
-            r.line,
-            format!("{} is required, but {from} is empty or missing", r.to_text),
-        )
+        self.map.error(r.line, r.missing_message())
     }
 
     fn block<O: Out<'a>>(
