@@ -50,7 +50,8 @@ fn ingest(n: usize) -> (Duration, u64) {
     let mut watch = Watch::default();
     let start = Instant::now();
     let mut done = 0;
-    // The first poll only notes the files (settling); every later one takes them.
+    // With `settle_ms = 0` a poll takes every file it finds; the loop covers a poll that
+    // returns before all of them are done.
     while done < n {
         done += poll_once(&gw, &mut watch).expect("poll");
     }

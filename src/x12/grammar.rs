@@ -385,27 +385,7 @@ pub enum CheckKind {
 impl Check {
     fn of(p: &Position, dict: &Dictionary) -> Check {
         match p {
-            Position::Simple(u) => {
-                let kind = match u.typ {
-                    ElemType::AN => CheckKind::Text,
-                    ElemType::ID => match dict.elements.get(u.element).map(|e| &e.codes) {
-                        Some(Some(_)) => CheckKind::Code,
-                        _ => CheckKind::Text,
-                    },
-                    ElemType::DT => CheckKind::Date,
-                    ElemType::TM => CheckKind::Time,
-                    ElemType::N(_) => CheckKind::Numeric,
-                    ElemType::R => CheckKind::Real,
-                    ElemType::B => CheckKind::Binary,
-                };
-                Check {
-                    kind,
-                    mandatory: u.req == Req::Mandatory,
-                    min: u.min,
-                    span: u.max.saturating_sub(u.min),
-                    element: u32::try_from(u.element).unwrap_or(u32::MAX),
-                }
-            }
+            Position::Simple(u) => Check::simple(u, dict),
             Position::Composite { req, .. } => Check {
                 kind: CheckKind::Composite,
                 mandatory: *req == Req::Mandatory,
@@ -413,6 +393,29 @@ impl Check {
                 span: 0,
                 element: u32::MAX,
             },
+        }
+    }
+
+    /// The check of a simple element (a segment's position or a composite's component).
+    fn simple(u: &ElementUse, dict: &Dictionary) -> Check {
+        let kind = match u.typ {
+            ElemType::AN => CheckKind::Text,
+            ElemType::ID => match dict.elements.get(u.element).map(|e| &e.codes) {
+                Some(Some(_)) => CheckKind::Code,
+                _ => CheckKind::Text,
+            },
+            ElemType::DT => CheckKind::Date,
+            ElemType::TM => CheckKind::Time,
+            ElemType::N(_) => CheckKind::Numeric,
+            ElemType::R => CheckKind::Real,
+            ElemType::B => CheckKind::Binary,
+        };
+        Check {
+            kind,
+            mandatory: u.req == Req::Mandatory,
+            min: u.min,
+            span: u.max.saturating_sub(u.min),
+            element: u32::try_from(u.element).unwrap_or(u32::MAX),
         }
     }
 
@@ -1119,10 +1122,7 @@ fn load_version(
         }
         dict.composite_index
             .insert(id.clone(), dict.composites.len());
-        let plan = components
-            .iter()
-            .map(|u| Check::of(&Position::Simple(u.clone()), &dict))
-            .collect();
+        let plan = components.iter().map(|u| Check::simple(u, &dict)).collect();
         dict.composites.push(CompositeDef {
             id: id.clone(),
             name: c.name.clone(),

@@ -79,14 +79,58 @@ pub struct SegmentReader<R> {
     at_start: bool,
     notes: Vec<ReaderNote>,
     noted_whitespace: bool,
-    /// Terminators found ahead: bit i set where `buf[term_base + i]` is `term_byte`, for the
-    /// `term_len` (at most 64) bytes from `term_base`. Segments average a few dozen bytes, so
-    /// one 64-byte mask serves the next segment or two with a bit scan each, where a `memchr`
-    /// per segment paid its set-up every time. Emptied whenever bytes move or change.
-    term_mask: u64,
-    term_base: usize,
-    term_len: usize,
-    term_byte: u8,
+    /// Terminators found ahead; forgotten whenever the buffer's bytes move or change.
+    ahead: TerminatorsAhead,
+}
+
+/// Terminators found ahead in the buffer: bit i of `mask` is set where `buf[base + i]` is
+/// `byte`, for the `len` (at most 64) bytes from `base`. Segments average a few dozen bytes,
+/// so one 64-byte mask serves the next segment or two with a bit scan each, where a `memchr`
+/// per segment paid its set-up every time.
+#[derive(Default)]
+struct TerminatorsAhead {
+    mask: u64,
+    base: usize,
+    len: usize,
+    byte: u8,
+}
+
+impl TerminatorsAhead {
+    fn forget(&mut self) {
+        self.len = 0;
+    }
+
+    /// The first `sep` in `buf[from..end]`.
+    #[inline]
+    fn find(&mut self, buf: &[u8], end: usize, mut from: usize, sep: u8) -> Option<usize> {
+        if sep != self.byte {
+            self.byte = sep;
+            self.len = 0;
+        }
+        let origin = from;
+        loop {
+            if from >= self.base && from < self.base + self.len {
+                let m = self.mask & (u64::MAX << (from - self.base));
+                if m != 0 {
+                    return Some(self.base + m.trailing_zeros() as usize);
+                }
+                from = self.base + self.len;
+                if self.len == 64 && self.base >= origin {
+                    // A whole window of this segment without a terminator: a long segment,
+                    // the rest in one vectorised search.
+                    let rest = buf.get(from..end).unwrap_or_default();
+                    return memchr::memchr(sep, rest).map(|i| from + i);
+                }
+            }
+            if from >= end {
+                return None;
+            }
+            let len = (end - from).min(64);
+            self.mask = lexer::sep_mask(buf.get(from..from + len).unwrap_or_default(), sep);
+            self.base = from;
+            self.len = len;
+        }
+    }
 }
 
 impl<R: Read> SegmentReader<R> {
@@ -108,43 +152,7 @@ impl<R: Read> SegmentReader<R> {
             at_start: true,
             notes: Vec::new(),
             noted_whitespace: false,
-            term_mask: 0,
-            term_base: 0,
-            term_len: 0,
-            term_byte: 0,
-        }
-    }
-
-    /// The first `sep` in `buf[from..end]`, by the mask of terminators ahead.
-    #[inline]
-    fn find_terminator(&mut self, mut from: usize, sep: u8) -> Option<usize> {
-        if sep != self.term_byte {
-            self.term_byte = sep;
-            self.term_len = 0;
-        }
-        let origin = from;
-        loop {
-            if from >= self.term_base && from < self.term_base + self.term_len {
-                let m = self.term_mask & (u64::MAX << (from - self.term_base));
-                if m != 0 {
-                    return Some(self.term_base + m.trailing_zeros() as usize);
-                }
-                from = self.term_base + self.term_len;
-                if self.term_len == 64 && self.term_base >= origin {
-                    // A whole window of this segment without a terminator: a long segment,
-                    // the rest in one vectorised search.
-                    let rest = self.buf.get(from..self.end).unwrap_or_default();
-                    return memchr::memchr(sep, rest).map(|i| from + i);
-                }
-            }
-            if from >= self.end {
-                return None;
-            }
-            let len = (self.end - from).min(64);
-            self.term_mask =
-                lexer::sep_mask(self.buf.get(from..from + len).unwrap_or_default(), sep);
-            self.term_base = from;
-            self.term_len = len;
+            ahead: TerminatorsAhead::default(),
         }
     }
 
@@ -195,7 +203,7 @@ impl<R: Read> SegmentReader<R> {
             _ => self.start,
         };
         if keep > 0 {
-            self.term_len = 0;
+            self.ahead.forget();
             self.buf.copy_within(keep..self.end, 0);
             self.end -= keep;
             self.start -= keep;
@@ -324,7 +332,7 @@ impl<R: Read> SegmentReader<R> {
     }
 
     fn read_header(&mut self) -> io::Result<Item<'_>> {
-        self.term_len = 0;
+        self.ahead.forget();
         let offset = self.position();
         let has_crlf = |b: &[u8]| b.iter().any(|&c| c == b'\r' || c == b'\n');
         // Hard-wrapped files put CR/LF inside the ISA: remove them in place and read it again.
@@ -382,7 +390,10 @@ impl<R: Read> SegmentReader<R> {
         let offset = self.position();
         let mut scanned = 0;
         let term_at = loop {
-            if let Some(t) = self.find_terminator(self.start + scanned, d.segment) {
+            if let Some(t) = self
+                .ahead
+                .find(&self.buf, self.end, self.start + scanned, d.segment)
+            {
                 break Some(t);
             }
             scanned = self.end - self.start;
@@ -405,7 +416,7 @@ impl<R: Read> SegmentReader<R> {
         self.start = next;
         let mut len = seg_end - s;
         if self.wrapped {
-            self.term_len = 0;
+            self.ahead.forget();
             len = strip_crlf_all(&mut self.buf[s..seg_end]);
         } else if d.segment != b'\n' && d.segment != b'\r' {
             // A CR just before an LF terminator-style line end belongs to neither; trim it.
