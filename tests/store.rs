@@ -724,10 +724,150 @@ fn an_outbox_record_due_when_its_id_was_made_needs_no_index_entry() {
     assert!(index.len() < n / 2, "{} index entries", index.len());
 }
 
+/// An ack as the pipeline makes it: the record names the inbox item it answers.
+fn item_ack(item: InboxId, key: &str, n: ControlNumbers) -> NewOutbound {
+    NewOutbound {
+        inbox_id: Some(item),
+        due: Utc::now(),
+        ..render_997(key.into(), n)
+    }
+}
+
+/// Schema 6: the record an inbox item enqueues is found again by an id made from the item and
+/// its key, so no `outbox_keys` entry is written; the same key under another item is another
+/// record, and a record due later still gets its index entry.
+#[test]
+fn an_items_outbox_record_is_found_by_its_id_without_a_key_entry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let item: InboxId = "0000019c16ad8a400102030405060708".parse().unwrap();
+    let other: InboxId = "0000019c16ad8a400102030405060709".parse().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        let first = store
+            .enqueue_outbound("ACME", &|c| Ok(item_ack(item, "fa/1/0", c)))
+            .unwrap();
+        assert!(first.fresh);
+        assert_eq!(
+            first.id.time(),
+            item.time(),
+            "the id carries the item's time"
+        );
+        // A re-run of the item: the same record, and no numbers are allocated.
+        let again = store
+            .enqueue_outbound("ACME", &|c| Ok(item_ack(item, "fa/1/0", c)))
+            .unwrap();
+        assert_eq!(
+            (again.id, again.fresh, again.control_numbers),
+            (first.id, false, first.control_numbers)
+        );
+        let isa13 = |e: &Enqueued| e.control_numbers.unwrap().isa13;
+        let theirs = store
+            .enqueue_outbound("ACME", &|c| Ok(item_ack(other, "fa/1/0", c)))
+            .unwrap();
+        assert!(theirs.fresh && theirs.id != first.id);
+        assert_eq!(isa13(&theirs), isa13(&first) + 1);
+        let later = Utc::now() + chrono::Duration::minutes(10);
+        let deferred = store
+            .enqueue_outbound("ACME", &|c| {
+                Ok(NewOutbound {
+                    due: later,
+                    ..item_ack(item, "fa/1/1", c)
+                })
+            })
+            .unwrap();
+        let again = store
+            .enqueue_outbound("ACME", &|c| Ok(item_ack(item, "fa/1/1", c)))
+            .unwrap();
+        assert_eq!((again.id, again.fresh), (deferred.id, false));
+        assert_eq!(store.outbox_get(deferred.id).unwrap().unwrap().due, later);
+        let mut due_now: Vec<OutboxId> = store
+            .due(Utc::now(), 10)
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        due_now.sort();
+        let mut expected = vec![first.id, theirs.id];
+        expected.sort();
+        assert_eq!(due_now, expected);
+        // Delivered, it is still the same record for a re-run.
+        store.mark_delivered(first.id, Utc::now()).unwrap();
+        let again = store
+            .enqueue_outbound("ACME", &|c| Ok(item_ack(item, "fa/1/0", c)))
+            .unwrap();
+        assert_eq!((again.id, again.fresh), (first.id, false));
+    }
+    let db = raw_db(dir.path());
+    assert_eq!(db.open_tree("outbox_keys").unwrap().len(), 0);
+    // Only the deferred and the delivered record have index entries.
+    assert_eq!(db.open_tree("outbox_index").unwrap().len(), 2);
+}
+
+/// An item's record written before schema 6 has an `outbox_keys` entry and an id of its own;
+/// enqueuing the same key again finds it there.
+#[test]
+fn an_items_outbox_record_from_schema_5_is_found_through_its_key_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SledStore::open(dir.path()).unwrap());
+    let t = at(2026, 2, 1, 9);
+    let item: InboxId = "0000019c16ad8a400102030405060708".parse().unwrap();
+    let out_id: OutboxId = "0000019c16ad8a402122232425262728".parse().unwrap();
+    let key = "fa/0000019c16ad8a400102030405060708/0";
+    let record = OutboxRecord {
+        id: out_id,
+        idempotency_key: key.into(),
+        partner: "ACME".into(),
+        destination: "folder:ACME".into(),
+        kind: "FA".into(),
+        document_id: None,
+        inbox_id: Some(item),
+        control_numbers: Some(ControlNumbers { isa13: 7, gs06: 7 }),
+        created_at: t,
+        due: t,
+        attempts: 0,
+        last_error: None,
+        state: DeliveryState::Pending,
+        payload: Vec::new(),
+    };
+    {
+        let db = raw_db(dir.path());
+        let tree = |n: &str| db.open_tree(n).unwrap();
+        mark_schema(&db, 5);
+        let derived = [&out_id.as_bytes()[..8], out_id.as_bytes()].concat();
+        tree("outbox")
+            .insert(&derived, schema_2_value(&record, b"ISA*997"))
+            .unwrap();
+        // sha256 of the length-prefixed parts "outbox" and the key, as schema 5 hashed them.
+        let mut h = Sha256::new();
+        for part in [&b"outbox"[..], key.as_bytes()] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+        tree("outbox_keys")
+            .insert(&h.finalize()[..], &out_id.as_bytes()[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = open_unlocked(StoreConfig::new(dir.path())).unwrap();
+    let e = store
+        .enqueue_outbound("ACME", &|c| Ok(item_ack(item, key, c)))
+        .unwrap();
+    assert_eq!(
+        (e.id, e.fresh, e.control_numbers),
+        (out_id, false, record.control_numbers)
+    );
+    assert_eq!(
+        store.control_numbers("ACME").unwrap(),
+        None,
+        "nothing allocated"
+    );
+}
+
 #[test]
 fn outbox_due_backoff_dead_letter_and_replay() {
     let (_dir, store) = temp_store();
-    let t0 = at(2026, 3, 1, 12);
+    // In the future: a record due before its enqueue is due at once, kept in its id's order.
+    let t0 = Utc::now() + chrono::Duration::days(1);
     let a = store
         .enqueue(outbound("erp:post:1", t0, b"{\"po\":1}".to_vec()))
         .unwrap();

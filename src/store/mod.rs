@@ -158,7 +158,8 @@ pub trait Store: Send + Sync {
     // --- outbox --------------------------------------------------------------------------------
 
     /// Enqueues a delivery that needs no control numbers (ERP postings). Same idempotency key →
-    /// the existing record, `fresh: false`. Buffered.
+    /// the existing record, `fresh: false`. A record that names its inbox item is that item's:
+    /// the same key under another item is another record. Buffered.
     fn enqueue(&self, new: NewOutbound) -> Result<Enqueued>;
 
     /// Allocates the next ISA13 and GS06 for `partner` and stores the record `build` makes with

@@ -19,8 +19,8 @@
 //! | `doc_by_partner`, `doc_by_kind` | len-prefixed value + document id | empty |
 //! | `lineage` | len-prefixed PO number + document id | empty |
 //! | `outbox` | due ms + outbox id | binary record + payload (pending only; schema 1 and 2: u32 length + JSON header + payload) |
-//! | `outbox_index` | outbox id (none for a pending record due in its id's millisecond, schema 5) | state byte (+ outbox key when pending) |
-//! | `outbox_keys` | sha256(idempotency key) | outbox id |
+//! | `outbox_index` | outbox id (none for a pending record due at once, schema 5) | state byte (+ outbox key when pending) |
+//! | `outbox_keys` | sha256(idempotency key); schema 6: only for records without an inbox item | outbox id |
 //! | `delivered`, `dead` | outbox id | as in `outbox` |
 //! | `audit` | latest ms + sled-generated unit id + u32 sequence; schema 4 also inbox id + `u32::MAX` (see below) | binary list of [`AuditEvent`]s (schema 1: 16-byte key, one JSON event) |
 //! | `audit_by_ref` | ref byte (`i`/`d`/`o`) + id + audit key | empty |
@@ -38,6 +38,11 @@
 //! Schema 5: a pending outbox record due in the millisecond its id was made in (every ack the
 //! pipeline enqueues, nearly always) gets no `outbox_index` entry; its outbox key is derived
 //! from the id, and readers look there when the index has nothing. One key less per ack.
+//! Schema 6: the outbox record an inbox item enqueues takes its id from the item's time and a
+//! hash of the item and the idempotency key (`outbox::item_outbox_id`), so an enqueue finds
+//! it by id and writes no `outbox_keys` entry; a record due at once (not only in its id's
+//! millisecond) keeps its derived key. One key less per ack; records of older stores are still
+//! found through `outbox_keys`.
 //! Older stores are read as they are (every reader takes every layout) and marked current on
 //! a read-write open; a read-only open writes nothing.
 
@@ -61,7 +66,7 @@ use super::types::*;
 use super::{BuildOutbound, Store, StoreTx};
 
 /// Bump when a key or value layout changes; add a migration for the old one or refuse it.
-pub const CURRENT_SCHEMA_VERSION: u32 = 5;
+pub const CURRENT_SCHEMA_VERSION: u32 = 6;
 /// The oldest layout this build can read.
 const OLDEST_READABLE_SCHEMA: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -133,6 +138,9 @@ pub struct SledStore {
     seen_window: chrono::Duration,
     inline_payload_max: usize,
     read_only: bool,
+    /// `outbox_keys` had entries when the store opened: an inbox item's outbox record written
+    /// before schema 6 may be found only there. A store without any skips that lookup.
+    item_keys_indexed: bool,
     /// Writers hold it shared; `backup` holds it exclusively so its copy is one consistent
     /// cut. sled has no snapshots, so this is how the copy gets point-in-time semantics.
     gate: RwLock<()>,
@@ -296,6 +304,7 @@ impl SledStore {
         Ok(SledStore {
             root,
             db,
+            item_keys_indexed: !t.outbox_keys.is_empty(),
             t,
             seen_window: cfg.seen_window,
             inline_payload_max: cfg.inline_payload_max,

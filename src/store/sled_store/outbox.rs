@@ -25,15 +25,23 @@ fn due_key(due: DateTime<Utc>, id: &OutboxId) -> Vec<u8> {
     cat(&[&millis(due).to_be_bytes(), id.as_bytes()])
 }
 
-/// The outbox key of a record due in the millisecond its id was made in: the id's own time,
-/// then the id. Schema 5 writes no `outbox_index` entry for a pending record with this key
-/// (one sled key less per ack): no entry means "pending, here".
+/// The outbox key of a record due at once: the id's own time, then the id. Schema 5 writes
+/// no `outbox_index` entry for a pending record with this key (one sled key less per ack): no
+/// entry means "pending, here".
 fn derived_key(id: &OutboxId) -> Vec<u8> {
     cat(&[&id.as_bytes()[..8], id.as_bytes()])
 }
 
 fn idem_hash(key: &str) -> [u8; 32] {
     hash32(&[b"outbox", key.as_bytes()])
+}
+
+/// The id of the record an inbox item enqueues under `key` (schema 6): the item's time and a
+/// hash of both, so the same item and key always name the same record and an enqueue finds it
+/// without an `outbox_keys` entry (one sled key less per ack).
+fn item_outbox_id(item: &InboxId, key: &str) -> OutboxId {
+    let h = hash32(&[b"outbox", item.as_bytes(), key.as_bytes()]);
+    OutboxId::new(item.time(), discriminator(&h))
 }
 
 fn not_found(id: &OutboxId) -> StoreError {
@@ -147,6 +155,7 @@ pub(super) fn enqueue(
             |(counters, outbox, index, okeys, delivered, dead, audit, by_ref)| {
                 enqueue_tx(
                     &OutboxTrees {
+                        item_keys_indexed: s.item_keys_indexed,
                         counters,
                         outbox,
                         index,
@@ -170,6 +179,8 @@ pub(super) fn enqueue(
 
 /// The trees an enqueue reads and writes, inside some transaction.
 pub(super) struct OutboxTrees<'a> {
+    /// [`SledStore`]'s `item_keys_indexed`: look up an item's record in `okeys` too.
+    pub item_keys_indexed: bool,
     pub counters: &'a TransactionalTree,
     pub outbox: &'a TransactionalTree,
     pub index: &'a TransactionalTree,
@@ -188,6 +199,7 @@ pub(super) fn enqueue_tx(
 ) -> TxResult<Enqueued> {
     let keys = partner.map(|p| (counter_key("isa13", p), counter_key("gs06", p)));
     let OutboxTrees {
+        item_keys_indexed,
         counters,
         outbox,
         index,
@@ -207,41 +219,67 @@ pub(super) fn enqueue_tx(
     // Placeholder numbers for a plain enqueue: `build` ignores them there.
     let new = build(numbers.unwrap_or(ControlNumbers { isa13: 0, gs06: 0 }))
         .map_err(|e| abort(StoreError::Build(e)))?;
-    let kh = idem_hash(&new.idempotency_key);
-    if let Some(v) = okeys.get(kh)? {
-        let id = OutboxId::from_slice(&v)
-            .ok_or_else(|| abort(StoreError::corrupt("outbox_keys", &kh, "not an outbox id")))?;
-        let (state, key) = locate(index, outbox, &id)?.ok_or_else(|| {
-            abort(StoreError::corrupt(
-                "outbox_keys",
-                &kh,
-                "points at no record",
-            ))
-        })?;
-        let loc = Located {
-            outbox,
-            delivered,
-            dead,
-        };
-        let existing = loc.read(&id, state, &key)?;
-        return Ok(Enqueued {
-            id,
-            control_numbers: existing.control_numbers,
-            fresh: false,
-        });
+    let loc = Located {
+        outbox,
+        delivered,
+        dead,
+    };
+    let existing = |id: OutboxId, record: OutboxRecord| Enqueued {
+        id,
+        control_numbers: record.control_numbers,
+        fresh: false,
+    };
+    let item_id = new
+        .inbox_id
+        .map(|item| item_outbox_id(&item, &new.idempotency_key));
+    if let Some(id) = item_id {
+        if let Some((state, key)) = locate(index, outbox, &id)? {
+            let record = loc.read(&id, state, &key)?;
+            if record.idempotency_key != new.idempotency_key || record.inbox_id != new.inbox_id {
+                return Err(abort(StoreError::IdCollision {
+                    what: OutboxId::WHAT,
+                    id: id.to_string(),
+                }));
+            }
+            return Ok(existing(id, record));
+        }
+    }
+    // Records without an item, and those of stores before schema 6, are found by key.
+    let kh = (item_id.is_none() || item_keys_indexed).then(|| idem_hash(&new.idempotency_key));
+    if let Some(kh) = &kh {
+        if let Some(v) = okeys.get(kh)? {
+            let id = OutboxId::from_slice(&v)
+                .ok_or_else(|| abort(StoreError::corrupt("outbox_keys", kh, "not an outbox id")))?;
+            let (state, key) = locate(index, outbox, &id)?.ok_or_else(|| {
+                abort(StoreError::corrupt(
+                    "outbox_keys",
+                    kh,
+                    "points at no record",
+                ))
+            })?;
+            return Ok(existing(id, loc.read(&id, state, &key)?));
+        }
     }
     if let (Some((isa, gs)), Some(n)) = (&keys, numbers) {
         counters.insert(isa.clone(), &n.isa13.to_be_bytes()[..])?;
         counters.insert(gs.clone(), &n.gs06.to_be_bytes()[..])?;
     }
-    // The id's discriminator comes from the key's hash, already computed above.
-    let id = OutboxId::new(now, discriminator(&kh));
-    if locate(index, outbox, &id)?.is_some() {
-        return Err(abort(StoreError::IdCollision {
-            what: OutboxId::WHAT,
-            id: id.to_string(),
-        }));
-    }
+    let id = match item_id {
+        Some(id) => id,
+        None => {
+            let kh = kh.unwrap_or_else(|| idem_hash(&new.idempotency_key));
+            // The id's discriminator comes from the key's hash, already computed above.
+            let id = OutboxId::new(now, discriminator(&kh));
+            if locate(index, outbox, &id)?.is_some() {
+                return Err(abort(StoreError::IdCollision {
+                    what: OutboxId::WHAT,
+                    id: id.to_string(),
+                }));
+            }
+            okeys.insert(&kh[..], &id.as_bytes()[..])?;
+            id
+        }
+    };
     let record = OutboxRecord {
         id,
         idempotency_key: new.idempotency_key,
@@ -258,12 +296,17 @@ pub(super) fn enqueue_tx(
         state: DeliveryState::Pending,
         payload: new.payload,
     };
-    let dk = due_key(record.due, &id);
+    // Due at once (`build` read the clock before this): kept at the key its id gives, so it
+    // needs no index entry; an item's records go out in the order the items arrived.
+    let dk = if record.due <= Utc::now() {
+        derived_key(&id)
+    } else {
+        due_key(record.due, &id)
+    };
     if dk != derived_key(&id) {
         index.insert(&id.as_bytes()[..], cat(&[&[PENDING], &dk]))?;
     }
     outbox.insert(dk, encode_outbox(&record))?;
-    okeys.insert(&kh[..], &id.as_bytes()[..])?;
     let detail = match numbers {
         Some(n) => format!(
             "{} to {} for {}, ISA13 {} GS06 {}",

@@ -329,6 +329,7 @@ impl StoreTx for SledTx<'_> {
     ) -> Result<Enqueued> {
         let now = Utc::now();
         let t = OutboxTrees {
+            item_keys_indexed: self.s.item_keys_indexed,
             counters: &self.v[COUNTERS],
             outbox: &self.v[OUTBOX],
             index: &self.v[OUTBOX_INDEX],
