@@ -249,8 +249,13 @@ impl Summary {
 /// sets costs a few bytes, not a million strings.
 #[derive(Default)]
 struct IdSet {
-    ranges: std::collections::HashMap<usize, BTreeMap<u64, u64>>,
+    /// Per digit count (the index), the runs seen, `lo -> hi`. Runs never touch: a number
+    /// joining two runs merges them.
+    ranges: Vec<BTreeMap<u64, u64>>,
     other: HashSet<String>,
+    /// The run the last number went into, as (digit count, lo, hi): numbers mostly come in
+    /// sequence, and the next one extends that run without a search for its neighbour below.
+    last: Option<(usize, u64, u64)>,
 }
 
 impl IdSet {
@@ -260,21 +265,34 @@ impl IdSet {
             Ok(n) if v.len() < 19 && all_digits(v) => n,
             _ => return self.other.insert(v.to_string()),
         };
-        let ranges = self.ranges.entry(v.len()).or_default();
+        let len = v.len();
+        if self.ranges.len() <= len {
+            self.ranges.resize_with(len + 1, BTreeMap::new);
+        }
+        let ranges = &mut self.ranges[len];
         let mut lo = n;
         let mut hi = n;
-        if let Some((&l, &h)) = ranges.range(..=n).next_back() {
-            if n <= h {
-                return false;
+        match self.last {
+            // One past a run: in no run (runs never touch), and that run is the one below.
+            Some((l, run_lo, run_hi)) if l == len && run_hi.checked_add(1) == Some(n) => {
+                lo = run_lo;
             }
-            if n == h + 1 {
-                lo = l;
+            _ => {
+                if let Some((&l, &h)) = ranges.range(..=n).next_back() {
+                    if n <= h {
+                        return false;
+                    }
+                    if n == h + 1 {
+                        lo = l;
+                    }
+                }
             }
         }
         if let Some(next_hi) = ranges.remove(&(n + 1)) {
             hi = next_hi;
         }
         ranges.insert(lo, hi);
+        self.last = Some((len, lo, hi));
         true
     }
 }
@@ -1180,9 +1198,10 @@ impl<'g, S: Sink> Engine<'g, S> {
         };
         set.count += 1;
         let position = set.count;
+        // Borrowed where the bytes are UTF-8 (always, but for garbage): no copy per set.
         let mut els = lexer::elements(seg.raw, &seg.delimiters);
-        let count = text(els.next().unwrap_or_default());
-        let control = text(els.next().unwrap_or_default());
+        let count = String::from_utf8_lossy(els.next().unwrap_or_default());
+        let control = String::from_utf8_lossy(els.next().unwrap_or_default());
         if count.parse::<u32>().ok() != Some(set.count) {
             set.errors.push(SetCode::CountMismatch);
             let message = format!("SE01 says {count} segments, the set has {}", set.count);
@@ -1192,7 +1211,7 @@ impl<'g, S: Sink> Engine<'g, S> {
                 _ => {}
             }
         }
-        if control != set.control {
+        if control != set.control.as_str() {
             set.errors.push(SetCode::ControlNumberMismatch);
         }
         match (&mut set.walk, self.pool.as_mut()) {
@@ -1358,7 +1377,7 @@ mod tests {
         for n in 1..=1000 {
             assert!(s.insert(&format!("{n:04}")));
         }
-        assert_eq!(s.ranges[&4].len(), 1);
+        assert_eq!(s.ranges[4].len(), 1);
         assert!(s.insert("1"));
         assert!(!s.insert("0500"));
         assert!(s.insert("ABC"));
@@ -1366,5 +1385,27 @@ mod tests {
         assert!(s.insert("2000"));
         assert!(s.insert("1999"));
         assert!(!s.insert("2000"));
+    }
+
+    #[test]
+    fn id_set_agrees_with_a_plain_set() {
+        let mut s = IdSet::default();
+        let mut plain = HashSet::new();
+        let mut x: u32 = 1;
+        for i in 0..20_000u32 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            // Mostly counting up, with jumps back, repeats and other widths.
+            let n = match (x >> 16) % 8 {
+                0 => (x >> 8) % 64,
+                1 => i / 2,
+                _ => i % 700,
+            };
+            let v = if (x >> 20) % 5 == 0 {
+                format!("{n}")
+            } else {
+                format!("{n:04}")
+            };
+            assert_eq!(s.insert(&v), plain.insert(v.clone()), "{v}");
+        }
     }
 }

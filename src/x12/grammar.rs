@@ -331,6 +331,8 @@ pub struct CompositeDef {
     pub id: String,
     pub name: String,
     pub components: Vec<ElementUse>,
+    /// One past the last mandatory component (0 when none is), as `SegmentDef::mandatory_end`.
+    pub mandatory_end: usize,
     pub syntax: Vec<SyntaxNote>,
     /// Per component, what the component loop checks (as `SegmentDef::plan`).
     pub plan: Vec<Check>,
@@ -1123,10 +1125,15 @@ fn load_version(
         dict.composite_index
             .insert(id.clone(), dict.composites.len());
         let plan = components.iter().map(|u| Check::simple(u, &dict)).collect();
+        let mandatory_end = components
+            .iter()
+            .rposition(|u| u.req == Req::Mandatory)
+            .map_or(0, |i| i + 1);
         dict.composites.push(CompositeDef {
             id: id.clone(),
             name: c.name.clone(),
             components,
+            mandatory_end,
             syntax,
             plan,
         });

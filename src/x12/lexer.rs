@@ -9,13 +9,25 @@ use nom::IResult;
 pub const ISA_LEN: usize = 106;
 
 /// The four delimiters of one interchange, read from its ISA header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Eq)]
 pub struct Delimiters {
     pub element: u8,
     pub component: u8,
     /// `None` before version 00402, or when ISA11 holds a letter or digit (a common mistake).
     pub repetition: Option<u8>,
     pub segment: u8,
+}
+
+/// Field by field, as derived, but in line: the element checks compare delimiters for every
+/// segment they look at, and the derived `eq` was a call each time.
+impl PartialEq for Delimiters {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.element == other.element
+            && self.component == other.component
+            && self.repetition == other.repetition
+            && self.segment == other.segment
+    }
 }
 
 impl Default for Delimiters {
@@ -347,14 +359,28 @@ fn mask16(w: &[u8; 16], sep: u8) -> u32 {
     word(lo) | (word(hi) << 8)
 }
 
-/// `sep_mask` of fewer than eight bytes, out of line to keep the hot callers small.
+/// `sep_mask` of fewer than eight bytes (a component list such as `LI>4`): one word test of
+/// `short_word`; bits past the chunk are dropped. Out of line to keep `sep_mask` small enough
+/// to be inlined into the hot callers.
 #[cold]
 #[inline(never)]
 fn short_mask(chunk: &[u8], sep: u8) -> u64 {
-    chunk
-        .iter()
-        .enumerate()
-        .fold(0, |m, (i, &b)| m | (u64::from(b == sep) << i))
+    word_mask(short_word(chunk).to_le_bytes(), sep) & ((1u64 << chunk.len()) - 1)
+}
+
+/// Fewer than eight bytes as the low bytes of a word, first byte lowest, the rest zero: two
+/// overlapping loads instead of a byte at a time.
+#[inline]
+pub(crate) fn short_word(chunk: &[u8]) -> u64 {
+    let n = chunk.len();
+    debug_assert!(n < 8);
+    if let (Some(lo), Some(hi)) = (chunk.first_chunk::<4>(), chunk.last_chunk::<4>()) {
+        u64::from(u32::from_le_bytes(*lo)) | u64::from(u32::from_le_bytes(*hi)) << (8 * (n - 4))
+    } else if let (Some(lo), Some(hi)) = (chunk.first_chunk::<2>(), chunk.last_chunk::<2>()) {
+        u64::from(u16::from_le_bytes(*lo)) | u64::from(u16::from_le_bytes(*hi)) << (8 * (n - 2))
+    } else {
+        chunk.first().map_or(0, |&b| u64::from(b))
+    }
 }
 
 /// Bit i (of the low eight) set where `word[i] == sep`.

@@ -7,7 +7,7 @@
 //! to a sink.
 
 use std::any::Any;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::Scope;
@@ -17,7 +17,7 @@ use super::grammar::{Dictionary, SetGrammar};
 use super::lexer::Delimiters;
 use super::reader::Segment;
 use super::tree::{SetTree, TreeBuilder};
-use super::validate::{CleanMemo, Leniency, SegmentIssue, SetWalker};
+use super::validate::{Leniency, SegmentIssue, SetWalker, Spare};
 
 /// What a set's work gives back, taken by the sink's `set_done_with` (which knows its type).
 pub type SetOutput = Box<dyn Any + Send>;
@@ -145,7 +145,9 @@ impl<'g> Job<'g> {
     fn new(id: u64, capacity: usize) -> Self {
         Job {
             id,
-            bytes: Vec::with_capacity(capacity),
+            // Room past `capacity` for the set that crosses it (the job is sent after that
+            // set): growing a block this large copies it.
+            bytes: Vec::with_capacity(capacity + capacity / 4),
             // Segments average a few dozen bytes; sized up front, the op list is not copied
             // by growing (a realloc of a large block copies it).
             ops: Vec::with_capacity(capacity / 24),
@@ -181,7 +183,9 @@ pub struct Pool<'g> {
     /// Jobs the workers are done with, kept for their buffers.
     free: Vec<Job<'g>>,
     in_flight: usize,
-    received: HashMap<u64, VecDeque<Outcome>>,
+    /// Outcomes received early, by job id: no more than the jobs in flight, so a short list
+    /// looked through instead of a map that hashed the id twice per set.
+    received: Vec<(u64, VecDeque<Outcome>)>,
     has_work: bool,
 }
 
@@ -213,7 +217,7 @@ impl<'g> Pool<'g> {
             building: Job::new(0, config.job_bytes),
             free: Vec::new(),
             in_flight: 0,
-            received: HashMap::new(),
+            received: Vec::new(),
             has_work: work.is_some(),
         }
     }
@@ -360,7 +364,7 @@ impl<'g> Pool<'g> {
 
     fn returned(&mut self, job: Job<'g>, outcomes: Vec<Outcome>) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.received.insert(job.id, outcomes.into());
+        self.received.push((job.id, outcomes.into()));
         self.free.push(job);
     }
 
@@ -368,10 +372,11 @@ impl<'g> Pool<'g> {
     /// job being filled if need be and blocks; without, returns `None` if it is not there yet.
     pub fn outcome(&mut self, ticket: Ticket, wait: bool) -> Option<Outcome> {
         loop {
-            if let Some(q) = self.received.get_mut(&ticket.job) {
+            if let Some(i) = self.received.iter().position(|(id, _)| *id == ticket.job) {
+                let q = &mut self.received[i].1;
                 let o = q.pop_front();
                 if q.is_empty() {
-                    self.received.remove(&ticket.job);
+                    self.received.swap_remove(i);
                 }
                 return o;
             }
@@ -453,8 +458,9 @@ fn run_jobs<'g>(
     work: Option<&'g dyn SetWork>,
 ) {
     let mut builder = TreeBuilder::default();
-    // Clean segments found by this worker, handed from each set's walker to the next.
-    let mut memo = CleanMemo::default();
+    // Clean segments found by this worker and the walker's buffers, handed from each set's
+    // walker to the next.
+    let mut spare = Spare::default();
     loop {
         // The lock is held only while waiting for the next job, never while walking one.
         let next = match queue.lock() {
@@ -465,8 +471,12 @@ fn run_jobs<'g>(
         let mut outcomes = Vec::with_capacity(job.sets.len());
         let mut from = 0;
         for set in &job.sets {
-            let mut walker = SetWalker::new(set.grammar, set.dict, set.lenient);
-            walker.set_memo(std::mem::take(&mut memo));
+            let mut walker = SetWalker::with_spare(
+                set.grammar,
+                set.dict,
+                set.lenient,
+                std::mem::take(&mut spare),
+            );
             let to = set.ops_end.min(job.ops.len());
             let held = match (work, &set.ctx, &set.ids) {
                 (Some(work), Some(ctx), Some(ids)) => Some((work, ctx, ids)),
@@ -484,7 +494,7 @@ fn run_jobs<'g>(
                 tree,
             );
             from = to;
-            memo = walker.take_memo();
+            spare = walker.take_spare();
             let mut outcome = Outcome::of(walker);
             if let Some((work, ctx, (set_id, control))) = held {
                 let tree = builder.finish_ids(set_id, control);

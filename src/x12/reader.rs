@@ -274,16 +274,27 @@ impl<R: Read> SegmentReader<R> {
 
     /// The next item, or `None` at end of input.
     pub fn next_item(&mut self) -> io::Result<Option<Item<'_>>> {
-        self.skip_filler()?;
-        if self.start >= self.end && !self.want(1)? {
-            return Ok(None);
-        }
-        // Enough bytes to recognise an ISA header (plus slack for line wraps).
-        self.want(lexer::ISA_LEN + 8)?;
-        let avail = &self.buf[self.start..self.end];
-        // Only an `I` can start a header: the other segments skip the full test.
-        if avail.first() == Some(&b'I') && lexer::starts_isa(avail) {
-            return self.read_header().map(Some);
+        // Inside an interchange, a segment usually starts right here with plenty buffered:
+        // nothing to skip, nothing to fill and no header to look for (what the tests below
+        // would find too, after all their work).
+        let at_segment = self.delims.is_some()
+            && self.end - self.start >= lexer::ISA_LEN + 8
+            && !matches!(
+                self.buf[self.start],
+                b'\r' | b'\n' | b' ' | b'\t' | 0 | b'I'
+            );
+        if !at_segment {
+            self.skip_filler()?;
+            if self.start >= self.end && !self.want(1)? {
+                return Ok(None);
+            }
+            // Enough bytes to recognise an ISA header (plus slack for line wraps).
+            self.want(lexer::ISA_LEN + 8)?;
+            let avail = &self.buf[self.start..self.end];
+            // Only an `I` can start a header: the other segments skip the full test.
+            if avail.first() == Some(&b'I') && lexer::starts_isa(avail) {
+                return self.read_header().map(Some);
+            }
         }
         let Some(d) = self.delims else {
             return self.skip_garbage().map(Some);

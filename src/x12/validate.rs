@@ -145,7 +145,7 @@ pub struct Warnings<'a> {
     pub flagged: bool,
 }
 
-/// Warnings already given, by `fnv` of segment, position and value. The keys are hashes
+/// Warnings already given, by `warn_key` of segment, position and value. The keys are hashes
 /// already, so the set uses them as they are instead of hashing them again.
 pub type SeenSet = HashSet<u64, BuildHasherDefault<KeyIsHash>>;
 
@@ -166,27 +166,57 @@ impl Hasher for KeyIsHash {
     }
 }
 
-/// FNV-1a over a segment id, an element position and a value.
-fn fnv(seg: &[u8], p: usize, v: &[u8]) -> u64 {
-    // Three plain loops: a chained iterator took a branch per byte to pick its part.
-    let step = |h: u64, b: u8| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in seg {
-        h = step(h, b);
+/// A hash of a segment key (`grammar::seg_key`), an element position and a value, eight bytes
+/// a step (a byte a step over the id and the value cost as much as the rest of a component's
+/// check). The value's length goes in with its last word, so values cannot run together.
+fn warn_key(seg: u32, p: usize, v: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mix = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(27);
+    let mut h = mix(K, u64::from(seg) << 32 | p as u64);
+    let mut words = v.chunks_exact(8);
+    for w in &mut words {
+        if let Some(w) = w.first_chunk::<8>() {
+            h = mix(h, u64::from_le_bytes(*w));
+        }
     }
-    h = step(step(h, 0xFF), p as u8);
-    for &b in v {
-        h = step(h, b);
-    }
-    h
+    h = mix(
+        h,
+        lexer::short_word(words.remainder()) ^ (v.len() as u64) << 56,
+    );
+    h ^ (h >> 29)
 }
 
 impl<'g> SetWalker<'g> {
     pub fn new(set: &'g SetGrammar, dict: &'g Dictionary, lenient: Leniency) -> Self {
-        let mut counts = vec![0; set.loops[0].children.len()];
+        Self::with_spare(set, dict, lenient, Spare::default())
+    }
+
+    /// `new`, taking over what an earlier walker on this thread left (`take_spare`): its
+    /// memo of clean segments (the same grammars and input) and its emptied buffers.
+    pub fn with_spare(
+        set: &'g SetGrammar,
+        dict: &'g Dictionary,
+        lenient: Leniency,
+        spare: Spare,
+    ) -> Self {
+        let Spare {
+            memo,
+            mut frames,
+            mut counts,
+            mut warned,
+        } = spare;
+        counts.clear();
+        counts.resize(set.loops[0].children.len(), 0);
         if let Some(c) = counts.first_mut() {
             *c = 1; // ST, consumed by the envelope
         }
+        frames.clear();
+        frames.push(Frame {
+            lp: 0,
+            pos: 0,
+            base: 0,
+        });
+        warned.clear();
         let hl = set.hierarchy.as_ref().map(|_| HlState::default());
         let hl_key = set
             .hierarchy
@@ -196,11 +226,7 @@ impl<'g> SetWalker<'g> {
         SetWalker {
             set,
             dict,
-            frames: vec![Frame {
-                lp: 0,
-                pos: 0,
-                base: 0,
-            }],
+            frames,
             issues: Vec::new(),
             warnings: Vec::new(),
             truncated: false,
@@ -208,8 +234,8 @@ impl<'g> SetWalker<'g> {
             hl_key,
             lenient,
             counts,
-            warned: SeenSet::default(),
-            memo: CleanMemo::default(),
+            warned,
+            memo,
         }
     }
 
@@ -581,16 +607,26 @@ impl<'g> SetWalker<'g> {
         }
     }
 
-    /// Hands this walker the clean segments another one found (the same grammars and
-    /// input), so a worker's memo lives across the sets it walks.
-    pub fn set_memo(&mut self, memo: CleanMemo) {
-        self.memo = memo;
+    /// What the next walker on this thread may take over (`with_spare`): the clean segments
+    /// found so far and the buffers, so a worker's memo lives across the sets it walks and
+    /// its buffers are not allocated and grown again for every set.
+    pub fn take_spare(&mut self) -> Spare {
+        Spare {
+            memo: std::mem::take(&mut self.memo),
+            frames: std::mem::take(&mut self.frames),
+            counts: std::mem::take(&mut self.counts),
+            warned: std::mem::take(&mut self.warned),
+        }
     }
+}
 
-    /// The clean segments found so far, for the next walker.
-    pub fn take_memo(&mut self) -> CleanMemo {
-        std::mem::take(&mut self.memo)
-    }
+/// What a walker hands to the next one on its thread (see `SetWalker::take_spare`).
+#[derive(Default)]
+pub struct Spare {
+    memo: CleanMemo,
+    frames: Vec<Frame>,
+    counts: Vec<u32>,
+    warned: SeenSet,
 }
 
 /// Checks the elements of one segment against its definition: one issue (AK304 8 with its
@@ -682,11 +718,11 @@ pub fn check_elements<'r>(
                 || (checker.component_in_segment && value.contains(&d.component));
             if !separator_inside {
                 let finding = checker.classify(u, value);
-                if checker.quiet(finding, value, At::element(&def.id, i + 1), warnings) {
+                if checker.quiet(finding, value, At::element(def, i + 1), warnings) {
                     continue;
                 }
                 if let Some(e) =
-                    checker.report(u, value, finding, warnings, At::element(&def.id, i + 1))
+                    checker.report(u, value, finding, warnings, At::element(def, i + 1))
                 {
                     out.push(ElementIssue {
                         position: i + 1,
@@ -1124,14 +1160,17 @@ fn check_note(
 #[derive(Clone, Copy)]
 struct At<'a> {
     seg: &'a str,
+    /// `seg` as `grammar::seg_key` packs it (the segment definition's `key`).
+    seg_key: u32,
     p: usize,
     component: Option<usize>,
 }
 
 impl<'a> At<'a> {
-    fn element(seg: &'a str, p: usize) -> Self {
+    fn element(def: &'a SegmentDef, p: usize) -> Self {
         At {
-            seg,
+            seg: &def.id,
+            seg_key: def.key,
             p,
             component: None,
         }
@@ -1139,11 +1178,7 @@ impl<'a> At<'a> {
 
     /// The key a partial-list warning is remembered by within a set.
     fn key(self, v: &[u8]) -> u64 {
-        fnv(
-            self.seg.as_bytes(),
-            self.p * 64 + self.component.unwrap_or(0),
-            v,
-        )
+        warn_key(self.seg_key, self.p * 64 + self.component.unwrap_or(0), v)
     }
 }
 
@@ -1429,7 +1464,7 @@ impl ElementChecker<'_> {
                 if finding == Finding::Fine {
                     return;
                 }
-                if let Some(e) = self.report(u, v, finding, warnings, At::element(&def.id, p)) {
+                if let Some(e) = self.report(u, v, finding, warnings, At::element(def, p)) {
                     out.push(ElementIssue {
                         position: p,
                         component: None,
@@ -1439,7 +1474,7 @@ impl ElementChecker<'_> {
                 }
             }
             Position::Composite { composite, .. } => self.composite(
-                &def.id,
+                def,
                 p,
                 &self.dict.composites[*composite],
                 v,
@@ -1453,7 +1488,7 @@ impl ElementChecker<'_> {
     #[allow(clippy::too_many_arguments)]
     fn composite(
         &self,
-        seg: &str,
+        def: &SegmentDef,
         p: usize,
         c: &CompositeDef,
         v: &[u8],
@@ -1461,6 +1496,7 @@ impl ElementChecker<'_> {
         out: &mut Vec<ElementIssue>,
         warnings: &mut Warnings<'_>,
     ) {
+        let seg = &def.id;
         let mut present: u64 = 0;
         let mut n = 0;
         for (k, comp) in lexer::split(v, self.d.component).enumerate() {
@@ -1508,9 +1544,8 @@ impl ElementChecker<'_> {
                 continue;
             }
             let at = At {
-                seg,
-                p,
                 component: Some(k + 1),
+                ..At::element(def, p)
             };
             let finding = self.classify(u, comp);
             if self.quiet(finding, comp, at, warnings) {
@@ -1525,7 +1560,9 @@ impl ElementChecker<'_> {
                 });
             }
         }
-        for (k, u) in (n..).zip(c.components.get(n..).unwrap_or_default()) {
+        // Past the last component given, up to the last mandatory one.
+        let tail = c.components.get(n..c.mandatory_end).unwrap_or_default();
+        for (k, u) in (n..).zip(tail) {
             if u.req == Req::Mandatory {
                 out.push(ElementIssue {
                     position: p,
@@ -1890,7 +1927,7 @@ mod tests {
     }
 
     #[test]
-    fn a_memo_carried_across_sets_changes_no_finding() {
+    fn a_spare_carried_across_sets_changes_no_finding() {
         let grammars = super::super::grammar::Grammars::embedded().expect("embedded grammars");
         let v = grammars.named("004010").expect("004010");
         let set = v.sets.get("850").expect("850");
@@ -1906,24 +1943,23 @@ mod tests {
             b"PO1*3*2*EA*X.Y*PE*VC*B1",
             b"PO1*3*2*EA*X.Y*PE*VC*B1",
         ];
-        let walk = |memo: CleanMemo| {
-            let mut w = SetWalker::new(set, &v.dict, Leniency::default());
-            w.set_memo(memo);
+        let walk = |spare: Spare| {
+            let mut w = SetWalker::with_spare(set, &v.dict, Leniency::default(), spare);
             w.check_header(b"ST*850*0001", &d, 0);
             for (i, raw) in body.iter().enumerate() {
                 w.segment(raw, &d, i as u32 + 2, i as u64 * 40);
             }
             w.segment(b"SE*9*0001", &d, 9, 400);
             w.finish(9, 400);
-            let memo = w.take_memo();
-            ((w.issues, w.warnings), memo)
+            let spare = w.take_spare();
+            ((w.issues, w.warnings), spare)
         };
-        let (fresh, _) = walk(CleanMemo::default());
+        let (fresh, _) = walk(Spare::default());
         assert!(!fresh.1.is_empty(), "the partial list gives a warning");
         assert!(!fresh.0.is_empty(), "the bad line gives an issue");
-        let (first, memo) = walk(CleanMemo::default());
-        let (second, memo) = walk(memo);
-        let (third, _) = walk(memo);
+        let (first, spare) = walk(Spare::default());
+        let (second, spare) = walk(spare);
+        let (third, _) = walk(spare);
         assert_eq!(first, fresh);
         assert_eq!(second, fresh);
         assert_eq!(third, fresh);
