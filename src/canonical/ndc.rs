@@ -81,6 +81,26 @@ impl Ndc {
 /// writers that only copy the digits out call it directly.
 pub fn normalised_digits(text: &str) -> Option<[u8; 11]> {
     let b = text.as_bytes();
+    // The 5-4-2 layout (hyphenated or not), which nearly every NDC sent has, is copied as it
+    // is, without the general walk below.
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    let mut out = [b'0'; 11];
+    match b.len() {
+        13 if b[5] == b'-' && b[10] == b'-' => {
+            let (l, p, k) = (&b[..5], &b[6..10], &b[11..]);
+            if digits(l) && digits(p) && digits(k) {
+                out[..5].copy_from_slice(l);
+                out[5..9].copy_from_slice(p);
+                out[9..].copy_from_slice(k);
+                return Some(out);
+            }
+        }
+        11 if digits(b) => {
+            out.copy_from_slice(b);
+            return Some(out);
+        }
+        _ => {}
+    }
     // The lengths of the hyphen-separated parts; more than three parts is no layout.
     let mut lens = [0usize; 3];
     let mut part = 0;
@@ -105,7 +125,6 @@ pub fn normalised_digits(text: &str) -> Option<[u8; 11]> {
         (2, [5, 4, 2]) => None,
         _ => return None,
     };
-    let mut out = [b'0'; 11];
     let mut i = 0;
     for &c in b {
         if c == b'-' {

@@ -37,38 +37,7 @@ pub(crate) fn short_eq(a: &str, b: &str) -> bool {
 }
 
 /// `short_eq` on bytes (element values compared with a condition's codes).
-#[inline]
-pub(crate) fn short_eq_bytes(a: &[u8], b: &[u8]) -> bool {
-    fn word(s: &[u8], i: usize) -> Option<u64> {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(s.get(i..i + 8)?);
-        Some(u64::from_ne_bytes(w))
-    }
-    fn half(s: &[u8], i: usize) -> Option<u32> {
-        let mut w = [0u8; 4];
-        w.copy_from_slice(s.get(i..i + 4)?);
-        Some(u32::from_ne_bytes(w))
-    }
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n >= 8 {
-        // Whole words, the last one overlapping the one before it.
-        let mut i = 0;
-        while i + 8 < n {
-            if word(a, i) != word(b, i) {
-                return false;
-            }
-            i += 8;
-        }
-        word(a, n - 8) == word(b, n - 8)
-    } else if n >= 4 {
-        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
-    } else {
-        a.iter().zip(b).all(|(x, y)| x == y)
-    }
-}
+pub(crate) use crate::x12::tree::short_eq_bytes;
 
 /// `Value` object insert: replaces the value of an existing key.
 pub fn insert<'a>(obj: &mut Obj<'a>, key: &'a str, v: Node<'a>) {

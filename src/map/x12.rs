@@ -318,9 +318,10 @@ pub(crate) struct Inbound<'a> {
     pub tables: &'a Tables,
     /// Qualifier/id pair positions per segment id, found once per set instead of per read.
     pairs: RefCell<Vec<(&'a str, Pairs)>>,
-    /// Each segment's id as an `id_code`: the rules look segments up by id many times per set,
-    /// and a number compares in one step where the id bytes needed a slice and a `memcmp`.
-    ids: Vec<u32>,
+    /// Each segment's id as an `id_code` (`SetTree::ids`, found as the set was held): the rules
+    /// look segments up by id many times per set, and a number compares in one step where the
+    /// id bytes needed a slice and a `memcmp`.
+    ids: &'a [u32],
     /// Per loop instance: its grammar loop, and the `id_code` of its path's last step (what a
     /// loop step is matched against), found once per set rather than per step walked.
     inst_lp: Vec<usize>,
@@ -349,20 +350,7 @@ pub(crate) struct Inbound<'a> {
 /// An absolute path's first value, by the path's address (`Inbound::absolute`).
 type Remembered<'a> = (*const X12Path, Option<Cow<'a, str>>);
 
-/// `id_code` of an id longer than three bytes: such ids are compared as bytes.
-const LONG_ID: u32 = u32::MAX;
-
-/// A segment or loop id of up to three bytes packed with its length into one number, so two
-/// short ids are equal exactly when their codes are; `LONG_ID` for anything longer.
-pub(crate) fn id_code(id: &[u8]) -> u32 {
-    match *id {
-        [] => 0,
-        [a] => (1 << 24) | u32::from(a),
-        [a, b] => (2 << 24) | u32::from(a) | (u32::from(b) << 8),
-        [a, b, c] => (3 << 24) | u32::from(a) | (u32::from(b) << 8) | (u32::from(c) << 16),
-        _ => LONG_ID,
-    }
-}
+pub(crate) use crate::x12::tree::{id_code, LONG_ID};
 
 /// An id a rule looks for, with its code worked out once for a whole scan.
 #[derive(Clone, Copy)]
@@ -456,9 +444,7 @@ impl<'a> Inbound<'a> {
             map,
             tables,
             pairs: RefCell::new(Vec::new()),
-            ids: (0..tree.segments.len())
-                .map(|s| id_code(tree.id(s)))
-                .collect(),
+            ids: tree.ids(),
             inst_lp,
             inst_last,
             pair_quals: RefCell::new((usize::MAX, Vec::new())),

@@ -49,6 +49,9 @@ pub struct SetTree {
     /// then its end.
     bounds: Vec<usize>,
     pub segments: Vec<SegRef>,
+    /// Per segment: its id as an `id_code`, found when it is held (the maps look segments up by
+    /// id, and `place` tells loop triggers by it).
+    ids: Vec<u32>,
     pub loops: Vec<LoopInstance>,
     /// ISA01..ISA16 and GS01..GS08 of the enclosing envelope (shared by the sets of a group).
     pub isa: Arc<Vec<String>>,
@@ -65,6 +68,7 @@ struct Spare {
     buf: Vec<u8>,
     bounds: Vec<usize>,
     segments: Vec<SegRef>,
+    ids: Vec<u32>,
     loops: Vec<LoopInstance>,
 }
 
@@ -88,6 +92,7 @@ impl Drop for SetTree {
             buf: std::mem::take(&mut self.buf),
             bounds: std::mem::take(&mut self.bounds),
             segments: std::mem::take(&mut self.segments),
+            ids: std::mem::take(&mut self.ids),
             loops: std::mem::take(&mut self.loops),
         };
         // At thread exit the slot may be gone already: the vectors are then just freed.
@@ -107,11 +112,13 @@ impl SetTree {
         &self.buf
     }
 
+    #[inline]
     pub fn raw(&self, i: usize) -> &[u8] {
         let s = &self.segments[i];
         &self.buf[s.start..s.start + s.len]
     }
 
+    #[inline]
     pub fn id(&self, i: usize) -> &[u8] {
         let s = &self.segments[i];
         if s.elements == 0 {
@@ -120,7 +127,9 @@ impl SetTree {
         &self.buf[s.start..self.bounds[s.bounds]]
     }
 
-    /// Element `n` (1-based) of segment `i`, all repetitions and components included.
+    /// Element `n` (1-based) of segment `i`, all repetitions and components included. In line:
+    /// the maps read elements by the million, and a call costs more than the slicing.
+    #[inline]
     pub fn element(&self, i: usize, n: usize) -> Option<&[u8]> {
         let s = &self.segments[i];
         if n == 0 || n > s.elements {
@@ -143,6 +152,64 @@ impl SetTree {
     /// Number of elements of segment `i`.
     pub fn element_count(&self, i: usize) -> usize {
         self.segments[i].elements
+    }
+
+    /// Every segment's id as an `id_code`, in segment order.
+    #[inline]
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+}
+
+/// `a == b` for ids, paths and codes of a few bytes, compared in line a word at a time: `==`
+/// on slices of equal length calls `memcmp`, which costs more than the bytes it compares
+/// (`map::node::short_eq` on text).
+#[inline]
+pub fn short_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn word(s: &[u8], i: usize) -> Option<u64> {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(s.get(i..i + 8)?);
+        Some(u64::from_ne_bytes(w))
+    }
+    fn half(s: &[u8], i: usize) -> Option<u32> {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(s.get(i..i + 4)?);
+        Some(u32::from_ne_bytes(w))
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        // Whole words, the last one overlapping the one before it.
+        let mut i = 0;
+        while i + 8 < n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        word(a, n - 8) == word(b, n - 8)
+    } else if n >= 4 {
+        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+/// `id_code` of an id longer than three bytes: such ids are compared as bytes.
+pub const LONG_ID: u32 = u32::MAX;
+
+/// A segment or loop id of up to three bytes packed with its length into one number, so two
+/// short ids are equal exactly when their codes are; `LONG_ID` for anything longer.
+#[inline]
+pub fn id_code(id: &[u8]) -> u32 {
+    match *id {
+        [] => 0,
+        [a] => (1 << 24) | u32::from(a),
+        [a, b] => (2 << 24) | u32::from(a) | (u32::from(b) << 8),
+        [a, b, c] => (3 << 24) | u32::from(a) | (u32::from(b) << 8) | (u32::from(c) << 16),
+        _ => LONG_ID,
     }
 }
 
@@ -194,18 +261,20 @@ impl TreeBuilder {
             self.gs = Arc::new(gs_fields.into_iter().cloned().collect());
         }
         let spare = SPARE.with(|s| s.borrow_mut().take());
-        let (buf, bounds, segments, mut loops) = match spare {
+        let (buf, bounds, segments, ids, mut loops) = match spare {
             Some(mut s) => {
                 s.buf.clear();
                 s.bounds.clear();
                 s.segments.clear();
-                (s.buf, s.bounds, s.segments, s.loops)
+                s.ids.clear();
+                (s.buf, s.bounds, s.segments, s.ids, s.loops)
             }
             None => {
                 let (buf, bounds, segments, loops) = self.last;
                 (
                     Vec::with_capacity(buf),
                     Vec::with_capacity(bounds),
+                    Vec::with_capacity(segments),
                     Vec::with_capacity(segments),
                     Vec::with_capacity(loops.max(1)),
                 )
@@ -221,6 +290,7 @@ impl TreeBuilder {
         t.buf = buf;
         t.bounds = bounds;
         t.segments = segments;
+        t.ids = ids;
         t.loops = loops;
         t.isa = self.isa.clone();
         t.gs = self.gs.clone();
@@ -278,6 +348,12 @@ impl TreeBuilder {
             }
         }
         let elements = t.bounds.len() - first_bound;
+        let id_len = match elements {
+            0 => seg.raw.len(),
+            _ => t.bounds[first_bound] - start,
+        };
+        t.ids
+            .push(id_code(seg.raw.get(..id_len).unwrap_or_default()));
         t.bounds.push(start + seg.raw.len());
         t.segments.push(SegRef {
             start,
@@ -304,7 +380,9 @@ impl TreeBuilder {
     /// Puts held segment `idx` in the loop instance of `loop_path`, opening or closing
     /// instances as the path says.
     pub fn place(&mut self, idx: usize, loop_path: &str) {
-        let id = self.tree.id(idx);
+        // The segment's id as held: ids of up to three bytes (every X12 segment id) compare as
+        // their codes, anything longer as bytes.
+        let code = self.tree.ids.get(idx).copied().unwrap_or(LONG_ID);
         // The loop's own id (`PO1` of `PO1/PID`... `N1` of `N1-2`), found with byte scans: this
         // runs for every segment held.
         let p = loop_path.as_bytes();
@@ -316,9 +394,13 @@ impl TreeBuilder {
             Some(i) => &last[..i],
             None => last,
         };
-        let is_trigger = !loop_path.is_empty() && loop_id == id;
+        let is_trigger = !loop_path.is_empty()
+            && match code {
+                LONG_ID => loop_id == self.tree.id(idx),
+                c => c == id_code(loop_id),
+            };
         // An HL's own id, and the instance of the HL its HL02 names.
-        let hl = (is_trigger && id == b"HL").then(|| {
+        let hl = (is_trigger && code == id_code(b"HL")).then(|| {
             let tree = &self.tree;
             let hl01 = tree.element(idx, 1).unwrap_or_default().to_vec();
             let parent = self.hl_ids.get(tree.element(idx, 2).unwrap_or_default());
@@ -326,13 +408,12 @@ impl TreeBuilder {
         });
         // Close instances that are not ancestors of (or the same as) this segment's loop.
         while let Some(&top) = self.stack.last() {
-            let p = &self.tree.loops[top].path;
-            let ancestor = p.is_empty()
-                || loop_path == p
-                || (loop_path.len() > p.len()
-                    && loop_path.starts_with(p.as_str())
-                    && loop_path.as_bytes()[p.len()] == b'/');
-            if ancestor && !(is_trigger && loop_path == p) {
+            let q = self.tree.loops[top].path.as_bytes();
+            let same = short_eq_bytes(p, q);
+            let ancestor = q.is_empty()
+                || same
+                || (p.len() > q.len() && p[q.len()] == b'/' && short_eq_bytes(&p[..q.len()], q));
+            if ancestor && !(is_trigger && same) {
                 break;
             }
             self.stack.pop();
