@@ -861,6 +861,12 @@ fn an_items_outbox_record_from_schema_5_is_found_through_its_key_entry() {
         None,
         "nothing allocated"
     );
+    // Under schema 6 a key is its item's: another item's enqueue of it is another record.
+    let other: InboxId = "0000019c16ad8a400102030405060709".parse().unwrap();
+    let theirs = store
+        .enqueue_outbound("ACME", &|c| Ok(item_ack(other, key, c)))
+        .unwrap();
+    assert!(theirs.fresh && theirs.id != out_id);
 }
 
 #[test]

@@ -510,6 +510,24 @@ fn ak403_7_invalid_code_where_the_list_is_complete() {
     assert_eq!(a.one("AK4"), "AK4*1*353*7*QQ");
 }
 
+/// The same value missing from a partial list is warned about once per element position:
+/// PO106 and PO110 (four elements apart) are two warnings, a second PO110 in the set none more.
+#[test]
+fn a_partial_list_miss_is_warned_once_per_element_position() {
+    let input = po4010(&[
+        "PO1*1*10*EA*1.50**QQ*ABC*VP*X1*QQ*Y2",
+        "PO1*2*10*EA*1.50**VC*DEF*VP*X3*QQ*Y4",
+    ]);
+    let r = validate(&input, &[]);
+    assert_eq!(r.code, 0, "{}", r.out());
+    let warned = |at: &str| {
+        r.out()
+            .matches(&format!("{at} `QQ` is not in the code list"))
+            .count()
+    };
+    assert_eq!((warned("PO106"), warned("PO110")), (1, 1), "{}", r.out());
+}
+
 #[test]
 fn partial_code_list_gives_a_warning_and_never_ak403_7() {
     // PO103 (355, units) is a partial list: `ZQ` is not in it but may be a real unit.

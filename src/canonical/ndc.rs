@@ -116,13 +116,12 @@ pub fn normalised_digits(text: &str) -> Option<[u8; 11]> {
             return None;
         }
     }
-    // Where the padding zero goes, as `parse` puts it.
+    // Where the padding zero goes, as `parse` puts it (11 digits and 5-4-2, which need none,
+    // were copied above).
     let pad = match (part, lens) {
-        (0, [11, _, _]) => None,
-        (2, [4, 4, 2]) => Some(0),
-        (2, [5, 3, 2]) => Some(5),
-        (2, [5, 4, 1]) => Some(9),
-        (2, [5, 4, 2]) => None,
+        (2, [4, 4, 2]) => 0,
+        (2, [5, 3, 2]) => 5,
+        (2, [5, 4, 1]) => 9,
         _ => return None,
     };
     let mut i = 0;
@@ -130,7 +129,7 @@ pub fn normalised_digits(text: &str) -> Option<[u8; 11]> {
         if c == b'-' {
             continue;
         }
-        if pad == Some(i) {
+        if i == pad {
             i += 1;
         }
         *out.get_mut(i)? = c;

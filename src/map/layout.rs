@@ -1052,7 +1052,7 @@ pub(crate) const PROVENANCE: Layout = layout(&[
     f!("partner", Required, Typed(checked::<PartnerId>)),
     f!("payload_id", Optional, Text),
     f!("producer_hash", Required, Text),
-    f!("received_at", Required, Typed(timestamp),),
+    f!("received_at", Required, Typed(timestamp)),
     f!("set_control", Optional, Typed(checked::<ControlNumber>)),
     f!("source_format", Required, Typed(unit::<SourceFormat>)),
     f!("version", Optional, Text),

@@ -345,6 +345,10 @@ impl MapSet {
         partner: Option<&str>,
         provenance: &[(&'static str, Cow<'a, str>)],
     ) -> Option<String> {
+        // Asked first: a map without a plan must not cost an `Inbound` the tree route makes again.
+        self.x12_map(&tree.set_id, &tree.version, partner)?
+            .plan
+            .as_ref()?;
         let inbound = self.inbound(tree, grammars, partner).ok()?;
         let map = inbound.map;
         let plan = map.plan.as_ref()?;

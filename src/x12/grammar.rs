@@ -1125,10 +1125,7 @@ fn load_version(
         dict.composite_index
             .insert(id.clone(), dict.composites.len());
         let plan = components.iter().map(|u| Check::simple(u, &dict)).collect();
-        let mandatory_end = components
-            .iter()
-            .rposition(|u| u.req == Req::Mandatory)
-            .map_or(0, |i| i + 1);
+        let mandatory_end = mandatory_end(components.iter().map(|u| u.req));
         dict.composites.push(CompositeDef {
             id: id.clone(),
             name: c.name.clone(),
@@ -1158,10 +1155,7 @@ fn load_version(
         let syntax = notes(&sctx, &s.syntax, positions.len())?;
         let key = seg_key(id.as_bytes());
         dict.segment_index.insert(key, dict.segments.len());
-        let mandatory_end = positions
-            .iter()
-            .rposition(|p| p.req() == Req::Mandatory)
-            .map_or(0, |i| i + 1);
+        let mandatory_end = mandatory_end(positions.iter().map(Position::req));
         let plan = positions.iter().map(|p| Check::of(p, &dict)).collect();
         dict.segments.push(SegmentDef {
             plan,
@@ -1402,6 +1396,11 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
         hierarchy,
         members,
     })
+}
+
+/// One past the last mandatory entry of a segment or composite (0 when none is).
+fn mandatory_end(mut reqs: impl DoubleEndedIterator<Item = Req> + ExactSizeIterator) -> usize {
+    reqs.rposition(|r| r == Req::Mandatory).map_or(0, |i| i + 1)
 }
 
 #[cfg(test)]

@@ -9,25 +9,13 @@ use nom::IResult;
 pub const ISA_LEN: usize = 106;
 
 /// The four delimiters of one interchange, read from its ISA header.
-#[derive(Debug, Clone, Copy, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delimiters {
     pub element: u8,
     pub component: u8,
     /// `None` before version 00402, or when ISA11 holds a letter or digit (a common mistake).
     pub repetition: Option<u8>,
     pub segment: u8,
-}
-
-/// Field by field, as derived, but in line: the element checks compare delimiters for every
-/// segment they look at, and the derived `eq` was a call each time.
-impl PartialEq for Delimiters {
-    #[inline]
-    fn eq(&self, other: &Self) -> bool {
-        self.element == other.element
-            && self.component == other.component
-            && self.repetition == other.repetition
-            && self.segment == other.segment
-    }
 }
 
 impl Default for Delimiters {

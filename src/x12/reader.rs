@@ -133,6 +133,11 @@ impl TerminatorsAhead {
     }
 }
 
+/// Bytes skipped between segments: line ends, and whitespace or NUL (noted once).
+fn is_filler(b: u8) -> bool {
+    matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0)
+}
+
 impl<R: Read> SegmentReader<R> {
     pub fn new(src: R) -> Self {
         SegmentReader {
@@ -254,7 +259,7 @@ impl<R: Read> SegmentReader<R> {
                 match b {
                     // Line ends after terminators, and blank lines where LF is the terminator.
                     b'\r' | b'\n' => self.start += 1,
-                    b' ' | b'\t' | 0 => {
+                    _ if is_filler(b) => {
                         if !self.noted_whitespace && self.delims.is_some() {
                             self.noted_whitespace = true;
                             self.notes.push(ReaderNote::WhitespaceBetweenSegments {
@@ -279,10 +284,10 @@ impl<R: Read> SegmentReader<R> {
         // would find too, after all their work).
         let at_segment = self.delims.is_some()
             && self.end - self.start >= lexer::ISA_LEN + 8
-            && !matches!(
-                self.buf[self.start],
-                b'\r' | b'\n' | b' ' | b'\t' | 0 | b'I'
-            );
+            && self
+                .buf
+                .get(self.start)
+                .is_some_and(|&b| !is_filler(b) && b != b'I');
         if !at_segment {
             self.skip_filler()?;
             if self.start >= self.end && !self.want(1)? {

@@ -705,7 +705,9 @@ pub fn check_elements<'r>(
         if i < 64 {
             present |= 1 << i;
         }
-        if fast && checker.fine(check, value) && !(component_inside && value.contains(&d.component))
+        if fast
+            && value_fine(checker.dict, check, value)
+            && !(component_inside && value.contains(&d.component))
         {
             continue;
         }
@@ -1540,7 +1542,11 @@ impl ElementChecker<'_> {
             if k < 64 {
                 present |= 1 << k;
             }
-            if self.plain_segment && c.plan.get(k).is_some_and(|check| self.fine(check, comp)) {
+            if self.plain_segment
+                && c.plan
+                    .get(k)
+                    .is_some_and(|check| value_fine(self.dict, check, comp))
+            {
                 continue;
             }
             let at = At {
@@ -1588,12 +1594,6 @@ impl ElementChecker<'_> {
                 out,
             );
         }
-    }
-
-    /// `value_fine` with this checker's dictionary.
-    #[inline(always)]
-    fn fine(&self, check: &Check, v: &[u8]) -> bool {
-        value_fine(self.dict, check, v)
     }
 
     /// True when value `v` of `u` needs no report: it is fine, or it misses a partial list

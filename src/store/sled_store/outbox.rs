@@ -257,7 +257,12 @@ pub(super) fn enqueue_tx(
                     "points at no record",
                 ))
             })?;
-            return Ok(existing(id, loc.read(&id, state, &key)?));
+            let record = loc.read(&id, state, &key)?;
+            // An item's key is its own: another item's record (or one without an item) under
+            // the same key is not this one.
+            if item_id.is_none() || record.inbox_id == new.inbox_id {
+                return Ok(existing(id, record));
+            }
         }
     }
     if let (Some((isa, gs)), Some(n)) = (&keys, numbers) {
