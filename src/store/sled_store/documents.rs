@@ -1,5 +1,5 @@
 //! Document operations of [`SledStore`](super::SledStore): idempotent put by business key,
-//! secondary indexes (partner, kind), lineage by PO, filtered paging. Must not parse bodies:
+//! one index by partner and kind, lineage by PO, filtered paging. Must not parse bodies:
 //! they are the caller's canonical JSON bytes, kept byte for byte.
 
 use std::collections::BTreeSet;
