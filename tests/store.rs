@@ -1076,6 +1076,194 @@ fn documents_filter_page_and_lineage() {
     assert_eq!(lineage, expected);
 }
 
+/// Every page of a listing, `limit` at a time, as `n` numbers from the bodies.
+fn list_all(store: &SledStore, filter: DocumentFilter) -> Vec<u64> {
+    let mut got = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_documents(&DocumentFilter {
+                cursor,
+                ..filter.clone()
+            })
+            .unwrap();
+        got.extend(
+            page.items
+                .iter()
+                .map(|d| d.json().unwrap()["n"].as_u64().unwrap()),
+        );
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => return got,
+        }
+    }
+}
+
+const PARTNERS: [&str; 3] = ["ACME", "ACME2", "MEDLINE"];
+const KINDS: [&str; 3] = ["invoice", "order", "purchase_order"];
+
+/// Document `i` of [`put_mixed_documents`]: partner, kind and creation time (not in the
+/// order of partner or kind, so a listing has to merge).
+fn mixed(i: u64) -> (&'static str, &'static str, DateTime<Utc>) {
+    (
+        PARTNERS[(i * 7 % 3) as usize],
+        KINDS[(i / 2 % 3) as usize],
+        at(2026, 3, 1, 0) + chrono::Duration::minutes(i as i64),
+    )
+}
+
+fn put_mixed_documents(store: &SledStore, range: std::ops::Range<u64>) {
+    for i in range {
+        let (p, k, t) = mixed(i);
+        store
+            .put_document_value(
+                doc_meta(p, k, &format!("K{i}"), &["PO"], t),
+                &serde_json::json!({"n": i}),
+            )
+            .unwrap();
+    }
+}
+
+/// Every listing by partner and/or kind (with and without `since`, paged by 1, 4 and one
+/// page) against the documents `0..n` filtered by hand.
+fn check_mixed_listings(store: &SledStore, n: u64) {
+    let since = at(2026, 3, 1, 0) + chrono::Duration::minutes(9);
+    for partner in PARTNERS.iter().map(|p| Some(p.to_string())).chain([None]) {
+        for kind in KINDS.iter().map(|k| Some(k.to_string())).chain([None]) {
+            for since in [None, Some(since)] {
+                let expected: Vec<u64> = (0..n)
+                    .filter(|&i| {
+                        let (p, k, t) = mixed(i);
+                        partner.as_deref().is_none_or(|x| x == p)
+                            && kind.as_deref().is_none_or(|x| x == k)
+                            && since.is_none_or(|s| t >= s)
+                    })
+                    .collect();
+                for limit in [1, 4, 0] {
+                    let filter = DocumentFilter {
+                        partner: partner.clone(),
+                        kind: kind.clone(),
+                        since,
+                        limit,
+                        ..Default::default()
+                    };
+                    assert_eq!(list_all(store, filter.clone()), expected, "{filter:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn documents_are_listed_by_partner_or_kind_in_id_order_across_the_index() {
+    let (_dir, store) = temp_store();
+    put_mixed_documents(&store, 0..30);
+    check_mixed_listings(&store, 30);
+    // An unknown partner or kind lists nothing.
+    for (p, k) in [
+        (Some("NOBODY"), None),
+        (None, Some("nothing")),
+        (Some("ACME"), Some("x")),
+    ] {
+        let page = store
+            .list_documents(&DocumentFilter {
+                partner: p.map(Into::into),
+                kind: k.map(Into::into),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(page.items.is_empty() && page.next.is_none());
+    }
+}
+
+/// Rewrites a store's document index as schema 6 kept it: one `doc_by_partner` and one
+/// `doc_by_kind` entry per document instead of a `doc_index` entry (partner, kind, id).
+fn index_documents_as_schema_6(dir: &Path) {
+    let db = raw_db(dir);
+    let tree = |n: &str| db.open_tree(n).unwrap();
+    let field = |k: &[u8]| {
+        let n = u32::from_be_bytes(k[..4].try_into().unwrap()) as usize;
+        (k[..4 + n].to_vec(), k[4 + n..].to_vec())
+    };
+    for kv in tree("doc_index").iter() {
+        let (k, _) = kv.unwrap();
+        let (partner, rest) = field(&k);
+        let (kind, id) = field(&rest);
+        assert_eq!(id.len(), 16);
+        tree("doc_by_partner")
+            .insert([partner, id.clone()].concat(), &[][..])
+            .unwrap();
+        tree("doc_by_kind")
+            .insert([kind, id].concat(), &[][..])
+            .unwrap();
+    }
+    tree("doc_index").clear().unwrap();
+    mark_schema(&db, 6);
+    db.flush().unwrap();
+}
+
+#[test]
+fn a_schema_6_stores_document_indexes_are_read_and_left_behind_by_what_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        put_mixed_documents(&store, 0..20);
+    }
+    index_documents_as_schema_6(dir.path());
+    // Read-only: listed from the old indexes alone, nothing marked.
+    {
+        let store = open_unlocked(read_only(dir.path())).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 6);
+        check_mixed_listings(&store, 20);
+    }
+    let store = open_unlocked(StoreConfig::new(dir.path())).unwrap();
+    assert_eq!(store.schema_version().unwrap(), CURRENT_SCHEMA_VERSION);
+    // New documents go to the new index; listings merge both in id order.
+    put_mixed_documents(&store, 20..40);
+    check_mixed_listings(&store, 40);
+    // A replaced old document leaves the old indexes and is listed once, from the new one.
+    let (p, k, t) = mixed(3);
+    let (id, outcome) = store
+        .put_document_value(
+            doc_meta(p, k, "K3", &["PO", "PO-NEW"], t),
+            &serde_json::json!({"n": 3}),
+        )
+        .unwrap();
+    assert_eq!(outcome, PutOutcome::Replaced);
+    assert_eq!(store.lineage("PO-NEW").unwrap(), vec![id]);
+    check_mixed_listings(&store, 40);
+    drop(store);
+    {
+        let db = raw_db(dir.path());
+        for tree in ["doc_by_partner", "doc_by_kind"] {
+            assert_eq!(db.open_tree(tree).unwrap().len(), 19, "{tree}");
+        }
+    }
+    let store = open_unlocked(StoreConfig::new(dir.path())).unwrap();
+    // Purge removes old and new index entries alike.
+    let report = store
+        .purge(at(2026, 3, 1, 0) + chrono::Duration::minutes(30))
+        .unwrap();
+    assert_eq!(report.documents, 30);
+    let left: Vec<u64> = (30..40).collect();
+    assert_eq!(list_all(&store, DocumentFilter::default()), left);
+    for p in PARTNERS {
+        let expected: Vec<u64> = (30..40).filter(|&i| mixed(i).0 == p).collect();
+        let filter = DocumentFilter {
+            partner: Some(p.into()),
+            ..Default::default()
+        };
+        assert_eq!(list_all(&store, filter), expected);
+    }
+    store.flush().unwrap();
+    drop(store);
+    let db = raw_db(dir.path());
+    for tree in ["doc_by_partner", "doc_by_kind"] {
+        assert_eq!(db.open_tree(tree).unwrap().len(), 0, "{tree}");
+    }
+    assert_eq!(db.open_tree("doc_index").unwrap().len(), 10);
+}
+
 #[test]
 fn putting_the_same_business_key_again_replaces_in_place() {
     let (_dir, store) = temp_store();

@@ -1,5 +1,5 @@
 //! Document operations of [`SledStore`](super::SledStore): idempotent put by business key,
-//! secondary indexes (partner, kind), lineage by PO, filtered paging. Must not parse bodies:
+//! one index by partner and kind, lineage by PO, filtered paging. Must not parse bodies:
 //! they are the caller's canonical JSON bytes, kept byte for byte.
 
 use std::collections::BTreeSet;
@@ -53,6 +53,7 @@ pub(super) fn put(
     (
         &t.documents,
         &t.doc_keys,
+        &t.doc_index,
         &t.doc_by_partner,
         &t.doc_by_kind,
         &t.lineage,
@@ -60,14 +61,16 @@ pub(super) fn put(
         &t.audit_by_ref,
     )
         .transaction(
-            |(docs, keys, by_partner, by_kind, lineage, audit, by_ref)| {
+            |(docs, keys, index, by_partner, by_kind, lineage, audit, by_ref)| {
                 put_tx(
                     &DocTrees {
                         docs,
                         keys,
-                        by_partner,
-                        by_kind,
-                        lineage,
+                        indexes: DocIndexes {
+                            index,
+                            old: s.old_doc_indexes.then_some((by_partner, by_kind)),
+                            lineage,
+                        },
                         audit: &DirectAudit {
                             audit,
                             by_ref,
@@ -87,10 +90,54 @@ pub(super) fn put(
 pub(super) struct DocTrees<'a> {
     pub docs: &'a TransactionalTree,
     pub keys: &'a TransactionalTree,
-    pub by_partner: &'a TransactionalTree,
-    pub by_kind: &'a TransactionalTree,
-    pub lineage: &'a TransactionalTree,
+    pub indexes: DocIndexes<'a>,
     pub audit: &'a dyn AuditSink,
+}
+
+/// A document's index and lineage entries, inside some transaction.
+pub(super) struct DocIndexes<'a> {
+    pub index: &'a TransactionalTree,
+    /// `doc_by_partner` and `doc_by_kind`, when the store has entries there (written before
+    /// schema 7): a replaced or removed document's entries go with it.
+    pub old: Option<(&'a TransactionalTree, &'a TransactionalTree)>,
+    pub lineage: &'a TransactionalTree,
+}
+
+impl DocIndexes<'_> {
+    fn insert(&self, meta: &DocumentMeta, id: &DocumentId) -> TxResult<()> {
+        self.index.insert(index_key(meta, id), &[][..])?;
+        for po in po_set(meta) {
+            self.lineage
+                .insert(cat(&[&lp(po), id.as_bytes()]), &[][..])?;
+        }
+        Ok(())
+    }
+
+    /// Removes the entries of any schema, for a replace or a purge.
+    pub(super) fn remove(&self, meta: &DocumentMeta, id: &DocumentId) -> TxResult<()> {
+        let idb = id.as_bytes();
+        self.index.remove(index_key(meta, id))?;
+        if let Some((by_partner, by_kind)) = self.old {
+            by_partner.remove(cat(&[&lp(&meta.partner), idb]))?;
+            by_kind.remove(cat(&[&lp(&meta.kind), idb]))?;
+        }
+        for po in po_set(meta) {
+            self.lineage.remove(cat(&[&lp(po), idb]))?;
+        }
+        Ok(())
+    }
+}
+
+/// The `doc_index` key of a document: partner, kind (both length-prefixed) and id.
+fn index_key(meta: &DocumentMeta, id: &DocumentId) -> Vec<u8> {
+    let (p, k) = (meta.partner.as_bytes(), meta.kind.as_bytes());
+    let mut key = Vec::with_capacity(8 + p.len() + k.len() + 16);
+    for part in [p, k] {
+        key.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        key.extend_from_slice(part);
+    }
+    key.extend_from_slice(id.as_bytes());
+    key
 }
 
 /// The body of [`put`], shared with the one-transaction unit of work.
@@ -106,9 +153,7 @@ pub(super) fn put_tx(
     let DocTrees {
         docs,
         keys,
-        by_partner,
-        by_kind,
-        lineage,
+        ref indexes,
         audit,
     } = *t;
 
@@ -149,21 +194,12 @@ pub(super) fn put_tx(
             if let Some(owner) = old.meta.inbox_id.filter(|o| meta.inbox_id != Some(*o)) {
                 audit.document_leaves(&old.id, &owner)?;
             }
-            let oid = old.id.as_bytes();
-            by_partner.remove(cat(&[&lp(&old.meta.partner), oid]))?;
-            by_kind.remove(cat(&[&lp(&old.meta.kind), oid]))?;
-            for po in po_set(&old.meta) {
-                lineage.remove(cat(&[&lp(po), oid]))?;
-            }
+            indexes.remove(&old.meta, &old.id)?;
             (old.id, old.version.saturating_add(1), PutOutcome::Replaced)
         }
     };
     let idb = id.as_bytes();
-    by_partner.insert(cat(&[&lp(&meta.partner), idb]), &[][..])?;
-    by_kind.insert(cat(&[&lp(&meta.kind), idb]), &[][..])?;
-    for po in po_set(&meta) {
-        lineage.insert(cat(&[&lp(po), idb]), &[][..])?;
-    }
+    indexes.insert(&meta, &id)?;
     keys.insert(&kh[..], &idb[..])?;
     let event = AuditEvent {
         at: now,
@@ -196,38 +232,45 @@ pub(super) fn get(s: &SledStore, id: DocumentId) -> Result<Option<StoredDocument
 
 pub(super) fn list(s: &SledStore, f: &DocumentFilter) -> Result<Page<StoredDocument>> {
     let limit = if f.limit == 0 { DEFAULT_PAGE } else { f.limit };
-    // Scan the most selective index given; the others are checked on each record.
-    let (tree, prefix) = if let Some(po) = &f.po {
-        (&s.t.lineage, lp(po))
-    } else if let Some(p) = &f.partner {
-        (&s.t.doc_by_partner, lp(p))
-    } else if let Some(k) = &f.kind {
-        (&s.t.doc_by_kind, lp(k))
-    } else {
-        (&s.t.documents, Vec::new())
-    };
-
     // Ids start with their creation time, so `since` and the cursor are both a lower bound.
     let since_id = f.since.map(|t| DocumentId::new(t, [0; 8]));
-    let start = match (since_id, f.cursor) {
-        (Some(a), Some(c)) if a > c => Bound::Included(cat(&[&prefix, a.as_bytes()])),
-        (_, Some(c)) => Bound::Excluded(cat(&[&prefix, c.as_bytes()])),
-        (Some(a), None) => Bound::Included(cat(&[&prefix, a.as_bytes()])),
-        (None, None) => Bound::Included(prefix.clone()),
+    let from = match (since_id, f.cursor) {
+        (Some(a), Some(c)) if a > c => Bound::Included(a),
+        (_, Some(c)) => Bound::Excluded(c),
+        (Some(a), None) => Bound::Included(a),
+        (None, None) => Bound::Unbounded,
     };
-    let end = match prefix_end(&prefix) {
-        Some(e) if !prefix.is_empty() => Bound::Excluded(e),
-        _ => Bound::Unbounded,
-    };
+    // Scan the most selective index given; the others are checked on each record.
+    let mut runs = Vec::new();
+    if let Some(po) = &f.po {
+        runs.push(Run::open(&s.t.lineage, lp(po), &from));
+    } else if f.partner.is_some() || f.kind.is_some() {
+        for prefix in index_prefixes(&s.t.doc_index, f)? {
+            runs.push(Run::open(&s.t.doc_index, prefix, &from));
+        }
+        // Documents put before schema 7 are in the old index of the partner or the kind.
+        if s.old_doc_indexes {
+            if let Some(p) = &f.partner {
+                runs.push(Run::open(&s.t.doc_by_partner, lp(p), &from));
+            } else if let Some(k) = &f.kind {
+                runs.push(Run::open(&s.t.doc_by_kind, lp(k), &from));
+            }
+        }
+    } else {
+        runs.push(Run::open(&s.t.documents, Vec::new(), &from));
+    }
 
     let mut items = Vec::new();
     let mut next = None;
-    for kv in tree.range::<Vec<u8>, _>((start, end)) {
-        let (k, v) = kv?;
-        let id = DocumentId::from_slice(&k[prefix.len()..]).ok_or_else(|| {
-            StoreError::corrupt("documents index", &k, "not prefix + document id")
-        })?;
-        let doc = if prefix.is_empty() {
+    let mut last = None;
+    while let Some((id, v, whole)) = next_in_order(&mut runs)? {
+        // A document in an old index and the new one (not written so, but harmless) counts
+        // once.
+        if last == Some(id) {
+            continue;
+        }
+        last = Some(id);
+        let doc = if whole {
             decode(id, &v)?
         } else {
             match get(s, id)? {
@@ -250,6 +293,124 @@ pub(super) fn list(s: &SledStore, f: &DocumentFilter) -> Result<Page<StoredDocum
         items.push(doc);
     }
     Ok(Page { items, next })
+}
+
+/// The `doc_index` prefixes (partner and kind) a listing by partner and/or kind reads: the
+/// one pair, or each kind of the partner, or the kind under each partner. Partners and kinds
+/// are few, so finding them costs one seek each rather than a scan of their documents.
+fn index_prefixes(index: &sled::Tree, f: &DocumentFilter) -> Result<Vec<Vec<u8>>> {
+    Ok(match (&f.partner, &f.kind) {
+        (Some(p), Some(k)) => vec![cat(&[&lp(p), &lp(k)])],
+        (Some(p), None) => next_fields(index, &lp(p))?,
+        (None, Some(k)) => next_fields(index, &[])?
+            .into_iter()
+            .map(|partner| cat(&[&partner, &lp(k)]))
+            .collect(),
+        (None, None) => Vec::new(),
+    })
+}
+
+/// Each distinct length-prefixed field that follows `under` in the keys of `index`, as
+/// `under` + that field, in key order: one seek per field, past all the keys it starts.
+fn next_fields(index: &sled::Tree, under: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let end = match prefix_end(under) {
+        Some(e) if !under.is_empty() => Bound::Excluded(e),
+        _ => Bound::Unbounded,
+    };
+    let mut fields = Vec::new();
+    let mut from = under.to_vec();
+    while let Some(kv) = index
+        .range::<Vec<u8>, _>((Bound::Included(from), end.clone()))
+        .next()
+    {
+        let (k, _) = kv?;
+        let field = k
+            .get(under.len()..under.len() + 4)
+            .and_then(|l| <[u8; 4]>::try_from(l).ok())
+            .map(|l| under.len() + 4 + u32::from_be_bytes(l) as usize)
+            .and_then(|n| k.get(..n))
+            .ok_or_else(|| {
+                StoreError::corrupt("doc_index", &k, "not partner + kind + document id")
+            })?
+            .to_vec();
+        let after = prefix_end(&field);
+        fields.push(field);
+        match after {
+            Some(a) => from = a,
+            None => break,
+        }
+    }
+    Ok(fields)
+}
+
+/// One sorted run of document ids: the keys under `prefix` of an index, or the documents
+/// tree itself (empty prefix; its values are the documents).
+struct Run {
+    prefix_len: usize,
+    whole: bool,
+    iter: sled::Iter,
+    /// The next entry, read when it is needed (so a single run reads no further ahead than
+    /// a plain scan).
+    head: Option<(DocumentId, sled::IVec)>,
+    ended: bool,
+}
+
+impl Run {
+    fn open(tree: &sled::Tree, prefix: Vec<u8>, from: &Bound<DocumentId>) -> Run {
+        let start = match from {
+            Bound::Included(id) => Bound::Included(cat(&[&prefix, id.as_bytes()])),
+            Bound::Excluded(id) => Bound::Excluded(cat(&[&prefix, id.as_bytes()])),
+            Bound::Unbounded => Bound::Included(prefix.clone()),
+        };
+        let end = match prefix_end(&prefix) {
+            Some(e) if !prefix.is_empty() => Bound::Excluded(e),
+            _ => Bound::Unbounded,
+        };
+        Run {
+            prefix_len: prefix.len(),
+            whole: prefix.is_empty(),
+            iter: tree.range::<Vec<u8>, _>((start, end)),
+            head: None,
+            ended: false,
+        }
+    }
+
+    /// Reads the next entry unless the current one is still unused.
+    fn fill(&mut self) -> Result<()> {
+        if self.head.is_some() || self.ended {
+            return Ok(());
+        }
+        self.head = match self.iter.next() {
+            None => {
+                self.ended = true;
+                None
+            }
+            Some(kv) => {
+                let (k, v) = kv?;
+                let id = DocumentId::from_slice(&k[self.prefix_len..]).ok_or_else(|| {
+                    StoreError::corrupt("documents index", &k, "not prefix + document id")
+                })?;
+                Some((id, v))
+            }
+        };
+        Ok(())
+    }
+}
+
+/// The lowest next id of all runs (with its value, and whether that is the document), taken
+/// from its run.
+fn next_in_order(runs: &mut [Run]) -> Result<Option<(DocumentId, sled::IVec, bool)>> {
+    for r in runs.iter_mut() {
+        r.fill()?;
+    }
+    let Some(r) = runs
+        .iter_mut()
+        .filter(|r| r.head.is_some())
+        .min_by_key(|r| r.head.as_ref().map(|h| h.0))
+    else {
+        return Ok(None);
+    };
+    Ok(r.head.take().map(|(id, v)| (id, v, r.whole)))
 }
 
 pub(super) fn lineage(s: &SledStore, po: &str) -> Result<Vec<DocumentId>> {

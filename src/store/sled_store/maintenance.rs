@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use sled::Transactional;
 
 use super::super::codec::{
-    cat, decode_audit, decode_document, decode_entry, decode_outbox, decode_seen, lp, DocHeader,
+    cat, decode_audit, decode_document, decode_entry, decode_outbox, decode_seen, DocHeader,
 };
 use super::super::error::{Result, StoreError};
 use super::super::payload::{self, PAYLOAD_DIR};
 use super::super::types::*;
+use super::documents::DocIndexes;
 use super::inbox::{receive_key_hash, stage_key};
 use super::{audit_refs, item_audit_key, keep_item_ref, names, tx_err, write_audit_tx, SledStore};
 
@@ -150,6 +151,7 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
         (
             &t.documents,
             &t.doc_keys,
+            &t.doc_index,
             &t.doc_by_partner,
             &t.doc_by_kind,
             &t.lineage,
@@ -157,7 +159,7 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
             &t.audit_by_ref,
         )
             .transaction(
-                |(docs, keys, by_partner, by_kind, lineage, audit, by_ref)| {
+                |(docs, keys, index, by_partner, by_kind, lineage, audit, by_ref)| {
                     let idb = id.as_bytes();
                     // Its trail outlives it while its events are young enough.
                     if let Some(item) = &meta.inbox_id {
@@ -167,12 +169,12 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
                     if keys.get(kh)?.as_deref() == Some(&idb[..]) {
                         keys.remove(&kh[..])?;
                     }
-                    by_partner.remove(cat(&[&lp(&meta.partner), idb]))?;
-                    by_kind.remove(cat(&[&lp(&meta.kind), idb]))?;
-                    for po in &meta.po_numbers {
-                        lineage.remove(cat(&[&lp(po), idb]))?;
+                    DocIndexes {
+                        index,
+                        old: s.old_doc_indexes.then_some((by_partner, by_kind)),
+                        lineage,
                     }
-                    Ok(())
+                    .remove(&meta, &id)
                 },
             )
             .map_err(tx_err)?;

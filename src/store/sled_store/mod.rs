@@ -16,7 +16,8 @@
 //! | `seen_by_time` | schema 1 only: first-seen ms + duplicate key (purge drains it) | empty |
 //! | `documents` | document id | binary header + body bytes (schema 1 and 2: u32 length + JSON header + body) |
 //! | `doc_keys` | sha256(partner, kind, business key) | document id |
-//! | `doc_by_partner`, `doc_by_kind` | len-prefixed value + document id | empty |
+//! | `doc_index` | len-prefixed partner + len-prefixed kind + document id (schema 7) | empty |
+//! | `doc_by_partner`, `doc_by_kind` | before schema 7: len-prefixed value + document id | empty |
 //! | `lineage` | len-prefixed PO number + document id | empty |
 //! | `outbox` | due ms + outbox id | binary record + payload (pending only; schema 1 and 2: u32 length + JSON header + payload) |
 //! | `outbox_index` | outbox id (none for a pending record due at once, schema 5) | state byte (+ outbox key when pending) |
@@ -43,6 +44,11 @@
 //! it by id and writes no `outbox_keys` entry; a record due at once (not only in its id's
 //! millisecond) keeps its derived key. One key less per ack; records of older stores are still
 //! found through `outbox_keys`.
+//! Schema 7: one document index, `doc_index`, keyed by partner, kind and id, instead of one
+//! entry in `doc_by_partner` and one in `doc_by_kind`. A listing by partner merges that
+//! partner's kinds in id order; one by kind seeks that kind under each partner (there are
+//! few). One key less per document. Entries of older stores stay where they are and are
+//! merged into listings; a replaced or purged document's old entries are removed.
 //! Older stores are read as they are (every reader takes every layout) and marked current on
 //! a read-write open; a read-only open writes nothing.
 
@@ -66,7 +72,7 @@ use super::types::*;
 use super::{BuildOutbound, Store, StoreTx};
 
 /// Bump when a key or value layout changes; add a migration for the old one or refuse it.
-pub const CURRENT_SCHEMA_VERSION: u32 = 6;
+pub const CURRENT_SCHEMA_VERSION: u32 = 7;
 /// The oldest layout this build can read.
 const OLDEST_READABLE_SCHEMA: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -117,6 +123,7 @@ pub(super) struct Trees {
     pub seen_expiry: sled::Tree,
     pub documents: sled::Tree,
     pub doc_keys: sled::Tree,
+    pub doc_index: sled::Tree,
     pub doc_by_partner: sled::Tree,
     pub doc_by_kind: sled::Tree,
     pub lineage: sled::Tree,
@@ -141,6 +148,10 @@ pub struct SledStore {
     /// `outbox_keys` had entries when the store opened: an inbox item's outbox record written
     /// before schema 6 may be found only there. A store without any skips that lookup.
     item_keys_indexed: bool,
+    /// `doc_by_partner` or `doc_by_kind` had entries when the store opened (documents put
+    /// before schema 7): listings read them too, and a document's removal removes them. A
+    /// store without any never writes there again, so it skips both.
+    old_doc_indexes: bool,
     /// Writers hold it shared; `backup` holds it exclusively so its copy is one consistent
     /// cut. sled has no snapshots, so this is how the copy gets point-in-time semantics.
     gate: RwLock<()>,
@@ -289,6 +300,7 @@ impl SledStore {
             seen_expiry: db.open_tree("seen_expiry")?,
             documents: db.open_tree("documents")?,
             doc_keys: db.open_tree("doc_keys")?,
+            doc_index: db.open_tree("doc_index")?,
             doc_by_partner: db.open_tree("doc_by_partner")?,
             doc_by_kind: db.open_tree("doc_by_kind")?,
             lineage: db.open_tree("lineage")?,
@@ -305,6 +317,7 @@ impl SledStore {
             root,
             db,
             item_keys_indexed: !t.outbox_keys.is_empty(),
+            old_doc_indexes: !t.doc_by_partner.is_empty() || !t.doc_by_kind.is_empty(),
             t,
             seen_window: cfg.seen_window,
             inline_payload_max: cfg.inline_payload_max,
