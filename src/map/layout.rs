@@ -47,9 +47,9 @@ pub(crate) enum Ty {
 }
 
 /// Reads a value into one canonical type and writes it; `None` when the type refuses it.
-pub(crate) type WriteTyped = fn(&Node<'_>, &mut Writer) -> Option<()>;
+pub(crate) type WriteTyped = fn(&Node<'_>, &mut Writer<'_>) -> Option<()>;
 
-fn typed<T: DeserializeOwned + Serialize>(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+fn typed<T: DeserializeOwned + Serialize>(v: &Node<'_>, w: &mut Writer<'_>) -> Option<()> {
     let t = T::deserialize(v).ok()?;
     w.value(&t).ok()
 }
@@ -67,7 +67,7 @@ fn text_of<'n>(v: &'n Node<'_>) -> Option<&'n str> {
 
 /// An id type that serializes as the text it was made from: the text is checked with the
 /// type's own check and written as it came, without the copy reading it would make.
-fn checked<T: CheckedText>(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+fn checked<T: CheckedText>(v: &Node<'_>, w: &mut Writer<'_>) -> Option<()> {
     let s = text_of(v)?;
     T::check(s).ok()?;
     w.str(s).ok()
@@ -146,7 +146,7 @@ impl UnitNames for SourceFormat {
 
 /// A unit variant named by its text reads as that variant and writes as the same text: written
 /// as it is, without serde; anything else goes through `typed`.
-fn unit<T: UnitNames>(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+fn unit<T: UnitNames>(v: &Node<'_>, w: &mut Writer<'_>) -> Option<()> {
     if let Some(s) = text_of(v) {
         if T::NAMES.iter().any(|n| short_eq(n, s)) {
             return w.str(s).ok();
@@ -156,7 +156,7 @@ fn unit<T: UnitNames>(v: &Node<'_>, w: &mut Writer) -> Option<()> {
 }
 
 /// NDCs and GTINs are normalised by their parsers; parsed from the text in place.
-fn ndc(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+fn ndc(v: &Node<'_>, w: &mut Writer<'_>) -> Option<()> {
     let s = text_of(v)?;
     // The digits `Ndc::parse` gives, without the `Ndc` (its allocation) or serde; digits need
     // no escape.
@@ -167,7 +167,7 @@ fn ndc(v: &Node<'_>, w: &mut Writer) -> Option<()> {
     out.push(b'"');
     Some(())
 }
-fn gtin(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+fn gtin(v: &Node<'_>, w: &mut Writer<'_>) -> Option<()> {
     let g = Gtin::parse(text_of(v)?).ok()?;
     w.value(&g).ok()
 }
@@ -176,7 +176,7 @@ fn gtin(v: &Node<'_>, w: &mut Writer) -> Option<()> {
 /// fraction, no sign, no leading zero, at most 18 digits) reads into a `Decimal` with that
 /// scale and writes back as the same text; any other value is read and written by
 /// `rust_decimal`.
-fn decimal(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+fn decimal(v: &Node<'_>, w: &mut Writer<'_>) -> Option<()> {
     if let Some(s) = text_of(v) {
         if plain_decimal(s) {
             return w.str(s).ok();
@@ -203,7 +203,7 @@ fn plain_decimal(s: &str) -> bool {
 
 /// A date written `YYYY-MM-DD` that is in the calendar reads into a `NaiveDate` and writes
 /// back as the same text; anything else is read and written by chrono.
-fn date(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+fn date(v: &Node<'_>, w: &mut Writer<'_>) -> Option<()> {
     if let Some(s) = text_of(v) {
         let b = s.as_bytes();
         let num = |r: std::ops::Range<usize>| -> Option<u32> {
@@ -230,7 +230,7 @@ fn date(v: &Node<'_>, w: &mut Writer) -> Option<()> {
 /// or 9 digits as `SecondsFormat::AutoSi` picks them, `Z`), as the provenance's `received_at`
 /// is made: it reads into a `DateTime<FixedOffset>` that writes back as the same text. Anything
 /// else is read and written by chrono.
-fn timestamp(v: &Node<'_>, w: &mut Writer) -> Option<()> {
+fn timestamp(v: &Node<'_>, w: &mut Writer<'_>) -> Option<()> {
     if let Some(s) = text_of(v).filter(|s| canonical_timestamp(s)) {
         return w.str(s).ok();
     }
@@ -294,7 +294,7 @@ pub(crate) enum Card {
 #[derive(Clone, Copy)]
 pub(crate) struct Field {
     pub name: &'static str,
-    /// `,"name":`, the key as written after another field (without the comma when first).
+    /// `,"name":`, the key as written, with its comma (a frame's first comma becomes its `{`).
     key: &'static str,
     /// `key` padded to `KEY_ROOM` bytes (see `put_key`).
     padded: [u8; KEY_ROOM],
@@ -353,6 +353,8 @@ const fn layout(fields: &'static [Field]) -> Layout {
     while i < fields.len() {
         let bit = 1u32 << i;
         if matches!(fields[i].ty, Ty::Tag) {
+            // `write_frame` writes a missing field only if it is required.
+            assert!(matches!(fields[i].card, Card::Required));
             l.tag |= bit;
         }
         if matches!(fields[i].card, Card::Required | Card::RequiredList) {
@@ -794,13 +796,15 @@ fn merges_alone(b: &Block, k: usize, inner: &Layout) -> bool {
 
 impl Plan {
     /// The document's JSON, with its `kind` key and provenance: `None` when its values do not
-    /// fit the layout as the typed route reads them.
+    /// fit the layout as the typed route reads them. `set` is the held set's bytes
+    /// (`SetTree::bytes`), which the frames' text is cut from.
     pub fn document<'a>(
         &self,
         kind: &str,
         a: &mut Arena<'a>,
         root: usize,
         provenance: &[(&'static str, Cow<'a, str>)],
+        set: &[u8],
     ) -> Option<String> {
         let (j, l) = self.provenance;
         let (f, _) = a.reach_struct(
@@ -814,15 +818,16 @@ impl Plan {
         for (k, v) in provenance {
             a.put(f + l.find(k)?, Node::Text(v.clone()))?;
         }
-        document_json(self.layout, kind, a, root)
+        document_json(self.layout, kind, a, root, set)
     }
 }
 
 /// The JSON of a typed document of this kind (its layout `l`), with its `kind` key, from its
 /// frames; `None` when they are not ones this writer reads exactly as the typed route does.
-fn document_json(l: &Layout, kind: &str, a: &Arena<'_>, root: usize) -> Option<String> {
+/// Text cut from `set` is copied without an escape check when none of `set` needs one.
+fn document_json(l: &Layout, kind: &str, a: &Arena<'_>, root: usize, set: &[u8]) -> Option<String> {
     // Room for a typical order (4-5 KB of JSON) without growing.
-    let mut w = Writer::new(Vec::with_capacity(8192));
+    let mut w = Writer::new(Vec::with_capacity(8192), set);
     let r = write_frame(l, kind, a, root, &mut w);
     let out = w.finish();
     r?;
@@ -830,32 +835,24 @@ fn document_json(l: &Layout, kind: &str, a: &Arena<'_>, root: usize) -> Option<S
     String::from_utf8(out).ok()
 }
 
-/// A frame's fields in key order; `kind` is what a `Tag` field writes.
-fn write_frame(l: &Layout, kind: &str, a: &Arena<'_>, f: usize, w: &mut Writer) -> Option<()> {
+/// A frame's fields in key order; `kind` is what a `Tag` field writes. One pass over the
+/// fields: each one present is written with its comma, and the first comma becomes the `{`.
+fn write_frame(l: &Layout, kind: &str, a: &Arena<'_>, f: usize, w: &mut Writer<'_>) -> Option<()> {
     let slots = a.slots.get(f..f + l.fields.len())?;
-    let mut present = l.tag;
-    for (j, s) in slots.iter().enumerate() {
-        if !matches!(s, Slot::Empty) {
-            present |= 1 << j;
+    let start = w.out().len();
+    for (j, (fd, s)) in l.fields.iter().zip(slots).enumerate() {
+        // A missing field writes nothing, and one serde refuses to miss gives `None`; but the
+        // tag (required) is written though its slot is empty: it is not read from the tree.
+        // Looked at by reference: most slots are empty, and a copy of each is wasted.
+        if let Slot::Empty = s {
+            if l.required & (1 << j) == 0 {
+                continue;
+            }
+            if l.tag & (1 << j) == 0 {
+                return None;
+            }
         }
-    }
-    if present & l.required != l.required {
-        return None;
-    }
-    w.out().push(b'{');
-    let mut first = true;
-    let mut left = present;
-    while left != 0 {
-        let j = left.trailing_zeros() as usize;
-        left &= left - 1;
-        let fd = &l.fields[j];
-        if let Tag = fd.ty {
-            put_key(w.out(), fd, first);
-            w.str(kind).ok()?;
-            first = false;
-            continue;
-        }
-        let s = slots[j];
+        let s = *s;
         // What serde skips (`None`, an empty list) writes no key.
         match (fd.card, s) {
             (Optional, Slot::Value(i))
@@ -866,8 +863,7 @@ fn write_frame(l: &Layout, kind: &str, a: &Arena<'_>, f: usize, w: &mut Writer) 
             (List, Slot::List(NONE, _)) => continue,
             _ => {}
         }
-        put_key(w.out(), fd, first);
-        first = false;
+        put_key(w.out(), fd);
         match (fd.card, s) {
             (List | RequiredList, Slot::List(mut it, _)) => {
                 w.out().push(b'[');
@@ -888,41 +884,45 @@ fn write_frame(l: &Layout, kind: &str, a: &Arena<'_>, f: usize, w: &mut Writer) 
             _ => return None,
         }
     }
-    w.out().push(b'}');
+    let out = w.out();
+    match out.get_mut(start) {
+        Some(comma) => *comma = b'{',
+        None => out.push(b'{'),
+    }
+    out.push(b'}');
     Some(())
 }
 
-/// A field's key, `,"name":` (without the comma for the first field), copied as the fixed-size
-/// padded key and cut to its length: a copy of a known size is a few moves in line, where one
-/// of the key's own length is a `memcpy` call.
-fn put_key(out: &mut Vec<u8>, fd: &Field, first: bool) {
-    let len = out.len() + fd.key.len() - usize::from(first);
-    if first {
-        out.extend_from_slice(&fd.padded[1..]);
-    } else {
-        out.extend_from_slice(&fd.padded);
-    }
+/// A field's key with its comma, `,"name":`, copied as the fixed-size padded key and cut to
+/// its length: a copy of a known size is a few moves in line, where one of the key's own
+/// length is a `memcpy` call.
+#[inline(always)]
+fn put_key(out: &mut Vec<u8>, fd: &Field) {
+    let len = out.len() + fd.key.len();
+    out.extend_from_slice(&fd.padded);
     out.truncate(len);
 }
 
-/// One value of a field (or of a list's item).
-fn write_one(ty: Ty, kind: &str, a: &Arena<'_>, s: Slot<'_>, w: &mut Writer) -> Option<()> {
+/// One value of a field (or of a list's item); in line in `write_frame`, its only caller.
+#[inline(always)]
+fn write_one(ty: Ty, kind: &str, a: &Arena<'_>, s: Slot<'_>, w: &mut Writer<'_>) -> Option<()> {
     match (ty, s) {
-        (Struct(l), Slot::Frame(f)) => write_frame(l, kind, a, f, w),
         (Text, Slot::Text(s)) => w.str(s).ok(),
+        (Struct(l), Slot::Frame(f)) => write_frame(l, kind, a, f, w),
         // Borrowed text owns nothing: not dropped (a call) after the write.
         (Typed(write), Slot::Text(s)) => write(
             &std::mem::ManuallyDrop::new(Node::Text(Cow::Borrowed(s))),
             w,
         ),
         (Text | Typed(_), Slot::Value(i)) => write_value(ty, a.values.get(i)?, w),
+        (Tag, _) => w.str(kind).ok(),
         // Anything else (a struct from a plain value, a list item of another shape...) is for
         // the typed route to read or refuse.
         _ => None,
     }
 }
 
-fn write_value(ty: Ty, v: &Node<'_>, w: &mut Writer) -> Option<()> {
+fn write_value(ty: Ty, v: &Node<'_>, w: &mut Writer<'_>) -> Option<()> {
     match (ty, v) {
         (Text, Node::Text(s)) => w.str(s).ok(),
         (Text, Node::Value(Value::String(s))) => w.str(s).ok(),
@@ -1351,7 +1351,7 @@ mod tests {
             ]
             .map(Value::from),
         );
-        type W = fn(&Node<'_>, &mut Writer) -> Option<()>;
+        type W = fn(&Node<'_>, &mut Writer<'_>) -> Option<()>;
         let pairs: [(&str, W, W); 12] = [
             ("po_number", checked::<PoNumber>, typed::<PoNumber>),
             ("line_number", checked::<LineNumber>, typed::<LineNumber>),
@@ -1371,7 +1371,7 @@ mod tests {
             ("timestamp", timestamp, typed::<DateTime<FixedOffset>>),
         ];
         let run = |f: W, n: &Node<'_>| {
-            let mut w = Writer::new(Vec::new());
+            let mut w = Writer::new(Vec::new(), &[]);
             let r = f(n, &mut w);
             let out = w.finish();
             r.map(|()| out)
@@ -1429,7 +1429,7 @@ mod tests {
             assert!(!got.is_empty(), "{name}");
             assert_eq!(got, want, "{name}");
             let run = |f: WriteTyped, n: &Node<'_>| {
-                let mut w = Writer::new(Vec::new());
+                let mut w = Writer::new(Vec::new(), &[]);
                 let r = f(n, &mut w);
                 let out = w.finish();
                 r.map(|()| out)
@@ -1505,6 +1505,6 @@ mod tests {
         }
         let mut a = Arena::new();
         let root = fill(&mut a, &PURCHASE_ORDER, v.as_object()?);
-        document_json(&PURCHASE_ORDER, "purchase_order", &a, root)
+        document_json(&PURCHASE_ORDER, "purchase_order", &a, root, &[])
     }
 }

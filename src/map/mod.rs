@@ -353,7 +353,7 @@ impl MapSet {
         let map = inbound.map;
         let plan = map.plan.as_ref()?;
         let (mut frames, root) = inbound.run_plan(plan).ok()?;
-        plan.document(&map.kind, &mut frames, root, provenance)
+        plan.document(&map.kind, &mut frames, root, provenance, tree.bytes())
     }
 
     /// The inbound run of the map that reads a held set.
