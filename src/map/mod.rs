@@ -73,6 +73,9 @@ pub struct Map {
     /// Where the rules put their values in the kind's layout, for an X12 map of a kind whose
     /// JSON is written from frames (`layout::Plan`).
     pub(crate) plan: Option<layout::Plan>,
+    /// Per version (in `versions` order): the qualifier/id pair positions of the segments the
+    /// pair paths name (`x12::check` finds them), so a read does not ask the grammar.
+    pub(crate) pairs: Vec<x12::PairTable>,
 }
 
 impl Map {
@@ -245,7 +248,7 @@ impl MapSet {
             Format::X12 => layout::plan(&text.kind, &root),
             Format::Cxml => None,
         };
-        let map = Map {
+        let mut map = Map {
             name: name.to_string(),
             file: text.file.clone(),
             kind: text.kind.clone(),
@@ -255,10 +258,11 @@ impl MapSet {
             document: text.document.clone(),
             root,
             plan,
+            pairs: Vec::new(),
         };
         check_tables(&map, &map.root, tables)?;
         match map.format {
-            Format::X12 => x12::check(&map, grammars)?,
+            Format::X12 => map.pairs = x12::check(&map, grammars)?,
             Format::Cxml => cxml::check(&map)?,
         }
         Ok(map)
@@ -384,7 +388,7 @@ impl MapSet {
                 ))
             })?;
         let tables = self.tables_for(partner);
-        Ok(x12::Inbound::new(tree, v, set, map, tables))
+        Ok(x12::Inbound::new(tree, set, map, tables))
     }
 
     /// The cXML map for a request document (`OrderRequest`...).

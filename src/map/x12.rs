@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use serde_json::{Map as JsonMap, Value};
 
@@ -61,6 +60,8 @@ struct Checker<'a> {
     map: &'a Map,
     v: &'a VersionGrammar,
     set: &'a SetGrammar,
+    /// The pair positions of each segment a pair path names, as the paths are checked.
+    pairs: RefCell<PairTable>,
 }
 
 impl Checker<'_> {
@@ -218,7 +219,8 @@ impl Checker<'_> {
                         format!("{seg} is not a segment in {}", self.v.dict.version),
                     )
                 })?;
-                if pair_positions(&self.v.dict, def).is_empty() {
+                let positions = pair_positions(&self.v.dict, def);
+                if positions.is_empty() {
                     return Err(self.err(
                         line,
                         format!(
@@ -235,6 +237,11 @@ impl Checker<'_> {
                             self.v.dict.version
                         ),
                     ));
+                }
+                let code = id_code(seg.as_bytes());
+                let mut pairs = self.pairs.borrow_mut();
+                if !pairs.iter().any(|(c, _)| *c == code) {
+                    pairs.push((code, positions.into()));
                 }
             }
             Target::Envelope { .. } | Target::Node => {}
@@ -272,9 +279,21 @@ impl Checker<'_> {
     }
 }
 
-/// Checks every path of an X12 map against the grammar of each version it names.
-pub fn check(map: &Map, grammars: &crate::x12::grammar::Grammars) -> Result<(), MapError> {
+/// The qualifier/id pair positions (`pair_positions`) of each segment a map's pair paths name,
+/// by the segment's `id_code`, in one version's grammar.
+pub(crate) type PairTable = Vec<SegPairs>;
+
+/// A segment's `id_code` and its (qualifier, id) pair positions.
+pub(crate) type SegPairs = (u32, Box<[(usize, usize)]>);
+
+/// Checks every path of an X12 map against the grammar of each version it names. Returns, per
+/// version (in `map.versions` order), the pair positions its pair paths read (`Map::pairs`).
+pub fn check(
+    map: &Map,
+    grammars: &crate::x12::grammar::Grammars,
+) -> Result<Vec<PairTable>, MapError> {
     let set_id = map.set.clone().unwrap_or_default();
+    let mut tables = Vec::with_capacity(map.versions.len());
     for version in &map.versions {
         let v = grammars.named(version).ok_or_else(|| {
             MapError::at(
@@ -293,9 +312,16 @@ pub fn check(map: &Map, grammars: &crate::x12::grammar::Grammars) -> Result<(), 
                 format!("transaction set {set_id} has no grammar in {version}"),
             )
         })?;
-        Checker { map, v, set }.block(0, &map.root)?;
+        let checker = Checker {
+            map,
+            v,
+            set,
+            pairs: RefCell::new(Vec::new()),
+        };
+        checker.block(0, &map.root)?;
+        tables.push(checker.pairs.into_inner());
     }
-    Ok(())
+    Ok(tables)
 }
 
 // ---- inbound ------------------------------------------------------------------------------
@@ -312,12 +338,12 @@ type Found = smallvec::SmallVec<[Ctx; 4]>;
 
 pub(crate) struct Inbound<'a> {
     pub tree: &'a SetTree,
-    pub dict: &'a Dictionary,
     pub set: &'a SetGrammar,
     pub map: &'a Map,
     pub tables: &'a Tables,
-    /// Qualifier/id pair positions per segment id, found once per set instead of per read.
-    pairs: RefCell<Vec<(&'a str, Pairs)>>,
+    /// Qualifier/id pair positions of the segments the map's pair paths name, in this set's
+    /// version (found when the map loaded).
+    pairs: &'a [SegPairs],
     /// Each segment's id as an `id_code` (`SetTree::ids`, found as the set was held): the rules
     /// look segments up by id many times per set, and a number compares in one step where the
     /// id bytes needed a slice and a `memcmp`.
@@ -326,11 +352,6 @@ pub(crate) struct Inbound<'a> {
     /// loop step is matched against), found once per set rather than per step walked.
     inst_lp: Vec<usize>,
     inst_last: Vec<u32>,
-    /// The filled id pairs of the last segment whose pairs were read (each PO1 is read by
-    /// several pair rules in a row): the segment, and per pair with a qualifier the qualifier's
-    /// `id_code`, whether it is ASCII and the two positions, so each rule compares a few numbers
-    /// instead of finding every qualifier again.
-    pair_quals: RefCell<(usize, Vec<PairQual>)>,
     /// The held set's bytes as text, when they are all UTF-8 (nearly always).
     utf8: Option<&'a str>,
     /// The tables the rules named so far, by the address of the rule's table name: a set reads
@@ -377,13 +398,6 @@ impl<'s> Want<'s> {
     }
 }
 
-/// (qualifier, id) element positions of a segment's qualifier/id pairs.
-type Pairs = Rc<[(usize, usize)]>;
-
-/// A filled id pair of a held segment: its qualifier's `id_code`, whether the qualifier is
-/// ASCII, and the qualifier's and the id's element positions.
-type PairQual = (u32, bool, usize, usize);
-
 fn last_id(path: &str) -> &str {
     match path.bytes().rposition(|b| b == b'/') {
         Some(i) => &path[i + 1..],
@@ -413,13 +427,7 @@ fn cond_matches(c: &Cond, v: Option<&[u8]>) -> bool {
 }
 
 impl<'a> Inbound<'a> {
-    pub fn new(
-        tree: &'a SetTree,
-        v: &'a VersionGrammar,
-        set: &'a SetGrammar,
-        map: &'a Map,
-        tables: &'a Tables,
-    ) -> Self {
+    pub fn new(tree: &'a SetTree, set: &'a SetGrammar, map: &'a Map, tables: &'a Tables) -> Self {
         // A set has a handful of distinct loop paths over many instances: each is looked up once.
         let mut seen: Vec<(&str, usize, u32)> = Vec::new();
         let mut inst_lp = Vec::with_capacity(tree.loops.len());
@@ -439,15 +447,18 @@ impl<'a> Inbound<'a> {
         }
         Inbound {
             tree,
-            dict: &v.dict,
             set,
             map,
             tables,
-            pairs: RefCell::new(Vec::new()),
+            pairs: map
+                .versions
+                .iter()
+                .position(|x| *x == tree.version)
+                .and_then(|i| map.pairs.get(i))
+                .map_or(&[], |t| t.as_slice()),
             ids: tree.ids(),
             inst_lp,
             inst_last,
-            pair_quals: RefCell::new((usize::MAX, Vec::new())),
             utf8: std::str::from_utf8(tree.bytes()).ok(),
             found_tables: RefCell::new(Vec::new()),
             child_loops: RefCell::new(Vec::new()),
@@ -503,30 +514,33 @@ impl<'a> Inbound<'a> {
     }
 
     /// Whether segment `s` has the id `w`.
+    #[inline]
     fn seg_is(&self, s: usize, w: Want<'_>) -> bool {
         let tree: &SetTree = self.tree;
         w.code == self.ids[s] && (w.code != LONG_ID || tree.id(s) == w.id)
     }
 
     /// Whether the last step of loop instance `inst`'s path is `w`.
+    #[inline]
     fn inst_is(&self, inst: usize, w: Want<'_>) -> bool {
         w.code == self.inst_last[inst]
             && (w.code != LONG_ID || last_id(&self.tree.loops[inst].path).as_bytes() == w.id)
     }
 
-    fn pair_positions(&self, seg: &'a str) -> Option<Pairs> {
-        if let Some((_, p)) = self
+    /// The filled qualifier/id pairs of segment `s` (id code `code`), in order: each
+    /// qualifier as sent (never empty) and the position of its id.
+    fn filled_pairs(&self, s: usize, code: u32) -> impl Iterator<Item = (&'a [u8], usize)> {
+        let tree: &'a SetTree = self.tree;
+        let positions: &'a [(usize, usize)] = self
             .pairs
-            .borrow()
             .iter()
-            .find(|(s, _)| node::short_eq(s, seg))
-        {
-            return Some(p.clone());
-        }
-        let def = self.dict.segment(seg.as_bytes())?;
-        let p: Pairs = pair_positions(self.dict, def).into();
-        self.pairs.borrow_mut().push((seg, p.clone()));
-        Some(p)
+            .find(|(c, _)| *c == code)
+            .map_or(&[], |(_, p)| p);
+        // Positions ascend: the first past the segment's last element ends the pairs.
+        positions
+            .iter()
+            .map_while(move |&(qp, vp)| Some((tree.element(s, qp)?, vp)))
+            .filter(|(q, _)| !q.is_empty())
     }
 
     #[inline]
@@ -622,16 +636,14 @@ impl<'a> Inbound<'a> {
                             .for_each(push);
                     }
                 } else {
-                    next.extend(
-                        here.segments
-                            .iter()
-                            .copied()
-                            .filter(|&g| self.seg_is(g, want) && self.seg_matches(g, &s.conds))
-                            .map(|g| Ctx {
+                    for &g in &here.segments {
+                        if self.seg_is(g, want) && self.seg_matches(g, &s.conds) {
+                            next.push(Ctx {
                                 inst: c.inst,
                                 seg: Some(g),
-                            }),
-                    );
+                            });
+                        }
+                    }
                 }
             }
             cur = next;
@@ -772,41 +784,26 @@ impl<'a> Inbound<'a> {
                 let Some(s) = self.find_segment(c, seg, conds) else {
                     return false;
                 };
-                // The filled pairs' qualifiers, from the memo when this segment was read last.
-                // The memo is taken out while `f` runs and put back after, so nothing is
-                // borrowed across the call (a read made inside `f` would find it empty).
-                let (mut at, mut quals) = self.pair_quals.replace((usize::MAX, Vec::new()));
-                if !self.fill_pairs(&mut at, &mut quals, s, seg) {
-                    self.pair_quals.replace((at, quals));
-                    return false;
-                }
-                let stopped = quals.iter().any(|&(code, ascii, q, v)| {
-                    // Compared as bytes (as `id_code`s: qualifiers are two or three bytes); only
-                    // a qualifier that is not ASCII is compared as the lossy text it reads as.
-                    let wanted = qualifiers.iter().any(|x| {
-                        x.code == code
-                            && (code != LONG_ID
-                                || tree.element(s, q).unwrap_or(b"") == x.text.as_bytes())
-                    }) || (!ascii && {
-                        let t = String::from_utf8_lossy(tree.element(s, q).unwrap_or(b""));
-                        qualifiers.iter().any(|x| x.text == t)
-                    });
+                let code = id_code(seg.as_bytes());
+                self.filled_pairs(s, code).any(|(q, vp)| {
+                    // Compared as `id_code`s (qualifiers are two or three bytes); only a
+                    // qualifier that is not ASCII is compared as the lossy text it reads as.
+                    let qc = id_code(q);
+                    let wanted = qualifiers
+                        .iter()
+                        .any(|x| x.code == qc && (qc != LONG_ID || q == x.text.as_bytes()))
+                        || (!q.is_ascii() && {
+                            let t = String::from_utf8_lossy(q);
+                            qualifiers.iter().any(|x| x.text == t)
+                        });
                     if !wanted {
                         return false;
                     }
-                    match tree.element(s, v).filter(|v| !v.is_empty()) {
-                        Some(v) => {
-                            let q = match qual {
-                                true => tree.element(s, q).unwrap_or(b""),
-                                false => b"",
-                            };
-                            f(q, v)
-                        }
+                    match tree.element(s, vp).filter(|v| !v.is_empty()) {
+                        Some(v) => f(if qual { q } else { b"" }, v),
                         None => false,
                     }
-                });
-                self.pair_quals.replace((at, quals));
-                stopped
+                })
             }
             Target::Envelope { seg, elem } => {
                 let src = if seg == "ISA" { &tree.isa } else { &tree.gs };
@@ -841,43 +838,13 @@ impl<'a> Inbound<'a> {
         v.map(|v| self.text(v))
     }
 
-    /// Makes `quals` the filled id pairs of segment `s` (id `seg`) unless `at` says they are
-    /// already: only a segment whose pair positions are known is remembered, so those are
-    /// looked up only when it changes. `false` when `seg` has no pairs. An empty qualifier is
-    /// left out: the qualifiers a path names are two or three characters, none of them empty.
-    fn fill_pairs(
-        &self,
-        at: &mut usize,
-        quals: &mut Vec<PairQual>,
-        s: usize,
-        seg: &'a str,
-    ) -> bool {
-        if *at == s {
-            return true;
-        }
-        let Some(pairs) = self.pair_positions(seg) else {
-            return false;
-        };
-        *at = s;
-        quals.clear();
-        quals.extend(pairs.iter().filter_map(|&(qp, vp)| {
-            let b = self.tree.element(s, qp).unwrap_or(b"");
-            (!b.is_empty()).then(|| (id_code(b), b.is_ascii(), qp, vp))
-        }));
-        true
-    }
-
     /// `first_value` of a `Rule::pair` read: the first filled id whose qualifier the path
     /// names, of the first segment with id `code` in the context (the context's own segment
-    /// when it has that id). The segment's filled pairs come from `pair_quals`, found once per
-    /// segment. The path's qualifiers are two or three ASCII characters, so their codes never
-    /// are `LONG_ID` and no qualifier that is not ASCII can read as one of them: comparing
-    /// codes is the whole test.
+    /// when it has that id). The path's qualifiers are two or three ASCII characters, so their
+    /// codes never are `LONG_ID` and no qualifier that is not ASCII can read as one of them:
+    /// comparing codes is the whole test.
     fn pair_value(&self, ctx: Ctx, code: u32, p: &'a X12Path) -> Option<Cow<'a, str>> {
-        let Target::Pair {
-            seg, qualifiers, ..
-        } = &p.target
-        else {
+        let Target::Pair { qualifiers, .. } = &p.target else {
             return None;
         };
         let tree: &'a SetTree = self.tree;
@@ -888,14 +855,10 @@ impl<'a> Inbound<'a> {
                 .iter()
                 .find(|&&s| self.ids[s] == code)?,
         };
-        let mut memo = self.pair_quals.borrow_mut();
-        let (at, quals) = &mut *memo;
-        if !self.fill_pairs(at, quals, s, seg) {
-            return None;
-        }
-        let v = quals.iter().find_map(|&(q, _, _, v)| {
+        let v = self.filled_pairs(s, code).find_map(|(q, vp)| {
+            let q = id_code(q);
             if qualifiers.iter().any(|x| x.code == q) {
-                tree.element(s, v).filter(|v| !v.is_empty())
+                tree.element(s, vp).filter(|v| !v.is_empty())
             } else {
                 None
             }
@@ -929,6 +892,10 @@ impl<'a> Inbound<'a> {
         self.finish_value(r, raw)
     }
 
+    /// The value of rule `r` from what it read: the default when it read nothing, then its
+    /// code table and conversion. In line for the common rule with neither (text as read); the
+    /// others take `finish_coded`.
+    #[inline(always)]
     fn finish_value<O: Out<'a>>(
         &self,
         r: &'a Rule,
@@ -937,7 +904,18 @@ impl<'a> Inbound<'a> {
         let Some(raw) = super::with_default(r, raw) else {
             return Ok(None);
         };
-        // Most rules name no table: the call is skipped for them.
+        if r.table.is_none() && r.convert == Convert::None {
+            return Ok(Some(O::text(raw)));
+        }
+        self.finish_coded(r, raw)
+    }
+
+    /// `finish_value` of a rule with a code table or a conversion.
+    fn finish_coded<O: Out<'a>>(
+        &self,
+        r: &'a Rule,
+        raw: Cow<'a, str>,
+    ) -> Result<Option<O>, TranslateError> {
         let mapped = match r.table {
             None => raw,
             Some(_) => super::coded_value(self.map, r, raw, |t| self.table(t))?,
