@@ -13,7 +13,7 @@ use super::convert::{self, ValueError};
 use super::layout::{Arena, Plan, PlanBlock};
 use super::node::{self, Node as Doc};
 use super::path::{Cond, Qualifier, Step, Target, X12Path};
-use super::rules::{Block, Convert, Only, Rule, Source, Table};
+use super::rules::{Block, Convert, Only, Rule, Source};
 use super::{Map, MapError, Tables, TranslateError};
 use crate::x12::grammar::{
     Dictionary, ElemType, Node, Position, SegmentDef, SetGrammar, VersionGrammar,
@@ -340,7 +340,6 @@ pub(crate) struct Inbound<'a> {
     pub tree: &'a SetTree,
     pub set: &'a SetGrammar,
     pub map: &'a Map,
-    pub tables: &'a Tables,
     /// Qualifier/id pair positions of the segments the map's pair paths name, in this set's
     /// version (found when the map loaded).
     pairs: &'a [SegPairs],
@@ -348,16 +347,13 @@ pub(crate) struct Inbound<'a> {
     /// look segments up by id many times per set, and a number compares in one step where the
     /// id bytes needed a slice and a `memcmp`.
     ids: &'a [u32],
-    /// Per loop instance: its grammar loop, and the `id_code` of its path's last step (what a
-    /// loop step is matched against), found once per set rather than per step walked.
-    inst_lp: Vec<usize>,
-    inst_last: Vec<u32>,
+    /// Per loop path of the set (`SetTree::paths`): its grammar loop, and the `id_code` of its
+    /// last step (what a loop step is matched against), found once per set rather than per
+    /// step walked.
+    path_lp: Vec<usize>,
+    path_last: Vec<u32>,
     /// The held set's bytes as text, when they are all UTF-8 (nearly always).
     utf8: Option<&'a str>,
-    /// The tables the rules named so far, by the address of the rule's table name: a set reads
-    /// a few tables many times (`uom` on every line), and a name compares in one step where
-    /// the `Tables` map compares strings.
-    found_tables: RefCell<Vec<(*const String, Option<&'a Table>)>>,
     /// Whether a step names a child loop of a grammar loop, by loop and the step's address:
     /// walks ask this for every instance they pass, and the grammar's answer is a scan of the
     /// loop's children.
@@ -427,29 +423,21 @@ fn cond_matches(c: &Cond, v: Option<&[u8]>) -> bool {
 }
 
 impl<'a> Inbound<'a> {
-    pub fn new(tree: &'a SetTree, set: &'a SetGrammar, map: &'a Map, tables: &'a Tables) -> Self {
-        // A set has a handful of distinct loop paths over many instances: each is looked up once.
-        let mut seen: Vec<(&str, usize, u32)> = Vec::new();
-        let mut inst_lp = Vec::with_capacity(tree.loops.len());
-        let mut inst_last = Vec::with_capacity(tree.loops.len());
-        for l in &tree.loops {
-            let (lp, last) = match seen.iter().find(|(p, _, _)| node::short_eq(p, &l.path)) {
-                Some(&(_, lp, last)) => (lp, last),
-                None => {
-                    let lp = loop_index(set, &l.path).unwrap_or(0);
-                    let last = id_code(last_id(&l.path).as_bytes());
-                    seen.push((&l.path, lp, last));
-                    (lp, last)
-                }
-            };
-            inst_lp.push(lp);
-            inst_last.push(last);
-        }
+    pub fn new(tree: &'a SetTree, set: &'a SetGrammar, map: &'a Map) -> Self {
+        let path_lp = tree
+            .paths
+            .iter()
+            .map(|p| loop_index(set, p).unwrap_or(0))
+            .collect();
+        let path_last = tree
+            .paths
+            .iter()
+            .map(|p| id_code(last_id(p).as_bytes()))
+            .collect();
         Inbound {
             tree,
             set,
             map,
-            tables,
             pairs: map
                 .versions
                 .iter()
@@ -457,10 +445,9 @@ impl<'a> Inbound<'a> {
                 .and_then(|i| map.pairs.get(i))
                 .map_or(&[], |t| t.as_slice()),
             ids: tree.ids(),
-            inst_lp,
-            inst_last,
+            path_lp,
+            path_last,
             utf8: std::str::from_utf8(tree.bytes()).ok(),
-            found_tables: RefCell::new(Vec::new()),
             child_loops: RefCell::new(Vec::new()),
             absolute: RefCell::new(Vec::new()),
         }
@@ -480,18 +467,6 @@ impl<'a> Inbound<'a> {
         let hit = child_loop(self.set, lp, &s.id).is_some();
         self.child_loops.borrow_mut().push((lp, key, hit));
         hit
-    }
-
-    /// `self.tables.get(name)`, remembered per rule table name.
-    fn table(&self, name: &'a String) -> Option<&'a Table> {
-        let key: *const String = name;
-        let mut found = self.found_tables.borrow_mut();
-        if let Some(&(_, t)) = found.iter().find(|(k, _)| std::ptr::eq(*k, key)) {
-            return t;
-        }
-        let t = self.tables.get(name);
-        found.push((key, t));
-        t
     }
 
     /// Element bytes as text, borrowed unless they are not UTF-8. When the whole held set is
@@ -523,8 +498,9 @@ impl<'a> Inbound<'a> {
     /// Whether the last step of loop instance `inst`'s path is `w`.
     #[inline]
     fn inst_is(&self, inst: usize, w: Want<'_>) -> bool {
-        w.code == self.inst_last[inst]
-            && (w.code != LONG_ID || last_id(&self.tree.loops[inst].path).as_bytes() == w.id)
+        let path = self.tree.loops[inst].path;
+        w.code == self.path_last[path]
+            && (w.code != LONG_ID || last_id(self.tree.path(inst)).as_bytes() == w.id)
     }
 
     /// The filled qualifier/id pairs of segment `s` (id code `code`), in order: each
@@ -604,7 +580,7 @@ impl<'a> Inbound<'a> {
             };
             for c in from {
                 let here = &tree.loops[c.inst];
-                let lp = self.inst_lp[c.inst];
+                let lp = self.path_lp[here.path];
                 let in_hl = self.inst_is(c.inst, hl);
                 let is_loop = (step_hl && in_hl) || self.has_child_loop(lp, s);
                 if is_loop {
@@ -918,7 +894,7 @@ impl<'a> Inbound<'a> {
     ) -> Result<Option<O>, TranslateError> {
         let mapped = match r.table {
             None => raw,
-            Some(_) => super::coded_value(self.map, r, raw, |t| self.table(t))?,
+            Some(_) => super::coded_value(self.map, r, raw, |_| r.code_table.as_deref())?,
         };
         if r.convert == Convert::None
             || (r.convert == Convert::Decimal && convert::decimal_is_canonical(&mapped))
