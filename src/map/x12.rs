@@ -343,6 +343,8 @@ pub(crate) struct Inbound<'a> {
     /// Qualifier/id pair positions of the segments the map's pair paths name, in this set's
     /// version (found when the map loaded).
     pairs: &'a [SegPairs],
+    /// The filled pairs of the segment a `Rule::pair` read found last (`pair_value`).
+    pair_memo: RefCell<PairMemo>,
     /// Each segment's id as an `id_code` (`SetTree::ids`, found as the set was held): the rules
     /// look segments up by id many times per set, and a number compares in one step where the
     /// id bytes needed a slice and a `memcmp`.
@@ -363,6 +365,19 @@ pub(crate) struct Inbound<'a> {
     /// same value).
     absolute: RefCell<Vec<Remembered<'a>>>,
 }
+
+/// The filled id pairs of one segment (each PO1 is read by several pair rules in a row, and
+/// the next read of it then compares a few numbers): the segment, and per filled pair its
+/// qualifier's `id_code` and its id's position. `n` is past `pairs` when the segment has more
+/// filled pairs than are kept: they are then read from the segment.
+struct PairMemo {
+    seg: usize,
+    n: usize,
+    pairs: [(u32, usize); PAIRS_KEPT],
+}
+
+/// The filled pairs a `PairMemo` keeps (PO1 has ten pairs, LIN fifteen).
+const PAIRS_KEPT: usize = 16;
 
 /// An absolute path's first value, by the path's address (`Inbound::absolute`).
 type Remembered<'a> = (*const X12Path, Option<Cow<'a, str>>);
@@ -444,6 +459,11 @@ impl<'a> Inbound<'a> {
                 .position(|x| *x == tree.version)
                 .and_then(|i| map.pairs.get(i))
                 .map_or(&[], |t| t.as_slice()),
+            pair_memo: RefCell::new(PairMemo {
+                seg: usize::MAX,
+                n: 0,
+                pairs: [(0, 0); PAIRS_KEPT],
+            }),
             ids: tree.ids(),
             path_lp,
             path_last,
@@ -816,9 +836,10 @@ impl<'a> Inbound<'a> {
 
     /// `first_value` of a `Rule::pair` read: the first filled id whose qualifier the path
     /// names, of the first segment with id `code` in the context (the context's own segment
-    /// when it has that id). The path's qualifiers are two or three ASCII characters, so their
-    /// codes never are `LONG_ID` and no qualifier that is not ASCII can read as one of them:
-    /// comparing codes is the whole test.
+    /// when it has that id). The segment's filled pairs come from `pair_memo`, found once per
+    /// segment. The path's qualifiers are two or three ASCII characters, so their codes never
+    /// are `LONG_ID` and no qualifier that is not ASCII can read as one of them: comparing
+    /// codes is the whole test.
     fn pair_value(&self, ctx: Ctx, code: u32, p: &'a X12Path) -> Option<Cow<'a, str>> {
         let Target::Pair { qualifiers, .. } = &p.target else {
             return None;
@@ -831,14 +852,30 @@ impl<'a> Inbound<'a> {
                 .iter()
                 .find(|&&s| self.ids[s] == code)?,
         };
-        let v = self.filled_pairs(s, code).find_map(|(q, vp)| {
-            let q = id_code(q);
-            if qualifiers.iter().any(|x| x.code == q) {
-                tree.element(s, vp).filter(|v| !v.is_empty())
-            } else {
-                None
+        let id = |(q, vp): (u32, usize)| match qualifiers.iter().any(|x| x.code == q) {
+            true => tree.element(s, vp).filter(|v| !v.is_empty()),
+            false => None,
+        };
+        let v = {
+            let mut memo = self.pair_memo.borrow_mut();
+            let memo = &mut *memo;
+            if memo.seg != s {
+                memo.seg = s;
+                memo.n = 0;
+                for (q, vp) in self.filled_pairs(s, code) {
+                    if let Some(slot) = memo.pairs.get_mut(memo.n) {
+                        *slot = (id_code(q), vp);
+                    }
+                    memo.n += 1;
+                }
             }
-        })?;
+            match memo.pairs.get(..memo.n) {
+                Some(kept) => kept.iter().find_map(|&pair| id(pair)),
+                None => self
+                    .filled_pairs(s, code)
+                    .find_map(|(q, vp)| id((id_code(q), vp))),
+            }
+        }?;
         Some(self.text(v))
     }
 

@@ -272,6 +272,9 @@ pub struct TreeBuilder {
     /// instance of it has (`PO1` of `PO1/PID`, `N1` of `N1-2`).
     paths_used: usize,
     triggers: Vec<u32>,
+    /// The paths of the last two loops segments were placed in, latest first
+    /// (`path_index`).
+    recent: [usize; 2],
 }
 
 impl TreeBuilder {
@@ -325,6 +328,7 @@ impl TreeBuilder {
         self.paths_used = 1;
         self.triggers.clear();
         self.triggers.push(0);
+        self.recent = [0, 0];
         let t = &mut self.tree;
         t.delimiters = isa.delimiters;
         t.buf = buf;
@@ -419,17 +423,32 @@ impl TreeBuilder {
     }
 
     /// The index in `tree.paths` of `loop_path`, added when the set has not met it yet. The
-    /// open instance's path is asked first: most segments stay in their loop.
+    /// paths of the last two loops met are asked first: segments mostly stay in their loop or
+    /// go back and forth between two (`PO1` and `PO1/PID`).
     fn path_index(&mut self, loop_path: &str) -> usize {
-        let t = &mut self.tree;
-        let top = self.stack.last().map_or(0, |&i| t.loops[i].path);
         let p = loop_path.as_bytes();
-        if t.paths
-            .get(top)
-            .is_some_and(|q| short_eq_bytes(q.as_bytes(), p))
-        {
-            return top;
+        let paths = &self.tree.paths;
+        let is = |i: usize| {
+            paths
+                .get(i)
+                .is_some_and(|q| short_eq_bytes(q.as_bytes(), p))
+        };
+        let [a, b] = self.recent;
+        if is(a) {
+            return a;
         }
+        let i = match is(b) {
+            true => b,
+            false => self.intern(loop_path),
+        };
+        self.recent = [i, a];
+        i
+    }
+
+    /// `path_index` of a path not among the last two met.
+    fn intern(&mut self, loop_path: &str) -> usize {
+        let p = loop_path.as_bytes();
+        let t = &mut self.tree;
         let used = &t.paths[..self.paths_used.min(t.paths.len())];
         if let Some(i) = used.iter().position(|q| short_eq_bytes(q.as_bytes(), p)) {
             return i;
