@@ -17,6 +17,7 @@ pub mod x12;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use include_dir::{include_dir, Dir};
 use serde_json::{Map as JsonMap, Value};
@@ -56,7 +57,8 @@ pub struct TranslateError {
     pub message: String,
 }
 
-pub type Tables = BTreeMap<String, Table>;
+/// Code tables by name; shared, so a rule keeps the one it names (`Rule::code_table`).
+pub type Tables = BTreeMap<String, Arc<Table>>;
 
 /// One compiled map.
 #[derive(Debug, Clone)]
@@ -73,6 +75,9 @@ pub struct Map {
     /// Where the rules put their values in the kind's layout, for an X12 map of a kind whose
     /// JSON is written from frames (`layout::Plan`).
     pub(crate) plan: Option<layout::Plan>,
+    /// Per version (in `versions` order): the qualifier/id pair positions of the segments the
+    /// pair paths name (`x12::check` finds them), so a read does not ask the grammar.
+    pub(crate) pairs: Vec<x12::PairTable>,
 }
 
 impl Map {
@@ -182,10 +187,10 @@ impl MapSet {
             match parts.as_slice() {
                 ["tables", name] => {
                     set.tables
-                        .insert(map_name(name), Table::parse(&shown, text)?);
+                        .insert(map_name(name), Arc::new(Table::parse(&shown, text)?));
                 }
                 ["partners", partner, "tables", name] => {
-                    let t = Table::parse(&shown, text)?;
+                    let t = Arc::new(Table::parse(&shown, text)?);
                     set.partner_tables
                         .entry(partner.to_string())
                         .or_default()
@@ -210,7 +215,7 @@ impl MapSet {
             let mut t = set.tables.clone();
             for (name, table) in over {
                 let merged = match t.get(&name) {
-                    Some(base) => base.overlay(&table),
+                    Some(base) => Arc::new(base.overlay(&table)),
                     None => table,
                 };
                 t.insert(name, merged);
@@ -229,6 +234,21 @@ impl MapSet {
             let m = set.compile(&name, &merged, grammars, set.tables_for(Some(&partner)))?;
             set.partner_maps.insert((partner, name), m);
         }
+        // A map a partner does not override but that names a table the partner lays entries
+        // over is kept for the partner too, with the partner's tables in its rules.
+        let mut kept = Vec::new();
+        for (partner, tables) in &set.partner_tables {
+            for (name, m) in &set.maps {
+                let key = (partner.clone(), name.clone());
+                if set.partner_maps.contains_key(&key) || !other_tables(&m.root, tables) {
+                    continue;
+                }
+                let mut m = m.clone();
+                resolve_tables(&m.file, &mut m.root, tables)?;
+                kept.push((key, m));
+            }
+        }
+        set.partner_maps.extend(kept);
         set.fingerprint = hex::encode(&hasher.finalize()[..8]);
         Ok(set)
     }
@@ -245,7 +265,9 @@ impl MapSet {
             Format::X12 => layout::plan(&text.kind, &root),
             Format::Cxml => None,
         };
-        let map = Map {
+        let mut root = root;
+        resolve_tables(&text.file, &mut root, tables)?;
+        let mut map = Map {
             name: name.to_string(),
             file: text.file.clone(),
             kind: text.kind.clone(),
@@ -255,10 +277,10 @@ impl MapSet {
             document: text.document.clone(),
             root,
             plan,
+            pairs: Vec::new(),
         };
-        check_tables(&map, &map.root, tables)?;
         match map.format {
-            Format::X12 => x12::check(&map, grammars)?,
+            Format::X12 => map.pairs = x12::check(&map, grammars)?,
             Format::Cxml => cxml::check(&map)?,
         }
         Ok(map)
@@ -383,8 +405,7 @@ impl MapSet {
                     tree.set_id, tree.version
                 ))
             })?;
-        let tables = self.tables_for(partner);
-        Ok(x12::Inbound::new(tree, v, set, map, tables))
+        Ok(x12::Inbound::new(tree, set, map))
     }
 
     /// The cXML map for a request document (`OrderRequest`...).
@@ -507,7 +528,7 @@ pub(crate) fn table_value<'a>(
     raw: Option<Cow<'a, str>>,
 ) -> Result<Option<Cow<'a, str>>, TranslateError> {
     match with_default(r, raw) {
-        Some(raw) => coded_value(map, r, raw, |t| tables.get(t)).map(Some),
+        Some(raw) => coded_value(map, r, raw, |t| tables.get(t).map(|t| &**t)).map(Some),
         None => Ok(None),
     }
 }
@@ -572,21 +593,37 @@ pub(crate) fn plain_value(
     }
 }
 
-fn check_tables(map: &Map, b: &Block, tables: &Tables) -> Result<(), MapError> {
-    let rules = b.rules.iter().chain(b.scalar.iter());
+/// Gives each rule of `b` (and of the blocks inside it) that names a table that table
+/// (`Rule::code_table`); a table that does not exist is an error of map `file`.
+fn resolve_tables(file: &str, b: &mut Block, tables: &Tables) -> Result<(), MapError> {
+    let rules = b.rules.iter_mut().chain(b.scalar.iter_mut());
     for r in rules {
         if let Some(t) = &r.table {
-            if !tables.contains_key(t) {
-                return Err(MapError::at(
-                    &map.file,
+            let table = tables.get(t).ok_or_else(|| {
+                MapError::at(
+                    file,
                     r.line,
                     format!("table `{t}` does not exist, expected a file maps/tables/{t}.toml"),
-                ));
-            }
+                )
+            })?;
+            r.code_table = Some(table.clone());
         }
     }
-    for c in &b.blocks {
-        check_tables(map, c, tables)?;
+    for c in &mut b.blocks {
+        resolve_tables(file, c, tables)?;
     }
     Ok(())
+}
+
+/// Whether a rule of `b` (or of a block inside it) names a table that `tables` has in
+/// another version than the rule's.
+fn other_tables(b: &Block, tables: &Tables) -> bool {
+    b.rules
+        .iter()
+        .chain(b.scalar.iter())
+        .any(|r| match (&r.table, &r.code_table) {
+            (Some(t), Some(have)) => !tables.get(t).is_some_and(|t| Arc::ptr_eq(t, have)),
+            _ => false,
+        })
+        || b.blocks.iter().any(|c| other_tables(c, tables))
 }

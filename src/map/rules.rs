@@ -3,6 +3,7 @@
 //! `file:line: what is wrong, expected what`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -119,6 +120,9 @@ pub struct Rule {
     /// or `invalid_to` starts with it), so the value is added to the block's object without
     /// looking for the key first. Set by `compile`.
     pub fresh_key: bool,
+    /// The table `table` names, from the tables the map is compiled with (set when the map
+    /// loads): a read goes to it without looking the name up.
+    pub code_table: Option<Arc<Table>>,
 }
 
 impl Rule {
@@ -529,6 +533,7 @@ fn rule(
         simple,
         pair,
         fresh_key: false,
+        code_table: None,
         line,
         to_text: r.to.clone(),
         to,

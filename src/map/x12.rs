@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use serde_json::{Map as JsonMap, Value};
 
@@ -14,7 +13,7 @@ use super::convert::{self, ValueError};
 use super::layout::{Arena, Plan, PlanBlock};
 use super::node::{self, Node as Doc};
 use super::path::{Cond, Qualifier, Step, Target, X12Path};
-use super::rules::{Block, Convert, Only, Rule, Source, Table};
+use super::rules::{Block, Convert, Only, Rule, Source};
 use super::{Map, MapError, Tables, TranslateError};
 use crate::x12::grammar::{
     Dictionary, ElemType, Node, Position, SegmentDef, SetGrammar, VersionGrammar,
@@ -61,6 +60,8 @@ struct Checker<'a> {
     map: &'a Map,
     v: &'a VersionGrammar,
     set: &'a SetGrammar,
+    /// The pair positions of each segment a pair path names, as the paths are checked.
+    pairs: RefCell<PairTable>,
 }
 
 impl Checker<'_> {
@@ -218,7 +219,8 @@ impl Checker<'_> {
                         format!("{seg} is not a segment in {}", self.v.dict.version),
                     )
                 })?;
-                if pair_positions(&self.v.dict, def).is_empty() {
+                let positions = pair_positions(&self.v.dict, def);
+                if positions.is_empty() {
                     return Err(self.err(
                         line,
                         format!(
@@ -235,6 +237,11 @@ impl Checker<'_> {
                             self.v.dict.version
                         ),
                     ));
+                }
+                let code = id_code(seg.as_bytes());
+                let mut pairs = self.pairs.borrow_mut();
+                if !pairs.iter().any(|(c, _)| *c == code) {
+                    pairs.push((code, positions.into()));
                 }
             }
             Target::Envelope { .. } | Target::Node => {}
@@ -272,9 +279,21 @@ impl Checker<'_> {
     }
 }
 
-/// Checks every path of an X12 map against the grammar of each version it names.
-pub fn check(map: &Map, grammars: &crate::x12::grammar::Grammars) -> Result<(), MapError> {
+/// The qualifier/id pair positions (`pair_positions`) of each segment a map's pair paths name,
+/// by the segment's `id_code`, in one version's grammar.
+pub(crate) type PairTable = Vec<SegPairs>;
+
+/// A segment's `id_code` and its (qualifier, id) pair positions.
+pub(crate) type SegPairs = (u32, Box<[(usize, usize)]>);
+
+/// Checks every path of an X12 map against the grammar of each version it names. Returns, per
+/// version (in `map.versions` order), the pair positions its pair paths read (`Map::pairs`).
+pub fn check(
+    map: &Map,
+    grammars: &crate::x12::grammar::Grammars,
+) -> Result<Vec<PairTable>, MapError> {
     let set_id = map.set.clone().unwrap_or_default();
+    let mut tables = Vec::with_capacity(map.versions.len());
     for version in &map.versions {
         let v = grammars.named(version).ok_or_else(|| {
             MapError::at(
@@ -293,9 +312,16 @@ pub fn check(map: &Map, grammars: &crate::x12::grammar::Grammars) -> Result<(), 
                 format!("transaction set {set_id} has no grammar in {version}"),
             )
         })?;
-        Checker { map, v, set }.block(0, &map.root)?;
+        let checker = Checker {
+            map,
+            v,
+            set,
+            pairs: RefCell::new(Vec::new()),
+        };
+        checker.block(0, &map.root)?;
+        tables.push(checker.pairs.into_inner());
     }
-    Ok(())
+    Ok(tables)
 }
 
 // ---- inbound ------------------------------------------------------------------------------
@@ -312,31 +338,24 @@ type Found = smallvec::SmallVec<[Ctx; 4]>;
 
 pub(crate) struct Inbound<'a> {
     pub tree: &'a SetTree,
-    pub dict: &'a Dictionary,
     pub set: &'a SetGrammar,
     pub map: &'a Map,
-    pub tables: &'a Tables,
-    /// Qualifier/id pair positions per segment id, found once per set instead of per read.
-    pairs: RefCell<Vec<(&'a str, Pairs)>>,
+    /// Qualifier/id pair positions of the segments the map's pair paths name, in this set's
+    /// version (found when the map loaded).
+    pairs: &'a [SegPairs],
+    /// The filled pairs of the segment a `Rule::pair` read found last (`pair_value`).
+    pair_memo: RefCell<PairMemo>,
     /// Each segment's id as an `id_code` (`SetTree::ids`, found as the set was held): the rules
     /// look segments up by id many times per set, and a number compares in one step where the
     /// id bytes needed a slice and a `memcmp`.
     ids: &'a [u32],
-    /// Per loop instance: its grammar loop, and the `id_code` of its path's last step (what a
-    /// loop step is matched against), found once per set rather than per step walked.
-    inst_lp: Vec<usize>,
-    inst_last: Vec<u32>,
-    /// The filled id pairs of the last segment whose pairs were read (each PO1 is read by
-    /// several pair rules in a row): the segment, and per pair with a qualifier the qualifier's
-    /// `id_code`, whether it is ASCII and the two positions, so each rule compares a few numbers
-    /// instead of finding every qualifier again.
-    pair_quals: RefCell<(usize, Vec<PairQual>)>,
+    /// Per loop path of the set (`SetTree::paths`): its grammar loop, and the `id_code` of its
+    /// last step (what a loop step is matched against), found once per set rather than per
+    /// step walked.
+    path_lp: Vec<usize>,
+    path_last: Vec<u32>,
     /// The held set's bytes as text, when they are all UTF-8 (nearly always).
     utf8: Option<&'a str>,
-    /// The tables the rules named so far, by the address of the rule's table name: a set reads
-    /// a few tables many times (`uom` on every line), and a name compares in one step where
-    /// the `Tables` map compares strings.
-    found_tables: RefCell<Vec<(*const String, Option<&'a Table>)>>,
     /// Whether a step names a child loop of a grammar loop, by loop and the step's address:
     /// walks ask this for every instance they pass, and the grammar's answer is a scan of the
     /// loop's children.
@@ -346,6 +365,19 @@ pub(crate) struct Inbound<'a> {
     /// same value).
     absolute: RefCell<Vec<Remembered<'a>>>,
 }
+
+/// The filled id pairs of one segment (each PO1 is read by several pair rules in a row, and
+/// the next read of it then compares a few numbers): the segment, and per filled pair its
+/// qualifier's `id_code` and its id's position. `n` is past `pairs` when the segment has more
+/// filled pairs than are kept: they are then read from the segment.
+struct PairMemo {
+    seg: usize,
+    n: usize,
+    pairs: [(u32, usize); PAIRS_KEPT],
+}
+
+/// The filled pairs a `PairMemo` keeps (PO1 has ten pairs, LIN fifteen).
+const PAIRS_KEPT: usize = 16;
 
 /// An absolute path's first value, by the path's address (`Inbound::absolute`).
 type Remembered<'a> = (*const X12Path, Option<Cow<'a, str>>);
@@ -377,13 +409,6 @@ impl<'s> Want<'s> {
     }
 }
 
-/// (qualifier, id) element positions of a segment's qualifier/id pairs.
-type Pairs = Rc<[(usize, usize)]>;
-
-/// A filled id pair of a held segment: its qualifier's `id_code`, whether the qualifier is
-/// ASCII, and the qualifier's and the id's element positions.
-type PairQual = (u32, bool, usize, usize);
-
 fn last_id(path: &str) -> &str {
     match path.bytes().rposition(|b| b == b'/') {
         Some(i) => &path[i + 1..],
@@ -413,43 +438,36 @@ fn cond_matches(c: &Cond, v: Option<&[u8]>) -> bool {
 }
 
 impl<'a> Inbound<'a> {
-    pub fn new(
-        tree: &'a SetTree,
-        v: &'a VersionGrammar,
-        set: &'a SetGrammar,
-        map: &'a Map,
-        tables: &'a Tables,
-    ) -> Self {
-        // A set has a handful of distinct loop paths over many instances: each is looked up once.
-        let mut seen: Vec<(&str, usize, u32)> = Vec::new();
-        let mut inst_lp = Vec::with_capacity(tree.loops.len());
-        let mut inst_last = Vec::with_capacity(tree.loops.len());
-        for l in &tree.loops {
-            let (lp, last) = match seen.iter().find(|(p, _, _)| node::short_eq(p, &l.path)) {
-                Some(&(_, lp, last)) => (lp, last),
-                None => {
-                    let lp = loop_index(set, &l.path).unwrap_or(0);
-                    let last = id_code(last_id(&l.path).as_bytes());
-                    seen.push((&l.path, lp, last));
-                    (lp, last)
-                }
-            };
-            inst_lp.push(lp);
-            inst_last.push(last);
-        }
+    pub fn new(tree: &'a SetTree, set: &'a SetGrammar, map: &'a Map) -> Self {
+        let path_lp = tree
+            .paths
+            .iter()
+            .map(|p| loop_index(set, p).unwrap_or(0))
+            .collect();
+        let path_last = tree
+            .paths
+            .iter()
+            .map(|p| id_code(last_id(p).as_bytes()))
+            .collect();
         Inbound {
             tree,
-            dict: &v.dict,
             set,
             map,
-            tables,
-            pairs: RefCell::new(Vec::new()),
+            pairs: map
+                .versions
+                .iter()
+                .position(|x| *x == tree.version)
+                .and_then(|i| map.pairs.get(i))
+                .map_or(&[], |t| t.as_slice()),
+            pair_memo: RefCell::new(PairMemo {
+                seg: usize::MAX,
+                n: 0,
+                pairs: [(0, 0); PAIRS_KEPT],
+            }),
             ids: tree.ids(),
-            inst_lp,
-            inst_last,
-            pair_quals: RefCell::new((usize::MAX, Vec::new())),
+            path_lp,
+            path_last,
             utf8: std::str::from_utf8(tree.bytes()).ok(),
-            found_tables: RefCell::new(Vec::new()),
             child_loops: RefCell::new(Vec::new()),
             absolute: RefCell::new(Vec::new()),
         }
@@ -469,18 +487,6 @@ impl<'a> Inbound<'a> {
         let hit = child_loop(self.set, lp, &s.id).is_some();
         self.child_loops.borrow_mut().push((lp, key, hit));
         hit
-    }
-
-    /// `self.tables.get(name)`, remembered per rule table name.
-    fn table(&self, name: &'a String) -> Option<&'a Table> {
-        let key: *const String = name;
-        let mut found = self.found_tables.borrow_mut();
-        if let Some(&(_, t)) = found.iter().find(|(k, _)| std::ptr::eq(*k, key)) {
-            return t;
-        }
-        let t = self.tables.get(name);
-        found.push((key, t));
-        t
     }
 
     /// Element bytes as text, borrowed unless they are not UTF-8. When the whole held set is
@@ -503,30 +509,34 @@ impl<'a> Inbound<'a> {
     }
 
     /// Whether segment `s` has the id `w`.
+    #[inline]
     fn seg_is(&self, s: usize, w: Want<'_>) -> bool {
         let tree: &SetTree = self.tree;
         w.code == self.ids[s] && (w.code != LONG_ID || tree.id(s) == w.id)
     }
 
     /// Whether the last step of loop instance `inst`'s path is `w`.
+    #[inline]
     fn inst_is(&self, inst: usize, w: Want<'_>) -> bool {
-        w.code == self.inst_last[inst]
-            && (w.code != LONG_ID || last_id(&self.tree.loops[inst].path).as_bytes() == w.id)
+        let path = self.tree.loops[inst].path;
+        w.code == self.path_last[path]
+            && (w.code != LONG_ID || last_id(self.tree.path(inst)).as_bytes() == w.id)
     }
 
-    fn pair_positions(&self, seg: &'a str) -> Option<Pairs> {
-        if let Some((_, p)) = self
+    /// The filled qualifier/id pairs of segment `s` (id code `code`), in order: each
+    /// qualifier as sent (never empty) and the position of its id.
+    fn filled_pairs(&self, s: usize, code: u32) -> impl Iterator<Item = (&'a [u8], usize)> {
+        let tree: &'a SetTree = self.tree;
+        let positions: &'a [(usize, usize)] = self
             .pairs
-            .borrow()
             .iter()
-            .find(|(s, _)| node::short_eq(s, seg))
-        {
-            return Some(p.clone());
-        }
-        let def = self.dict.segment(seg.as_bytes())?;
-        let p: Pairs = pair_positions(self.dict, def).into();
-        self.pairs.borrow_mut().push((seg, p.clone()));
-        Some(p)
+            .find(|(c, _)| *c == code)
+            .map_or(&[], |(_, p)| p);
+        // Positions ascend: the first past the segment's last element ends the pairs.
+        positions
+            .iter()
+            .map_while(move |&(qp, vp)| Some((tree.element(s, qp)?, vp)))
+            .filter(|(q, _)| !q.is_empty())
     }
 
     #[inline]
@@ -590,7 +600,7 @@ impl<'a> Inbound<'a> {
             };
             for c in from {
                 let here = &tree.loops[c.inst];
-                let lp = self.inst_lp[c.inst];
+                let lp = self.path_lp[here.path];
                 let in_hl = self.inst_is(c.inst, hl);
                 let is_loop = (step_hl && in_hl) || self.has_child_loop(lp, s);
                 if is_loop {
@@ -622,16 +632,14 @@ impl<'a> Inbound<'a> {
                             .for_each(push);
                     }
                 } else {
-                    next.extend(
-                        here.segments
-                            .iter()
-                            .copied()
-                            .filter(|&g| self.seg_is(g, want) && self.seg_matches(g, &s.conds))
-                            .map(|g| Ctx {
+                    for &g in &here.segments {
+                        if self.seg_is(g, want) && self.seg_matches(g, &s.conds) {
+                            next.push(Ctx {
                                 inst: c.inst,
                                 seg: Some(g),
-                            }),
-                    );
+                            });
+                        }
+                    }
                 }
             }
             cur = next;
@@ -772,41 +780,26 @@ impl<'a> Inbound<'a> {
                 let Some(s) = self.find_segment(c, seg, conds) else {
                     return false;
                 };
-                // The filled pairs' qualifiers, from the memo when this segment was read last.
-                // The memo is taken out while `f` runs and put back after, so nothing is
-                // borrowed across the call (a read made inside `f` would find it empty).
-                let (mut at, mut quals) = self.pair_quals.replace((usize::MAX, Vec::new()));
-                if !self.fill_pairs(&mut at, &mut quals, s, seg) {
-                    self.pair_quals.replace((at, quals));
-                    return false;
-                }
-                let stopped = quals.iter().any(|&(code, ascii, q, v)| {
-                    // Compared as bytes (as `id_code`s: qualifiers are two or three bytes); only
-                    // a qualifier that is not ASCII is compared as the lossy text it reads as.
-                    let wanted = qualifiers.iter().any(|x| {
-                        x.code == code
-                            && (code != LONG_ID
-                                || tree.element(s, q).unwrap_or(b"") == x.text.as_bytes())
-                    }) || (!ascii && {
-                        let t = String::from_utf8_lossy(tree.element(s, q).unwrap_or(b""));
-                        qualifiers.iter().any(|x| x.text == t)
-                    });
+                let code = id_code(seg.as_bytes());
+                self.filled_pairs(s, code).any(|(q, vp)| {
+                    // Compared as `id_code`s (qualifiers are two or three bytes); only a
+                    // qualifier that is not ASCII is compared as the lossy text it reads as.
+                    let qc = id_code(q);
+                    let wanted = qualifiers
+                        .iter()
+                        .any(|x| x.code == qc && (qc != LONG_ID || q == x.text.as_bytes()))
+                        || (!q.is_ascii() && {
+                            let t = String::from_utf8_lossy(q);
+                            qualifiers.iter().any(|x| x.text == t)
+                        });
                     if !wanted {
                         return false;
                     }
-                    match tree.element(s, v).filter(|v| !v.is_empty()) {
-                        Some(v) => {
-                            let q = match qual {
-                                true => tree.element(s, q).unwrap_or(b""),
-                                false => b"",
-                            };
-                            f(q, v)
-                        }
+                    match tree.element(s, vp).filter(|v| !v.is_empty()) {
+                        Some(v) => f(if qual { q } else { b"" }, v),
                         None => false,
                     }
-                });
-                self.pair_quals.replace((at, quals));
-                stopped
+                })
             }
             Target::Envelope { seg, elem } => {
                 let src = if seg == "ISA" { &tree.isa } else { &tree.gs };
@@ -841,43 +834,14 @@ impl<'a> Inbound<'a> {
         v.map(|v| self.text(v))
     }
 
-    /// Makes `quals` the filled id pairs of segment `s` (id `seg`) unless `at` says they are
-    /// already: only a segment whose pair positions are known is remembered, so those are
-    /// looked up only when it changes. `false` when `seg` has no pairs. An empty qualifier is
-    /// left out: the qualifiers a path names are two or three characters, none of them empty.
-    fn fill_pairs(
-        &self,
-        at: &mut usize,
-        quals: &mut Vec<PairQual>,
-        s: usize,
-        seg: &'a str,
-    ) -> bool {
-        if *at == s {
-            return true;
-        }
-        let Some(pairs) = self.pair_positions(seg) else {
-            return false;
-        };
-        *at = s;
-        quals.clear();
-        quals.extend(pairs.iter().filter_map(|&(qp, vp)| {
-            let b = self.tree.element(s, qp).unwrap_or(b"");
-            (!b.is_empty()).then(|| (id_code(b), b.is_ascii(), qp, vp))
-        }));
-        true
-    }
-
     /// `first_value` of a `Rule::pair` read: the first filled id whose qualifier the path
     /// names, of the first segment with id `code` in the context (the context's own segment
-    /// when it has that id). The segment's filled pairs come from `pair_quals`, found once per
+    /// when it has that id). The segment's filled pairs come from `pair_memo`, found once per
     /// segment. The path's qualifiers are two or three ASCII characters, so their codes never
     /// are `LONG_ID` and no qualifier that is not ASCII can read as one of them: comparing
     /// codes is the whole test.
     fn pair_value(&self, ctx: Ctx, code: u32, p: &'a X12Path) -> Option<Cow<'a, str>> {
-        let Target::Pair {
-            seg, qualifiers, ..
-        } = &p.target
-        else {
+        let Target::Pair { qualifiers, .. } = &p.target else {
             return None;
         };
         let tree: &'a SetTree = self.tree;
@@ -888,18 +852,30 @@ impl<'a> Inbound<'a> {
                 .iter()
                 .find(|&&s| self.ids[s] == code)?,
         };
-        let mut memo = self.pair_quals.borrow_mut();
-        let (at, quals) = &mut *memo;
-        if !self.fill_pairs(at, quals, s, seg) {
-            return None;
-        }
-        let v = quals.iter().find_map(|&(q, _, _, v)| {
-            if qualifiers.iter().any(|x| x.code == q) {
-                tree.element(s, v).filter(|v| !v.is_empty())
-            } else {
-                None
+        let id = |(q, vp): (u32, usize)| match qualifiers.iter().any(|x| x.code == q) {
+            true => tree.element(s, vp).filter(|v| !v.is_empty()),
+            false => None,
+        };
+        let v = {
+            let mut memo = self.pair_memo.borrow_mut();
+            let memo = &mut *memo;
+            if memo.seg != s {
+                memo.seg = s;
+                memo.n = 0;
+                for (q, vp) in self.filled_pairs(s, code) {
+                    if let Some(slot) = memo.pairs.get_mut(memo.n) {
+                        *slot = (id_code(q), vp);
+                    }
+                    memo.n += 1;
+                }
             }
-        })?;
+            match memo.pairs.get(..memo.n) {
+                Some(kept) => kept.iter().find_map(|&pair| id(pair)),
+                None => self
+                    .filled_pairs(s, code)
+                    .find_map(|(q, vp)| id((id_code(q), vp))),
+            }
+        }?;
         Some(self.text(v))
     }
 
@@ -929,6 +905,10 @@ impl<'a> Inbound<'a> {
         self.finish_value(r, raw)
     }
 
+    /// The value of rule `r` from what it read: the default when it read nothing, then its
+    /// code table and conversion. In line for the common rule with neither (text as read); the
+    /// others take `finish_coded`.
+    #[inline(always)]
     fn finish_value<O: Out<'a>>(
         &self,
         r: &'a Rule,
@@ -937,10 +917,21 @@ impl<'a> Inbound<'a> {
         let Some(raw) = super::with_default(r, raw) else {
             return Ok(None);
         };
-        // Most rules name no table: the call is skipped for them.
+        if r.table.is_none() && r.convert == Convert::None {
+            return Ok(Some(O::text(raw)));
+        }
+        self.finish_coded(r, raw)
+    }
+
+    /// `finish_value` of a rule with a code table or a conversion.
+    fn finish_coded<O: Out<'a>>(
+        &self,
+        r: &'a Rule,
+        raw: Cow<'a, str>,
+    ) -> Result<Option<O>, TranslateError> {
         let mapped = match r.table {
             None => raw,
-            Some(_) => super::coded_value(self.map, r, raw, |t| self.table(t))?,
+            Some(_) => super::coded_value(self.map, r, raw, |_| r.code_table.as_deref())?,
         };
         if r.convert == Convert::None
             || (r.convert == Convert::Decimal && convert::decimal_is_canonical(&mapped))

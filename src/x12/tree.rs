@@ -28,8 +28,9 @@ pub struct SegRef {
 /// One occurrence of a loop (or the set itself, at index 0).
 #[derive(Debug, Clone, Default)]
 pub struct LoopInstance {
-    /// Loop path from the grammar (`N1`, `PO1/PID`); "" for the set.
-    pub path: String,
+    /// Its loop path from the grammar (`N1`, `PO1/PID`; "" for the set), as an index in
+    /// `SetTree::paths` (`SetTree::path` gives the text).
+    pub path: usize,
     /// Segments directly in this instance, in input order (indexes into `SetTree::segments`).
     pub segments: Vec<usize>,
     /// Loop instances directly inside this one, in input order.
@@ -53,6 +54,10 @@ pub struct SetTree {
     /// id, and `place` tells loop triggers by it).
     ids: Vec<u32>,
     pub loops: Vec<LoopInstance>,
+    /// The set's distinct loop paths, "" (the set's own) first: a set has a few paths over many
+    /// loop instances, so an instance names its path by index, and what a reader works out
+    /// from a path (its grammar loop, its last step) it works out once per path.
+    pub paths: Vec<String>,
     /// ISA01..ISA16 and GS01..GS08 of the enclosing envelope (shared by the sets of a group).
     pub isa: Arc<Vec<String>>,
     pub gs: Arc<Vec<String>>,
@@ -70,6 +75,7 @@ struct Spare {
     segments: Vec<SegRef>,
     ids: Vec<u32>,
     loops: Vec<LoopInstance>,
+    paths: Vec<String>,
 }
 
 thread_local! {
@@ -94,6 +100,7 @@ impl Drop for SetTree {
             segments: std::mem::take(&mut self.segments),
             ids: std::mem::take(&mut self.ids),
             loops: std::mem::take(&mut self.loops),
+            paths: std::mem::take(&mut self.paths),
         };
         // At thread exit the slot may be gone already: the vectors are then just freed.
         let _ = SPARE.try_with(|s| {
@@ -159,6 +166,13 @@ impl SetTree {
     pub fn ids(&self) -> &[u32] {
         &self.ids
     }
+
+    /// The loop path of loop instance `inst` ("" for the set).
+    pub fn path(&self, inst: usize) -> &str {
+        self.paths
+            .get(self.loops[inst].path)
+            .map_or("", String::as_str)
+    }
 }
 
 /// `a == b` for ids, paths and codes of a few bytes, compared in line a word at a time: `==`
@@ -213,10 +227,23 @@ pub fn id_code(id: &[u8]) -> u32 {
     }
 }
 
-/// Makes a spare loop instance a fresh one of `path` under `parent`, keeping its vectors' room.
-fn reset(l: &mut LoopInstance, path: &str, parent: Option<usize>) {
-    l.path.clear();
-    l.path.push_str(path);
+/// A loop path's own loop id, what a segment opening an instance of it has: the last step
+/// without its suffix (`PO1` of `PO1/PID`... `N1` of `N1-2`).
+fn loop_id(path: &[u8]) -> &[u8] {
+    let last = match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    };
+    match last.iter().position(|&b| b == b'-') {
+        Some(i) => &last[..i],
+        None => last,
+    }
+}
+
+/// Makes a spare loop instance a fresh one of path `path` under `parent`, keeping its vectors'
+/// room.
+fn reset(l: &mut LoopInstance, path: usize, parent: Option<usize>) {
+    l.path = path;
     l.segments.clear();
     l.children.clear();
     l.parent = parent;
@@ -240,6 +267,14 @@ pub struct TreeBuilder {
     /// Loop instances in use in `tree.loops`; those after them are a spare set's, reused as
     /// instances open.
     used: usize,
+    /// Paths in use in `tree.paths` (those after them are a spare set's, reused as paths are
+    /// met), and per path in use the `id_code` of its loop's own id, what a segment opening an
+    /// instance of it has (`PO1` of `PO1/PID`, `N1` of `N1-2`).
+    paths_used: usize,
+    triggers: Vec<u32>,
+    /// The paths of the last two loops segments were placed in, latest first
+    /// (`path_index`).
+    recent: [usize; 2],
 }
 
 impl TreeBuilder {
@@ -261,13 +296,13 @@ impl TreeBuilder {
             self.gs = Arc::new(gs_fields.into_iter().cloned().collect());
         }
         let spare = SPARE.with(|s| s.borrow_mut().take());
-        let (buf, bounds, segments, ids, mut loops) = match spare {
+        let (buf, bounds, segments, ids, mut loops, mut paths) = match spare {
             Some(mut s) => {
                 s.buf.clear();
                 s.bounds.clear();
                 s.segments.clear();
                 s.ids.clear();
-                (s.buf, s.bounds, s.segments, s.ids, s.loops)
+                (s.buf, s.bounds, s.segments, s.ids, s.loops, s.paths)
             }
             None => {
                 let (buf, bounds, segments, loops) = self.last;
@@ -277,14 +312,23 @@ impl TreeBuilder {
                     Vec::with_capacity(segments),
                     Vec::with_capacity(segments),
                     Vec::with_capacity(loops.max(1)),
+                    Vec::new(),
                 )
             }
         };
         match loops.first_mut() {
-            Some(root) => reset(root, "", None),
+            Some(root) => reset(root, 0, None),
             None => loops.push(LoopInstance::default()),
         }
         self.used = 1;
+        match paths.first_mut() {
+            Some(root) => root.clear(),
+            None => paths.push(String::new()),
+        }
+        self.paths_used = 1;
+        self.triggers.clear();
+        self.triggers.push(0);
+        self.recent = [0, 0];
         let t = &mut self.tree;
         t.delimiters = isa.delimiters;
         t.buf = buf;
@@ -292,6 +336,7 @@ impl TreeBuilder {
         t.segments = segments;
         t.ids = ids;
         t.loops = loops;
+        t.paths = paths;
         t.isa = self.isa.clone();
         t.gs = self.gs.clone();
         t.version.clear();
@@ -304,16 +349,16 @@ impl TreeBuilder {
         self.hl_ids.clear();
     }
 
-    /// Opens a loop instance of `path` under `parent`: the next spare instance when there is
-    /// one (its vectors keep their room), else a new one.
-    fn open(&mut self, path: &str, parent: usize) -> usize {
+    /// Opens a loop instance of path `path` under `parent`: the next spare instance when
+    /// there is one (its vectors keep their room), else a new one.
+    fn open(&mut self, path: usize, parent: usize) -> usize {
         let t = &mut self.tree;
         let inst = self.used;
         self.used += 1;
         match t.loops.get_mut(inst) {
             Some(l) => reset(l, path, Some(parent)),
             None => t.loops.push(LoopInstance {
-                path: path.to_string(),
+                path,
                 // Room for a loop's usual few segments at once, rather than grown from none.
                 segments: Vec::with_capacity(4),
                 parent: Some(parent),
@@ -377,27 +422,63 @@ impl TreeBuilder {
         (t.raw(idx), t.id(idx), lexer::Bounded::new(&t.buf, bounds))
     }
 
+    /// The index in `tree.paths` of `loop_path`, added when the set has not met it yet. The
+    /// paths of the last two loops met are asked first: segments mostly stay in their loop or
+    /// go back and forth between two (`PO1` and `PO1/PID`).
+    fn path_index(&mut self, loop_path: &str) -> usize {
+        let p = loop_path.as_bytes();
+        let paths = &self.tree.paths;
+        let is = |i: usize| {
+            paths
+                .get(i)
+                .is_some_and(|q| short_eq_bytes(q.as_bytes(), p))
+        };
+        let [a, b] = self.recent;
+        if is(a) {
+            return a;
+        }
+        let i = match is(b) {
+            true => b,
+            false => self.intern(loop_path),
+        };
+        self.recent = [i, a];
+        i
+    }
+
+    /// `path_index` of a path not among the last two met.
+    fn intern(&mut self, loop_path: &str) -> usize {
+        let p = loop_path.as_bytes();
+        let t = &mut self.tree;
+        let used = &t.paths[..self.paths_used.min(t.paths.len())];
+        if let Some(i) = used.iter().position(|q| short_eq_bytes(q.as_bytes(), p)) {
+            return i;
+        }
+        let i = self.paths_used;
+        self.paths_used += 1;
+        match t.paths.get_mut(i) {
+            Some(q) => {
+                q.clear();
+                q.push_str(loop_path);
+            }
+            None => t.paths.push(loop_path.to_string()),
+        }
+        self.triggers.truncate(i);
+        self.triggers.push(id_code(loop_id(p)));
+        i
+    }
+
     /// Puts held segment `idx` in the loop instance of `loop_path`, opening or closing
     /// instances as the path says.
     pub fn place(&mut self, idx: usize, loop_path: &str) {
         // The segment's id as held: ids of up to three bytes (every X12 segment id) compare as
         // their codes, anything longer as bytes.
         let code = self.tree.ids.get(idx).copied().unwrap_or(LONG_ID);
-        // The loop's own id (`PO1` of `PO1/PID`... `N1` of `N1-2`), found with byte scans: this
-        // runs for every segment held.
+        let pi = self.path_index(loop_path);
         let p = loop_path.as_bytes();
-        let last = match p.iter().rposition(|&b| b == b'/') {
-            Some(i) => &p[i + 1..],
-            None => p,
-        };
-        let loop_id = match last.iter().position(|&b| b == b'-') {
-            Some(i) => &last[..i],
-            None => last,
-        };
-        let is_trigger = !loop_path.is_empty()
+        let is_trigger = pi != 0
             && match code {
-                LONG_ID => loop_id == self.tree.id(idx),
-                c => c == id_code(loop_id),
+                LONG_ID => loop_id(p) == self.tree.id(idx),
+                c => Some(&c) == self.triggers.get(pi),
             };
         // An HL's own id, and the instance of the HL its HL02 names.
         let hl = (is_trigger && code == id_code(b"HL")).then(|| {
@@ -408,11 +489,12 @@ impl TreeBuilder {
         });
         // Close instances that are not ancestors of (or the same as) this segment's loop.
         while let Some(&top) = self.stack.last() {
-            let q = self.tree.loops[top].path.as_bytes();
-            let same = short_eq_bytes(p, q);
-            let ancestor = q.is_empty()
-                || same
-                || (p.len() > q.len() && p[q.len()] == b'/' && short_eq_bytes(&p[..q.len()], q));
+            let tp = self.tree.loops[top].path;
+            let same = tp == pi;
+            let ancestor = tp == 0 || same || {
+                let q = self.tree.paths[tp].as_bytes();
+                p.len() > q.len() && p[q.len()] == b'/' && short_eq_bytes(&p[..q.len()], q)
+            };
             if ancestor && !(is_trigger && same) {
                 break;
             }
@@ -420,7 +502,7 @@ impl TreeBuilder {
         }
         if is_trigger {
             let parent = self.stack.last().copied().unwrap_or(0);
-            let inst = self.open(loop_path, parent);
+            let inst = self.open(pi, parent);
             let t = &mut self.tree;
             t.loops[parent].children.push(inst);
             self.stack.push(inst);
@@ -444,8 +526,9 @@ impl TreeBuilder {
     pub fn finish_ids(&mut self, set_id: &str, control_number: &str) -> SetTree {
         self.tree.set_id.push_str(set_id);
         self.tree.control_number.push_str(control_number);
-        // Spare instances of an earlier set that this one did not need go.
+        // Spare instances and paths of an earlier set that this one did not need go.
         self.tree.loops.truncate(self.used);
+        self.tree.paths.truncate(self.paths_used);
         self.stack.clear();
         let t = &self.tree;
         self.last = (t.buf.len(), t.bounds.len(), t.segments.len(), t.loops.len());
