@@ -5,6 +5,7 @@
 //! `x12`/`cxml` do no I/O beyond reading a caller's `Read`, `store` never parses).
 
 pub mod api;
+pub(crate) mod bytes;
 pub mod canonical;
 pub mod channels;
 pub mod cli;

@@ -1014,22 +1014,11 @@ fn documents_filter_page_and_lineage() {
     }
 
     // Page through everything, 10 at a time.
-    let mut seen = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .list_documents(&DocumentFilter {
-                cursor,
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
-        seen.extend(page.items.iter().map(|d| d.id));
-        match page.next {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+    let all_listed = DocumentFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let seen: Vec<_> = all_pages(&store, all_listed).iter().map(|d| d.id).collect();
     assert_eq!(seen, all);
 
     // Combined filters, paged by 2.
@@ -1078,6 +1067,14 @@ fn documents_filter_page_and_lineage() {
 
 /// Every page of a listing, `limit` at a time, as `n` numbers from the bodies.
 fn list_all(store: &SledStore, filter: DocumentFilter) -> Vec<u64> {
+    all_pages(store, filter)
+        .iter()
+        .map(|d| d.json().unwrap()["n"].as_u64().unwrap())
+        .collect()
+}
+
+/// The documents of every page of a listing, following each page's cursor.
+fn all_pages(store: &SledStore, filter: DocumentFilter) -> Vec<StoredDocument> {
     let mut got = Vec::new();
     let mut cursor = None;
     loop {
@@ -1087,11 +1084,7 @@ fn list_all(store: &SledStore, filter: DocumentFilter) -> Vec<u64> {
                 ..filter.clone()
             })
             .unwrap();
-        got.extend(
-            page.items
-                .iter()
-                .map(|d| d.json().unwrap()["n"].as_u64().unwrap()),
-        );
+        got.extend(page.items);
         match page.next {
             Some(c) => cursor = Some(c),
             None => return got,

@@ -157,7 +157,6 @@ fn plain_wide(s: &[u8]) -> Option<bool> {
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8, _mm_setzero_si128,
     };
-    let last = s.last_chunk::<16>()?;
     // SAFETY: SSE2 is part of x86_64, and each unaligned load reads exactly the 16 bytes of
     // the array it is given.
     unsafe {
@@ -165,25 +164,14 @@ fn plain_wide(s: &[u8]) -> Option<bool> {
         let backslash = _mm_set1_epi8(b'\\' as i8);
         let control = _mm_set1_epi8(0x1F);
         let mut bad = _mm_setzero_si128();
-        let mut step = |w: &[u8; 16]| {
+        let long = crate::bytes::each_block16(s, |w| {
             let v: __m128i = _mm_loadu_si128(w.as_ptr().cast());
             // Unsigned `min(v, 0x1F) == v`: a control byte (a byte above 0x7F is fine).
             let below = _mm_cmpeq_epi8(_mm_min_epu8(v, control), v);
             let special = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
             bad = _mm_or_si128(bad, _mm_or_si128(below, special));
-        };
-        let mut chunks = s.chunks_exact(16);
-        for w in &mut chunks {
-            if let Some(w) = w.first_chunk::<16>() {
-                step(w);
-            }
-        }
-        // The last sixteen bytes again, overlapping those seen: only whether any byte needs
-        // an escape is asked.
-        if !chunks.remainder().is_empty() {
-            step(last);
-        }
-        Some(_mm_movemask_epi8(bad) == 0)
+        });
+        long.then(|| _mm_movemask_epi8(bad) == 0)
     }
 }
 

@@ -28,7 +28,7 @@ use super::convert::{self, ValueError};
 use super::path::XmlPath;
 use super::rules::{Block, Convert, Only, Rule, Source};
 use super::x12::{get_path, set_path};
-use super::{Map, MapError, Tables, TranslateError};
+use super::{Map, MapError, TranslateError};
 use crate::cxml::tree::{Attribute, Element, Node};
 
 // ---- what the DTDs say, for the elements these maps read and write -------------------------
@@ -764,7 +764,6 @@ pub(crate) struct Inbound<'a> {
     /// The request document element (`OrderRequest`...): the start of `/` paths.
     pub doc: &'a Element<'a>,
     pub map: &'a Map,
-    pub tables: &'a Tables,
     credit: bool,
 }
 
@@ -788,18 +787,13 @@ fn element_matches(e: &Element, conds: &[(String, bool, String)]) -> bool {
 }
 
 impl<'a> Inbound<'a> {
-    pub fn new(doc: &'a Element<'a>, map: &'a Map, tables: &'a Tables) -> Self {
+    pub fn new(doc: &'a Element<'a>, map: &'a Map) -> Self {
         let credit = doc.name == "InvoiceDetailRequest"
             && doc
                 .child("InvoiceDetailRequestHeader")
                 .and_then(|h| h.attr("purpose"))
                 .is_some_and(|p| CREDIT_PURPOSES.contains(&p));
-        Inbound {
-            doc,
-            map,
-            tables,
-            credit,
-        }
+        Inbound { doc, map, credit }
     }
 
     fn select(&self, ctx: &'a Element<'a>, p: &XmlPath) -> Vec<&'a Element<'a>> {
@@ -868,8 +862,7 @@ impl<'a> Inbound<'a> {
         raw: Option<String>,
         money: bool,
     ) -> Result<Option<Value>, TranslateError> {
-        let Some(mapped) = super::table_value(self.map, self.tables, r, raw.map(Cow::Owned))?
-        else {
+        let Some(mapped) = super::table_value(self.map, r, raw.map(Cow::Owned))? else {
             return Ok(None);
         };
         let err = |e: ValueError| super::value_error(self.map, r, e);
@@ -994,7 +987,6 @@ struct ONode {
 
 pub(crate) struct Outbound<'a> {
     pub map: &'a Map,
-    pub tables: &'a Tables,
     nodes: Vec<ONode>,
     /// The parent of every child added, in order: undoing a block pops its additions.
     added: Vec<usize>,
@@ -1010,13 +1002,12 @@ fn date_out(v: &str) -> Result<String, ValueError> {
 }
 
 impl<'a> Outbound<'a> {
-    pub fn new(map: &'a Map, tables: &'a Tables, data: &Value) -> Self {
+    pub fn new(map: &'a Map, data: &Value) -> Self {
         let document = map.document.clone().unwrap_or_default();
         let credit = document == "InvoiceDetailRequest"
             && data.get("invoice_type").and_then(Value::as_str) == Some("credit");
         Outbound {
             map,
-            tables,
             nodes: vec![ONode {
                 name: document,
                 ..ONode::default()
@@ -1236,23 +1227,8 @@ impl<'a> Outbound<'a> {
         let Some(raw) = raw else {
             return Ok(r.default.clone());
         };
-        let mapped = match &r.table {
-            Some(t) => {
-                let table = self
-                    .tables
-                    .get(t)
-                    .ok_or_else(|| self.map.error(r.line, format!("table {t} is missing")))?;
-                if table.is_unmapped(&raw) {
-                    return Ok(None);
-                }
-                table.reverse(&raw).map(str::to_string).ok_or_else(|| {
-                    self.map.error(
-                        r.line,
-                        format!("{} `{raw}` has no code in table {t}", r.to_text),
-                    )
-                })?
-            }
-            None => raw,
+        let Some(mapped) = super::uncoded_value(self.map, r, raw)? else {
+            return Ok(None);
         };
         match self.convert_out(r, p, &mapped)? {
             Some(v) => Ok(Some(v)),

@@ -351,7 +351,15 @@ impl MapSet {
         grammars: &'a Grammars,
         partner: Option<&str>,
     ) -> Result<(&'a str, O::Obj), TranslateError> {
-        let inbound = self.inbound(tree, grammars, partner)?;
+        let map = self
+            .x12_map(&tree.set_id, &tree.version, partner)
+            .ok_or_else(|| {
+                maps_error(format!(
+                    "no map reads X12 {} in version {}",
+                    tree.set_id, tree.version
+                ))
+            })?;
+        let inbound = self.inbound(tree, grammars, map)?;
         let doc = inbound.run_into::<O>()?;
         Ok((inbound.map.kind.as_str(), doc))
     }
@@ -367,44 +375,28 @@ impl MapSet {
         partner: Option<&str>,
         provenance: &[(&'static str, Cow<'a, str>)],
     ) -> Option<String> {
+        let map = self.x12_map(&tree.set_id, &tree.version, partner)?;
         // Asked first: a map without a plan must not cost an `Inbound` the tree route makes again.
-        self.x12_map(&tree.set_id, &tree.version, partner)?
-            .plan
-            .as_ref()?;
-        let inbound = self.inbound(tree, grammars, partner).ok()?;
-        let map = inbound.map;
         let plan = map.plan.as_ref()?;
+        let inbound = self.inbound(tree, grammars, map).ok()?;
         let (mut frames, root) = inbound.run_plan(plan).ok()?;
         plan.document(&map.kind, &mut frames, root, provenance, tree.bytes())
     }
 
-    /// The inbound run of the map that reads a held set.
+    /// The inbound run of `map` (the one `x12_map` finds for it) over a held set.
     fn inbound<'a>(
         &'a self,
         tree: &'a SetTree,
         grammars: &'a Grammars,
-        partner: Option<&str>,
+        map: &'a Map,
     ) -> Result<x12::Inbound<'a>, TranslateError> {
-        let no_map = |m: String| TranslateError {
-            map: "maps".into(),
-            line: 0,
-            message: m,
-        };
         let v = grammars
             .named(&tree.version)
-            .ok_or_else(|| no_map(format!("no grammar for version {}", tree.version)))?;
+            .ok_or_else(|| maps_error(format!("no grammar for version {}", tree.version)))?;
         let set = v
             .sets
             .get(&tree.set_id)
-            .ok_or_else(|| no_map(format!("no grammar for set {}", tree.set_id)))?;
-        let map = self
-            .x12_map(&tree.set_id, &tree.version, partner)
-            .ok_or_else(|| {
-                no_map(format!(
-                    "no map reads X12 {} in version {}",
-                    tree.set_id, tree.version
-                ))
-            })?;
+            .ok_or_else(|| maps_error(format!("no grammar for set {}", tree.set_id)))?;
         Ok(x12::Inbound::new(tree, set, map))
     }
 
@@ -424,21 +416,15 @@ impl MapSet {
         doc: &crate::cxml::Document,
         partner: Option<&str>,
     ) -> Result<(String, JsonMap<String, Value>), TranslateError> {
-        let fail = |m: String| TranslateError {
-            map: "maps".into(),
-            line: 0,
-            message: m,
-        };
         let env = crate::cxml::envelope(doc);
         let element = env
             .document
             .filter(|_| env.body_kind == Some(crate::cxml::BodyKind::Request))
-            .ok_or_else(|| fail("the cXML holds no Request document".into()))?;
+            .ok_or_else(|| maps_error("the cXML holds no Request document".into()))?;
         let map = self
             .cxml_map(&element.name, partner)
-            .ok_or_else(|| fail(format!("no map reads cXML {}", element.name)))?;
-        let tables = self.tables_for(partner);
-        let mut out = cxml::Inbound::new(element, map, tables).run()?;
+            .ok_or_else(|| maps_error(format!("no map reads cXML {}", element.name)))?;
+        let mut out = cxml::Inbound::new(element, map).run()?;
         out.insert("kind".into(), Value::String(map.kind.clone()));
         Ok((map.kind.clone(), out))
     }
@@ -449,20 +435,14 @@ impl MapSet {
         doc: &Value,
         partner: Option<&str>,
     ) -> Result<crate::cxml::Element<'static>, TranslateError> {
-        let fail = |m: String| TranslateError {
-            map: "maps".into(),
-            line: 0,
-            message: m,
-        };
         let kind = doc
             .get("kind")
             .and_then(Value::as_str)
-            .ok_or_else(|| fail("the document has no `kind`".into()))?;
+            .ok_or_else(|| maps_error("the document has no `kind`".into()))?;
         let map = self
             .map_for_kind(kind, Format::Cxml, None, partner)
-            .ok_or_else(|| fail(format!("no map writes {kind} as cXML")))?;
-        let tables = self.tables_for(partner);
-        cxml::Outbound::new(map, tables, doc).run(doc)
+            .ok_or_else(|| maps_error(format!("no map writes {kind} as cXML")))?;
+        cxml::Outbound::new(map, doc).run(doc)
     }
 
     /// Writes a canonical document as a whole cXML request: the mapped document inside a
@@ -486,29 +466,32 @@ impl MapSet {
         version: &str,
         partner: Option<&str>,
     ) -> Result<(String, Vec<OwnedSegment>), TranslateError> {
-        let fail = |m: String| TranslateError {
-            map: "maps".into(),
-            line: 0,
-            message: m,
-        };
         let kind = doc
             .get("kind")
             .and_then(Value::as_str)
-            .ok_or_else(|| fail("the document has no `kind`".into()))?;
+            .ok_or_else(|| maps_error("the document has no `kind`".into()))?;
         let map = self
             .map_for_kind(kind, Format::X12, Some(version), partner)
-            .ok_or_else(|| fail(format!("no map writes {kind} as X12 {version}")))?;
+            .ok_or_else(|| maps_error(format!("no map writes {kind} as X12 {version}")))?;
         let set_id = map.set.clone().unwrap_or_default();
         let v = grammars
             .named(version)
-            .ok_or_else(|| fail(format!("no grammar for version {version}")))?;
+            .ok_or_else(|| maps_error(format!("no grammar for version {version}")))?;
         let set = v
             .sets
             .get(&set_id)
-            .ok_or_else(|| fail(format!("no grammar for set {set_id} in {version}")))?;
-        let tables = self.tables_for(partner);
-        let segs = x12::Outbound::new(v, set, map, tables).run(doc)?;
+            .ok_or_else(|| maps_error(format!("no grammar for set {set_id} in {version}")))?;
+        let segs = x12::Outbound::new(v, set, map).run(doc)?;
         Ok((set_id, segs))
+    }
+}
+
+/// An error of the map set as a whole (no map, no grammar), not of one map's line.
+fn maps_error(message: String) -> TranslateError {
+    TranslateError {
+        map: "maps".into(),
+        line: 0,
+        message,
     }
 }
 
@@ -523,12 +506,11 @@ pub(crate) fn value_error(map: &Map, r: &rules::Rule, e: convert::ValueError) ->
 /// change is not copied: the result borrows the input, the rule or the table.
 pub(crate) fn table_value<'a>(
     map: &Map,
-    tables: &'a Tables,
     r: &'a rules::Rule,
     raw: Option<Cow<'a, str>>,
 ) -> Result<Option<Cow<'a, str>>, TranslateError> {
     match with_default(r, raw) {
-        Some(raw) => coded_value(map, r, raw, |t| tables.get(t).map(|t| &**t)).map(Some),
+        Some(raw) => coded_value(map, r, raw).map(Some),
         None => Ok(None),
     }
 }
@@ -542,19 +524,16 @@ pub(crate) fn with_default<'a>(
     raw.or_else(|| r.default.as_deref().map(Cow::Borrowed))
 }
 
-/// The second half of `table_value`: a value through the rule's code table (found by
-/// `table`: a caller that reads many values keeps the tables it has found), or as it is when
+/// The second half of `table_value`: a value through the rule's code table, or as it is when
 /// the rule names none.
 pub(crate) fn coded_value<'a>(
     map: &Map,
     r: &'a rules::Rule,
     raw: Cow<'a, str>,
-    table: impl FnOnce(&'a String) -> Option<&'a rules::Table>,
 ) -> Result<Cow<'a, str>, TranslateError> {
-    let Some(t) = &r.table else {
+    let Some((t, table)) = code_table(map, r)? else {
         return Ok(raw);
     };
-    let table = table(t).ok_or_else(|| map.error(r.line, format!("table {t} is missing")))?;
     // `Table::lookup`, keeping the code itself (passthrough) as the `Cow` it came in.
     if let Some(v) = table.code(raw.as_ref()) {
         return Ok(Cow::Borrowed(v));
@@ -568,6 +547,42 @@ pub(crate) fn coded_value<'a>(
             map,
             r,
             convert::ValueError(format!("code `{raw}` is not in table {t}")),
+        )),
+    }
+}
+
+/// The name and the table of a rule that names one (resolved when the map loaded).
+pub(crate) fn code_table<'a>(
+    map: &Map,
+    r: &'a rules::Rule,
+) -> Result<Option<(&'a str, &'a rules::Table)>, TranslateError> {
+    match (&r.table, &r.code_table) {
+        (None, _) => Ok(None),
+        (Some(t), Some(table)) => Ok(Some((t, table))),
+        // `resolve_tables` gives every rule that names a table that table, or the map fails.
+        (Some(t), None) => Err(map.error(r.line, format!("table {t} is missing"))),
+    }
+}
+
+/// Outbound, the reverse of `coded_value`: the code a rule's table gives for a canonical
+/// value, `None` for the table's unmapped value (nothing is written), the value itself when
+/// the rule names no table.
+pub(crate) fn uncoded_value(
+    map: &Map,
+    r: &rules::Rule,
+    value: String,
+) -> Result<Option<String>, TranslateError> {
+    let Some((t, table)) = code_table(map, r)? else {
+        return Ok(Some(value));
+    };
+    if table.is_unmapped(&value) {
+        return Ok(None);
+    }
+    match table.reverse(&value) {
+        Some(code) => Ok(Some(code.to_string())),
+        None => Err(map.error(
+            r.line,
+            format!("{} `{value}` has no code in table {t}", r.to_text),
         )),
     }
 }

@@ -14,7 +14,7 @@ use super::layout::{Arena, Plan, PlanBlock};
 use super::node::{self, Node as Doc};
 use super::path::{Cond, Qualifier, Step, Target, X12Path};
 use super::rules::{Block, Convert, Only, Rule, Source};
-use super::{Map, MapError, Tables, TranslateError};
+use super::{Map, MapError, TranslateError};
 use crate::x12::grammar::{
     Dictionary, ElemType, Node, Position, SegmentDef, SetGrammar, VersionGrammar,
 };
@@ -931,7 +931,7 @@ impl<'a> Inbound<'a> {
     ) -> Result<Option<O>, TranslateError> {
         let mapped = match r.table {
             None => raw,
-            Some(_) => super::coded_value(self.map, r, raw, |_| r.code_table.as_deref())?,
+            Some(_) => super::coded_value(self.map, r, raw)?,
         };
         if r.convert == Convert::None
             || (r.convert == Convert::Decimal && convert::decimal_is_canonical(&mapped))
@@ -1299,7 +1299,6 @@ pub(crate) struct Outbound<'a> {
     pub dict: &'a Dictionary,
     pub set: &'a SetGrammar,
     pub map: &'a Map,
-    pub tables: &'a Tables,
     nodes: Vec<OutNode>,
     /// Values written so far: a block that wrote none leaves no loop or segment behind.
     puts: usize,
@@ -1338,17 +1337,11 @@ fn seed(seg: &mut OwnedSegment, conds: &[Cond]) {
 }
 
 impl<'a> Outbound<'a> {
-    pub fn new(
-        v: &'a VersionGrammar,
-        set: &'a SetGrammar,
-        map: &'a Map,
-        tables: &'a Tables,
-    ) -> Self {
+    pub fn new(v: &'a VersionGrammar, set: &'a SetGrammar, map: &'a Map) -> Self {
         Outbound {
             dict: &v.dict,
             set,
             map,
-            tables,
             nodes: vec![OutNode::default()],
             puts: 0,
         }
@@ -1626,27 +1619,10 @@ impl<'a> Outbound<'a> {
         let Some(conv) = conv else {
             return Ok(r.default.clone());
         };
-        match &r.table {
-            Some(t) if r.value.is_none() => {
-                let table = self
-                    .tables
-                    .get(t)
-                    .ok_or_else(|| self.map.error(r.line, format!("table {t} is missing")))?;
-                if table.is_unmapped(&conv) {
-                    return Ok(None);
-                }
-                table
-                    .reverse(&conv)
-                    .map(|c| Some(c.to_string()))
-                    .ok_or_else(|| {
-                        self.map.error(
-                            r.line,
-                            format!("{} `{conv}` has no code in table {t}", r.to_text),
-                        )
-                    })
-            }
-            _ => Ok(Some(conv)),
+        if r.value.is_some() {
+            return Ok(Some(conv));
         }
+        super::uncoded_value(self.map, r, conv)
     }
 
     /// A rule with `invalid_to` whose document has no valid id writes back the first entry of

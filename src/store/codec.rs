@@ -15,9 +15,14 @@ use super::types::{
 /// can never collide and a prefix scan for one value cannot run into a longer one.
 pub(crate) fn lp(s: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(4 + s.len() + 16);
+    push_lp(&mut k, s);
+    k
+}
+
+/// Appends `s` length-prefixed (u32 big-endian, then the bytes), as `lp` makes it.
+pub(crate) fn push_lp(k: &mut Vec<u8>, s: &str) {
     k.extend_from_slice(&(s.len() as u32).to_be_bytes());
     k.extend_from_slice(s.as_bytes());
-    k
 }
 
 pub(crate) fn cat(parts: &[&[u8]]) -> Vec<u8> {

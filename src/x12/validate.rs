@@ -1319,10 +1319,6 @@ fn scan_wide(raw: &[u8], d: &Delimiters) -> Option<SegmentScan> {
         __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8, _mm_setzero_si128,
     };
-    if raw.len() < 16 {
-        return None;
-    }
-    let last = raw.last_chunk::<16>()?;
     // SAFETY: SSE2 is part of x86_64, and each unaligned load reads exactly the 16 bytes of
     // the array it is given.
     unsafe {
@@ -1337,7 +1333,7 @@ fn scan_wide(raw: &[u8], d: &Delimiters) -> Option<SegmentScan> {
         );
         // Signed, a byte above 0x7F is below the space too: one compare finds control bytes
         // and non-ASCII ones.
-        let mut step = |w: &[u8; 16]| {
+        let long = crate::bytes::each_block16(raw, |w| {
             let v: __m128i = _mm_loadu_si128(w.as_ptr().cast());
             bad = _mm_or_si128(
                 bad,
@@ -1345,17 +1341,9 @@ fn scan_wide(raw: &[u8], d: &Delimiters) -> Option<SegmentScan> {
             );
             comp = _mm_or_si128(comp, _mm_cmpeq_epi8(v, c));
             rep = _mm_or_si128(rep, _mm_cmpeq_epi8(v, r));
-        };
-        let mut chunks = raw.chunks_exact(16);
-        for w in &mut chunks {
-            if let Some(w) = w.first_chunk::<16>() {
-                step(w);
-            }
-        }
-        // The last sixteen bytes again, overlapping those seen: the tests ask only whether
-        // any byte matches.
-        if !chunks.remainder().is_empty() {
-            step(last);
+        });
+        if !long {
+            return None;
         }
         Some(SegmentScan {
             component: _mm_movemask_epi8(comp) != 0,

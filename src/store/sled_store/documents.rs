@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
-use super::super::codec::{cat, decode_document, encode_document, lp, prefix_end, DocHeader};
+use super::super::codec::{
+    cat, decode_document, encode_document, lp, prefix_end, push_lp, DocHeader,
+};
 use super::super::error::{Result, StoreError};
 use super::super::types::*;
 use super::{abort, tx_err, AuditSink, DirectAudit, SledStore, TxResult};
@@ -66,11 +68,7 @@ pub(super) fn put(
                     &DocTrees {
                         docs,
                         keys,
-                        indexes: DocIndexes {
-                            index,
-                            old: s.old_doc_indexes.then_some((by_partner, by_kind)),
-                            lineage,
-                        },
+                        indexes: DocIndexes::of(s, index, (by_partner, by_kind), lineage),
                         audit: &DirectAudit {
                             audit,
                             by_ref,
@@ -103,7 +101,22 @@ pub(super) struct DocIndexes<'a> {
     pub lineage: &'a TransactionalTree,
 }
 
-impl DocIndexes<'_> {
+impl<'a> DocIndexes<'a> {
+    /// The index trees of store `s` in a transaction: `doc_by_partner` and `doc_by_kind` only
+    /// when the store had entries there when it opened.
+    pub(super) fn of(
+        s: &SledStore,
+        index: &'a TransactionalTree,
+        (by_partner, by_kind): (&'a TransactionalTree, &'a TransactionalTree),
+        lineage: &'a TransactionalTree,
+    ) -> Self {
+        DocIndexes {
+            index,
+            old: s.old_doc_indexes.then_some((by_partner, by_kind)),
+            lineage,
+        }
+    }
+
     fn insert(&self, meta: &DocumentMeta, id: &DocumentId) -> TxResult<()> {
         self.index.insert(index_key(meta, id), &[][..])?;
         for po in po_set(meta) {
@@ -130,12 +143,9 @@ impl DocIndexes<'_> {
 
 /// The `doc_index` key of a document: partner, kind (both length-prefixed) and id.
 fn index_key(meta: &DocumentMeta, id: &DocumentId) -> Vec<u8> {
-    let (p, k) = (meta.partner.as_bytes(), meta.kind.as_bytes());
-    let mut key = Vec::with_capacity(8 + p.len() + k.len() + 16);
-    for part in [p, k] {
-        key.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        key.extend_from_slice(part);
-    }
+    let mut key = Vec::with_capacity(8 + meta.partner.len() + meta.kind.len() + 16);
+    push_lp(&mut key, &meta.partner);
+    push_lp(&mut key, &meta.kind);
     key.extend_from_slice(id.as_bytes());
     key
 }

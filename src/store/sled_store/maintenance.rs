@@ -169,12 +169,7 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
                     if keys.get(kh)?.as_deref() == Some(&idb[..]) {
                         keys.remove(&kh[..])?;
                     }
-                    DocIndexes {
-                        index,
-                        old: s.old_doc_indexes.then_some((by_partner, by_kind)),
-                        lineage,
-                    }
-                    .remove(&meta, &id)
+                    DocIndexes::of(s, index, (by_partner, by_kind), lineage).remove(&meta, &id)
                 },
             )
             .map_err(tx_err)?;

@@ -312,14 +312,12 @@ impl StoreTx for SledTx<'_> {
         let t = DocTrees {
             docs: &self.v[DOCUMENTS],
             keys: &self.v[DOC_KEYS],
-            indexes: DocIndexes {
-                index: &self.v[DOC_INDEX],
-                old: self
-                    .s
-                    .old_doc_indexes
-                    .then_some((&self.v[DOC_BY_PARTNER], &self.v[DOC_BY_KIND])),
-                lineage: &self.v[LINEAGE],
-            },
+            indexes: DocIndexes::of(
+                self.s,
+                &self.v[DOC_INDEX],
+                (&self.v[DOC_BY_PARTNER], &self.v[DOC_BY_KIND]),
+                &self.v[LINEAGE],
+            ),
             audit: self,
         };
         let (id, outcome) = self.lift(put_tx(&t, &meta, body, now))?;
