@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use edigate::store::{DocumentFilter, SledStore, Stage, Store};
 
+mod common;
+use common::all_pages;
+
 const BIN: &str = env!("CARGO_BIN_EXE_edigate");
 
 struct Gw {
@@ -351,22 +354,13 @@ fn nothing_lost_nothing_twice_across_sigkill() {
 
     let store = SledStore::open(dir.join("var/store")).unwrap();
     // Every valid document stored exactly once.
-    let mut docs = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .list_documents(&DocumentFilter {
-                cursor,
-                limit: 500,
-                ..Default::default()
-            })
-            .unwrap();
-        docs.extend(page.items);
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => break,
-        }
-    }
+    let docs = all_pages(
+        &store,
+        DocumentFilter {
+            limit: 500,
+            ..Default::default()
+        },
+    );
     assert_eq!(docs.len(), valid_docs, "documents stored");
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
     for d in &docs {

@@ -12,6 +12,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use edigate::store::*;
 use sha2::{Digest, Sha256};
 
+mod common;
+use common::all_pages;
+
 // ------------------------------------------------------------------------------------------
 // helpers
 
@@ -1071,25 +1074,6 @@ fn list_all(store: &SledStore, filter: DocumentFilter) -> Vec<u64> {
         .iter()
         .map(|d| d.json().unwrap()["n"].as_u64().unwrap())
         .collect()
-}
-
-/// The documents of every page of a listing, following each page's cursor.
-fn all_pages(store: &SledStore, filter: DocumentFilter) -> Vec<StoredDocument> {
-    let mut got = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .list_documents(&DocumentFilter {
-                cursor,
-                ..filter.clone()
-            })
-            .unwrap();
-        got.extend(page.items);
-        match page.next {
-            Some(c) => cursor = Some(c),
-            None => return got,
-        }
-    }
 }
 
 const PARTNERS: [&str; 3] = ["ACME", "ACME2", "MEDLINE"];
