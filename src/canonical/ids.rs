@@ -35,6 +35,7 @@ pub enum IdError {
 
 /// Shared check for opaque business strings. Blanks at the ends are refused rather than trimmed:
 /// trimming is an edge decision (X12 AN padding) the mapper makes knowingly.
+///
 /// In line where it is called (an id is checked for every document written): the ASCII shortcut
 /// here, the rest in `check_opaque_slow`.
 #[inline]
