@@ -35,10 +35,19 @@ pub enum IdError {
 
 /// Shared check for opaque business strings. Blanks at the ends are refused rather than trimmed:
 /// trimming is an edge decision (X12 AN padding) the mapper makes knowingly.
+///
+/// In line where it is called (an id is checked for every document written): the ASCII shortcut
+/// here, the rest in `check_opaque_slow`.
+#[inline]
 fn check_opaque(kind: &'static str, value: &str) -> Result<(), IdError> {
     if printable_ascii_trimmed(value) {
         return Ok(());
     }
+    check_opaque_slow(kind, value)
+}
+
+#[cold]
+fn check_opaque_slow(kind: &'static str, value: &str) -> Result<(), IdError> {
     if value.is_empty() {
         return Err(IdError::Empty { kind });
     }
@@ -61,6 +70,7 @@ fn check_opaque(kind: &'static str, value: &str) -> Result<(), IdError> {
 /// Whether `value` is printable ASCII (space to `~`), not empty and without a space at either
 /// end: such text passes every check of `check_opaque`, which most ids meet, at a few
 /// instructions a byte rather than `trim` and a `char` walk.
+#[inline]
 fn printable_ascii_trimmed(value: &str) -> bool {
     let b = value.as_bytes();
     matches!((b.first(), b.last()), (Some(&f), Some(&l)) if f != b' ' && l != b' ')

@@ -90,17 +90,15 @@ pub fn to_sorted_string<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     String::from_utf8(out).map_err(|e| SortedJsonError(e.to_string()))
 }
 
-/// Whether `s` needs no escape in JSON: no control byte, quote or backslash. Checked sixteen
-/// bytes at a time where SSE2 is there (a held set's bytes as a whole, see `Writer`), else
-/// eight, the last word overlapping the one before rather than a byte loop over the rest
-/// (every text of a document passes through here, most of it a few words long).
-fn plain(s: &[u8]) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(p) = plain_wide(s) {
-        return p;
-    }
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+const ONES: u64 = u64::from_ne_bytes([1; 8]);
+const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+/// A word of bytes that need no escape: fills what a piece shorter than 8 bytes leaves.
+const PAD: u64 = u64::from_ne_bytes([b'a'; 8]);
+
+/// Whether no byte of the word `x` needs an escape in JSON (a control byte, quote or
+/// backslash).
+#[inline(always)]
+fn clean(x: u64) -> bool {
     // Nonzero exactly when some byte of `x` is below `n` (n <= 0x80).
     fn has_less(x: u64, n: u8) -> bool {
         x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0
@@ -108,44 +106,97 @@ fn plain(s: &[u8]) -> bool {
     fn has_byte(x: u64, b: u8) -> bool {
         has_less(x ^ (ONES * u64::from(b)), 1)
     }
-    fn clean(x: u64) -> bool {
-        !(has_less(x, 0x20) || has_byte(x, b'"') || has_byte(x, b'\\'))
+    !(has_less(x, 0x20) || has_byte(x, b'"') || has_byte(x, b'\\'))
+}
+
+/// Whether `s` needs no escape in JSON: no control byte, quote or backslash. Checked sixteen
+/// bytes at a time where SSE2 is there (a held set's bytes as a whole, see `Writer`), else
+/// eight, the last word overlapping the one before rather than a byte loop over the rest.
+fn plain(s: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(p) = plain_wide(s) {
+        return p;
     }
-    fn word(s: &[u8], i: usize) -> u64 {
-        let mut w = [b'a'; 8];
-        if let Some(c) = s.get(i..i + 8) {
-            w.copy_from_slice(c);
-        }
-        u64::from_ne_bytes(w)
+    if s.len() <= SHORT {
+        return short_plain(s);
     }
-    fn half(s: &[u8], i: usize) -> u64 {
-        let mut w = [b'a'; 4];
-        if let Some(c) = s.get(i..i + 4) {
-            w.copy_from_slice(c);
-        }
-        u64::from(u32::from_ne_bytes(w))
-    }
+    let word = |i: usize| {
+        s.get(i..)
+            .and_then(<[u8]>::first_chunk::<8>)
+            .map_or(PAD, |w| u64::from_ne_bytes(*w))
+    };
     let n = s.len();
-    if n >= 8 {
-        let mut i = 0;
-        while i + 8 < n {
-            if !clean(word(s, i)) {
-                return false;
-            }
-            i += 8;
+    let mut i = 0;
+    while i + 8 < n {
+        if !clean(word(i)) {
+            return false;
         }
-        clean(word(s, n - 8))
-    } else if n >= 4 {
-        // Two overlapping halves in one word.
-        clean(half(s, 0) | half(s, n - 4) << 32)
-    } else if let (Some(&first), Some(&last)) = (s.first(), s.last()) {
-        // One to three bytes: the first, middle and last are all of them.
-        let mid = s.get(n / 2).copied().unwrap_or(first);
-        clean(u64::from_ne_bytes([
-            first, mid, last, b'a', b'a', b'a', b'a', b'a',
-        ]))
+        i += 8;
+    }
+    clean(word(n - 8))
+}
+
+/// The longest text `short_plain` checks and `put_quoted` copies in pieces.
+const SHORT: usize = 16;
+
+/// `plain` for text of at most `SHORT` bytes (every text of a document passes through here, most
+/// of it a few bytes long): its first and last bytes in two overlapping words (or halves of one),
+/// checked as words, in line rather than a loop.
+#[inline(always)]
+fn short_plain(s: &[u8]) -> bool {
+    if let (Some(h), Some(t)) = (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+        return clean(u64::from_ne_bytes(*h)) && clean(u64::from_ne_bytes(*t));
+    }
+    let x = if let (Some(h), Some(t)) = (s.first_chunk::<4>(), s.last_chunk::<4>()) {
+        u64::from(u32::from_ne_bytes(*h)) | u64::from(u32::from_ne_bytes(*t)) << 32
+    } else if let (Some(h), Some(t)) = (s.first_chunk::<2>(), s.last_chunk::<2>()) {
+        u64::from(u16::from_ne_bytes(*h)) | u64::from(u16::from_ne_bytes(*t)) << 16 | PAD << 32
+    } else if let Some(&b) = s.first() {
+        u64::from(b) | PAD << 8
     } else {
-        true
+        return true;
+    };
+    clean(x)
+}
+
+/// `"`, `s`, `"`, for text that needs no escape. Text of at most `SHORT` bytes (nearly all of
+/// it) is copied as its first and last eight (four, two, one) bytes over a fixed-size block of
+/// quotes, then cut to length: a few moves in line, where a copy of the text's own length is a
+/// `memcpy` call.
+#[inline(always)]
+fn put_quoted(out: &mut Vec<u8>, s: &[u8]) {
+    let (o, n) = (out.len(), s.len());
+    if n > SHORT {
+        out.reserve(n + 2);
+        out.push(b'"');
+        out.extend_from_slice(s);
+        out.push(b'"');
+        return;
+    }
+    out.extend_from_slice(&[b'"'; SHORT + 2]);
+    if let Some(d) = out.get_mut(o + 1..o + 1 + n) {
+        if let (Some(h), Some(t)) = (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+            put_ends(d, h, t);
+        } else if let (Some(h), Some(t)) = (s.first_chunk::<4>(), s.last_chunk::<4>()) {
+            put_ends(d, h, t);
+        } else if let (Some(h), Some(t)) = (s.first_chunk::<2>(), s.last_chunk::<2>()) {
+            put_ends(d, h, t);
+        } else if let (Some(d), Some(&b)) = (d.first_mut(), s.first()) {
+            *d = b;
+        }
+    }
+    out.truncate(o + n + 2);
+}
+
+/// `head` and `tail` as the first and last `K` bytes of `d` (overlapping when `d` is shorter
+/// than `2 * K`).
+#[inline(always)]
+fn put_ends<const K: usize>(d: &mut [u8], head: &[u8; K], tail: &[u8; K]) {
+    if let Some(h) = d.first_chunk_mut::<K>() {
+        *h = *head;
+    }
+    if let Some(t) = d.last_chunk_mut::<K>() {
+        *t = *tail;
     }
 }
 
@@ -177,11 +228,15 @@ fn plain_wide(s: &[u8]) -> Option<bool> {
 
 fn write_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
     // Most text needs no escape: copied as is. Anything else is escaped by serde_json itself.
-    if plain(s.as_bytes()) {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+    let b = s.as_bytes();
+    // Short text is checked in line, without the call.
+    let clean = if b.len() <= SHORT {
+        short_plain(b)
+    } else {
+        plain(b)
+    };
+    if clean {
+        put_quoted(out, b);
         return Ok(());
     }
     serde_json::to_writer(out, s).map_err(|e| SortedJsonError(e.to_string()))
@@ -837,11 +892,6 @@ pub(crate) struct Writer<'c> {
     clean: &'c [u8],
 }
 
-/// How much a string inside `Writer::clean` is copied as one fixed-size block (then cut to its
-/// length): a copy of a known size is a few moves in line, where one of the text's own length
-/// is a `memcpy` call. Nearly every value is shorter.
-const WINDOW: usize = 64;
-
 impl<'c> Writer<'c> {
     /// A writer into `out` (appended to), with this thread's working buffers; text inside
     /// `clean` is copied as it is if none of `clean` needs an escape.
@@ -868,19 +918,14 @@ impl<'c> Writer<'c> {
         let b = s.as_bytes();
         // Where `s` starts in `clean`: out of range (wrapped) when it is not in there.
         let at = (b.as_ptr() as usize).wrapping_sub(self.clean.as_ptr() as usize);
-        match self.clean.get(at..).and_then(<[u8]>::first_chunk::<WINDOW>) {
-            Some(window) if b.len() <= WINDOW => {
-                // `s` is the window's first `b.len()` bytes.
-                let out = &mut self.st.out;
-                let end = out.len() + 1 + b.len();
-                out.push(b'"');
-                out.extend_from_slice(window);
-                out.truncate(end);
-                out.push(b'"');
-                Ok(())
-            }
-            _ => write_str(&mut self.st.out, s),
+        let inside = at <= self.clean.len() && b.len() <= self.clean.len() - at;
+        // Short text from elsewhere (code tables, defaults, converted values) is checked in
+        // line too.
+        if inside || (b.len() <= SHORT && short_plain(b)) {
+            put_quoted(&mut self.st.out, b);
+            return Ok(());
         }
+        write_str(&mut self.st.out, s)
     }
 
     /// Any value, as `write_sorted` writes it.
@@ -954,6 +999,9 @@ mod tests {
         same(&crate::canonical::PartyId::other("ZZ", "x"));
     }
 
+    /// `plain` (and `short_plain` up to `SHORT` bytes) against a byte loop, and `write_str`
+    /// (`put_quoted`'s pieces up to `SHORT` bytes) against serde_json, with each byte at each
+    /// place.
     #[test]
     fn plain_finds_every_byte_that_needs_an_escape() {
         let slow = |s: &[u8]| s.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
@@ -963,6 +1011,15 @@ mod tests {
                     let mut s = vec![b'a'; len];
                     s[at] = b;
                     assert_eq!(plain(&s), slow(&s), "byte {b:#x} at {at} of {len}");
+                    if len <= SHORT {
+                        assert_eq!(short_plain(&s), slow(&s), "byte {b:#x} at {at} of {len}");
+                    }
+                    if let Ok(t) = std::str::from_utf8(&s) {
+                        let mut out = b"x".to_vec();
+                        write_str(&mut out, t).expect("a string");
+                        let want = serde_json::to_vec(t).expect("a string");
+                        assert_eq!(out[1..], want, "byte {b:#x} at {at} of {len}");
+                    }
                     s[0] = 0xff;
                     assert_eq!(
                         plain(&s),
@@ -975,10 +1032,11 @@ mod tests {
     }
 
     /// Text inside a writer's clean bytes is copied without an escape check: each slice of a
-    /// set's bytes (and a copy of it, which is not inside them) is written as `write_str`
-    /// writes it, whether the bytes need an escape somewhere or not.
+    /// set's bytes (and a copy of it, which is not inside them) is written as serde_json
+    /// writes it, by the writer and by `write_str`, whether the bytes need an escape somewhere
+    /// or not.
     #[test]
-    fn writer_writes_set_text_as_write_str_does() {
+    fn writer_writes_set_text_as_serde_json_does() {
         let base = "PO1*1*24*CA*42.10*PE*VC*B84115*N4*20796-1035-96~PID*F****GAUZE 4X4 12PLY \
                     STERILE 25/TRAY~N1*BY*ST MARY MEDICAL CENTER*92*456287~";
         let mut sets = vec![base.to_string()];
@@ -994,8 +1052,10 @@ mod tests {
             for (k, &from) in cuts.iter().enumerate() {
                 for &to in &cuts[k..] {
                     let s = &set[from..to];
-                    let mut want = Vec::new();
-                    write_str(&mut want, s).expect("a string");
+                    let want = serde_json::to_vec(s).expect("a string");
+                    let mut direct = Vec::new();
+                    write_str(&mut direct, s).expect("a string");
+                    assert_eq!(direct, want, "{set:?} {from}..{to}");
                     // A copy is not inside the set's bytes: it takes `write_str`.
                     let copy = String::from(s);
                     for text in [s, copy.as_str()] {

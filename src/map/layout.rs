@@ -188,17 +188,24 @@ fn decimal(v: &Node<'_>, w: &mut Writer<'_>) -> Option<()> {
 fn plain_decimal(s: &str) -> bool {
     // One pass: digits with at most one dot, then the parts checked by their lengths.
     let b = s.as_bytes();
-    let mut dot = None;
+    let mut dots = 0;
+    let mut dot = 0;
     for (i, &c) in b.iter().enumerate() {
-        if c == b'.' && dot.is_none() {
-            dot = Some(i);
-        } else if !c.is_ascii_digit() {
-            return false;
+        if c.wrapping_sub(b'0') > 9 {
+            if c != b'.' {
+                return false;
+            }
+            dots += 1;
+            dot = i;
         }
     }
-    let int = dot.unwrap_or(b.len());
-    let digits = b.len() - usize::from(dot.is_some());
-    int > 0 && (int == 1 || b[0] != b'0') && dot.is_none_or(|d| d + 1 < b.len()) && digits <= 18
+    let int = if dots == 0 { b.len() } else { dot };
+    let digits = b.len() - dots;
+    dots <= 1
+        && int > 0
+        && (int == 1 || b[0] != b'0')
+        && (dots == 0 || dot + 1 < b.len())
+        && digits <= 18
 }
 
 /// A date written `YYYY-MM-DD` that is in the calendar reads into a `NaiveDate` and writes
@@ -840,10 +847,10 @@ fn document_json(l: &Layout, kind: &str, a: &Arena<'_>, root: usize, set: &[u8])
 fn write_frame(l: &Layout, kind: &str, a: &Arena<'_>, f: usize, w: &mut Writer<'_>) -> Option<()> {
     let slots = a.slots.get(f..f + l.fields.len())?;
     let start = w.out().len();
-    for (j, (fd, s)) in l.fields.iter().zip(slots).enumerate() {
+    // Over the slots alone: most are empty, and their fields are not looked at.
+    for (j, s) in slots.iter().enumerate() {
         // A missing field writes nothing, and one serde refuses to miss gives `None`; but the
         // tag (required) is written though its slot is empty: it is not read from the tree.
-        // Looked at by reference: most slots are empty, and a copy of each is wasted.
         if let Slot::Empty = s {
             if l.required & (1 << j) == 0 {
                 continue;
@@ -852,20 +859,17 @@ fn write_frame(l: &Layout, kind: &str, a: &Arena<'_>, f: usize, w: &mut Writer<'
                 return None;
             }
         }
-        let s = *s;
-        // What serde skips (`None`, an empty list) writes no key.
-        match (fd.card, s) {
-            (Optional, Slot::Value(i))
-                if matches!(a.values.get(i), Some(Node::Value(Value::Null))) =>
-            {
-                continue
-            }
-            (List, Slot::List(NONE, _)) => continue,
-            _ => {}
-        }
-        put_key(w.out(), fd);
-        match (fd.card, s) {
-            (List | RequiredList, Slot::List(mut it, _)) => {
+        let fd = l.fields.get(j)?;
+        match *s {
+            Slot::List(mut it, _) => {
+                match fd.card {
+                    // What serde skips (an empty list) writes no key.
+                    List if it == NONE => continue,
+                    List | RequiredList => {}
+                    // A list on a plain value: for the typed route to read or refuse.
+                    Optional | Required => return None,
+                }
+                put_key(w.out(), fd);
                 w.out().push(b'[');
                 while it != NONE {
                     let Some(Slot::Item(next)) = a.slots.get(it) else {
@@ -879,9 +883,18 @@ fn write_frame(l: &Layout, kind: &str, a: &Arena<'_>, f: usize, w: &mut Writer<'
                 }
                 w.out().push(b']');
             }
-            (Optional | Required, s) => write_one(fd.ty, kind, a, s, w)?,
-            // A plain value on a list: for the typed route to read or refuse.
-            _ => return None,
+            // What serde skips (`None`) writes no key.
+            Slot::Value(i)
+                if fd.card == Optional
+                    && matches!(a.values.get(i), Some(Node::Value(Value::Null))) => {}
+            s => {
+                // A plain value on a list: for the typed route to read or refuse.
+                if matches!(fd.card, List | RequiredList) {
+                    return None;
+                }
+                put_key(w.out(), fd);
+                write_one(fd.ty, kind, a, s, w)?;
+            }
         }
     }
     let out = w.out();
