@@ -416,10 +416,10 @@ fn replay<'g>(
         match op {
             Op::Header { start, end, offset } => match tree.as_deref_mut() {
                 Some(t) => {
-                    let idx = t.hold(&seg(*start, *end, *offset), 1);
-                    let (raw, _, els) = t.held(idx);
-                    walker.check_header_with(raw, d, *offset, els);
-                    t.place(idx, "");
+                    let h = t.hold(&seg(*start, *end, *offset), 1);
+                    let idx = h.idx;
+                    walker.check_header_with(h.raw, d, *offset, h.elements);
+                    t.place_in(idx, 0, "");
                 }
                 None => walker.check_header(&bytes[*start..*end], d, *offset),
             },
@@ -433,12 +433,15 @@ fn replay<'g>(
                 match tree.as_deref_mut() {
                     // A held segment is split once, for the tree, and the walk takes that split.
                     Some(t) => {
-                        let idx = t.hold(&seg(*start, *end, *offset), *position);
-                        let (raw, id, els) = t.held(idx);
-                        walker.segment_with(raw, id, d, *position, *offset, || els);
-                        // The SE is held at the set level, as the envelope hands it to a sink.
-                        let path = if id == b"SE" { "" } else { walker.loop_path() };
-                        t.place(idx, path);
+                        let h = t.hold(&seg(*start, *end, *offset), *position);
+                        let (idx, se) = (h.idx, h.id == b"SE");
+                        walker.segment_with(h.raw, h.id, d, *position, *offset, || h.elements);
+                        // The SE is held at the set level (the set grammar's loop 0), as the
+                        // envelope hands it to a sink.
+                        match se {
+                            true => t.place_in(idx, 0, ""),
+                            false => t.place_in(idx, walker.loop_index(), walker.loop_path()),
+                        }
                     }
                     None => walker.segment(raw, d, *position, *offset),
                 }

@@ -275,6 +275,17 @@ pub struct TreeBuilder {
     /// The paths of the last two loops segments were placed in, latest first
     /// (`path_index`).
     recent: [usize; 2],
+    /// Per loop number given to `place_in` (the walk's loop index in its set grammar), its
+    /// path index plus one, 0 when not met yet in this set.
+    by_loop: Vec<u32>,
+}
+
+/// A segment just held (`TreeBuilder::hold`): its index, bytes, id and elements as split.
+pub struct Held<'a> {
+    pub idx: usize,
+    pub raw: &'a [u8],
+    pub id: &'a [u8],
+    pub elements: lexer::Bounded<'a>,
 }
 
 impl TreeBuilder {
@@ -329,6 +340,7 @@ impl TreeBuilder {
         self.triggers.clear();
         self.triggers.push(0);
         self.recent = [0, 0];
+        self.by_loop.clear();
         let t = &mut self.tree;
         t.delimiters = isa.delimiters;
         t.buf = buf;
@@ -369,13 +381,13 @@ impl TreeBuilder {
     }
 
     pub fn segment(&mut self, seg: &Segment<'_>, position: u32, loop_path: &str) {
-        let idx = self.hold(seg, position);
+        let idx = self.hold(seg, position).idx;
         self.place(idx, loop_path);
     }
 
     /// Copies a segment into the set being built and finds its element separators; `place`
-    /// then puts it in its loop (with `held` in between, the walk can take the split).
-    pub fn hold(&mut self, seg: &Segment<'_>, position: u32) -> usize {
+    /// then puts it in its loop (in between, the walk can take the split `Held` gives).
+    pub fn hold<'a>(&'a mut self, seg: &Segment<'a>, position: u32) -> Held<'a> {
         let t = &mut self.tree;
         let start = t.buf.len();
         t.buf.extend_from_slice(seg.raw);
@@ -397,8 +409,8 @@ impl TreeBuilder {
             0 => seg.raw.len(),
             _ => t.bounds[first_bound] - start,
         };
-        t.ids
-            .push(id_code(seg.raw.get(..id_len).unwrap_or_default()));
+        let id = seg.raw.get(..id_len).unwrap_or_default();
+        t.ids.push(id_code(id));
         t.bounds.push(start + seg.raw.len());
         t.segments.push(SegRef {
             start,
@@ -408,18 +420,13 @@ impl TreeBuilder {
             offset: seg.offset,
             position,
         });
-        idx
-    }
-
-    /// Held segment `idx`: its bytes, its id and its elements.
-    pub fn held(&self, idx: usize) -> (&[u8], &[u8], lexer::Bounded<'_>) {
-        let t = &self.tree;
-        let s = &t.segments[idx];
-        let bounds = t
-            .bounds
-            .get(s.bounds..=s.bounds + s.elements)
-            .unwrap_or_default();
-        (t.raw(idx), t.id(idx), lexer::Bounded::new(&t.buf, bounds))
+        // The caller's bytes are the held ones: slices of them need no look-up in the tree.
+        Held {
+            idx,
+            raw: seg.raw,
+            id,
+            elements: lexer::Bounded::new(&t.buf, t.bounds.get(first_bound..).unwrap_or_default()),
+        }
     }
 
     /// The index in `tree.paths` of `loop_path`, added when the set has not met it yet. The
@@ -470,10 +477,35 @@ impl TreeBuilder {
     /// Puts held segment `idx` in the loop instance of `loop_path`, opening or closing
     /// instances as the path says.
     pub fn place(&mut self, idx: usize, loop_path: &str) {
+        let pi = self.path_index(loop_path);
+        self.place_at(idx, pi, loop_path);
+    }
+
+    /// `place` for a caller that numbers its loops: `lp` stands for `loop_path` throughout
+    /// the set (the walk's loop index in its set grammar), so a loop's path is looked up once
+    /// per set rather than compared for every segment.
+    pub fn place_in(&mut self, idx: usize, lp: usize, loop_path: &str) {
+        let pi = match self.by_loop.get(lp) {
+            Some(&i) if i != 0 => i as usize - 1,
+            _ => {
+                let i = self.path_index(loop_path);
+                if self.by_loop.len() <= lp {
+                    self.by_loop.resize(lp + 1, 0);
+                }
+                if let Some(slot) = self.by_loop.get_mut(lp) {
+                    *slot = u32::try_from(i + 1).unwrap_or(0);
+                }
+                i
+            }
+        };
+        self.place_at(idx, pi, loop_path);
+    }
+
+    /// `place` with `loop_path`'s index in `tree.paths` found.
+    fn place_at(&mut self, idx: usize, pi: usize, loop_path: &str) {
         // The segment's id as held: ids of up to three bytes (every X12 segment id) compare as
         // their codes, anything longer as bytes.
         let code = self.tree.ids.get(idx).copied().unwrap_or(LONG_ID);
-        let pi = self.path_index(loop_path);
         let p = loop_path.as_bytes();
         let is_trigger = pi != 0
             && match code {

@@ -239,6 +239,12 @@ impl<'g> SetWalker<'g> {
         }
     }
 
+    /// Index in the set grammar's `loops` of the loop the last placed segment is in (0, whose
+    /// path is "", at the top level).
+    pub fn loop_index(&self) -> usize {
+        self.frames.last().map_or(0, |f| f.lp)
+    }
+
     /// Path of the loop the last placed segment is in ("" at the top level).
     pub fn loop_path(&self) -> &'g str {
         let lp = self.frames.last().map_or(0, |f| f.lp);
