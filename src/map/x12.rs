@@ -1942,3 +1942,11 @@ impl HlNumbers {
         set_element(seg, 4, None, if has_children { "1" } else { "0" });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hl_constant_is_the_id_code_of_hl() {
+        assert_eq!(super::HL.code, super::id_code(b"HL"));
+    }
+}
