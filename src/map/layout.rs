@@ -564,10 +564,20 @@ impl<'a> Arena<'a> {
         if len == 0 {
             self.slots.push(Slot::Empty);
         } else {
-            self.slots.push(Slot::Frame(it + 2));
+            self.slots.push(Slot::Frame(Self::item_field(it, 0)));
             self.frame(len);
         }
         it
+    }
+
+    /// The value slot of item `it`.
+    pub fn item_value(it: usize) -> usize {
+        it + 1
+    }
+
+    /// The slot of field `k` of item `it`'s frame.
+    pub fn item_field(it: usize, k: usize) -> usize {
+        it + 2 + k
     }
 
     /// Puts `v` in slot `at` (a field of an item's frame, or an item's value).
@@ -618,9 +628,19 @@ pub(crate) struct PlanBlock {
 #[derive(Clone)]
 pub(crate) struct RulePlan {
     pub place: Place,
-    /// For `invalid_to`: the list, and its item struct's number of fields and `qualifier` and
-    /// `value` fields.
-    pub invalid: Option<(Place, usize, usize, usize)>,
+    /// For `invalid_to`: where an id that is not valid goes.
+    pub invalid: Option<InvalidPlan>,
+}
+
+/// The list a rule's `invalid_to` names, and its item struct.
+#[derive(Clone)]
+pub(crate) struct InvalidPlan {
+    pub list: Place,
+    /// Fields of the item struct.
+    pub len: usize,
+    /// The item struct's `qualifier` and `value` fields.
+    pub qualifier: usize,
+    pub value: usize,
 }
 
 #[derive(Clone)]
@@ -735,8 +755,12 @@ fn plan_block(l: &'static Layout, b: &Block) -> Option<PlanBlock> {
                 let (Struct(item), List | RequiredList) = (fd.ty, fd.card) else {
                     return None;
                 };
-                let (q, v) = (item.find("qualifier")?, item.find("value")?);
-                Some((p, item.fields.len(), q, v))
+                Some(InvalidPlan {
+                    list: p,
+                    len: item.fields.len(),
+                    qualifier: item.find("qualifier")?,
+                    value: item.find("value")?,
+                })
             }
         };
         rules.push(Some(RulePlan { place, invalid }));

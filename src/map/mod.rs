@@ -75,9 +75,9 @@ pub struct Map {
     /// Where the rules put their values in the kind's layout, for an X12 map of a kind whose
     /// JSON is written from frames (`layout::Plan`).
     pub(crate) plan: Option<layout::Plan>,
-    /// Per version (in `versions` order): the qualifier/id pair positions of the segments the
-    /// pair paths name (`x12::check` finds them), so a read does not ask the grammar.
-    pub(crate) pairs: Vec<x12::PairTable>,
+    /// Per version (in `versions` order): what the X12 reads take from its grammar
+    /// (`x12::check` finds it), so a read does not ask the grammar.
+    pub(crate) resolved: Vec<x12::Resolved>,
 }
 
 impl Map {
@@ -277,10 +277,10 @@ impl MapSet {
             document: text.document.clone(),
             root,
             plan,
-            pairs: Vec::new(),
+            resolved: Vec::new(),
         };
         match map.format {
-            Format::X12 => map.pairs = x12::check(&map, grammars)?,
+            Format::X12 => map.resolved = x12::check(&map, grammars)?,
             Format::Cxml => cxml::check(&map)?,
         }
         Ok(map)

@@ -107,15 +107,9 @@ pub struct Rule {
     /// With `convert = "gtin"`/`"sscc"`: where a value that is not a valid id goes instead, as
     /// `{ qualifier, value }` appended to this array (path relative to the rule's block).
     pub invalid_to: Option<Vec<String>>,
-    /// Inbound X12: when the rule reads one element of a segment of its own loop instance
-    /// (`PO102`, `N104`: no loop steps, condition, component, `when` or `invalid_to`), that
-    /// segment's id as an `id_code` and the element position, so the read skips the general
-    /// path walk. Most rules are like this.
-    pub simple: Option<(u32, usize)>,
-    /// Inbound X12: when the rule reads the id of a qualifier/id pair of a segment of its own
-    /// loop instance (`PO1[VP|VN]`: no loop steps, condition or `when`), that segment's id as
-    /// an `id_code`, so the read skips the general path walk.
-    pub pair: Option<u32>,
+    /// Inbound X12: how the rule reads its value, decided when the map compiles (so a read does
+    /// not work it out again per rule per document).
+    pub read: Read,
     /// `to` is one key that nothing else in the rule's block writes (no other rule, sub-block
     /// or `invalid_to` starts with it), so the value is added to the block's object without
     /// looking for the key first. Set by `compile`.
@@ -139,6 +133,24 @@ impl Rule {
             self.to_text
         )
     }
+}
+
+/// How an inbound X12 rule reads its value (`Rule::read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// One element of a segment of the rule's own loop instance (`PO102`, `N104`: no loop
+    /// steps, condition, component, `when` or `invalid_to`): the segment's id as an `id_code`
+    /// and the element position, so the read skips the general path walk. Most rules are like
+    /// this.
+    Simple { code: u32, elem: usize },
+    /// The id of a qualifier/id pair of a segment of the rule's own loop instance
+    /// (`PO1[VP|VN]`: no loop steps, condition or `when`; qualifiers of up to three bytes): the
+    /// segment's id as an `id_code`, so the read skips the general path walk.
+    Pair { code: u32 },
+    /// `value` without `when`: the value itself.
+    Constant,
+    /// Anything else: `when`, then `value` or the first value of the `from` paths.
+    General,
 }
 
 /// A nested object (`in`) or array (`each`) of the canonical document, and its rules.
@@ -496,24 +508,17 @@ fn rule(
             )
         }
     };
-    let simple = match (&from[..], &when, &r.value, &invalid_to) {
-        ([Source::X12(p)], None, None, None) if !p.absolute && p.steps.is_empty() => {
-            match &p.target {
-                super::path::Target::Element {
-                    seg,
-                    elem,
-                    comp: None,
-                    conds,
-                } if conds.is_empty() && seg.len() <= 3 => {
-                    Some((super::x12::id_code(seg.as_bytes()), *elem))
-                }
-                _ => None,
-            }
-        }
-        _ => None,
-    };
-    let pair = match (&from[..], &when, &r.value) {
+    let read = match (&from[..], &when, &r.value) {
         ([Source::X12(p)], None, None) if !p.absolute && p.steps.is_empty() => match &p.target {
+            super::path::Target::Element {
+                seg,
+                elem,
+                comp: None,
+                conds,
+            } if conds.is_empty() && seg.len() <= 3 && invalid_to.is_none() => Read::Simple {
+                code: super::x12::id_code(seg.as_bytes()),
+                elem: *elem,
+            },
             // Qualifiers of up to three bytes: `pair_value` compares their `id_code`s only.
             super::path::Target::Pair {
                 seg,
@@ -523,15 +528,17 @@ fn rule(
                 && seg.len() <= 3
                 && qualifiers.iter().all(|q| q.text.len() <= 3) =>
             {
-                Some(super::x12::id_code(seg.as_bytes()))
+                Read::Pair {
+                    code: super::x12::id_code(seg.as_bytes()),
+                }
             }
-            _ => None,
+            _ => Read::General,
         },
-        _ => None,
+        (_, None, Some(_)) => Read::Constant,
+        _ => Read::General,
     };
     Ok(Rule {
-        simple,
-        pair,
+        read,
         fresh_key: false,
         code_table: None,
         line,

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::convert::Infallible;
 
 use serde_json::{Map as JsonMap, Value};
 
@@ -13,7 +14,7 @@ use super::convert::{self, ValueError};
 use super::layout::{Arena, Plan, PlanBlock};
 use super::node::{self, Node as Doc};
 use super::path::{Cond, Qualifier, Step, Target, X12Path};
-use super::rules::{Block, Convert, Only, Rule, Source};
+use super::rules::{Block, Convert, Only, Read, Rule, Source};
 use super::{Map, MapError, TranslateError};
 use crate::x12::grammar::{
     Dictionary, ElemType, Node, Position, SegmentDef, SetGrammar, VersionGrammar,
@@ -286,12 +287,25 @@ pub(crate) type PairTable = Vec<SegPairs>;
 /// A segment's `id_code` and its (qualifier, id) pair positions.
 pub(crate) type SegPairs = (u32, Box<[(usize, usize)]>);
 
+/// What an X12 map's reads take from one version's grammar, found when the map loads
+/// (`check`), so a read does not ask the grammar.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resolved {
+    /// The pair positions of the segments the map's pair paths name.
+    pub pairs: PairTable,
+    /// Per loop of the map's set grammar (by index): the `id_code`s of its child loops' ids. A
+    /// walk step names a child loop of the loop it starts from, or a segment of it: this tells
+    /// which with a few number compares, where the grammar's answer is a scan of the loop's
+    /// children by text.
+    pub child_loops: Vec<Box<[u32]>>,
+}
+
 /// Checks every path of an X12 map against the grammar of each version it names. Returns, per
-/// version (in `map.versions` order), the pair positions its pair paths read (`Map::pairs`).
-pub fn check(
+/// version (in `map.versions` order), what its reads take from that grammar (`Map::resolved`).
+pub(crate) fn check(
     map: &Map,
     grammars: &crate::x12::grammar::Grammars,
-) -> Result<Vec<PairTable>, MapError> {
+) -> Result<Vec<Resolved>, MapError> {
     let set_id = map.set.clone().unwrap_or_default();
     let mut tables = Vec::with_capacity(map.versions.len());
     for version in &map.versions {
@@ -319,7 +333,23 @@ pub fn check(
             pairs: RefCell::new(Vec::new()),
         };
         checker.block(0, &map.root)?;
-        tables.push(checker.pairs.into_inner());
+        let child_loops = set
+            .loops
+            .iter()
+            .map(|l| {
+                l.children
+                    .iter()
+                    .filter_map(|c| match c {
+                        Node::Loop(k) => Some(id_code(set.loops[*k].id.as_bytes())),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        tables.push(Resolved {
+            pairs: checker.pairs.into_inner(),
+            child_loops,
+        });
     }
     Ok(tables)
 }
@@ -332,8 +362,8 @@ struct Ctx {
     seg: Option<usize>,
 }
 
-/// What a walk reaches: mostly one to a few places, kept in line rather than on the heap (a
-/// set runs hundreds of walks).
+/// What a step of a walk before its last reaches: mostly one to a few places, kept in line
+/// rather than on the heap.
 type Found = smallvec::SmallVec<[Ctx; 4]>;
 
 pub(crate) struct Inbound<'a> {
@@ -356,10 +386,9 @@ pub(crate) struct Inbound<'a> {
     path_last: Vec<u32>,
     /// The held set's bytes as text, when they are all UTF-8 (nearly always).
     utf8: Option<&'a str>,
-    /// Whether a step names a child loop of a grammar loop, by loop and the step's address:
-    /// walks ask this for every instance they pass, and the grammar's answer is a scan of the
-    /// loop's children.
-    child_loops: RefCell<Vec<(usize, *const Step, bool)>>,
+    /// `Resolved::child_loops` of this set's grammar; empty when the map was not checked
+    /// against it (another version or set), and walks then ask the grammar.
+    child_loops: &'a [Box<[u32]>],
     /// The first value of each absolute path read so far, by the path's address: an absolute
     /// read does not depend on where it is made (`/CUR02[CUR01=BY]` on every line reads the
     /// same value).
@@ -390,6 +419,13 @@ struct Want<'s> {
     code: u32,
     id: &'s [u8],
 }
+
+/// The HL step's id, which walks treat apart (`id_code` of `HL`, spelled out: `id_code` is
+/// not a `const fn`).
+const HL: Want<'static> = Want {
+    code: (2 << 24) | b'H' as u32 | ((b'L' as u32) << 8),
+    id: b"HL",
+};
 
 impl<'s> Want<'s> {
     fn new(id: &'s str) -> Self {
@@ -449,16 +485,22 @@ impl<'a> Inbound<'a> {
             .iter()
             .map(|p| id_code(last_id(p).as_bytes()))
             .collect();
+        let resolved = map
+            .versions
+            .iter()
+            .position(|x| *x == tree.version)
+            .and_then(|i| map.resolved.get(i));
+        // Child loops were found in the grammar of the map's set, which this must be.
+        let child_loops = match resolved {
+            Some(r) if map.set.as_deref() == Some(set.id.as_str()) => r.child_loops.as_slice(),
+            _ => &[],
+        };
         Inbound {
             tree,
             set,
             map,
-            pairs: map
-                .versions
-                .iter()
-                .position(|x| *x == tree.version)
-                .and_then(|i| map.pairs.get(i))
-                .map_or(&[], |t| t.as_slice()),
+            pairs: resolved.map_or(&[], |r| r.pairs.as_slice()),
+            child_loops,
             pair_memo: RefCell::new(PairMemo {
                 seg: usize::MAX,
                 n: 0,
@@ -468,25 +510,18 @@ impl<'a> Inbound<'a> {
             path_lp,
             path_last,
             utf8: std::str::from_utf8(tree.bytes()).ok(),
-            child_loops: RefCell::new(Vec::new()),
             absolute: RefCell::new(Vec::new()),
         }
     }
 
-    /// `child_loop(set, lp, &s.id).is_some()`, remembered per loop and step.
+    /// `child_loop(set, lp, &s.id).is_some()`: equal codes are equal ids of up to three
+    /// bytes, and no short id equals a longer one; longer step ids ask the grammar.
+    #[inline]
     fn has_child_loop(&self, lp: usize, s: &Step) -> bool {
-        let key: *const Step = s;
-        if let Some(&(_, _, hit)) = self
-            .child_loops
-            .borrow()
-            .iter()
-            .find(|&&(l, k, _)| l == lp && std::ptr::eq(k, key))
-        {
-            return hit;
+        match self.child_loops.get(lp) {
+            Some(codes) if s.code != LONG_ID => codes.contains(&s.code),
+            _ => child_loop(self.set, lp, &s.id).is_some(),
         }
-        let hit = child_loop(self.set, lp, &s.id).is_some();
-        self.child_loops.borrow_mut().push((lp, key, hit));
-        hit
     }
 
     /// Element bytes as text, borrowed unless they are not UTF-8. When the whole held set is
@@ -574,77 +609,117 @@ impl<'a> Inbound<'a> {
         }
     }
 
-    /// Loop instances (or segments) reached by `steps` from `ctx`.
-    fn walk(&self, ctx: Ctx, steps: &[Step], absolute: bool) -> Found {
+    /// Hands each loop instance (or segment) `steps` reach from `ctx` to `f`, in order, until
+    /// `f` returns true; returns whether it did. The last step hands its places straight to
+    /// `f` (most walks are one step), so a walk keeps no list of them and one that wants the
+    /// first place stops there.
+    fn walk<E>(
+        &self,
+        ctx: Ctx,
+        steps: &[Step],
+        absolute: bool,
+        f: &mut impl FnMut(Ctx) -> Result<bool, E>,
+    ) -> Result<bool, E> {
         let start = if absolute {
             Ctx { inst: 0, seg: None }
         } else {
             ctx
         };
-        if steps.is_empty() {
-            return smallvec::smallvec![start];
+        let Some((last, init)) = steps.split_last() else {
+            return f(start);
+        };
+        if init.is_empty() {
+            return self.step(start, last, f);
         }
-        // The first step starts from `start` itself, not from a vector holding it: a walk is
-        // mostly one step, and this spares an allocation per walk.
-        let mut cur = Found::new();
-        let tree: &'a SetTree = self.tree;
-        let hl = Want::new("HL");
-        for (i, s) in steps.iter().enumerate() {
+        let mut cur: Found = smallvec::smallvec![start];
+        for s in init {
             let mut next = Found::new();
-            let want = Want::coded(s.code, &s.id);
-            let step_hl = want.code == hl.code;
-            let from: &[Ctx] = if i == 0 {
-                std::slice::from_ref(&start)
-            } else {
-                &cur
-            };
-            for c in from {
-                let here = &tree.loops[c.inst];
-                let lp = self.path_lp[here.path];
-                let in_hl = self.inst_is(c.inst, hl);
-                let is_loop = (step_hl && in_hl) || self.has_child_loop(lp, s);
-                if is_loop {
-                    let mut push = |i: usize| {
-                        if self.inst_matches(i, &s.conds) {
-                            next.push(Ctx { inst: i, seg: None });
-                        }
-                    };
-                    if step_hl && in_hl && s.child {
-                        here.hl_children.iter().for_each(|&i| push(i));
-                    } else if step_hl && in_hl {
-                        let mut v = Vec::new();
-                        self.hl_descendants(c.inst, &mut v);
-                        v.into_iter().for_each(push);
-                    } else if step_hl && s.child {
-                        // From the top: the levels that have no parent level.
-                        here.children
-                            .iter()
-                            .copied()
-                            .filter(|&ch| {
-                                self.inst_is(ch, hl) && tree.loops[ch].hl_parent.is_none()
-                            })
-                            .for_each(push);
-                    } else {
-                        here.children
-                            .iter()
-                            .copied()
-                            .filter(|&ch| self.inst_is(ch, want))
-                            .for_each(push);
-                    }
-                } else {
-                    for &g in &here.segments {
-                        if self.seg_is(g, want) && self.seg_matches(g, &s.conds) {
-                            next.push(Ctx {
-                                inst: c.inst,
-                                seg: Some(g),
-                            });
-                        }
-                    }
-                }
+            for &c in &cur {
+                let Ok(_) = self.step(c, s, &mut |x| {
+                    next.push(x);
+                    Ok::<_, Infallible>(false)
+                });
             }
             cur = next;
         }
-        cur
+        for &c in &cur {
+            if self.step(c, last, f)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The first place `walk` reaches.
+    fn first_place(&self, ctx: Ctx, p: &X12Path) -> Option<Ctx> {
+        let mut first = None;
+        let Ok(_) = self.walk(ctx, &p.steps, p.absolute, &mut |c| {
+            first = Some(c);
+            Ok::<_, Infallible>(true)
+        });
+        first
+    }
+
+    /// One step of `walk` from place `c`: each loop instance or segment it reaches to `f`.
+    fn step<E>(
+        &self,
+        c: Ctx,
+        s: &Step,
+        f: &mut impl FnMut(Ctx) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        let tree: &'a SetTree = self.tree;
+        let want = Want::coded(s.code, &s.id);
+        let step_hl = want.code == HL.code;
+        let here = &tree.loops[c.inst];
+        let in_hl = self.inst_is(c.inst, HL);
+        let is_loop = (step_hl && in_hl) || self.has_child_loop(self.path_lp[here.path], s);
+        if !is_loop {
+            for &g in &here.segments {
+                if self.seg_is(g, want)
+                    && self.seg_matches(g, &s.conds)
+                    && f(Ctx {
+                        inst: c.inst,
+                        seg: Some(g),
+                    })?
+                {
+                    return Ok(true);
+                }
+            }
+            return Ok(false);
+        }
+        let mut each = |i: usize| -> Result<bool, E> {
+            match self.inst_matches(i, &s.conds) {
+                true => f(Ctx { inst: i, seg: None }),
+                false => Ok(false),
+            }
+        };
+        if step_hl && in_hl && s.child {
+            for &i in &here.hl_children {
+                if each(i)? {
+                    return Ok(true);
+                }
+            }
+        } else if step_hl && in_hl {
+            let mut v = Vec::new();
+            self.hl_descendants(c.inst, &mut v);
+            for i in v {
+                if each(i)? {
+                    return Ok(true);
+                }
+            }
+        } else {
+            for &ch in &here.children {
+                // From the top, an HL step reaches the levels that have no parent level.
+                let hit = match step_hl && s.child {
+                    true => self.inst_is(ch, HL) && tree.loops[ch].hl_parent.is_none(),
+                    false => self.inst_is(ch, want),
+                };
+                if hit && each(ch)? {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     fn find_segment(&self, ctx: Ctx, seg: &str, conds: &[Cond]) -> Option<usize> {
@@ -714,20 +789,9 @@ impl<'a> Inbound<'a> {
         qual: bool,
         f: &mut F,
     ) {
-        if p.steps.is_empty() {
-            let start = if p.absolute {
-                Ctx { inst: 0, seg: None }
-            } else {
-                ctx
-            };
-            self.target_values(start, p, qual, f);
-            return;
-        }
-        for c in self.walk(ctx, &p.steps, p.absolute) {
-            if self.target_values(c, p, qual, f) {
-                return;
-            }
-        }
+        let Ok(_) = self.walk(ctx, &p.steps, p.absolute, &mut |c| {
+            Ok::<_, Infallible>(self.target_values(c, p, qual, f))
+        });
     }
 
     /// `each_value` at one context; true when `f` asked to stop.
@@ -852,10 +916,20 @@ impl<'a> Inbound<'a> {
                 .iter()
                 .find(|&&s| self.ids[s] == code)?,
         };
-        let id = |(q, vp): (u32, usize)| match qualifiers.iter().any(|x| x.code == q) {
-            true => tree.element(s, vp).filter(|v| !v.is_empty()),
-            false => None,
-        };
+        // In line (a closure used twice was a call per pair looked at).
+        #[inline(always)]
+        fn id<'t>(
+            tree: &'t SetTree,
+            s: usize,
+            qs: &[Qualifier],
+            q: u32,
+            vp: usize,
+        ) -> Option<&'t [u8]> {
+            match qs.iter().any(|x| x.code == q) {
+                true => tree.element(s, vp).filter(|v| !v.is_empty()),
+                false => None,
+            }
+        }
         let v = {
             let mut memo = self.pair_memo.borrow_mut();
             let memo = &mut *memo;
@@ -870,39 +944,54 @@ impl<'a> Inbound<'a> {
                 }
             }
             match memo.pairs.get(..memo.n) {
-                Some(kept) => kept.iter().find_map(|&pair| id(pair)),
+                Some(kept) => kept
+                    .iter()
+                    .find_map(|&(q, vp)| id(tree, s, qualifiers, q, vp)),
                 None => self
                     .filled_pairs(s, code)
-                    .find_map(|(q, vp)| id((id_code(q), vp))),
+                    .find_map(|(q, vp)| id(tree, s, qualifiers, id_code(q), vp)),
             }
         }?;
         Some(self.text(v))
     }
 
+    /// The value of rule `r` at `ctx`, and whether its read leaves an id to keep as invalid:
+    /// false only for a pair read that found nothing, whose `invalid_value` (the same path read
+    /// the same way) would find nothing either, so it is not asked.
     // In line: called for every rule, it is mostly a dispatch to the read its rule takes.
     #[inline(always)]
-    fn rule_value<O: Out<'a>>(&self, ctx: Ctx, r: &'a Rule) -> Result<Option<O>, TranslateError> {
-        if let Some((code, elem)) = r.simple {
-            let raw = self.simple_value(ctx, code, elem);
-            return self.finish_value(r, raw);
-        }
-        if let (Some(code), Some(Source::X12(p))) = (r.pair, r.from.first()) {
-            let raw = self.pair_value(ctx, code, p);
-            return self.finish_value(r, raw);
-        }
-        if let (Some(Source::X12(w)), Some(want)) = (&r.when, &r.when_value) {
-            if self.first_value(ctx, w).as_deref() != Some(want.as_str()) {
-                return Ok(None);
+    fn rule_value<O: Out<'a>>(
+        &self,
+        ctx: Ctx,
+        r: &'a Rule,
+    ) -> Result<(Option<O>, bool), TranslateError> {
+        let raw = match r.read {
+            Read::Simple { code, elem } => self.simple_value(ctx, code, elem),
+            Read::Pair { code } => {
+                let raw = match r.from.first() {
+                    Some(Source::X12(p)) => self.pair_value(ctx, code, p),
+                    _ => None,
+                };
+                let read = raw.is_some();
+                return Ok((self.finish_value(r, raw)?, read));
             }
-        }
-        let raw = match &r.value {
-            Some(v) => Some(Cow::Borrowed(v.as_str())),
-            None => r.from.iter().find_map(|s| match s {
-                Source::X12(p) => self.first_value(ctx, p),
-                Source::Xml(_) => None,
-            }),
+            Read::Constant => r.value.as_deref().map(Cow::Borrowed),
+            Read::General => {
+                if let (Some(Source::X12(w)), Some(want)) = (&r.when, &r.when_value) {
+                    if self.first_value(ctx, w).as_deref() != Some(want.as_str()) {
+                        return Ok((None, true));
+                    }
+                }
+                match &r.value {
+                    Some(v) => Some(Cow::Borrowed(v.as_str())),
+                    None => r.from.iter().find_map(|s| match s {
+                        Source::X12(p) => self.first_value(ctx, p),
+                        Source::Xml(_) => None,
+                    }),
+                }
+            }
         };
-        self.finish_value(r, raw)
+        Ok((self.finish_value(r, raw)?, true))
     }
 
     /// The value of rule `r` from what it read: the default when it read nothing, then its
@@ -982,10 +1071,10 @@ impl<'a> Inbound<'a> {
                 continue;
             }
             match self.rule_value::<O>(ctx, r)? {
-                Some(v) if r.fresh_key => O::push(out, &r.to[0], v),
-                Some(v) => O::set(out, &r.to, v),
-                None => {
-                    let invalid = match (&r.invalid_to, r.value.is_none()) {
+                (Some(v), _) if r.fresh_key => O::push(out, &r.to[0], v),
+                (Some(v), _) => O::set(out, &r.to, v),
+                (None, read) => {
+                    let invalid = match (&r.invalid_to, r.value.is_none() && read) {
                         (Some(inv), true) => self
                             .invalid_value(ctx, r)
                             .map(|(q, v)| (inv, O::qualified(q, v))),
@@ -1006,11 +1095,9 @@ impl<'a> Inbound<'a> {
             let Some(Source::X12(p)) = &c.source else {
                 continue;
             };
-            let found = self.walk(ctx, &p.steps, p.absolute);
             if c.array {
-                // An element per place found, nearly always.
-                let mut items = Vec::with_capacity(found.len());
-                for inner in found {
+                let mut items = Vec::new();
+                self.walk(ctx, &p.steps, p.absolute, &mut |inner| {
                     if let Some(s) = &c.scalar {
                         for raw in s.from.iter().flat_map(|src| match src {
                             Source::X12(sp) => self.values(inner, sp),
@@ -1020,18 +1107,19 @@ impl<'a> Inbound<'a> {
                                 items.push(v);
                             }
                         }
-                        continue;
+                        return Ok(false);
                     }
                     let mut obj = O::obj_for(c);
                     self.block::<O>(inner, c, &mut obj)?;
                     if !O::is_empty(&obj) {
                         items.push(O::object(obj));
                     }
-                }
+                    Ok(false)
+                })?;
                 if !items.is_empty() {
                     O::set(out, &c.to, O::array(items));
                 }
-            } else if let Some(inner) = found.into_iter().next() {
+            } else if let Some(inner) = self.first_place(ctx, p) {
                 let mut obj = O::obj_for(c);
                 self.block::<O>(inner, c, &mut obj)?;
                 if !O::is_empty(&obj) {
@@ -1087,16 +1175,7 @@ impl<'a> Inbound<'a> {
         let mut missing = None;
         for (r, rp) in b.rules.iter().zip(&pb.rules) {
             let Some(rp) = rp else { continue };
-            // A pair rule with `invalid_to` (the GTIN of a line) that read nothing has no id to
-            // keep either: `invalid_value` reads the same path the same way, so it is not asked.
-            let (value, read) = match (r.pair, r.from.first(), &rp.invalid) {
-                (Some(code), Some(Source::X12(p)), Some(_)) => {
-                    let raw = self.pair_value(ctx, code, p);
-                    let read = raw.is_some();
-                    (self.finish_value::<Doc>(r, raw)?, read)
-                }
-                _ => (self.rule_value::<Doc>(ctx, r)?, true),
-            };
+            let (value, read) = self.rule_value::<Doc>(ctx, r)?;
             match value {
                 Some(v) => a.set(f, &rp.place, v).ok_or_else(unfit)?,
                 None => {
@@ -1105,11 +1184,12 @@ impl<'a> Inbound<'a> {
                         _ => None,
                     };
                     match invalid {
-                        Some(((list, len, qf, vf), (q, v))) => {
-                            let it = a.item(*len);
-                            a.put(it + 2 + qf, Doc::Text(q)).ok_or_else(unfit)?;
-                            a.put(it + 2 + vf, Doc::Text(v)).ok_or_else(unfit)?;
-                            a.link(f, list, it).ok_or_else(unfit)?;
+                        Some((inv, (q, v))) => {
+                            let it = a.item(inv.len);
+                            let at = |k| Arena::item_field(it, k);
+                            a.put(at(inv.qualifier), Doc::Text(q)).ok_or_else(unfit)?;
+                            a.put(at(inv.value), Doc::Text(v)).ok_or_else(unfit)?;
+                            a.link(f, &inv.list, it).ok_or_else(unfit)?;
                         }
                         None if r.required => {
                             missing.get_or_insert(r);
@@ -1123,32 +1203,32 @@ impl<'a> Inbound<'a> {
             let (Some(cp), Some(Source::X12(p))) = (cp, &c.source) else {
                 continue;
             };
-            let found = self.walk(ctx, &p.steps, p.absolute);
             if c.array {
-                for inner in found {
+                self.walk(ctx, &p.steps, p.absolute, &mut |inner| {
                     if let Some(s) = &c.scalar {
                         for src in &s.from {
                             let Source::X12(sp) = src else { continue };
                             for raw in self.values(inner, sp) {
                                 if let Some(v) = self.finish_value::<Doc>(s, Some(raw))? {
                                     let it = a.item(0);
-                                    a.put(it + 1, v).ok_or_else(unfit)?;
+                                    a.put(Arena::item_value(it), v).ok_or_else(unfit)?;
                                     a.link(f, &cp.place, it).ok_or_else(unfit)?;
                                 }
                             }
                         }
-                        continue;
+                        return Ok(false);
                     }
                     let (len, w) = (a.len(), a.writes);
                     let it = a.item(cp.len);
-                    self.plan_block(inner, c, &cp.block, a, it + 2)?;
+                    self.plan_block(inner, c, &cp.block, a, Arena::item_field(it, 0))?;
                     if a.writes == w {
                         a.undo(len, None);
                     } else {
                         a.link(f, &cp.place, it).ok_or_else(unfit)?;
                     }
-                }
-            } else if let Some(inner) = found.into_iter().next() {
+                    Ok(false)
+                })?;
+            } else if let Some(inner) = self.first_place(ctx, p) {
                 let (len, w) = (a.len(), a.writes);
                 let (g, linked) = a.reach_struct(f, &cp.place, cp.len).ok_or_else(unfit)?;
                 self.plan_block(inner, c, &cp.block, a, g)?;
@@ -1860,5 +1940,13 @@ impl HlNumbers {
         set_element(seg, 2, None, &parent);
         let has_children = nodes[node].children.iter().any(|&c| nodes[c].hl);
         set_element(seg, 4, None, if has_children { "1" } else { "0" });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hl_constant_is_the_id_code_of_hl() {
+        assert_eq!(super::HL.code, super::id_code(b"HL"));
     }
 }
