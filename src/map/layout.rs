@@ -899,7 +899,7 @@ fn write_frame(l: &Layout, kind: &str, a: &Arena<'_>, f: usize, w: &mut Writer<'
                     let Some(Slot::Item(next)) = a.slots.get(it) else {
                         return None;
                     };
-                    write_one(fd.ty, kind, a, *a.slots.get(it + 1)?, w)?;
+                    write_one(fd.ty, kind, a, *a.slots.get(Arena::item_value(it))?, w)?;
                     it = *next;
                     if it != NONE {
                         w.out().push(b',');
@@ -1527,7 +1527,7 @@ mod tests {
                         a.slots[f + j] = Slot::List(NONE, NONE);
                         for item in items {
                             let it = a.item(0);
-                            a.slots[it + 1] = match (ty, item) {
+                            a.slots[Arena::item_value(it)] = match (ty, item) {
                                 (Struct(inner), Value::Object(m)) => Slot::Frame(fill(a, inner, m)),
                                 _ => a.leaf(node(item)),
                             };
