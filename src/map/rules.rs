@@ -138,11 +138,16 @@ impl Rule {
 /// How an inbound X12 rule reads its value (`Rule::read`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Read {
-    /// One element of a segment of the rule's own loop instance (`PO102`, `N104`: no loop
-    /// steps, condition, component, `when` or `invalid_to`): the segment's id as an `id_code`
-    /// and the element position, so the read skips the general path walk. Most rules are like
-    /// this.
-    Simple { code: u32, elem: usize },
+    /// One element of a segment of the rule's own loop instance (`PO102`, `N104`,
+    /// `DTM02[DTM01=002]`: no loop steps, component, `when` or `invalid_to`): the segment's id
+    /// as an `id_code` and the element position, so the read skips the general path walk. Most
+    /// rules are like this. `qualified` when the path names conditions, which stay in the path
+    /// (only such reads look them up).
+    Simple {
+        code: u32,
+        elem: usize,
+        qualified: bool,
+    },
     /// The id of a qualifier/id pair of a segment of the rule's own loop instance
     /// (`PO1[VP|VN]`: no loop steps, condition or `when`; qualifiers of up to three bytes): the
     /// segment's id as an `id_code`, so the read skips the general path walk.
@@ -515,9 +520,10 @@ fn rule(
                 elem,
                 comp: None,
                 conds,
-            } if conds.is_empty() && seg.len() <= 3 && invalid_to.is_none() => Read::Simple {
+            } if seg.len() <= 3 && invalid_to.is_none() => Read::Simple {
                 code: super::x12::id_code(seg.as_bytes()),
                 elem: *elem,
+                qualified: !conds.is_empty(),
             },
             // Qualifiers of up to three bytes: `pair_value` compares their `id_code`s only.
             super::path::Target::Pair {

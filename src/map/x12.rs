@@ -577,9 +577,13 @@ impl<'a> Inbound<'a> {
     #[inline]
     fn seg_matches(&self, s: usize, conds: &[Cond]) -> bool {
         // Most reads name no condition: answered in line, before the loop is set up.
-        if conds.is_empty() {
-            return true;
-        }
+        conds.is_empty() || self.conds_hold(s, conds)
+    }
+
+    /// `seg_matches` when there are conditions: out of line, so the reads that name none stay
+    /// small.
+    #[inline(never)]
+    fn conds_hold(&self, s: usize, conds: &[Cond]) -> bool {
         conds.iter().all(|c| {
             let v = if self.seg_is(s, Want::coded(c.code, &c.seg)) {
                 self.tree.element(s, c.elem)
@@ -880,16 +884,35 @@ impl<'a> Inbound<'a> {
         }
     }
 
-    /// `first_value` of a `Rule::simple` read: the first segment with id `code` in the context
-    /// (the context's own segment when it has that id) whose element `elem` is not empty.
-    fn simple_value(&self, ctx: Ctx, code: u32, elem: usize) -> Option<Cow<'a, str>> {
-        let tree: &'a SetTree = self.tree;
-        let filled = |s: usize| tree.element(s, elem).filter(|v| !v.is_empty());
+    /// `first_value` of a `Read::Simple` read: the first segment with id `code` in the context
+    /// (the context's own segment when it has that id) that meets the path's `conds` and whose
+    /// element `elem` is not empty.
+    fn simple_value(
+        &self,
+        ctx: Ctx,
+        code: u32,
+        elem: usize,
+        conds: &[Cond],
+    ) -> Option<Cow<'a, str>> {
+        // In line (a closure here was a call per segment looked at); `seg_matches` tests the
+        // conditions, which few reads name, out of line.
+        #[inline(always)]
+        fn filled<'t>(
+            inb: &Inbound<'t>,
+            s: usize,
+            elem: usize,
+            conds: &[Cond],
+        ) -> Option<&'t [u8]> {
+            match inb.seg_matches(s, conds) {
+                true => inb.tree.element(s, elem).filter(|v| !v.is_empty()),
+                false => None,
+            }
+        }
         let v = match ctx.seg {
-            Some(s) if self.ids[s] == code => filled(s),
-            _ => tree.loops[ctx.inst].segments.iter().find_map(|&s| {
+            Some(s) if self.ids[s] == code => filled(self, s, elem, conds),
+            _ => self.tree.loops[ctx.inst].segments.iter().find_map(|&s| {
                 if self.ids[s] == code {
-                    filled(s)
+                    filled(self, s, elem, conds)
                 } else {
                     None
                 }
@@ -966,7 +989,20 @@ impl<'a> Inbound<'a> {
         r: &'a Rule,
     ) -> Result<(Option<O>, bool), TranslateError> {
         let raw = match r.read {
-            Read::Simple { code, elem } => self.simple_value(ctx, code, elem),
+            Read::Simple {
+                code,
+                elem,
+                qualified,
+            } => {
+                let conds = match (qualified, r.from.first()) {
+                    (true, Some(Source::X12(p))) => match &p.target {
+                        Target::Element { conds, .. } => conds.as_slice(),
+                        _ => &[],
+                    },
+                    _ => &[],
+                };
+                self.simple_value(ctx, code, elem, conds)
+            }
             Read::Pair { code } => {
                 let raw = match r.from.first() {
                     Some(Source::X12(p)) => self.pair_value(ctx, code, p),
