@@ -418,7 +418,7 @@ fn replay<'g>(
             let first = spans.next();
             let from = first.map_or(0, |(start, _)| start);
             let to = spans
-                .last()
+                .next_back()
                 .or(first)
                 .map_or(from, |(_, end)| end)
                 .max(from);
