@@ -15,7 +15,6 @@ use std::thread::Scope;
 use super::envelope::{GroupInfo, IsaInfo};
 use super::grammar::{Dictionary, SetGrammar};
 use super::lexer::Delimiters;
-use super::reader::Segment;
 use super::tree::{SetTree, TreeBuilder};
 use super::validate::{Leniency, SegmentIssue, SetWalker, Spare};
 
@@ -406,17 +405,32 @@ fn replay<'g>(
     d: &Delimiters,
     mut tree: Option<&mut TreeBuilder>,
 ) {
-    let seg = |start: usize, end: usize, offset: u64| Segment {
-        raw: &bytes[start..end],
-        offset,
-        delimiters: *d,
-        unterminated: false,
+    // A held set's bytes lie side by side in the job: copied into the tree at once, each
+    // segment is then held where it landed (`at` is where the job's byte `from` did).
+    let (from, at) = match tree.as_deref_mut() {
+        Some(t) => {
+            let mut spans = ops.iter().filter_map(|op| match op {
+                Op::Header { start, end, .. } | Op::Segment { start, end, .. } => {
+                    Some((*start, *end))
+                }
+                _ => None,
+            });
+            let first = spans.next();
+            let from = first.map_or(0, |(start, _)| start);
+            let to = spans
+                .next_back()
+                .or(first)
+                .map_or(from, |(_, end)| end)
+                .max(from);
+            (from, t.take_bytes(&bytes[from..to]))
+        }
+        None => (0, 0),
     };
     for op in ops {
         match op {
             Op::Header { start, end, offset } => match tree.as_deref_mut() {
                 Some(t) => {
-                    let h = t.hold(&seg(*start, *end, *offset), 1);
+                    let h = t.hold_taken(at + (start - from), end - start, *offset, 1);
                     let idx = h.idx;
                     walker.check_header_with(h.raw, d, *offset, h.elements);
                     t.place_in(idx, 0, "");
@@ -433,7 +447,7 @@ fn replay<'g>(
                 match tree.as_deref_mut() {
                     // A held segment is split once, for the tree, and the walk takes that split.
                     Some(t) => {
-                        let h = t.hold(&seg(*start, *end, *offset), *position);
+                        let h = t.hold_taken(at + (start - from), end - start, *offset, *position);
                         let (idx, se) = (h.idx, h.id == b"SE");
                         walker.segment_with(h.raw, h.id, d, *position, *offset, || h.elements);
                         // The SE is held at the set level (the set grammar's loop 0), as the

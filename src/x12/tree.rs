@@ -387,43 +387,64 @@ impl TreeBuilder {
 
     /// Copies a segment into the set being built and finds its element separators; `place`
     /// then puts it in its loop (in between, the walk can take the split `Held` gives).
-    pub fn hold<'a>(&'a mut self, seg: &Segment<'a>, position: u32) -> Held<'a> {
+    pub fn hold(&mut self, seg: &Segment<'_>, position: u32) -> Held<'_> {
+        let start = self.take_bytes(seg.raw);
+        self.hold_taken(start, seg.raw.len(), seg.offset, position)
+    }
+
+    /// Appends bytes to the set's buffer and returns where they start: a caller with many
+    /// segments' bytes side by side copies them at once, then holds each (`hold_taken`).
+    pub fn take_bytes(&mut self, bytes: &[u8]) -> usize {
+        let start = self.tree.buf.len();
+        self.tree.buf.extend_from_slice(bytes);
+        start
+    }
+
+    /// `hold` of the segment whose `len` bytes are in the set's buffer at `start` already
+    /// (`take_bytes`), read at `offset` in the input.
+    pub fn hold_taken(&mut self, start: usize, len: usize, offset: u64, position: u32) -> Held<'_> {
         let t = &mut self.tree;
-        let start = t.buf.len();
-        t.buf.extend_from_slice(seg.raw);
+        let raw = t.buf.get(start..start + len).unwrap_or_default();
         let idx = t.segments.len();
         let first_bound = t.bounds.len();
         let sep = t.delimiters.element;
         // The lexer's separator mask, 64 bytes a window: segments are a few dozen bytes, where
         // `memchr_iter`'s set-up on every call and every match costs more than the bytes it
         // skips, and a byte loop costs a compare and a branch per byte.
-        for (w, window) in seg.raw.chunks(64).enumerate() {
+        // Windows split off by hand: a segment is one window nearly always, and `chunks` cost
+        // more to set up and step than that one window's bits.
+        let (mut rest, mut base) = (raw, start);
+        loop {
+            let (window, next) = rest.split_at(rest.len().min(64));
             let mut m = lexer::sep_mask(window, sep);
             while m != 0 {
-                t.bounds.push(start + w * 64 + m.trailing_zeros() as usize);
+                t.bounds.push(base + m.trailing_zeros() as usize);
                 m &= m - 1;
             }
+            if next.is_empty() {
+                break;
+            }
+            (rest, base) = (next, base + 64);
         }
         let elements = t.bounds.len() - first_bound;
         let id_len = match elements {
-            0 => seg.raw.len(),
+            0 => raw.len(),
             _ => t.bounds[first_bound] - start,
         };
-        let id = seg.raw.get(..id_len).unwrap_or_default();
+        let id = raw.get(..id_len).unwrap_or_default();
         t.ids.push(id_code(id));
-        t.bounds.push(start + seg.raw.len());
+        t.bounds.push(start + raw.len());
         t.segments.push(SegRef {
             start,
-            len: seg.raw.len(),
+            len: raw.len(),
             bounds: first_bound,
             elements,
-            offset: seg.offset,
+            offset,
             position,
         });
-        // The caller's bytes are the held ones: slices of them need no look-up in the tree.
         Held {
             idx,
-            raw: seg.raw,
+            raw,
             id,
             elements: lexer::Bounded::new(&t.buf, t.bounds.get(first_bound..).unwrap_or_default()),
         }
@@ -502,6 +523,7 @@ impl TreeBuilder {
     }
 
     /// `place` with `loop_path`'s index in `tree.paths` found.
+    #[inline(always)]
     fn place_at(&mut self, idx: usize, pi: usize, loop_path: &str) {
         // The segment's id as held: ids of up to three bytes (every X12 segment id) compare as
         // their codes, anything longer as bytes.
