@@ -420,10 +420,9 @@ struct Want<'s> {
     id: &'s [u8],
 }
 
-/// The HL step's id, which walks treat apart (`id_code` of `HL`, spelled out: `id_code` is
-/// not a `const fn`).
+/// The HL step's id, which walks treat apart.
 const HL: Want<'static> = Want {
-    code: (2 << 24) | b'H' as u32 | ((b'L' as u32) << 8),
+    code: id_code(b"HL"),
     id: b"HL",
 };
 
@@ -1976,13 +1975,5 @@ impl HlNumbers {
         set_element(seg, 2, None, &parent);
         let has_children = nodes[node].children.iter().any(|&c| nodes[c].hl);
         set_element(seg, 4, None, if has_children { "1" } else { "0" });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn hl_constant_is_the_id_code_of_hl() {
-        assert_eq!(super::HL.code, super::id_code(b"HL"));
     }
 }

@@ -217,12 +217,13 @@ pub const LONG_ID: u32 = u32::MAX;
 /// A segment or loop id of up to three bytes packed with its length into one number, so two
 /// short ids are equal exactly when their codes are; `LONG_ID` for anything longer.
 #[inline]
-pub fn id_code(id: &[u8]) -> u32 {
+pub const fn id_code(id: &[u8]) -> u32 {
+    // `as` rather than `u32::from`: a `const fn` cannot call trait methods (widening, lossless).
     match *id {
         [] => 0,
-        [a] => (1 << 24) | u32::from(a),
-        [a, b] => (2 << 24) | u32::from(a) | (u32::from(b) << 8),
-        [a, b, c] => (3 << 24) | u32::from(a) | (u32::from(b) << 8) | (u32::from(c) << 16),
+        [a] => (1 << 24) | a as u32,
+        [a, b] => (2 << 24) | a as u32 | ((b as u32) << 8),
+        [a, b, c] => (3 << 24) | a as u32 | ((b as u32) << 8) | ((c as u32) << 16),
         _ => LONG_ID,
     }
 }

@@ -247,8 +247,7 @@ impl<'g> SetWalker<'g> {
 
     /// Path of the loop the last placed segment is in ("" at the top level).
     pub fn loop_path(&self) -> &'g str {
-        let lp = self.frames.last().map_or(0, |f| f.lp);
-        &self.set.loops[lp].path
+        &self.set.loops[self.loop_index()].path
     }
 
     /// Checks the ST segment's own elements (position 1).
