@@ -78,6 +78,8 @@ pub struct Map {
     /// Per version (in `versions` order): what the X12 reads take from its grammar
     /// (`x12::check` finds it), so a read does not ask the grammar.
     pub(crate) resolved: Vec<x12::Resolved>,
+    /// Which of the map's `Read::Pair` reads want each qualifier (`x12::number_pair_reads`).
+    pub(crate) pair_reads: x12::PairReads,
 }
 
 impl Map {
@@ -267,6 +269,7 @@ impl MapSet {
         };
         let mut root = root;
         resolve_tables(&text.file, &mut root, tables)?;
+        let pair_reads = x12::number_pair_reads(&mut root);
         let mut map = Map {
             name: name.to_string(),
             file: text.file.clone(),
@@ -278,6 +281,7 @@ impl MapSet {
             root,
             plan,
             resolved: Vec::new(),
+            pair_reads,
         };
         match map.format {
             Format::X12 => map.resolved = x12::check(&map, grammars)?,

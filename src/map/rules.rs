@@ -150,8 +150,10 @@ pub enum Read {
     },
     /// The id of a qualifier/id pair of a segment of the rule's own loop instance
     /// (`PO1[VP|VN]`: no loop steps, condition or `when`; qualifiers of up to three bytes): the
-    /// segment's id as an `id_code`, so the read skips the general path walk.
-    Pair { code: u32 },
+    /// segment's id as an `id_code`, so the read skips the general path walk, and the rule's
+    /// number among the map's pair reads (`x12::number_pair_reads`), by which one pass over a
+    /// segment's pairs answers every pair read of it.
+    Pair { code: u32, index: u8 },
     /// `value` without `when`: the value itself.
     Constant,
     /// Anything else: `when`, then `value` or the first value of the `from` paths.
@@ -536,6 +538,8 @@ fn rule(
             {
                 Read::Pair {
                     code: super::x12::id_code(seg.as_bytes()),
+                    // Numbered once the whole map is compiled.
+                    index: 0,
                 }
             }
             _ => Read::General,

@@ -373,7 +373,8 @@ pub(crate) struct Inbound<'a> {
     /// Qualifier/id pair positions of the segments the map's pair paths name, in this set's
     /// version (found when the map loaded).
     pairs: &'a [SegPairs],
-    /// The filled pairs of the segment a `Rule::pair` read found last (`pair_value`).
+    /// The answers to every `Read::Pair` read in the context such a read was made in last
+    /// (`pair_value`).
     pair_memo: RefCell<PairMemo>,
     /// Each segment's id as an `id_code` (`SetTree::ids`, found as the set was held): the rules
     /// look segments up by id many times per set, and a number compares in one step where the
@@ -395,18 +396,67 @@ pub(crate) struct Inbound<'a> {
     absolute: RefCell<Vec<Remembered<'a>>>,
 }
 
-/// The filled id pairs of one segment (each PO1 is read by several pair rules in a row, and
-/// the next read of it then compares a few numbers): the segment, and per filled pair its
-/// qualifier's `id_code` and its id's position. `n` is past `pairs` when the segment has more
-/// filled pairs than are kept: they are then read from the segment.
+/// Every `Read::Pair` read of one segment, answered in one pass over its pairs (each PO1 is
+/// read by several pair rules in a row): the context and segment id code it was found for
+/// (`PairKey`), the segment (`usize::MAX` when the context has none), the reads that found an
+/// id (bit `index` of `found`) and per such read the position of its id.
 struct PairMemo {
+    key: PairKey,
     seg: usize,
-    n: usize,
-    pairs: [(u32, usize); PAIRS_KEPT],
+    found: u64,
+    at: [usize; PAIR_READS],
 }
 
-/// The filled pairs a `PairMemo` keeps (PO1 has ten pairs, LIN fifteen).
-const PAIRS_KEPT: usize = 16;
+/// A context's loop instance and segment, and a segment id code.
+type PairKey = (usize, Option<usize>, u32);
+
+/// The most `Read::Pair` reads a map numbers (one bit each in a `u64`); any more read by the
+/// general walk.
+const PAIR_READS: usize = 64;
+
+/// Per qualifier code a map's pair reads name: which of them (by `Read::Pair::index`, a bit
+/// each) name it (`Map::pair_reads`).
+pub(crate) type PairReads = Box<[(u32, u64)]>;
+
+/// Numbers the map's `Read::Pair` reads in rule order (the first `PAIR_READS`; later ones read
+/// by the general walk) and returns which of them each qualifier is wanted by.
+pub(crate) fn number_pair_reads(root: &mut Block) -> PairReads {
+    fn visit(b: &mut Block, n: &mut usize, quals: &mut Vec<(u32, u64)>) {
+        for r in &mut b.rules {
+            let Read::Pair { index, .. } = &mut r.read else {
+                continue;
+            };
+            let target = match r.from.first() {
+                Some(Source::X12(p)) => Some(&p.target),
+                _ => None,
+            };
+            let qualifiers = match (target, u8::try_from(*n)) {
+                (Some(Target::Pair { qualifiers, .. }), Ok(i)) if *n < PAIR_READS => {
+                    *index = i;
+                    qualifiers
+                }
+                _ => {
+                    r.read = Read::General;
+                    continue;
+                }
+            };
+            let bit = 1 << *n;
+            *n += 1;
+            for q in qualifiers {
+                match quals.iter_mut().find(|(c, _)| *c == q.code) {
+                    Some((_, m)) => *m |= bit,
+                    None => quals.push((q.code, bit)),
+                }
+            }
+        }
+        for c in &mut b.blocks {
+            visit(c, n, quals);
+        }
+    }
+    let mut quals = Vec::new();
+    visit(root, &mut 0, &mut quals);
+    quals.into()
+}
 
 /// An absolute path's first value, by the path's address (`Inbound::absolute`).
 type Remembered<'a> = (*const X12Path, Option<Cow<'a, str>>);
@@ -501,9 +551,10 @@ impl<'a> Inbound<'a> {
             pairs: resolved.map_or(&[], |r| r.pairs.as_slice()),
             child_loops,
             pair_memo: RefCell::new(PairMemo {
+                key: (usize::MAX, None, 0),
                 seg: usize::MAX,
-                n: 0,
-                pairs: [(0, 0); PAIRS_KEPT],
+                found: 0,
+                at: [0; PAIR_READS],
             }),
             ids: tree.ids(),
             path_lp,
@@ -920,61 +971,68 @@ impl<'a> Inbound<'a> {
         v.map(|v| self.text(v))
     }
 
-    /// `first_value` of a `Rule::pair` read: the first filled id whose qualifier the path
-    /// names, of the first segment with id `code` in the context (the context's own segment
-    /// when it has that id). The segment's filled pairs come from `pair_memo`, found once per
-    /// segment. The path's qualifiers are two or three ASCII characters, so their codes never
-    /// are `LONG_ID` and no qualifier that is not ASCII can read as one of them: comparing
-    /// codes is the whole test.
-    fn pair_value(&self, ctx: Ctx, code: u32, p: &'a X12Path) -> Option<Cow<'a, str>> {
-        let Target::Pair { qualifiers, .. } = &p.target else {
+    /// `first_value` of a `Read::Pair` read (number `index`): the first filled id whose
+    /// qualifier the path names, of the first segment with id `code` in the context (the
+    /// context's own segment when it has that id). The first such read in a context answers
+    /// them all (`fill_pairs`); the others look their answer up, in line.
+    #[inline(always)]
+    fn pair_value(&self, ctx: Ctx, code: u32, index: u8) -> Option<Cow<'a, str>> {
+        let mut memo = self.pair_memo.borrow_mut();
+        if memo.key != (ctx.inst, ctx.seg, code) {
+            self.fill_pairs(&mut memo, ctx, code);
+        }
+        if memo.found & 1u64.checked_shl(u32::from(index))? == 0 {
             return None;
-        };
+        }
+        let v = self
+            .tree
+            .element(memo.seg, *memo.at.get(usize::from(index))?)?;
+        Some(self.text(v))
+    }
+
+    /// Answers every `Read::Pair` read at `ctx` of the segment with id `code`: one pass over
+    /// its filled pairs finds, per qualifier, the reads that want it (`Map::pair_reads`), and
+    /// each read takes the first filled id whose qualifier it names. The reads' qualifiers are
+    /// two or three ASCII characters, so their codes never are `LONG_ID` and no qualifier that
+    /// is not ASCII can read as one of them: comparing codes is the whole test.
+    #[inline(never)]
+    fn fill_pairs(&self, memo: &mut PairMemo, ctx: Ctx, code: u32) {
         let tree: &'a SetTree = self.tree;
-        let s = match ctx.seg {
-            Some(s) if self.ids[s] == code => s,
-            _ => *tree.loops[ctx.inst]
+        memo.key = (ctx.inst, ctx.seg, code);
+        memo.found = 0;
+        let found = match ctx.seg {
+            Some(s) if self.ids[s] == code => Some(s),
+            _ => tree.loops[ctx.inst]
                 .segments
                 .iter()
-                .find(|&&s| self.ids[s] == code)?,
+                .copied()
+                .find(|&s| self.ids[s] == code),
         };
-        // In line (a closure used twice was a call per pair looked at).
-        #[inline(always)]
-        fn id<'t>(
-            tree: &'t SetTree,
-            s: usize,
-            qs: &[Qualifier],
-            q: u32,
-            vp: usize,
-        ) -> Option<&'t [u8]> {
-            match qs.iter().any(|x| x.code == q) {
-                true => tree.element(s, vp).filter(|v| !v.is_empty()),
-                false => None,
+        let Some(s) = found else {
+            memo.seg = usize::MAX;
+            return;
+        };
+        memo.seg = s;
+        for (q, vp) in self.filled_pairs(s, code) {
+            let qc = id_code(q);
+            let wanted = self
+                .map
+                .pair_reads
+                .iter()
+                .find(|(c, _)| *c == qc)
+                .map_or(0, |(_, m)| m & !memo.found);
+            if wanted == 0 || tree.element(s, vp).is_none_or(<[u8]>::is_empty) {
+                continue;
+            }
+            memo.found |= wanted;
+            let mut left = wanted;
+            while left != 0 {
+                if let Some(at) = memo.at.get_mut(left.trailing_zeros() as usize) {
+                    *at = vp;
+                }
+                left &= left - 1;
             }
         }
-        let v = {
-            let mut memo = self.pair_memo.borrow_mut();
-            let memo = &mut *memo;
-            if memo.seg != s {
-                memo.seg = s;
-                memo.n = 0;
-                for (q, vp) in self.filled_pairs(s, code) {
-                    if let Some(slot) = memo.pairs.get_mut(memo.n) {
-                        *slot = (id_code(q), vp);
-                    }
-                    memo.n += 1;
-                }
-            }
-            match memo.pairs.get(..memo.n) {
-                Some(kept) => kept
-                    .iter()
-                    .find_map(|&(q, vp)| id(tree, s, qualifiers, q, vp)),
-                None => self
-                    .filled_pairs(s, code)
-                    .find_map(|(q, vp)| id(tree, s, qualifiers, id_code(q), vp)),
-            }
-        }?;
-        Some(self.text(v))
     }
 
     /// The value of rule `r` at `ctx`, and whether its read leaves an id to keep as invalid:
@@ -1002,11 +1060,8 @@ impl<'a> Inbound<'a> {
                 };
                 self.simple_value(ctx, code, elem, conds)
             }
-            Read::Pair { code } => {
-                let raw = match r.from.first() {
-                    Some(Source::X12(p)) => self.pair_value(ctx, code, p),
-                    _ => None,
-                };
+            Read::Pair { code, index } => {
+                let raw = self.pair_value(ctx, code, index);
                 let read = raw.is_some();
                 return Ok((self.finish_value(r, raw)?, read));
             }
