@@ -1658,8 +1658,15 @@ impl ElementChecker<'_> {
             missed = true;
         }
         let tail = c.plan.get(n..c.mandatory_end).unwrap_or_default();
-        if tail.iter().any(|u| u.mandatory) || c.syntax.iter().any(|s| s.broken(present)) {
-            return false;
+        for u in tail {
+            if u.mandatory {
+                return false;
+            }
+        }
+        for note in &c.syntax {
+            if note.broken(present) {
+                return false;
+            }
         }
         warnings.flagged |= missed;
         true
