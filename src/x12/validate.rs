@@ -739,6 +739,9 @@ pub fn check_elements<'r>(
                 continue;
             }
         }
+        if fast && checker.composite_quiet(def, i + 1, pos, value, warnings) {
+            continue;
+        }
         checker.position(def, i + 1, pos, value, &mut out, warnings);
     }
     // Positions past the last element given, up to the last mandatory one (a slice, not an
@@ -1587,6 +1590,86 @@ impl ElementChecker<'_> {
                 out,
             );
         }
+    }
+
+    /// True when composite value `v` at position `p` (of a plain segment without repetition
+    /// separators) needs no report: each component passes its plan check, or misses a partial
+    /// code list with a value already warned about in this set (`REF04`'s `LI>4` on every
+    /// line), no mandatory component is missing and no note is broken. Anything else is
+    /// false, and `position` looks again from the start and words what it finds.
+    #[inline]
+    fn composite_quiet(
+        &self,
+        def: &SegmentDef,
+        p: usize,
+        pos: &Position,
+        v: &[u8],
+        warnings: &mut Warnings<'_>,
+    ) -> bool {
+        let Position::Composite {
+            composite, repeat, ..
+        } = *pos
+        else {
+            return false;
+        };
+        let Some(c) = self.dict.composites.get(composite) else {
+            return false;
+        };
+        if repeat == 0 {
+            return false;
+        }
+        let mut present: u64 = 0;
+        let mut n = 0;
+        let mut missed = false;
+        for (k, comp) in v.split(|&b| b == self.d.component).enumerate() {
+            n = k + 1;
+            let Some(check) = c.plan.get(k) else {
+                return false;
+            };
+            if comp.is_empty() {
+                if check.mandatory {
+                    return false;
+                }
+                continue;
+            }
+            if k < 64 {
+                present |= 1 << k;
+            }
+            if value_fine(self.dict, check, comp) {
+                continue;
+            }
+            // What `classify` finds of a code of the right length that its list lacks; only
+            // a partial list's miss, warned about already, is quiet.
+            let partial = check.kind == CheckKind::Code
+                && check.length_ok(comp.len())
+                && self
+                    .dict
+                    .elements
+                    .get(check.element as usize)
+                    .and_then(|e| e.codes.as_ref())
+                    .is_some_and(|l| !l.complete);
+            let at = At {
+                component: Some(k + 1),
+                ..At::element(def, p)
+            };
+            if !partial || !warnings.seen.contains(&at.key(comp)) {
+                return false;
+            }
+            missed = true;
+        }
+        let tail = c.plan.get(n..c.mandatory_end).unwrap_or_default();
+        for u in tail {
+            if u.mandatory {
+                return false;
+            }
+        }
+        for note in &c.syntax {
+            if note.broken(present) {
+                return false;
+            }
+        }
+        warnings.flagged |= missed;
+        true
     }
 
     /// True when value `v` of `u` needs no report: it is fine, or it misses a partial list
