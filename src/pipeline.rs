@@ -18,7 +18,7 @@ use crate::map::MapSet;
 use crate::metrics::Metrics;
 use crate::store::{
     AuditEvent, ControlNumbers, DocumentMeta, InboxId, InboxMeta, NewOutbound, Receipt,
-    SeenOutcome, SeenOwner, Stage, Store, StoreError, StoreTx,
+    ReceiveHashes, SeenOutcome, SeenOwner, Stage, Store, StoreError, StoreTx,
 };
 use crate::x12::ack::{AckKind, AckOptions, AckWriter, ControlNumbers as AckNumbers, Ta1Mode};
 use crate::x12::envelope::{
@@ -520,17 +520,17 @@ impl Gateway {
     /// crash are processed from their stored payload first, as they arrived earlier).
     /// Per item, in an order where redeliveries come first: its index in `items`, id and
     /// outcome. Buffered: flush before telling the channel. Borrows the items, so the caller
-    /// decides where they are freed. `digests`, when given, are the payloads' SHA-256s
-    /// (parallel to `items`), as the caller computed them for the receive keys.
+    /// decides where they are freed. `hashes`, when given, are those of the items' receive
+    /// keys and payloads (parallel to `items`), as the caller computed them.
     pub fn receive_and_commit(
         &self,
         items: &[(String, InboxMeta, Vec<u8>)],
         prepared: &[Prepared],
-        digests: Option<&[[u8; 32]]>,
+        hashes: Option<&[ReceiveHashes]>,
     ) -> Result<Vec<(usize, InboxId, Outcome)>, PipelineError> {
-        if items.len() != prepared.len() || digests.is_some_and(|d| d.len() != items.len()) {
+        if items.len() != prepared.len() || hashes.is_some_and(|h| h.len() != items.len()) {
             return Err(PipelineError::Io(std::io::Error::other(
-                "receive_and_commit: items, digests and prepared items differ in number",
+                "receive_and_commit: items, hashes and prepared items differ in number",
             )));
         }
         let x12: Option<Vec<&PreparedX12>> = prepared
@@ -553,7 +553,7 @@ impl Gateway {
                     key,
                     meta,
                     bytes,
-                    digests.and_then(|d| d.get(i)),
+                    hashes.and_then(|h| h.get(i)),
                 )?);
             }
             let all_fresh = receipts

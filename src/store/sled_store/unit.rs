@@ -253,7 +253,7 @@ impl StoreTx for SledTx<'_> {
         receive_key: &str,
         meta: &InboxMeta,
         bytes: &[u8],
-        sha256: Option<&[u8; 32]>,
+        hashes: Option<&ReceiveHashes>,
     ) -> Result<Option<(InboxId, Receipt)>> {
         let r = self.lift(receive_inline_tx(
             self.s,
@@ -265,7 +265,7 @@ impl StoreTx for SledTx<'_> {
             receive_key,
             meta,
             bytes,
-            sha256,
+            hashes,
         ))?;
         Ok(match r {
             InlineReceipt::TooLarge => None,
