@@ -18,7 +18,7 @@ use crate::map::MapSet;
 use crate::metrics::Metrics;
 use crate::store::{
     AuditEvent, ControlNumbers, DocumentMeta, InboxId, InboxMeta, NewOutbound, Receipt,
-    SeenOutcome, SeenOwner, Stage, Store, StoreError, StoreTx,
+    ReceiveHashes, SeenOutcome, SeenOwner, Stage, Store, StoreError, StoreTx,
 };
 use crate::x12::ack::{AckKind, AckOptions, AckWriter, ControlNumbers as AckNumbers, Ta1Mode};
 use crate::x12::envelope::{
@@ -520,17 +520,17 @@ impl Gateway {
     /// crash are processed from their stored payload first, as they arrived earlier).
     /// Per item, in an order where redeliveries come first: its index in `items`, id and
     /// outcome. Buffered: flush before telling the channel. Borrows the items, so the caller
-    /// decides where they are freed. `digests`, when given, are the payloads' SHA-256s
-    /// (parallel to `items`), as the caller computed them for the receive keys.
+    /// decides where they are freed. `hashes`, when given, are those of the items' receive
+    /// keys and payloads (parallel to `items`), as the caller computed them.
     pub fn receive_and_commit(
         &self,
         items: &[(String, InboxMeta, Vec<u8>)],
         prepared: &[Prepared],
-        digests: Option<&[[u8; 32]]>,
+        hashes: Option<&[ReceiveHashes]>,
     ) -> Result<Vec<(usize, InboxId, Outcome)>, PipelineError> {
-        if items.len() != prepared.len() || digests.is_some_and(|d| d.len() != items.len()) {
+        if items.len() != prepared.len() || hashes.is_some_and(|h| h.len() != items.len()) {
             return Err(PipelineError::Io(std::io::Error::other(
-                "receive_and_commit: items, digests and prepared items differ in number",
+                "receive_and_commit: items, hashes and prepared items differ in number",
             )));
         }
         let x12: Option<Vec<&PreparedX12>> = prepared
@@ -553,7 +553,7 @@ impl Gateway {
                     key,
                     meta,
                     bytes,
-                    digests.and_then(|d| d.get(i)),
+                    hashes.and_then(|h| h.get(i)),
                 )?);
             }
             let all_fresh = receipts
@@ -640,7 +640,7 @@ impl Gateway {
         });
         let mut prepared = Vec::with_capacity(collector.interchanges.len());
         let stamp = ack_stamp();
-        for ic in &collector.interchanges {
+        for (n, ic) in collector.interchanges.iter().enumerate() {
             let partner = self.partner_for_x12(ic.isa.sender_qualifier(), ic.isa.sender_id());
             let is_ack = ic.groups.iter().all(|(g, _, _)| g.functional_id == "FA")
                 && !ic.groups.is_empty()
@@ -660,7 +660,7 @@ impl Gateway {
             // Mapped up front (mapping is pure); a duplicate or test interchange just does not
             // use its documents.
             let acks = match &partner {
-                Some(partner) if !is_ack => PreparedAcks::new(ic, partner, &stamp),
+                Some(partner) if !is_ack => PreparedAcks::new(ic, partner, &stamp, id, n),
                 _ => PreparedAcks::default(),
             };
             let docs = match &partner {
@@ -737,7 +737,7 @@ impl Gateway {
                             tx,
                             partner,
                             id,
-                            &format!("ta1dup/{id}/{n}"),
+                            (&format!("ta1dup/{id}/{n}"), &prep.acks.destination),
                             "TA1",
                             &|c| duplicate_ta1(ic, c, stamp),
                         )?;
@@ -752,16 +752,13 @@ impl Gateway {
             }
             if !is_ack {
                 let acks = &prep.acks;
-                if let Some(fa) = &acks.fa {
-                    fx.acks += enqueue_ack(tx, partner, id, &format!("fa/{id}/{n}"), "FA", &|c| {
-                        fa.bytes(ic, c)
-                    })?;
+                if let Some((key, fa)) = &acks.fa {
+                    let to = (key.as_str(), acks.destination.as_str());
+                    fx.acks += enqueue_ack(tx, partner, id, to, "FA", &|c| fa.bytes(ic, c))?;
                 }
-                if let Some(ta1) = &acks.ta1 {
-                    fx.acks +=
-                        enqueue_ack(tx, partner, id, &format!("ta1/{id}/{n}"), "TA1", &|c| {
-                            ta1.bytes(ic, c)
-                        })?;
+                if let Some((key, ta1)) = &acks.ta1 {
+                    let to = (key.as_str(), acks.destination.as_str());
+                    fx.acks += enqueue_ack(tx, partner, id, to, "TA1", &|c| ta1.bytes(ic, c))?;
                 }
             }
             if let Some(r) = &ic.result {
@@ -1137,17 +1134,27 @@ struct PreparedInterchange {
     docs: Vec<Result<PreparedDoc, String>>,
 }
 
-/// The acknowledgements of one interchange, rendered ahead of its commit.
+/// The acknowledgements of one interchange, rendered ahead of its commit, each with its
+/// idempotency key (made here so the commit thread does not format them).
 #[derive(Default)]
 struct PreparedAcks {
     /// The 997 or 999, when the partner wants one and a group is not itself an ack.
-    fa: Option<Ack>,
+    fa: Option<(String, Ack)>,
     /// The TA1, when ISA14 asks for one or the envelope has issues.
-    ta1: Option<Ack>,
+    ta1: Option<(String, Ack)>,
+    /// Where the partner's acks go.
+    destination: String,
 }
 
 impl PreparedAcks {
-    fn new(ic: &CheckedInterchange, partner: &Partner, stamp: &AckOptions) -> Self {
+    /// The acks of interchange `n` of inbox item `id`.
+    fn new(
+        ic: &CheckedInterchange,
+        partner: &Partner,
+        stamp: &AckOptions,
+        id: InboxId,
+        n: usize,
+    ) -> Self {
         let kind = match partner.ack {
             AckPreference::F997 => Some(AckKind::F997),
             AckPreference::F999 => Some(AckKind::F999),
@@ -1155,7 +1162,7 @@ impl PreparedAcks {
         };
         let has_fa_work = ic.groups.iter().any(|(g, _, _)| g.functional_id != "FA");
         let fa = (kind.is_some() && has_fa_work).then(|| {
-            Ack::new(
+            let ack = Ack::new(
                 ic,
                 AckSpec {
                     kind,
@@ -1163,12 +1170,13 @@ impl PreparedAcks {
                     ak2: partner.ak2_for_accepted,
                 },
                 stamp,
-            )
+            );
+            (format!("fa/{id}/{n}"), ack)
         });
         let wants_ta1 =
             ic.isa.ack_requested() || ic.result.as_ref().is_some_and(|r| !r.issues.is_empty());
         let ta1 = wants_ta1.then(|| {
-            Ack::new(
+            let ack = Ack::new(
                 ic,
                 AckSpec {
                     kind: None,
@@ -1176,9 +1184,14 @@ impl PreparedAcks {
                     ak2: true,
                 },
                 stamp,
-            )
+            );
+            (format!("ta1/{id}/{n}"), ack)
         });
-        PreparedAcks { fa, ta1 }
+        PreparedAcks {
+            fa,
+            ta1,
+            destination: format!("folder:{}", partner.id),
+        }
     }
 }
 
@@ -1222,6 +1235,8 @@ pub struct PreparedDoc {
     label: String,
     kind: &'static str,
     business_key: String,
+    /// The business key's duplicate key, `bk/` + the business key.
+    seen_key: String,
     po_numbers: Vec<String>,
     body: Vec<u8>,
 }
@@ -1236,10 +1251,12 @@ impl PreparedDoc {
                 .and_then(|v| serde_json::to_vec(&v))
                 .map_err(|e| e.to_string())?;
         }
+        let business_key = doc.business_key().to_string();
         Ok(PreparedDoc {
             label,
             kind: doc.kind().as_str(),
-            business_key: doc.business_key().to_string(),
+            seen_key: format!("bk/{business_key}"),
+            business_key,
             po_numbers: doc.po_numbers().iter().map(|p| p.to_string()).collect(),
             body,
         })
@@ -1277,21 +1294,21 @@ fn final_stage(outcome: &Outcome) -> Stage {
 
 /// Enqueues an ack with freshly allocated control numbers; 1 if it is new, 0 if the item had
 /// enqueued it before (a re-run).
+/// `(key, destination)`: its idempotency key and where it goes.
 fn enqueue_ack(
     tx: &dyn StoreTx,
     partner: &Partner,
     inbox: InboxId,
-    key: &str,
+    (key, destination): (&str, &str),
     kind: &str,
     render: &dyn Fn(ControlNumbers) -> Vec<u8>,
 ) -> crate::store::Result<u64> {
-    let destination = format!("folder:{}", partner.id);
     let build =
         |c: ControlNumbers| -> Result<NewOutbound, Box<dyn std::error::Error + Send + Sync>> {
             Ok(NewOutbound {
                 idempotency_key: key.to_string(),
                 partner: partner.id.clone(),
-                destination: destination.clone(),
+                destination: destination.to_string(),
                 kind: kind.to_string(),
                 document_id: None,
                 inbox_id: Some(inbox),
@@ -1324,7 +1341,7 @@ fn store_document_tx(
     }
     let key = &doc.business_key;
     let seen = match finding(tx.check_seen(
-        &format!("bk/{key}"),
+        &doc.seen_key,
         SeenOwner {
             inbox_id: Some(id),
             document_id: None,

@@ -1679,6 +1679,71 @@ fn a_unit_of_work_commits_everything_or_nothing() {
         .unwrap();
 }
 
+/// A unit keeps the control-number counters it advances in memory and writes each once at its
+/// end: what it allocated, per partner, is what the store holds afterwards, and the next
+/// allocation continues from there. Hashes handed in ahead file a receive as the store's own.
+#[test]
+fn a_unit_of_work_writes_the_counters_it_advanced_and_takes_hashes_made_ahead() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_inline_1k(dir.path());
+    let now = at(2026, 3, 1, 9);
+    let body = &b"ISA*h~"[..];
+    let hashes = ReceiveHashes::new("unit:h", Sha256::digest(body).into());
+    let got = std::cell::RefCell::new(Vec::new());
+    store
+        .atomically(&|tx| {
+            let (id, receipt) = tx
+                .receive_inline("unit:h", &meta("drop", now), body, Some(&hashes))?
+                .expect("small payloads stay inline");
+            assert_eq!(receipt, Receipt::Fresh);
+            let mut numbers = Vec::new();
+            for (i, partner) in ["ACME", "OTHER", "ACME", "ACME"].into_iter().enumerate() {
+                let key = format!("ack/{partner}/{i}");
+                let e = tx.enqueue_outbound(Some(partner), &|n| Ok(render_997(key.clone(), n)))?;
+                numbers.push((partner, e.control_numbers.map(|n| (n.isa13, n.gs06))));
+            }
+            tx.set_stage(id, Stage::Done, "test")?;
+            *got.borrow_mut() = vec![(id, numbers)];
+            Ok(())
+        })
+        .unwrap();
+    let got = got.into_inner();
+    let (id, numbers) = &got[0];
+    assert_eq!(
+        numbers,
+        &[
+            ("ACME", Some((1, 1))),
+            ("OTHER", Some((1, 1))),
+            ("ACME", Some((2, 2))),
+            ("ACME", Some((3, 3))),
+        ]
+    );
+    assert_eq!(
+        store.control_numbers("ACME").unwrap(),
+        Some(ControlNumbers { isa13: 3, gs06: 3 })
+    );
+    assert_eq!(
+        store.control_numbers("OTHER").unwrap(),
+        Some(ControlNumbers { isa13: 1, gs06: 1 })
+    );
+    let next = store
+        .enqueue_outbound("ACME", &|n| Ok(render_997("ack/after".into(), n)))
+        .unwrap();
+    assert_eq!(next.control_numbers.map(|n| n.isa13), Some(4));
+
+    // Filed as if the store had hashed it: the same key without hashes is the same item.
+    let entry = store.inbox_get(*id).unwrap().expect("received");
+    assert_eq!(entry.payload.sha256, hex::encode(Sha256::digest(body)));
+    assert_eq!(*id, store.fresh_inbox_id("unit:h", &meta("drop", now)));
+    store
+        .atomically(&|tx| {
+            let r = tx.receive_inline("unit:h", &meta("drop", now), body, None)?;
+            assert_eq!(r, Some((*id, Receipt::AlreadyHad)));
+            Ok(())
+        })
+        .unwrap();
+}
+
 #[test]
 fn a_unit_of_work_keeps_each_items_audit_trail_in_order() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -20,7 +20,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::{Gateway, Outcome, PipelineError, Prepared};
-use crate::store::{InboxId, InboxMeta};
+use crate::store::{InboxId, InboxMeta, ReceiveHashes};
 
 /// Files seen but not yet settled, by path.
 #[derive(Default)]
@@ -169,9 +169,9 @@ pub struct Batch {
     /// Small files: path, and receive key, metadata and bytes for the store.
     paths: Vec<PathBuf>,
     items: Vec<(String, InboxMeta, Vec<u8>)>,
-    /// Parallel to `items`: each payload's SHA-256, hashed once for the receive key and
-    /// handed to the store so the commit thread does not hash it again.
-    digests: Vec<[u8; 32]>,
+    /// Parallel to `items`: each payload's SHA-256 (hashed once for the receive key) and the
+    /// receive key's hash, handed to the store so the commit thread hashes neither again.
+    hashes: Vec<ReceiveHashes>,
     /// Parallel to `items`, under the ids the store predicts
     /// ([`crate::store::Store::fresh_inbox_id`]).
     prepared: Vec<Prepared>,
@@ -186,7 +186,7 @@ pub fn prepare_batch(gw: &Gateway, files: &[PathBuf]) -> Result<Batch, PipelineE
         large: Vec::new(),
         paths: Vec::with_capacity(files.len()),
         items: Vec::with_capacity(files.len()),
-        digests: Vec::with_capacity(files.len()),
+        hashes: Vec::with_capacity(files.len()),
         prepared: Vec::new(),
     };
     for p in files {
@@ -213,8 +213,8 @@ pub fn prepare_batch(gw: &Gateway, files: &[PathBuf]) -> Result<Batch, PipelineE
         let Ok(key) = key_of(p, &md, &digest) else {
             continue;
         };
+        batch.hashes.push(ReceiveHashes::new(&key, digest));
         batch.items.push((key, inbox_meta(p), bytes));
-        batch.digests.push(digest);
         batch.paths.push(p.clone());
     }
     batch.prepared = prepare_all(gw, &batch.items)?;
@@ -240,7 +240,7 @@ pub fn commit_batch(
         }
     }
     for (i, id, outcome) in
-        gw.receive_and_commit(&batch.items, &batch.prepared, Some(&batch.digests))?
+        gw.receive_and_commit(&batch.items, &batch.prepared, Some(&batch.hashes))?
     {
         if let Some(p) = batch.paths.get(i) {
             done.push((p.clone(), id, outcome));

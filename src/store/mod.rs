@@ -39,8 +39,8 @@ pub use sled_store::{SledStore, StoreConfig, CURRENT_SCHEMA_VERSION};
 pub use types::{
     backoff, AuditEvent, BackupReport, ControlNumbers, DeliveryState, DocumentFilter, DocumentId,
     DocumentMeta, Enqueued, InboxEntry, InboxId, InboxMeta, NewOutbound, OutboxId, OutboxRecord,
-    Page, PayloadRef, PurgeReport, PutOutcome, Receipt, SeenEntry, SeenOutcome, SeenOwner, Stage,
-    StageChange, StoredDocument, MAX_CONTROL_NUMBER,
+    Page, PayloadRef, PurgeReport, PutOutcome, Receipt, ReceiveHashes, SeenEntry, SeenOutcome,
+    SeenOwner, Stage, StageChange, StoredDocument, MAX_CONTROL_NUMBER,
 };
 
 /// The pure closure that renders an outbound payload once its control numbers are known.
@@ -52,14 +52,14 @@ pub type BuildOutbound<'a> = dyn Fn(ControlNumbers) -> std::result::Result<NewOu
 pub trait StoreTx {
     /// [`Store::receive`] of a payload the store keeps inline (small): `None` when it is too
     /// large for that, and the caller must use [`Store::receive`] (which writes a file).
-    /// `sha256`, when the caller has it (the drop folder hashes every file for its receive
-    /// key), must be that of `bytes`: the store then does not hash them again.
+    /// `hashes`, when the caller has them, must be those of `receive_key` and `bytes`: the
+    /// store then hashes neither again.
     fn receive_inline(
         &self,
         receive_key: &str,
         meta: &InboxMeta,
         bytes: &[u8],
-        sha256: Option<&[u8; 32]>,
+        hashes: Option<&ReceiveHashes>,
     ) -> Result<Option<(InboxId, Receipt)>>;
     fn check_seen(&self, key: &str, owner: SeenOwner, now: DateTime<Utc>) -> Result<SeenOutcome>;
     fn set_stage(&self, id: InboxId, stage: Stage, actor: &str) -> Result<StageChange>;

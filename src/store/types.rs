@@ -131,6 +131,38 @@ pub(crate) fn hash32(parts: &[&[u8]]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The hash a receive key is filed under in the store.
+pub(crate) fn receive_key_hash(key: &str) -> [u8; 32] {
+    hash32(&[b"receive", key.as_bytes()])
+}
+
+/// What a receive hashes: the payload's SHA-256 and the hash its receive key is filed under.
+/// Made once where the payload is read (the drop folder's reading thread, which hashes every
+/// file for its receive key anyway), so the transaction that receives it does not hash again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiveHashes {
+    payload: [u8; 32],
+    key: [u8; 32],
+}
+
+impl ReceiveHashes {
+    /// `payload_sha256` must be the SHA-256 of the payload received under `receive_key`.
+    pub fn new(receive_key: &str, payload_sha256: [u8; 32]) -> Self {
+        ReceiveHashes {
+            payload: payload_sha256,
+            key: receive_key_hash(receive_key),
+        }
+    }
+
+    pub fn payload(&self) -> &[u8; 32] {
+        &self.payload
+    }
+
+    pub(crate) fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+}
+
 /// The discriminator of a new id: the first eight bytes of its lookup key's hash, so a new
 /// id costs no second SHA-256.
 pub(crate) fn discriminator(key_hash: &[u8; 32]) -> [u8; 8] {

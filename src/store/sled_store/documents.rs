@@ -75,7 +75,7 @@ pub(super) fn put(
                             key: akey,
                         },
                     },
-                    &meta,
+                    meta.clone(),
                     body,
                     now,
                 )
@@ -150,14 +150,15 @@ fn index_key(meta: &DocumentMeta, id: &DocumentId) -> Vec<u8> {
     key
 }
 
-/// The body of [`put`], shared with the one-transaction unit of work.
+/// The body of [`put`], shared with the one-transaction unit of work. Takes `meta` by value:
+/// it becomes the stored header (a closure that may run again passes a clone).
 pub(super) fn put_tx(
     t: &DocTrees<'_>,
-    meta: &DocumentMeta,
+    mut meta: DocumentMeta,
     body: &[u8],
     now: DateTime<Utc>,
 ) -> TxResult<(DocumentId, PutOutcome)> {
-    let kh = doc_key_hash(meta);
+    let kh = doc_key_hash(&meta);
     // The id's discriminator comes from the same hash as the key (one SHA-256 per put).
     let new_id = DocumentId::new(meta.created_at, discriminator(&kh));
     let DocTrees {
@@ -167,7 +168,6 @@ pub(super) fn put_tx(
         audit,
     } = *t;
 
-    let mut meta = meta.clone();
     let existing = match keys.get(kh)? {
         None => None,
         Some(v) => {

@@ -33,10 +33,6 @@ pub(super) fn stage_key(stage: &Stage, id: &InboxId) -> Vec<u8> {
     cat(&[&[class_of(stage)], id.as_bytes()])
 }
 
-pub(super) fn receive_key_hash(key: &str) -> [u8; 32] {
-    hash32(&[b"receive", key.as_bytes()])
-}
-
 /// The id of a fresh receive: its time, then the first bytes of the receive key's hash (one
 /// SHA-256 per receive serves both the idempotency key and the id).
 pub(super) fn new_inbox_id(kh: &[u8; 32], meta: &InboxMeta) -> InboxId {
@@ -430,12 +426,12 @@ pub(super) fn receive_inline_tx(
     receive_key: &str,
     meta: &InboxMeta,
     bytes: &[u8],
-    sha256: Option<&[u8; 32]>,
+    hashes: Option<&ReceiveHashes>,
 ) -> TxResult<InlineReceipt> {
     if bytes.len() > s.inline_payload_max {
         return Ok(InlineReceipt::TooLarge);
     }
-    let kh = receive_key_hash(receive_key);
+    let kh = hashes.map_or_else(|| receive_key_hash(receive_key), |h| *h.key());
     let ReceiveTrees { rk, inbox } = *t;
     if let Some(v) = rk.get(kh)? {
         let id = decode_id("receive_keys", &kh, &v).map_err(abort)?;
@@ -453,8 +449,8 @@ pub(super) fn receive_inline_tx(
         id,
         receive_key: receive_key.to_owned(),
         meta: meta.clone(),
-        payload: match sha256 {
-            Some(h) => payload::inline_ref_hashed(bytes, h),
+        payload: match hashes {
+            Some(h) => payload::inline_ref_hashed(bytes, h.payload()),
             None => payload::inline_ref(bytes),
         },
         stage: Stage::Received,

@@ -15,7 +15,7 @@ use super::super::error::{Result, StoreError};
 use super::super::payload::{self, PAYLOAD_DIR};
 use super::super::types::*;
 use super::documents::DocIndexes;
-use super::inbox::{receive_key_hash, stage_key};
+use super::inbox::stage_key;
 use super::{audit_refs, item_audit_key, keep_item_ref, names, tx_err, write_audit_tx, SledStore};
 
 pub(super) fn append_audit(s: &SledStore, event: &AuditEvent) -> Result<()> {

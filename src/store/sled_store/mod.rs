@@ -478,7 +478,7 @@ impl Store for SledStore {
     }
 
     fn fresh_inbox_id(&self, receive_key: &str, meta: &InboxMeta) -> InboxId {
-        inbox::new_inbox_id(&inbox::receive_key_hash(receive_key), meta)
+        inbox::new_inbox_id(&receive_key_hash(receive_key), meta)
     }
 
     fn inbox_get(&self, id: InboxId) -> Result<Option<InboxEntry>> {

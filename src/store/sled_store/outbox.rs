@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
-use super::super::codec::{cat, decode_outbox, encode_outbox, lp, u64_value};
+use super::super::codec::{cat, decode_outbox, encode_outbox, push_lp, u64_value};
 use super::super::error::{Result, StoreError};
 use super::super::types::*;
 use super::super::BuildOutbound;
@@ -18,7 +18,41 @@ const DELIVERED: u8 = 1;
 const DEAD: u8 = 2;
 
 fn counter_key(name: &str, partner: &str) -> Vec<u8> {
-    cat(&[name.as_bytes(), &lp(partner)])
+    let mut k = Vec::with_capacity(name.len() + 4 + partner.len());
+    k.extend_from_slice(name.as_bytes());
+    push_lp(&mut k, partner);
+    k
+}
+
+/// Where an enqueue reads and writes its control-number counters: straight in the tree, or
+/// through a unit of work, which keeps them in memory and writes each once at its end (every
+/// ack of a batch advances the same two counters of its partner).
+pub(super) trait Counters {
+    fn get(&self, key: &[u8]) -> TxResult<Option<u64>>;
+    fn set(&self, key: &[u8], value: u64) -> TxResult<()>;
+}
+
+impl Counters for TransactionalTree {
+    fn get(&self, key: &[u8]) -> TxResult<Option<u64>> {
+        read_counter(self, key)
+    }
+
+    fn set(&self, key: &[u8], value: u64) -> TxResult<()> {
+        write_counter(self, key, value)
+    }
+}
+
+/// A counter's value in the `counters` tree.
+pub(super) fn read_counter(counters: &TransactionalTree, key: &[u8]) -> TxResult<Option<u64>> {
+    counters
+        .get(key)?
+        .map(|v| u64_value("counters", key, &v).map_err(abort))
+        .transpose()
+}
+
+pub(super) fn write_counter(counters: &TransactionalTree, key: &[u8], value: u64) -> TxResult<()> {
+    counters.insert(key, &value.to_be_bytes()[..])?;
+    Ok(())
 }
 
 fn due_key(due: DateTime<Utc>, id: &OutboxId) -> Vec<u8> {
@@ -112,15 +146,12 @@ fn state_name(state: u8) -> String {
 }
 
 fn next_number(
-    counters: &TransactionalTree,
+    counters: &dyn Counters,
     key: &[u8],
     partner: &str,
     name: &'static str,
 ) -> TxResult<u64> {
-    let cur = match counters.get(key)? {
-        Some(v) => u64_value("counters", key, &v).map_err(abort)?,
-        None => 0,
-    };
+    let cur = counters.get(key)?.unwrap_or(0);
     if cur >= MAX_CONTROL_NUMBER {
         return Err(abort(StoreError::CounterExhausted {
             partner: partner.to_owned(),
@@ -181,7 +212,7 @@ pub(super) fn enqueue(
 pub(super) struct OutboxTrees<'a> {
     /// [`SledStore`]'s `item_keys_indexed`: look up an item's record in `okeys` too.
     pub item_keys_indexed: bool,
-    pub counters: &'a TransactionalTree,
+    pub counters: &'a dyn Counters,
     pub outbox: &'a TransactionalTree,
     pub index: &'a TransactionalTree,
     pub okeys: &'a TransactionalTree,
@@ -266,8 +297,8 @@ pub(super) fn enqueue_tx(
         }
     }
     if let (Some((isa, gs)), Some(n)) = (&keys, numbers) {
-        counters.insert(isa.clone(), &n.isa13.to_be_bytes()[..])?;
-        counters.insert(gs.clone(), &n.gs06.to_be_bytes()[..])?;
+        counters.set(isa, n.isa13)?;
+        counters.set(gs, n.gs06)?;
     }
     let id = match item_id {
         Some(id) => id,
@@ -308,7 +339,8 @@ pub(super) fn enqueue_tx(
     } else {
         due_key(record.due, &id)
     };
-    if dk != derived_key(&id) {
+    // Both keys are a time and the id: the derived one exactly when the times agree.
+    if dk[..8] != id.as_bytes()[..8] {
         index.insert(&id.as_bytes()[..], cat(&[&[PENDING], &dk]))?;
     }
     outbox.insert(dk, encode_outbox(&record))?;

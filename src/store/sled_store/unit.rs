@@ -15,7 +15,7 @@ use fxhash::FxHashMap as HashMap;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::super::codec::{cat, lp};
+use super::super::codec::{cat, push_lp};
 use super::super::error::{Result, StoreError};
 use super::super::types::*;
 use super::super::{BuildOutbound, StoreTx};
@@ -24,7 +24,7 @@ use super::inbox::{
     advance, check_seen_tx, receive_inline_tx, seen_expiry_key, seen_value, set_stage_tx,
     write_entry_tx, InlineReceipt, ReceiveTrees, StageTrees,
 };
-use super::outbox::{enqueue_tx, OutboxTrees};
+use super::outbox::{enqueue_tx, read_counter, write_counter, Counters, OutboxTrees};
 use super::{
     abort, audit_ids, item_audit_key, keep_item_ref, tx_err, write_audit_tx, AuditKey, AuditSink,
     SledStore, TxResult,
@@ -88,6 +88,9 @@ struct Pending {
     /// an item's record needs no reference from them when that id is the item's.
     docs: HashMap<DocumentId, Option<InboxId>>,
     outbound: HashMap<OutboxId, Option<InboxId>>,
+    /// Control-number counters this unit advanced, by key, with their last value: written
+    /// once each at the end instead of read and rewritten in the tree for every ack.
+    counters: HashMap<Vec<u8>, u64>,
 }
 
 struct SledTx<'a> {
@@ -128,6 +131,26 @@ impl AuditSink for SledTx<'_> {
             doc.as_bytes(),
             item,
         )
+    }
+}
+
+impl Counters for SledTx<'_> {
+    fn get(&self, key: &[u8]) -> TxResult<Option<u64>> {
+        if let Some(&v) = self.pending.borrow().counters.get(key) {
+            return Ok(Some(v));
+        }
+        read_counter(&self.v[COUNTERS], key)
+    }
+
+    fn set(&self, key: &[u8], value: u64) -> TxResult<()> {
+        let mut p = self.pending.borrow_mut();
+        match p.counters.get_mut(key) {
+            Some(v) => *v = value,
+            None => {
+                p.counters.insert(key.to_vec(), value);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -179,6 +202,9 @@ impl SledTx<'_> {
         if let Some(latest) = p.seen_latest {
             self.v[SEEN_EXPIRY].insert(&seen_expiry_key(latest, self.unit_id)[..], p.seen)?;
         }
+        for (key, value) in &p.counters {
+            write_counter(&self.v[COUNTERS], key, *value)?;
+        }
         Ok(())
     }
 }
@@ -227,7 +253,7 @@ impl StoreTx for SledTx<'_> {
         receive_key: &str,
         meta: &InboxMeta,
         bytes: &[u8],
-        sha256: Option<&[u8; 32]>,
+        hashes: Option<&ReceiveHashes>,
     ) -> Result<Option<(InboxId, Receipt)>> {
         let r = self.lift(receive_inline_tx(
             self.s,
@@ -239,7 +265,7 @@ impl StoreTx for SledTx<'_> {
             receive_key,
             meta,
             bytes,
-            sha256,
+            hashes,
         ))?;
         Ok(match r {
             InlineReceipt::TooLarge => None,
@@ -274,7 +300,7 @@ impl StoreTx for SledTx<'_> {
         ))?;
         if outcome == SeenOutcome::First {
             let mut p = self.pending.borrow_mut();
-            p.seen.extend_from_slice(&lp(key));
+            push_lp(&mut p.seen, key);
             p.seen_latest = Some(p.seen_latest.map_or(now, |t| t.max(now)));
         }
         Ok(outcome)
@@ -320,10 +346,11 @@ impl StoreTx for SledTx<'_> {
             ),
             audit: self,
         };
-        let (id, outcome) = self.lift(put_tx(&t, &meta, body, now))?;
+        let inbox_id = meta.inbox_id;
+        let (id, outcome) = self.lift(put_tx(&t, meta, body, now))?;
         if outcome != PutOutcome::Unchanged {
             // The stored header now carries this inbox id (the last put of a unit wins).
-            self.pending.borrow_mut().docs.insert(id, meta.inbox_id);
+            self.pending.borrow_mut().docs.insert(id, inbox_id);
         }
         Ok((id, outcome))
     }
@@ -336,7 +363,7 @@ impl StoreTx for SledTx<'_> {
         let now = Utc::now();
         let t = OutboxTrees {
             item_keys_indexed: self.s.item_keys_indexed,
-            counters: &self.v[COUNTERS],
+            counters: self,
             outbox: &self.v[OUTBOX],
             index: &self.v[OUTBOX_INDEX],
             okeys: &self.v[OUTBOX_KEYS],
