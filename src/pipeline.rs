@@ -1142,7 +1142,7 @@ struct PreparedAcks {
     fa: Option<(String, Ack)>,
     /// The TA1, when ISA14 asks for one or the envelope has issues.
     ta1: Option<(String, Ack)>,
-    /// Where the partner's acks go.
+    /// Where the partner's acks for this interchange go (the duplicate TA1 too).
     destination: String,
 }
 

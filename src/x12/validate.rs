@@ -1620,7 +1620,6 @@ impl ElementChecker<'_> {
         }
         let mut present: u64 = 0;
         let mut n = 0;
-        let mut missed = false;
         for (k, comp) in v.split(|&b| b == self.d.component).enumerate() {
             n = k + 1;
             let Some(check) = c.plan.get(k) else {
@@ -1638,24 +1637,18 @@ impl ElementChecker<'_> {
             if value_fine(self.dict, check, comp) {
                 continue;
             }
-            // What `classify` finds of a code of the right length that its list lacks; only
-            // a partial list's miss, warned about already, is quiet.
-            let partial = check.kind == CheckKind::Code
-                && check.length_ok(comp.len())
-                && self
-                    .dict
-                    .elements
-                    .get(check.element as usize)
-                    .and_then(|e| e.codes.as_ref())
-                    .is_some_and(|l| !l.complete);
+            // The rare value the plan check refuses is classified as `composite` does; only a
+            // partial list's miss, warned about already, is quiet.
+            let Some(u) = c.components.get(k) else {
+                return false;
+            };
             let at = At {
                 component: Some(k + 1),
                 ..At::element(def, p)
             };
-            if !partial || !warnings.seen.contains(&at.key(comp)) {
+            if !self.quiet(self.classify(u, comp), comp, at, warnings) {
                 return false;
             }
-            missed = true;
         }
         let tail = c.plan.get(n..c.mandatory_end).unwrap_or_default();
         for u in tail {
@@ -1668,7 +1661,6 @@ impl ElementChecker<'_> {
                 return false;
             }
         }
-        warnings.flagged |= missed;
         true
     }
 
