@@ -507,7 +507,8 @@ fn last_id(path: &str) -> &str {
 /// `Cond::matches` on raw element bytes, without making a `String` of them. Bytes of up to
 /// three ASCII characters (nearly every qualifier) are compared as `id_code`s; bytes that are not
 /// UTF-8 are compared as their lossy text, as `matches` would see them.
-#[inline]
+// Always in line: asked per condition per segment or instance looked at.
+#[inline(always)]
 fn cond_matches(c: &Cond, v: Option<&[u8]>) -> bool {
     let v = v.unwrap_or(b"");
     // Lossy text is empty exactly when its bytes are.
