@@ -14,7 +14,9 @@ pub struct Cond {
     /// X12: the segment id and element position; cXML: the attribute name or child element.
     pub seg: String,
     pub elem: usize,
-    pub values: Vec<String>,
+    /// The values to compare with, each with its `x12::id_code` (values are codes of a few
+    /// bytes, compared as numbers on every read).
+    pub values: Vec<Qualifier>,
     pub negate: bool,
     /// Only that the element is present (non-empty).
     pub present: bool,
@@ -28,7 +30,7 @@ impl Cond {
         if self.present {
             return !v.is_empty();
         }
-        let hit = self.values.iter().any(|x| x == v);
+        let hit = self.values.iter().any(|x| x.text == v);
         hit != self.negate
     }
     /// The value an outbound render seeds a new segment with: the first alternative.
@@ -36,7 +38,7 @@ impl Cond {
         if self.negate || self.present {
             return None;
         }
-        self.values.first().map(String::as_str)
+        self.values.first().map(|x| x.text.as_str())
     }
 }
 
@@ -107,8 +109,8 @@ pub enum Target {
     Node,
 }
 
-/// A qualifier a pair path names (`PO1[VP|VN]`), with its `x12::id_code` worked out once here
-/// rather than on every pair read.
+/// A qualifier a pair path names (`PO1[VP|VN]`) or a condition compares with (`N101=BY`), with
+/// its `x12::id_code` worked out once here rather than on every read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Qualifier {
     pub text: String,
@@ -184,7 +186,7 @@ fn parse_conds(inner: &str) -> Result<Vec<Cond>, String> {
             format!("condition `{part}` must name an element like N101, expected e.g. [N101=ST]")
         })?;
         let values = rhs
-            .map(|r| r.split('|').map(|v| v.trim().to_string()).collect())
+            .map(|r| r.split('|').map(|v| Qualifier::new(v.trim())).collect())
             .unwrap_or_default();
         out.push(Cond {
             code: crate::map::x12::id_code(seg.as_bytes()),
@@ -360,7 +362,7 @@ mod tests {
     fn parses_x12_paths() {
         let p = X12Path::parse("N1[N101=ST]/N102").unwrap();
         assert_eq!(p.steps.len(), 1);
-        assert_eq!(p.steps[0].conds[0].values, vec!["ST"]);
+        assert_eq!(p.steps[0].conds[0].values, vec![Qualifier::new("ST")]);
         assert!(
             matches!(p.target, Target::Element { ref seg, elem: 2, comp: None, .. } if seg == "N1")
         );

@@ -154,6 +154,13 @@ pub enum Read {
     /// number among the map's pair reads (`x12::number_pair_reads`), by which one pass over a
     /// segment's pairs answers every pair read of it.
     Pair { code: u32, index: u8 },
+    /// What `Simple` reads, in each place the path's loop steps reach from the rule's loop
+    /// instance (`PID[PID01=F]/PID05`: not absolute): the walk without the general target scan.
+    Nested {
+        code: u32,
+        elem: usize,
+        qualified: bool,
+    },
     /// `value` without `when`: the value itself.
     Constant,
     /// Anything else: `when`, then `value` or the first value of the `from` paths.
@@ -516,23 +523,38 @@ fn rule(
         }
     };
     let read = match (&from[..], &when, &r.value) {
-        ([Source::X12(p)], None, None) if !p.absolute && p.steps.is_empty() => match &p.target {
+        ([Source::X12(p)], None, None) if !p.absolute => match &p.target {
             super::path::Target::Element {
                 seg,
                 elem,
                 comp: None,
                 conds,
-            } if seg.len() <= 3 && invalid_to.is_none() => Read::Simple {
-                code: super::x12::id_code(seg.as_bytes()),
-                elem: *elem,
-                qualified: !conds.is_empty(),
-            },
+            } if seg.len() <= 3 && invalid_to.is_none() => {
+                let (code, elem, qualified) = (
+                    super::x12::id_code(seg.as_bytes()),
+                    *elem,
+                    !conds.is_empty(),
+                );
+                match p.steps.is_empty() {
+                    true => Read::Simple {
+                        code,
+                        elem,
+                        qualified,
+                    },
+                    false => Read::Nested {
+                        code,
+                        elem,
+                        qualified,
+                    },
+                }
+            }
             // Qualifiers of up to three bytes: `pair_value` compares their `id_code`s only.
             super::path::Target::Pair {
                 seg,
                 conds,
                 qualifiers,
             } if conds.is_empty()
+                && p.steps.is_empty()
                 && seg.len() <= 3
                 && qualifiers.iter().all(|q| q.text.len() <= 3) =>
             {

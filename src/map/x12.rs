@@ -293,10 +293,10 @@ pub(crate) type SegPairs = (u32, Box<[(usize, usize)]>);
 pub(crate) struct Resolved {
     /// The pair positions of the segments the map's pair paths name.
     pub pairs: PairTable,
-    /// Per loop of the map's set grammar (by index): the `id_code`s of its child loops' ids. A
-    /// walk step names a child loop of the loop it starts from, or a segment of it: this tells
-    /// which with a few number compares, where the grammar's answer is a scan of the loop's
-    /// children by text.
+    /// Per loop of the map's set grammar (by index): the `id_code`s of its child loops' ids,
+    /// sorted. A walk step names a child loop of the loop it starts from, or a segment of it:
+    /// this tells which with a binary search of numbers, where the grammar's answer is a scan of
+    /// the loop's children by text.
     pub child_loops: Vec<Box<[u32]>>,
 }
 
@@ -337,13 +337,16 @@ pub(crate) fn check(
             .loops
             .iter()
             .map(|l| {
-                l.children
+                let mut codes: Vec<u32> = l
+                    .children
                     .iter()
                     .filter_map(|c| match c {
                         Node::Loop(k) => Some(id_code(set.loops[*k].id.as_bytes())),
                         _ => None,
                     })
-                    .collect()
+                    .collect();
+                codes.sort_unstable();
+                codes.into()
             })
             .collect();
         tables.push(Resolved {
@@ -501,25 +504,29 @@ fn last_id(path: &str) -> &str {
     }
 }
 
-/// `Cond::matches` on raw element bytes, without making a `String` of them. Bytes that are not
+/// `Cond::matches` on raw element bytes, without making a `String` of them. Bytes of up to
+/// three ASCII characters (nearly every qualifier) are compared as `id_code`s; bytes that are not
 /// UTF-8 are compared as their lossy text, as `matches` would see them.
+// Always in line: asked per condition per segment or instance looked at.
+#[inline(always)]
 fn cond_matches(c: &Cond, v: Option<&[u8]>) -> bool {
-    match v {
-        Some(b) if !b.is_ascii() && std::str::from_utf8(b).is_err() => {
-            c.matches(Some(&String::from_utf8_lossy(b)))
-        }
-        _ => {
-            let v = v.unwrap_or(b"");
-            if c.present {
-                return !v.is_empty();
-            }
-            let hit = c
-                .values
-                .iter()
-                .any(|x| node::short_eq_bytes(x.as_bytes(), v));
-            hit != c.negate
-        }
+    let v = v.unwrap_or(b"");
+    // Lossy text is empty exactly when its bytes are.
+    if c.present {
+        return !v.is_empty();
     }
+    let code = id_code(v);
+    let hit = if code != LONG_ID && v.is_ascii() {
+        // Equal codes are equal bytes, and no value longer than three bytes has this code.
+        c.values.iter().any(|x| x.code == code)
+    } else if v.is_ascii() || std::str::from_utf8(v).is_ok() {
+        c.values
+            .iter()
+            .any(|x| node::short_eq_bytes(x.text.as_bytes(), v))
+    } else {
+        return c.matches(Some(&String::from_utf8_lossy(v)));
+    };
+    hit != c.negate
 }
 
 impl<'a> Inbound<'a> {
@@ -569,7 +576,7 @@ impl<'a> Inbound<'a> {
     #[inline]
     fn has_child_loop(&self, lp: usize, s: &Step) -> bool {
         match self.child_loops.get(lp) {
-            Some(codes) if s.code != LONG_ID => codes.contains(&s.code),
+            Some(codes) if s.code != LONG_ID => codes.binary_search(&s.code).is_ok(),
             _ => child_loop(self.set, lp, &s.id).is_some(),
         }
     }
@@ -594,14 +601,16 @@ impl<'a> Inbound<'a> {
     }
 
     /// Whether segment `s` has the id `w`.
-    #[inline]
+    // Always in line: asked per segment looked at, and a call cost more than the test.
+    #[inline(always)]
     fn seg_is(&self, s: usize, w: Want<'_>) -> bool {
         let tree: &SetTree = self.tree;
         w.code == self.ids[s] && (w.code != LONG_ID || tree.id(s) == w.id)
     }
 
     /// Whether the last step of loop instance `inst`'s path is `w`.
-    #[inline]
+    // Always in line: asked per loop instance looked at, and a call cost more than the test.
+    #[inline(always)]
     fn inst_is(&self, inst: usize, w: Want<'_>) -> bool {
         let path = self.tree.loops[inst].path;
         w.code == self.path_last[path]
@@ -725,8 +734,9 @@ impl<'a> Inbound<'a> {
         let want = Want::coded(s.code, &s.id);
         let step_hl = want.code == HL.code;
         let here = &tree.loops[c.inst];
-        let in_hl = self.inst_is(c.inst, HL);
-        let is_loop = (step_hl && in_hl) || self.has_child_loop(self.path_lp[here.path], s);
+        // Only an HL step asks whether it starts from an HL level.
+        let in_hl = step_hl && self.inst_is(c.inst, HL);
+        let is_loop = in_hl || self.has_child_loop(self.path_lp[here.path], s);
         if !is_loop {
             for &g in &here.segments {
                 if self.seg_is(g, want)
@@ -747,13 +757,13 @@ impl<'a> Inbound<'a> {
                 false => Ok(false),
             }
         };
-        if step_hl && in_hl && s.child {
+        if in_hl && s.child {
             for &i in &here.hl_children {
                 if each(i)? {
                     return Ok(true);
                 }
             }
-        } else if step_hl && in_hl {
+        } else if in_hl {
             let mut v = Vec::new();
             self.hl_descendants(c.inst, &mut v);
             for i in v {
@@ -1045,20 +1055,36 @@ impl<'a> Inbound<'a> {
         ctx: Ctx,
         r: &'a Rule,
     ) -> Result<(Option<O>, bool), TranslateError> {
+        // The path of a `Simple` or `Nested` read, and the conditions of its target.
+        let element = |qualified: bool| match r.from.first() {
+            Some(Source::X12(p)) => match &p.target {
+                Target::Element { conds, .. } if qualified => Some((p, conds.as_slice())),
+                _ => Some((p, &[][..])),
+            },
+            _ => None,
+        };
         let raw = match r.read {
             Read::Simple {
                 code,
                 elem,
                 qualified,
             } => {
-                let conds = match (qualified, r.from.first()) {
-                    (true, Some(Source::X12(p))) => match &p.target {
-                        Target::Element { conds, .. } => conds.as_slice(),
-                        _ => &[],
-                    },
-                    _ => &[],
-                };
+                let conds = element(qualified).map_or(&[][..], |(_, c)| c);
                 self.simple_value(ctx, code, elem, conds)
+            }
+            Read::Nested {
+                code,
+                elem,
+                qualified,
+            } => {
+                let mut out = None;
+                if let Some((p, conds)) = element(qualified) {
+                    let Ok(_) = self.walk(ctx, &p.steps, false, &mut |c| {
+                        out = self.simple_value(c, code, elem, conds);
+                        Ok::<_, Infallible>(out.is_some())
+                    });
+                }
+                out
             }
             Read::Pair { code, index } => {
                 let raw = self.pair_value(ctx, code, index);
@@ -1823,8 +1849,8 @@ impl<'a> Outbound<'a> {
                     true
                 }
                 Target::Element { conds, .. } => match conds.first_mut() {
-                    Some(c) if !c.negate && c.values.iter().any(|x| x == q) => {
-                        c.values = vec![q.to_string()];
+                    Some(c) if !c.negate && c.values.iter().any(|x| x.text == q) => {
+                        c.values = vec![Qualifier::new(q)];
                         true
                     }
                     _ => false,
