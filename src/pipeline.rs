@@ -17,8 +17,9 @@ use crate::map::docs::x12_provenance;
 use crate::map::MapSet;
 use crate::metrics::Metrics;
 use crate::store::{
-    AuditEvent, ControlNumbers, DocumentMeta, InboxId, InboxMeta, NewOutbound, Receipt,
-    ReceiveHashes, SeenOutcome, SeenOwner, Stage, Store, StoreError, StoreTx,
+    item_outbox_id, AuditEvent, ControlNumbers, DocKeyHash, DocumentMeta, InboxId, InboxMeta,
+    NewOutbound, OutboxId, Receipt, ReceiveHashes, SeenOutcome, SeenOwner, Stage, Store,
+    StoreError, StoreTx,
 };
 use crate::x12::ack::{AckKind, AckOptions, AckWriter, ControlNumbers as AckNumbers, Ta1Mode};
 use crate::x12::envelope::{
@@ -737,7 +738,7 @@ impl Gateway {
                             tx,
                             partner,
                             id,
-                            (&format!("ta1dup/{id}/{n}"), &prep.acks.destination),
+                            (&format!("ta1dup/{id}/{n}"), None, &prep.acks.destination),
                             "TA1",
                             &|c| duplicate_ta1(ic, c, stamp),
                         )?;
@@ -752,12 +753,12 @@ impl Gateway {
             }
             if !is_ack {
                 let acks = &prep.acks;
-                if let Some((key, fa)) = &acks.fa {
-                    let to = (key.as_str(), acks.destination.as_str());
+                if let Some((oid, key, fa)) = &acks.fa {
+                    let to = (key.as_str(), Some(*oid), acks.destination.as_str());
                     fx.acks += enqueue_ack(tx, partner, id, to, "FA", &|c| fa.bytes(ic, c))?;
                 }
-                if let Some((key, ta1)) = &acks.ta1 {
-                    let to = (key.as_str(), acks.destination.as_str());
+                if let Some((oid, key, ta1)) = &acks.ta1 {
+                    let to = (key.as_str(), Some(*oid), acks.destination.as_str());
                     fx.acks += enqueue_ack(tx, partner, id, to, "TA1", &|c| ta1.bytes(ic, c))?;
                 }
             }
@@ -872,7 +873,7 @@ impl Gateway {
         let typed: CanonicalDocument = serde_json::from_value(Value::Object(doc)).map_err(|e| {
             format!("{label}: the mapped document does not fit the canonical model: {e}")
         })?;
-        PreparedDoc::new(&typed, label)
+        PreparedDoc::new(&typed, &partner.id, label)
     }
 
     /// Stores one canonical document unless its business key was seen for another item.
@@ -884,7 +885,7 @@ impl Gateway {
         test: bool,
         label: &str,
     ) -> Result<MapOutcome, String> {
-        let prepared = PreparedDoc::new(doc, label.to_string())?;
+        let prepared = PreparedDoc::new(doc, &partner.id, label.to_string())?;
         let result = std::cell::RefCell::new(None);
         self.store
             .atomically(&|tx| {
@@ -1134,14 +1135,14 @@ struct PreparedInterchange {
     docs: Vec<Result<PreparedDoc, String>>,
 }
 
-/// The acknowledgements of one interchange, rendered ahead of its commit, each with its
-/// idempotency key (made here so the commit thread does not format them).
+/// The acknowledgements of one interchange, rendered ahead of its commit, each with its outbox
+/// id and idempotency key (made here so the commit thread neither hashes nor formats them).
 #[derive(Default)]
 struct PreparedAcks {
     /// The 997 or 999, when the partner wants one and a group is not itself an ack.
-    fa: Option<(String, Ack)>,
+    fa: Option<(OutboxId, String, Ack)>,
     /// The TA1, when ISA14 asks for one or the envelope has issues.
-    ta1: Option<(String, Ack)>,
+    ta1: Option<(OutboxId, String, Ack)>,
     /// Where the partner's acks for this interchange go (the duplicate TA1 too).
     destination: String,
 }
@@ -1171,7 +1172,8 @@ impl PreparedAcks {
                 },
                 stamp,
             );
-            (format!("fa/{id}/{n}"), ack)
+            let key = format!("fa/{id}/{n}");
+            (item_outbox_id(&id, &key), key, ack)
         });
         let wants_ta1 =
             ic.isa.ack_requested() || ic.result.as_ref().is_some_and(|r| !r.issues.is_empty());
@@ -1185,7 +1187,8 @@ impl PreparedAcks {
                 },
                 stamp,
             );
-            (format!("ta1/{id}/{n}"), ack)
+            let key = format!("ta1/{id}/{n}");
+            (item_outbox_id(&id, &key), key, ack)
         });
         PreparedAcks {
             fa,
@@ -1239,10 +1242,12 @@ pub struct PreparedDoc {
     seen_key: String,
     po_numbers: Vec<String>,
     body: Vec<u8>,
+    /// What the store files it under, hashed here rather than on the committing thread.
+    key_hash: DocKeyHash,
 }
 
 impl PreparedDoc {
-    fn new(doc: &CanonicalDocument, label: String) -> Result<Self, String> {
+    fn new(doc: &CanonicalDocument, partner: &str, label: String) -> Result<Self, String> {
         // Keys sorted, as the `Value` route wrote them: the sorted writer gives the same bytes
         // without building a `Value`; whatever it cannot write exactly goes that route.
         let mut body = Vec::new();
@@ -1252,9 +1257,11 @@ impl PreparedDoc {
                 .map_err(|e| e.to_string())?;
         }
         let business_key = doc.business_key().to_string();
+        let kind = doc.kind().as_str();
         Ok(PreparedDoc {
             label,
-            kind: doc.kind().as_str(),
+            kind,
+            key_hash: DocKeyHash::new(partner, kind, &business_key),
             seen_key: format!("bk/{business_key}"),
             business_key,
             po_numbers: doc.po_numbers().iter().map(|p| p.to_string()).collect(),
@@ -1299,7 +1306,7 @@ fn enqueue_ack(
     tx: &dyn StoreTx,
     partner: &Partner,
     inbox: InboxId,
-    (key, destination): (&str, &str),
+    (key, item_id, destination): (&str, Option<OutboxId>, &str),
     kind: &str,
     render: &dyn Fn(ControlNumbers) -> Vec<u8>,
 ) -> crate::store::Result<u64> {
@@ -1316,7 +1323,7 @@ fn enqueue_ack(
                 payload: render(c),
             })
         };
-    let e = tx.enqueue_outbound(Some(&partner.id), &build)?;
+    let e = tx.enqueue_outbound(Some(&partner.id), &build, item_id)?;
     Ok(u64::from(e.fresh))
 }
 
@@ -1370,7 +1377,7 @@ fn store_document_tx(
         inbox_id: Some(id),
         created_at: Utc::now(),
     };
-    let doc_id = match finding(tx.put_document(meta, &doc.body))? {
+    let doc_id = match finding(tx.put_document(meta, &doc.body, Some(&doc.key_hash)))? {
         Ok((doc_id, _)) => doc_id,
         Err(e) => return Ok(Err(e)),
     };

@@ -1613,7 +1613,7 @@ fn a_unit_of_work_commits_everything_or_nothing() {
     let failed = store.atomically(&|tx| {
         tx.receive_inline("unit:a", &meta("drop", now), b"ISA*a~", None)?;
         tx.check_seen("ic/a", owner.clone(), now)?;
-        tx.enqueue_outbound(Some("ACME"), &|n| Ok(render_997("ack/a".into(), n)))?;
+        tx.enqueue_outbound(Some("ACME"), &|n| Ok(render_997("ack/a".into(), n)), None)?;
         Err(StoreError::InvalidId("stop here".into()))
     });
     assert!(failed.is_err());
@@ -1635,8 +1635,11 @@ fn a_unit_of_work_commits_everything_or_nothing() {
                     .expect("small payloads stay inline");
                 assert_eq!(receipt, Receipt::Fresh);
                 let seen = tx.check_seen("ic/b", owner.clone(), now)?;
-                let n = tx
-                    .enqueue_outbound(Some("ACME"), &|n| Ok(render_997(format!("ack/{key}"), n)))?;
+                let n = tx.enqueue_outbound(
+                    Some("ACME"),
+                    &|n| Ok(render_997(format!("ack/{key}"), n)),
+                    None,
+                )?;
                 tx.set_stage(id, Stage::Done, "test")?;
                 got.push((id, seen, n.control_numbers));
             }
@@ -1699,7 +1702,8 @@ fn a_unit_of_work_writes_the_counters_it_advanced_and_takes_hashes_made_ahead() 
             let mut numbers = Vec::new();
             for (i, partner) in ["ACME", "OTHER", "ACME", "ACME"].into_iter().enumerate() {
                 let key = format!("ack/{partner}/{i}");
-                let e = tx.enqueue_outbound(Some(partner), &|n| Ok(render_997(key.clone(), n)))?;
+                let e =
+                    tx.enqueue_outbound(Some(partner), &|n| Ok(render_997(key.clone(), n)), None)?;
                 numbers.push((partner, e.control_numbers.map(|n| (n.isa13, n.gs06))));
             }
             tx.set_stage(id, Stage::Done, "test")?;
@@ -1758,14 +1762,21 @@ fn a_unit_of_work_keeps_each_items_audit_trail_in_order() {
                     .receive_inline(key, &meta("drop", now), b"ISA*x~", None)?
                     .expect("inline");
                 tx.check_seen(&format!("ic/{key}"), SeenOwner::default(), now)?;
-                let n = tx.enqueue_outbound(Some("ACME"), &|n| {
-                    let mut o = render_997(format!("ack/{key}"), n);
-                    o.inbox_id = Some(id);
-                    Ok(o)
-                })?;
+                // With the id and hash made ahead, as the pipeline makes them.
+                let oid = item_outbox_id(&id, &format!("ack/{key}"));
+                let n = tx.enqueue_outbound(
+                    Some("ACME"),
+                    &|n| {
+                        let mut o = render_997(format!("ack/{key}"), n);
+                        o.inbox_id = Some(id);
+                        Ok(o)
+                    },
+                    Some(oid),
+                )?;
                 let mut m = doc_meta("ACME", "invoice", key, &["PO1"], now);
                 m.inbox_id = Some(id);
-                let (doc, _) = tx.put_document(m, b"{}")?;
+                let kh = DocKeyHash::of(&m);
+                let (doc, _) = tx.put_document(m, b"{}", Some(&kh))?;
                 tx.append_audit(&AuditEvent {
                     at: now,
                     actor: "pipeline".into(),
@@ -2081,14 +2092,18 @@ fn unit_item(
             let (id, _) = tx
                 .receive_inline(key, &meta("drop", created), b"ISA*x~", None)?
                 .expect("inline");
-            let n = tx.enqueue_outbound(Some("ACME"), &|n| {
-                let mut o = render_997(format!("ack/{key}"), n);
-                o.inbox_id = Some(id);
-                Ok(o)
-            })?;
+            let n = tx.enqueue_outbound(
+                Some("ACME"),
+                &|n| {
+                    let mut o = render_997(format!("ack/{key}"), n);
+                    o.inbox_id = Some(id);
+                    Ok(o)
+                },
+                None,
+            )?;
             let mut m = doc_meta("ACME", "invoice", business_key, &["PO1"], created);
             m.inbox_id = Some(id);
-            let (doc, _) = tx.put_document(m, b"{}")?;
+            let (doc, _) = tx.put_document(m, b"{}", None)?;
             tx.set_stage(id, Stage::Done, "pipeline")?;
             *got.borrow_mut() = Some((id, doc, n.id));
             Ok(())

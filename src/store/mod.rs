@@ -37,10 +37,11 @@ use chrono::{DateTime, Utc};
 pub use error::{Result, StoreError};
 pub use sled_store::{SledStore, StoreConfig, CURRENT_SCHEMA_VERSION};
 pub use types::{
-    backoff, AuditEvent, BackupReport, ControlNumbers, DeliveryState, DocumentFilter, DocumentId,
-    DocumentMeta, Enqueued, InboxEntry, InboxId, InboxMeta, NewOutbound, OutboxId, OutboxRecord,
-    Page, PayloadRef, PurgeReport, PutOutcome, Receipt, ReceiveHashes, SeenEntry, SeenOutcome,
-    SeenOwner, Stage, StageChange, StoredDocument, MAX_CONTROL_NUMBER,
+    backoff, item_outbox_id, AuditEvent, BackupReport, ControlNumbers, DeliveryState, DocKeyHash,
+    DocumentFilter, DocumentId, DocumentMeta, Enqueued, InboxEntry, InboxId, InboxMeta,
+    NewOutbound, OutboxId, OutboxRecord, Page, PayloadRef, PurgeReport, PutOutcome, Receipt,
+    ReceiveHashes, SeenEntry, SeenOutcome, SeenOwner, Stage, StageChange, StoredDocument,
+    MAX_CONTROL_NUMBER,
 };
 
 /// The pure closure that renders an outbound payload once its control numbers are known.
@@ -63,12 +64,22 @@ pub trait StoreTx {
     ) -> Result<Option<(InboxId, Receipt)>>;
     fn check_seen(&self, key: &str, owner: SeenOwner, now: DateTime<Utc>) -> Result<SeenOutcome>;
     fn set_stage(&self, id: InboxId, stage: Stage, actor: &str) -> Result<StageChange>;
-    fn put_document(&self, meta: DocumentMeta, body: &[u8]) -> Result<(DocumentId, PutOutcome)>;
-    /// [`Store::enqueue_outbound`] with `partner` set, [`Store::enqueue`] without.
+    /// `key_hash`, when the caller made it, must be [`DocKeyHash::of`] `meta`: the store then
+    /// does not hash again.
+    fn put_document(
+        &self,
+        meta: DocumentMeta,
+        body: &[u8],
+        key_hash: Option<&DocKeyHash>,
+    ) -> Result<(DocumentId, PutOutcome)>;
+    /// [`Store::enqueue_outbound`] with `partner` set, [`Store::enqueue`] without. `item_id`,
+    /// when the caller made it, must be [`item_outbox_id`] of the inbox item and idempotency
+    /// key `build` gives: the store then does not hash again.
     fn enqueue_outbound(
         &self,
         partner: Option<&str>,
         build: &BuildOutbound<'_>,
+        item_id: Option<OutboxId>,
     ) -> Result<Enqueued>;
     fn append_audit(&self, event: &AuditEvent) -> Result<()>;
 }

@@ -163,6 +163,40 @@ impl ReceiveHashes {
     }
 }
 
+/// The hash a document is filed under in the store by its partner, kind and business key.
+/// Made where the document is mapped (a preparing thread), so the transaction that stores it
+/// does not hash again; it must be of the partner, kind and business key the stored meta has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocKeyHash([u8; 32]);
+
+impl DocKeyHash {
+    pub fn new(partner: &str, kind: &str, business_key: &str) -> Self {
+        DocKeyHash(hash32(&[
+            b"document",
+            partner.as_bytes(),
+            kind.as_bytes(),
+            business_key.as_bytes(),
+        ]))
+    }
+
+    pub fn of(meta: &DocumentMeta) -> Self {
+        Self::new(&meta.partner, &meta.kind, &meta.business_key)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// The id of the outbox record an inbox item enqueues under idempotency key `key` (schema 6):
+/// the item's time and a hash of both, so the same item and key always name the same record
+/// and an enqueue finds it without an `outbox_keys` entry. Public so a caller can make it
+/// ahead of the transaction that enqueues (off the committing thread).
+pub fn item_outbox_id(item: &InboxId, key: &str) -> OutboxId {
+    let h = hash32(&[b"outbox", item.as_bytes(), key.as_bytes()]);
+    OutboxId::new(item.time(), discriminator(&h))
+}
+
 /// The discriminator of a new id: the first eight bytes of its lookup key's hash, so a new
 /// id costs no second SHA-256.
 pub(crate) fn discriminator(key_hash: &[u8; 32]) -> [u8; 8] {

@@ -19,15 +19,6 @@ use super::{abort, tx_err, AuditSink, DirectAudit, SledStore, TxResult};
 /// Default page size when a caller passes `limit: 0`.
 const DEFAULT_PAGE: usize = 100;
 
-fn doc_key_hash(meta: &DocumentMeta) -> [u8; 32] {
-    hash32(&[
-        b"document",
-        meta.partner.as_bytes(),
-        meta.kind.as_bytes(),
-        meta.business_key.as_bytes(),
-    ])
-}
-
 fn po_set(meta: &DocumentMeta) -> BTreeSet<&str> {
     meta.po_numbers.iter().map(String::as_str).collect()
 }
@@ -50,6 +41,7 @@ pub(super) fn put(
 ) -> Result<(DocumentId, PutOutcome)> {
     let now = Utc::now();
     let akey = s.audit_key(now)?;
+    let kh = DocKeyHash::of(&meta);
     let _g = s.writing()?;
     let t = &s.t;
     (
@@ -77,6 +69,7 @@ pub(super) fn put(
                     },
                     meta.clone(),
                     body,
+                    &kh,
                     now,
                 )
             },
@@ -151,14 +144,16 @@ fn index_key(meta: &DocumentMeta, id: &DocumentId) -> Vec<u8> {
 }
 
 /// The body of [`put`], shared with the one-transaction unit of work. Takes `meta` by value:
-/// it becomes the stored header (a closure that may run again passes a clone).
+/// it becomes the stored header (a closure that may run again passes a clone). `kh` is
+/// [`DocKeyHash::of`] `meta`, made before the transaction.
 pub(super) fn put_tx(
     t: &DocTrees<'_>,
     mut meta: DocumentMeta,
     body: &[u8],
+    kh: &DocKeyHash,
     now: DateTime<Utc>,
 ) -> TxResult<(DocumentId, PutOutcome)> {
-    let kh = doc_key_hash(&meta);
+    let kh = *kh.bytes();
     // The id's discriminator comes from the same hash as the key (one SHA-256 per put).
     let new_id = DocumentId::new(meta.created_at, discriminator(&kh));
     let DocTrees {

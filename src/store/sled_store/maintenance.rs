@@ -141,12 +141,7 @@ pub(super) fn purge(s: &SledStore, older_than: DateTime<Utc>) -> Result<PurgeRep
         let Ok((DocHeader { meta, .. }, _)) = decode_document(&k, &v) else {
             continue;
         };
-        let kh = hash32(&[
-            b"document",
-            meta.partner.as_bytes(),
-            meta.kind.as_bytes(),
-            meta.business_key.as_bytes(),
-        ]);
+        let kh = *DocKeyHash::of(&meta).bytes();
         let t = &s.t;
         (
             &t.documents,

@@ -40,7 +40,7 @@
 //! pipeline enqueues, nearly always) gets no `outbox_index` entry; its outbox key is derived
 //! from the id, and readers look there when the index has nothing. One key less per ack.
 //! Schema 6: the outbox record an inbox item enqueues takes its id from the item's time and a
-//! hash of the item and the idempotency key (`outbox::item_outbox_id`), so an enqueue finds
+//! hash of the item and the idempotency key (`types::item_outbox_id`), so an enqueue finds
 //! it by id and writes no `outbox_keys` entry; a record due at once (not only in its id's
 //! millisecond) keeps its derived key. One key less per ack; records of older stores are still
 //! found through `outbox_keys`.

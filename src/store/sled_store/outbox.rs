@@ -70,14 +70,6 @@ fn idem_hash(key: &str) -> [u8; 32] {
     hash32(&[b"outbox", key.as_bytes()])
 }
 
-/// The id of the record an inbox item enqueues under `key` (schema 6): the item's time and a
-/// hash of both, so the same item and key always name the same record and an enqueue finds it
-/// without an `outbox_keys` entry (one sled key less per ack).
-fn item_outbox_id(item: &InboxId, key: &str) -> OutboxId {
-    let h = hash32(&[b"outbox", item.as_bytes(), key.as_bytes()]);
-    OutboxId::new(item.time(), discriminator(&h))
-}
-
 fn not_found(id: &OutboxId) -> StoreError {
     StoreError::NotFound {
         what: OutboxId::WHAT,
@@ -201,6 +193,7 @@ pub(super) fn enqueue(
                     },
                     partner,
                     build,
+                    None,
                     now,
                 )
             },
@@ -221,11 +214,14 @@ pub(super) struct OutboxTrees<'a> {
     pub audit: &'a dyn AuditSink,
 }
 
-/// The body of [`enqueue`], shared with the one-transaction unit of work.
+/// The body of [`enqueue`], shared with the one-transaction unit of work. `item_id`, when
+/// given, is [`item_outbox_id`] of the record's inbox item and key, made before the
+/// transaction.
 pub(super) fn enqueue_tx(
     t: &OutboxTrees<'_>,
     partner: Option<&str>,
     build: &BuildOutbound<'_>,
+    item_id: Option<OutboxId>,
     now: DateTime<Utc>,
 ) -> TxResult<Enqueued> {
     let keys = partner.map(|p| (counter_key("isa13", p), counter_key("gs06", p)));
@@ -262,7 +258,7 @@ pub(super) fn enqueue_tx(
     };
     let item_id = new
         .inbox_id
-        .map(|item| item_outbox_id(&item, &new.idempotency_key));
+        .map(|item| item_id.unwrap_or_else(|| item_outbox_id(&item, &new.idempotency_key)));
     if let Some(id) = item_id {
         if let Some((state, key)) = locate(index, outbox, &id)? {
             let record = loc.read(&id, state, &key)?;

@@ -333,8 +333,14 @@ impl StoreTx for SledTx<'_> {
         }
     }
 
-    fn put_document(&self, meta: DocumentMeta, body: &[u8]) -> Result<(DocumentId, PutOutcome)> {
+    fn put_document(
+        &self,
+        meta: DocumentMeta,
+        body: &[u8],
+        key_hash: Option<&DocKeyHash>,
+    ) -> Result<(DocumentId, PutOutcome)> {
         let now = Utc::now();
+        let kh = key_hash.copied().unwrap_or_else(|| DocKeyHash::of(&meta));
         let t = DocTrees {
             docs: &self.v[DOCUMENTS],
             keys: &self.v[DOC_KEYS],
@@ -347,7 +353,7 @@ impl StoreTx for SledTx<'_> {
             audit: self,
         };
         let inbox_id = meta.inbox_id;
-        let (id, outcome) = self.lift(put_tx(&t, meta, body, now))?;
+        let (id, outcome) = self.lift(put_tx(&t, meta, body, &kh, now))?;
         if outcome != PutOutcome::Unchanged {
             // The stored header now carries this inbox id (the last put of a unit wins).
             self.pending.borrow_mut().docs.insert(id, inbox_id);
@@ -359,6 +365,7 @@ impl StoreTx for SledTx<'_> {
         &self,
         partner: Option<&str>,
         build: &BuildOutbound<'_>,
+        item_id: Option<OutboxId>,
     ) -> Result<Enqueued> {
         let now = Utc::now();
         let t = OutboxTrees {
@@ -378,7 +385,7 @@ impl StoreTx for SledTx<'_> {
             inbox.set(Some(new.inbox_id));
             Ok(new)
         };
-        let e = self.lift(enqueue_tx(&t, partner, &build_noting, now))?;
+        let e = self.lift(enqueue_tx(&t, partner, &build_noting, item_id, now))?;
         if e.fresh {
             self.pending
                 .borrow_mut()
