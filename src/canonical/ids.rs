@@ -257,15 +257,23 @@ impl LineNumber {
 }
 
 fn check_uom(kind: &'static str, value: &str) -> Result<(), IdError> {
-    check_opaque(kind, value)?;
-    if value.len() > 8 || !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(IdError::Format {
-            kind,
-            value: value.to_owned(),
-            expected: "1 to 8 ASCII letters or digits",
-        });
+    // One pass over the bytes decides the common code: 1 to 8 letters or digits pass
+    // `check_opaque` too. Anything else fails; `check_opaque` first says how, as it did.
+    if (1..=8).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Ok(());
     }
-    Ok(())
+    uom_refused(kind, value)
+}
+
+/// Why `check_uom` refuses `value`; apart, so the common pass saves no registers for it.
+#[cold]
+fn uom_refused(kind: &'static str, value: &str) -> Result<(), IdError> {
+    check_opaque(kind, value)?;
+    Err(IdError::Format {
+        kind,
+        value: value.to_owned(),
+        expected: "1 to 8 ASCII letters or digits",
+    })
 }
 
 string_newtype!(

@@ -130,14 +130,20 @@ pub struct CodeList {
 /// the commonest lengths (two and three bytes) are put together without a loop.
 #[inline(always)]
 fn pack(v: &[u8]) -> Option<u64> {
-    let n = v.len();
-    let be = match *v {
-        [a, b] => u64::from(u16::from_be_bytes([a, b])),
-        [a, b, c] => (u64::from(a) << 16) | u64::from(u16::from_be_bytes([b, c])),
-        _ if n > 7 => return None,
-        _ => v.iter().fold(0u64, |k, &b| (k << 8) | u64::from(b)),
-    };
-    Some(((n as u64) << 56) | (be << (8 * (7 - n))))
+    // The two- and three-byte arms whole, constants and all: a shift by the length worked out
+    // after the match cost more than the bytes' own shifts.
+    match *v {
+        [a, b] => Some((2 << 56) | (u64::from(u16::from_be_bytes([a, b])) << 40)),
+        [a, b, c] => {
+            Some((3 << 56) | (u64::from(a) << 48) | (u64::from(u16::from_be_bytes([b, c])) << 32))
+        }
+        _ if v.len() > 7 => None,
+        _ => {
+            let n = v.len();
+            let be = v.iter().fold(0u64, |k, &b| (k << 8) | u64::from(b));
+            Some(((n as u64) << 56) | (be << (8 * (7 - n))))
+        }
+    }
 }
 
 impl CodeList {
@@ -554,24 +560,23 @@ pub struct LoopDef {
     /// `x`, or the child count when none is: placing a segment asks it whether any skipped
     /// child needs a look.
     pub first_mandatory: Vec<u32>,
-    /// `keys` by key, so placing a segment costs a probe per open loop instead of a scan.
-    pub index: KeyIndex,
+    /// Per key number of the set (`SetGrammar::key_number`), the first child with that key,
+    /// `KeyIndex::NONE` when none has it: placing a segment numbers its key once and then
+    /// costs a load per open loop, where a hash probe per open loop cost ten M a file.
+    pub first_of: Vec<u16>,
+    /// Per child, the next child with the same key (`KeyIndex::NONE` after the last).
+    pub next: Vec<u16>,
 }
 
 impl LoopDef {
-    /// The first child at or after `from` whose key is `key` (as `KeyIndex::find`). The
-    /// child at hand or the next one is the usual answer: those two are compared first.
+    /// The first child at or after `from` whose key has number `number` in the set.
     #[inline(always)]
-    pub fn find(&self, key: u32, from: usize) -> Option<usize> {
-        if key != 0 && from + 1 < usize::from(KeyIndex::NONE) {
-            if self.keys.get(from) == Some(&key) {
-                return Some(from);
-            }
-            if self.keys.get(from + 1) == Some(&key) {
-                return Some(from + 1);
-            }
+    pub fn find(&self, number: usize, from: usize) -> Option<usize> {
+        let mut j = *self.first_of.get(number)?;
+        while usize::from(j) < from {
+            j = *self.next.get(usize::from(j))?;
         }
-        self.index.find(key, from)
+        (j != KeyIndex::NONE).then_some(usize::from(j))
     }
 
     /// The first mandatory child at or after index `x` (the child count when there is none).
@@ -583,9 +588,9 @@ impl LoopDef {
     }
 }
 
-/// Where each key occurs in a loop's `keys`: an open-addressing table of (key, first index)
-/// with 0 for an empty slot (no segment key is 0), and per index the next one with the same
-/// key. A loop of fifty children was scanned on every segment that closed an iteration.
+/// Where each key occurs in a list of keys (a set's numbered keys): an open-addressing table
+/// of (key, first index) with 0 for an empty slot (no segment key is 0), and per index the
+/// next one with the same key.
 #[derive(Debug, Clone, Default)]
 pub struct KeyIndex {
     slots: Vec<(u32, u16)>,
@@ -666,6 +671,17 @@ pub struct SetGrammar {
     pub hierarchy: Option<Hierarchy>,
     /// Every segment key used anywhere in the set.
     pub members: HashSet<u32>,
+    /// Every key in any loop's `keys`, numbered (`key_number`).
+    pub key_numbers: KeyIndex,
+}
+
+impl SetGrammar {
+    /// The number of `key` among the keys of the set's loops (`LoopDef::first_of`), None
+    /// when no loop has a child with it.
+    #[inline(always)]
+    pub fn key_number(&self, key: u32) -> Option<usize> {
+        self.key_numbers.find(key, 0)
+    }
 }
 
 /// One version: its dictionary and its transaction sets.
@@ -1269,7 +1285,8 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
         keys: Vec::new(),
         mandatory: Vec::new(),
         first_mandatory: Vec::new(),
-        index: KeyIndex::default(),
+        first_of: Vec::new(),
+        next: Vec::new(),
     }];
     let mut by_path: HashMap<String, usize> = HashMap::new();
     by_path.insert(String::new(), 0);
@@ -1322,7 +1339,7 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
                     return Err(ctx.err(span, format!("loop `{l}` is named after `{first}`, which is not in segments.toml, expected the id of its first segment")));
                 }
                 let idx = loops.len();
-                loops.push(LoopDef { id: l.clone(), path: path.clone(), req, max, children: Vec::new(), trigger, keys: Vec::new(), mandatory: Vec::new(), first_mandatory: Vec::new(), index: KeyIndex::default() });
+                loops.push(LoopDef { id: l.clone(), path: path.clone(), req, max, children: Vec::new(), trigger, keys: Vec::new(), mandatory: Vec::new(), first_mandatory: Vec::new(), first_of: Vec::new(), next: Vec::new() });
                 loops[parent].children.push(Node::Loop(idx));
                 by_path.insert(path, idx);
             }
@@ -1377,10 +1394,31 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
                 first_mandatory[j + 1]
             };
         }
-        loops[i].index = KeyIndex::new(&keys);
         loops[i].keys = keys;
         loops[i].mandatory = mandatory;
         loops[i].first_mandatory = first_mandatory;
+    }
+    let mut numbered: Vec<u32> = loops
+        .iter()
+        .flat_map(|lp| lp.keys.iter().copied())
+        .collect();
+    numbered.sort_unstable();
+    numbered.dedup();
+    let key_numbers = KeyIndex::new(&numbered);
+    for lp in &mut loops {
+        let mut first_of = vec![KeyIndex::NONE; numbered.len()];
+        let mut next = vec![KeyIndex::NONE; lp.keys.len()];
+        // Backwards, so each number ends holding its first child and `next` runs forwards.
+        for (j, &key) in lp.keys.iter().enumerate().rev() {
+            if let (Some(k), Ok(j16)) = (key_numbers.find(key, 0), u16::try_from(j)) {
+                if j16 != KeyIndex::NONE {
+                    next[j] = first_of[k];
+                    first_of[k] = j16;
+                }
+            }
+        }
+        lp.first_of = first_of;
+        lp.next = next;
     }
     let hierarchy = raw.hierarchy.map(|h| Hierarchy {
         segment: h.segment,
@@ -1395,6 +1433,7 @@ fn load_set(ctx: &Ctx, dict: &Dictionary) -> Result<SetGrammar, GrammarError> {
         loops,
         hierarchy,
         members,
+        key_numbers,
     })
 }
 
@@ -1466,6 +1505,30 @@ mod tests {
         }
         assert_eq!(index.find(0, 0), None);
         assert_eq!(KeyIndex::default().find(keys[0], 0), None);
+    }
+
+    #[test]
+    fn loop_find_by_key_number_finds_what_a_scan_finds() {
+        let grammars = Grammars::embedded().unwrap();
+        for v in grammars.versions.values() {
+            for set in v.sets.values() {
+                let keys: HashSet<u32> = set.loops.iter().flat_map(|lp| lp.keys.clone()).collect();
+                for &key in &keys {
+                    let number = set.key_number(key).unwrap();
+                    for lp in &set.loops {
+                        for from in 0..=lp.keys.len() + 1 {
+                            let scan = lp
+                                .keys
+                                .get(from..)
+                                .and_then(|k| k.iter().position(|&x| x == key))
+                                .map(|p| p + from);
+                            assert_eq!(lp.find(number, from), scan, "{} {}", set.id, lp.path);
+                        }
+                    }
+                }
+                assert_eq!(set.key_number(seg_key(b"ZZZ")), None);
+            }
+        }
     }
 
     #[test]

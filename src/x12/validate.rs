@@ -346,12 +346,16 @@ impl<'g> SetWalker<'g> {
         els: impl FnOnce() -> I,
     ) {
         let key = super::grammar::seg_key(id);
+        // A key no loop of the set has is misplaced wherever the walk stands.
+        let Some(number) = self.set.key_number(key) else {
+            return self.misplaced(id, key, position, offset);
+        };
         for depth in (0..self.frames.len()).rev() {
             let (lp_idx, pos) = (self.frames[depth].lp, self.frames[depth].pos);
             let set = self.set;
             let lp = &set.loops[lp_idx];
             let first = if depth > 0 { pos.max(1) } else { pos };
-            let Some(i) = lp.find(key, first) else {
+            let Some(i) = lp.find(number, first) else {
                 continue;
             };
             // Nothing to close when the segment is in the innermost loop, and nothing skipped
