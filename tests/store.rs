@@ -119,6 +119,25 @@ fn render_997(key: String, n: ControlNumbers) -> NewOutbound {
     )
 }
 
+/// Enqueues an item's stand-in 997 to ACME inside a unit of work, tied to the item as the
+/// pipeline ties its acks, under the outbox id made ahead when one is given.
+fn enqueue_item_ack(
+    tx: &dyn StoreTx,
+    key: &str,
+    id: InboxId,
+    oid: Option<OutboxId>,
+) -> Result<Enqueued> {
+    tx.enqueue_outbound(
+        Some("ACME"),
+        &|n| {
+            let mut o = render_997(format!("ack/{key}"), n);
+            o.inbox_id = Some(id);
+            Ok(o)
+        },
+        oid,
+    )
+}
+
 /// Generates `len` deterministic bytes without ever holding them: the 50 MB payload test
 /// proves the store streams because the source cannot hand over more than one buffer.
 struct Generated {
@@ -1764,15 +1783,7 @@ fn a_unit_of_work_keeps_each_items_audit_trail_in_order() {
                 tx.check_seen(&format!("ic/{key}"), SeenOwner::default(), now)?;
                 // With the id and hash made ahead, as the pipeline makes them.
                 let oid = item_outbox_id(&id, &format!("ack/{key}"));
-                let n = tx.enqueue_outbound(
-                    Some("ACME"),
-                    &|n| {
-                        let mut o = render_997(format!("ack/{key}"), n);
-                        o.inbox_id = Some(id);
-                        Ok(o)
-                    },
-                    Some(oid),
-                )?;
+                let n = enqueue_item_ack(tx, key, id, Some(oid))?;
                 let mut m = doc_meta("ACME", "invoice", key, &["PO1"], now);
                 m.inbox_id = Some(id);
                 let kh = DocKeyHash::of(&m);
@@ -2092,15 +2103,7 @@ fn unit_item(
             let (id, _) = tx
                 .receive_inline(key, &meta("drop", created), b"ISA*x~", None)?
                 .expect("inline");
-            let n = tx.enqueue_outbound(
-                Some("ACME"),
-                &|n| {
-                    let mut o = render_997(format!("ack/{key}"), n);
-                    o.inbox_id = Some(id);
-                    Ok(o)
-                },
-                None,
-            )?;
+            let n = enqueue_item_ack(tx, key, id, None)?;
             let mut m = doc_meta("ACME", "invoice", business_key, &["PO1"], created);
             m.inbox_id = Some(id);
             let (doc, _) = tx.put_document(m, b"{}", None)?;
