@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::node::{short_eq, Node};
-use super::rules::{Block, Only, Source};
+use super::rules::{Block, Convert, Only, Source};
 use crate::canonical::ids::CheckedText;
 use crate::canonical::json::Writer;
 use crate::canonical::{
@@ -546,11 +546,22 @@ impl<'a> Arena<'a> {
     /// Puts value `v` in the field `p` names from frame `f`, over anything there.
     #[inline]
     pub fn set(&mut self, f: usize, p: &Place, v: Node<'a>) -> Option<()> {
+        let s = self.leaf(v);
+        self.set_slot(f, p, s)
+    }
+
+    /// `set` of borrowed text (nearly every value), with no `Node` to make and take apart.
+    #[inline]
+    pub fn set_text(&mut self, f: usize, p: &Place, t: &'a str) -> Option<()> {
+        self.set_slot(f, p, Slot::Text(t))
+    }
+
+    #[inline(always)]
+    fn set_slot(&mut self, f: usize, p: &Place, s: Slot<'a>) -> Option<()> {
         let g = match p.steps.is_empty() {
             true => f,
             false => self.reach(f, &p.steps)?.0,
         };
-        let s = self.leaf(v);
         *self.slots.get_mut(g + p.field)? = s;
         self.writes += 1;
         Some(())
@@ -617,16 +628,23 @@ pub(crate) struct Place {
     field: usize,
 }
 
-/// Where a block's rules and sub-blocks put their values, in the block's order (`None` for
-/// what is not read inbound).
+/// Where a block's rules and sub-blocks put their values, in the block's order; only those
+/// read inbound are here, each with its index in the block, so a run steps over no others.
 #[derive(Clone, Default)]
 pub(crate) struct PlanBlock {
-    pub rules: Vec<Option<RulePlan>>,
-    pub blocks: Vec<Option<BlockPlan>>,
+    pub rules: Vec<RulePlan>,
+    pub blocks: Vec<BlockPlan>,
 }
 
 #[derive(Clone)]
 pub(crate) struct RulePlan {
+    /// The rule's index in its block's `rules`.
+    pub rule: usize,
+    /// The rule names no code table or conversion: text it reads is its value as it is.
+    pub plain: bool,
+    /// The rule has no default, `invalid_to` or `required`: reading nothing leaves nothing
+    /// to do.
+    pub quiet: bool,
     pub place: Place,
     /// For `invalid_to`: where an id that is not valid goes.
     pub invalid: Option<InvalidPlan>,
@@ -645,6 +663,8 @@ pub(crate) struct InvalidPlan {
 
 #[derive(Clone)]
 pub(crate) struct BlockPlan {
+    /// The block's index in its parent's `blocks`.
+    pub index: usize,
     /// The struct field (`in`) or the list (`each`) the block fills.
     pub place: Place,
     /// Fields of the block's struct (the object's, or each item's); 0 for plain values.
@@ -738,9 +758,8 @@ fn locate(mut l: &'static Layout, path: &[String]) -> Option<(Place, &'static Fi
 
 fn plan_block(l: &'static Layout, b: &Block) -> Option<PlanBlock> {
     let mut rules = Vec::with_capacity(b.rules.len());
-    for r in &b.rules {
+    for (k, r) in b.rules.iter().enumerate() {
         if r.only == Some(Only::Outbound) {
-            rules.push(None);
             continue;
         }
         let (place, fd) = locate(l, &r.to)?;
@@ -763,34 +782,42 @@ fn plan_block(l: &'static Layout, b: &Block) -> Option<PlanBlock> {
                 })
             }
         };
-        rules.push(Some(RulePlan { place, invalid }));
+        rules.push(RulePlan {
+            rule: k,
+            plain: r.table.is_none() && r.convert == Convert::None,
+            quiet: r.default.is_none() && invalid.is_none() && !r.required,
+            place,
+            invalid,
+        });
     }
     let mut blocks = Vec::with_capacity(b.blocks.len());
     for (k, c) in b.blocks.iter().enumerate() {
         if c.only == Some(Only::Outbound) || !matches!(c.source, Some(Source::X12(_))) {
-            blocks.push(None);
             continue;
         }
         let (place, fd) = locate(l, &c.to)?;
         let plan = match (c.array, fd.card, fd.ty) {
             (true, List | RequiredList, Struct(item)) if c.scalar.is_none() => BlockPlan {
+                index: k,
                 place,
                 len: item.fields.len(),
                 block: plan_block(item, c)?,
             },
             (true, List | RequiredList, Text | Typed(_)) if c.scalar.is_some() => BlockPlan {
+                index: k,
                 place,
                 len: 0,
                 block: PlanBlock::default(),
             },
             (false, Optional | Required, Struct(inner)) if merges_alone(b, k, inner) => BlockPlan {
+                index: k,
                 place,
                 len: inner.fields.len(),
                 block: plan_block(inner, c)?,
             },
             _ => return None,
         };
-        blocks.push(Some(plan));
+        blocks.push(plan);
     }
     Some(PlanBlock { rules, blocks })
 }

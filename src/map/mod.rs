@@ -383,7 +383,7 @@ impl MapSet {
         // Asked first: a map without a plan must not cost an `Inbound` the tree route makes again.
         let plan = map.plan.as_ref()?;
         let inbound = self.inbound(tree, grammars, map).ok()?;
-        let (mut frames, root) = inbound.run_plan(plan).ok()?;
+        let (mut frames, root) = inbound.run_plan(plan)?;
         plan.document(&map.kind, &mut frames, root, provenance, tree.bytes())
     }
 

@@ -257,11 +257,31 @@ pub(crate) struct MapText {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    Lines::default().at(text, offset)
+}
+
+/// Line numbers of ascending offsets into one text, each counted on from the last rather than
+/// from the start (a map's rules are in file order: counting each from the start was quadratic
+/// in the file's length).
+#[derive(Default)]
+struct Lines {
+    offset: usize,
+    newlines: usize,
+}
+
+impl Lines {
+    fn at(&mut self, text: &str, offset: usize) -> usize {
+        let offset = offset.min(text.len());
+        if offset < self.offset {
+            *self = Lines::default();
+        }
+        self.newlines += text.as_bytes()[self.offset..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.offset = offset;
+        self.newlines + 1
+    }
 }
 
 pub(crate) fn parse_file(file: &str, text: &str) -> Result<MapText, MapError> {
@@ -291,10 +311,11 @@ pub(crate) fn parse_file(file: &str, text: &str) -> Result<MapText, MapError> {
             "a cxml map needs `document`, expected e.g. document = \"OrderRequest\"",
         ));
     }
+    let mut lines = Lines::default();
     let rules = raw
         .rules
         .into_iter()
-        .map(|r| (line_of(text, r.span().start), r.into_inner()))
+        .map(|r| (lines.at(text, r.span().start), r.into_inner()))
         .collect();
     Ok(MapText {
         file: file.to_string(),

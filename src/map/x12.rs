@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use serde_json::{Map as JsonMap, Value};
 
 use super::convert::{self, ValueError};
-use super::layout::{Arena, Plan, PlanBlock};
+use super::layout::{Arena, Plan, PlanBlock, RulePlan};
 use super::node::{self, Node as Doc};
 use super::path::{Cond, Qualifier, Step, Target, X12Path};
 use super::rules::{Block, Convert, Only, Read, Rule, Source};
@@ -1048,13 +1048,34 @@ impl<'a> Inbound<'a> {
     /// The value of rule `r` at `ctx`, and whether its read leaves an id to keep as invalid:
     /// false only for a pair read that found nothing, whose `invalid_value` (the same path read
     /// the same way) would find nothing either, so it is not asked.
-    // In line: called for every rule, it is mostly a dispatch to the read its rule takes.
     #[inline(always)]
     fn rule_value<O: Out<'a>>(
         &self,
         ctx: Ctx,
         r: &'a Rule,
     ) -> Result<(Option<O>, bool), TranslateError> {
+        self.finish_read(r, self.rule_raw(ctx, r))
+    }
+
+    /// `rule_value` from what `rule_raw` read.
+    #[inline(always)]
+    fn finish_read<O: Out<'a>>(
+        &self,
+        r: &'a Rule,
+        raw: Option<Option<Cow<'a, str>>>,
+    ) -> Result<(Option<O>, bool), TranslateError> {
+        let Some(raw) = raw else {
+            return Ok((None, true));
+        };
+        let read = raw.is_some() || !matches!(r.read, Read::Pair { .. });
+        Ok((self.finish_value(r, raw)?, read))
+    }
+
+    /// What rule `r` reads at `ctx`, before its default, code table and conversion; `None` when
+    /// its `when` does not hold (no value, not even the default).
+    // In line: called for every rule, it is mostly a dispatch to the read its rule takes.
+    #[inline(always)]
+    fn rule_raw(&self, ctx: Ctx, r: &'a Rule) -> Option<Option<Cow<'a, str>>> {
         // The path of a `Simple` or `Nested` read, and the conditions of its target.
         let element = |qualified: bool| match r.from.first() {
             Some(Source::X12(p)) => match &p.target {
@@ -1086,16 +1107,12 @@ impl<'a> Inbound<'a> {
                 }
                 out
             }
-            Read::Pair { code, index } => {
-                let raw = self.pair_value(ctx, code, index);
-                let read = raw.is_some();
-                return Ok((self.finish_value(r, raw)?, read));
-            }
+            Read::Pair { code, index } => self.pair_value(ctx, code, index),
             Read::Constant => r.value.as_deref().map(Cow::Borrowed),
             Read::General => {
                 if let (Some(Source::X12(w)), Some(want)) = (&r.when, &r.when_value) {
                     if self.first_value(ctx, w).as_deref() != Some(want.as_str()) {
-                        return Ok((None, true));
+                        return None;
                     }
                 }
                 match &r.value {
@@ -1107,7 +1124,7 @@ impl<'a> Inbound<'a> {
                 }
             }
         };
-        Ok((self.finish_value(r, raw)?, true))
+        Some(raw)
     }
 
     /// The value of rule `r` from what it read: the default when it read nothing, then its
@@ -1260,8 +1277,9 @@ impl<'a> Inbound<'a> {
     }
 
     /// `run_into` for a map with a plan: the rules' values go into frames, by the plan, rather
-    /// than into a tree. Returns the frames and where the document's frame starts.
-    pub(crate) fn run_plan(&self, plan: &'a Plan) -> Result<(Arena<'a>, usize), TranslateError> {
+    /// than into a tree. Returns the frames and where the document's frame starts; `None` when
+    /// the set does not map (the tree route then gives the error).
+    pub(crate) fn run_plan(&self, plan: &'a Plan) -> Option<(Arena<'a>, usize)> {
         let mut a = Arena::new();
         let root = a.frame(plan.layout.fields.len());
         self.plan_block(
@@ -1270,8 +1288,9 @@ impl<'a> Inbound<'a> {
             &plan.root,
             &mut a,
             root,
-        )?;
-        Ok((a, root))
+        )
+        .ok()?;
+        Some((a, root))
     }
 
     /// `block` into frame `f`, by the block's plan: the same rules read in the same order, each
@@ -1284,39 +1303,24 @@ impl<'a> Inbound<'a> {
         pb: &'a PlanBlock,
         a: &mut Arena<'a>,
         f: usize,
-    ) -> Result<(), TranslateError> {
-        // Only ever a slot the plan made: a miss here is a plan that does not fit its map.
-        let unfit = || self.map.error(b.line, "the map's plan does not fit".into());
+    ) -> Result<(), Unmapped> {
         let writes = a.writes;
-        let mut missing = None;
-        for (r, rp) in b.rules.iter().zip(&pb.rules) {
-            let Some(rp) = rp else { continue };
-            let (value, read) = self.rule_value::<Doc>(ctx, r)?;
-            match value {
-                Some(v) => a.set(f, &rp.place, v).ok_or_else(unfit)?,
-                None => {
-                    let invalid = match (&rp.invalid, r.value.is_none() && read) {
-                        (Some(inv), true) => self.invalid_value(ctx, r).map(|id| (inv, id)),
-                        _ => None,
-                    };
-                    match invalid {
-                        Some((inv, (q, v))) => {
-                            let it = a.item(inv.len);
-                            let at = |k| Arena::item_field(it, k);
-                            a.put(at(inv.qualifier), Doc::Text(q)).ok_or_else(unfit)?;
-                            a.put(at(inv.value), Doc::Text(v)).ok_or_else(unfit)?;
-                            a.link(f, &inv.list, it).ok_or_else(unfit)?;
-                        }
-                        None if r.required => {
-                            missing.get_or_insert(r);
-                        }
-                        None => {}
-                    }
+        let mut missing = false;
+        for rp in &pb.rules {
+            let r = b.rules.get(rp.rule).ok_or(Unmapped)?;
+            // The common outcomes in line: text as read and as it stays, or nothing read and
+            // nothing to do about it.
+            match self.rule_raw(ctx, r) {
+                Some(Some(Cow::Borrowed(t))) if rp.plain => {
+                    a.set_text(f, &rp.place, t).ok_or(Unmapped)?
                 }
+                Some(None) if rp.quiet => {}
+                raw => missing |= self.plan_rule(ctx, r, rp, raw, a, f)?,
             }
         }
-        for (c, cp) in b.blocks.iter().zip(&pb.blocks) {
-            let (Some(cp), Some(Source::X12(p))) = (cp, &c.source) else {
+        for cp in &pb.blocks {
+            let c = b.blocks.get(cp.index).ok_or(Unmapped)?;
+            let Some(Source::X12(p)) = &c.source else {
                 continue;
             };
             if c.array {
@@ -1325,10 +1329,11 @@ impl<'a> Inbound<'a> {
                         for src in &s.from {
                             let Source::X12(sp) = src else { continue };
                             for raw in self.values(inner, sp) {
-                                if let Some(v) = self.finish_value::<Doc>(s, Some(raw))? {
+                                let v = self.finish_value::<Doc>(s, Some(raw));
+                                if let Some(v) = v.map_err(|_| Unmapped)? {
                                     let it = a.item(0);
-                                    a.put(Arena::item_value(it), v).ok_or_else(unfit)?;
-                                    a.link(f, &cp.place, it).ok_or_else(unfit)?;
+                                    a.put(Arena::item_value(it), v).ok_or(Unmapped)?;
+                                    a.link(f, &cp.place, it).ok_or(Unmapped)?;
                                 }
                             }
                         }
@@ -1340,13 +1345,13 @@ impl<'a> Inbound<'a> {
                     if a.writes == w {
                         a.undo(len, None);
                     } else {
-                        a.link(f, &cp.place, it).ok_or_else(unfit)?;
+                        a.link(f, &cp.place, it).ok_or(Unmapped)?;
                     }
                     Ok(false)
                 })?;
             } else if let Some(inner) = self.first_place(ctx, p) {
                 let (len, w) = (a.len(), a.writes);
-                let (g, linked) = a.reach_struct(f, &cp.place, cp.len).ok_or_else(unfit)?;
+                let (g, linked) = a.reach_struct(f, &cp.place, cp.len).ok_or(Unmapped)?;
                 self.plan_block(inner, c, &cp.block, a, g)?;
                 if a.writes == w {
                     a.undo(len, linked);
@@ -1354,12 +1359,49 @@ impl<'a> Inbound<'a> {
             }
         }
         // A required field inside an array element only counts when the element has content.
-        match missing {
-            Some(r) if b.source.is_none() || a.writes != writes => Err(self.missing(r)),
-            _ => Ok(()),
+        match missing && (b.source.is_none() || a.writes != writes) {
+            true => Err(Unmapped),
+            false => Ok(()),
         }
     }
+
+    /// The rest of `plan_block` for rule `r` with plan `rp`, from what it read (`raw`): its
+    /// default, code table and conversion, an id that is not valid, or nothing. Returns whether
+    /// the rule is required and has no value.
+    #[inline(never)]
+    fn plan_rule(
+        &self,
+        ctx: Ctx,
+        r: &'a Rule,
+        rp: &'a RulePlan,
+        raw: Option<Option<Cow<'a, str>>>,
+        a: &mut Arena<'a>,
+        f: usize,
+    ) -> Result<bool, Unmapped> {
+        let (value, read) = self.finish_read::<Doc>(r, raw).map_err(|_| Unmapped)?;
+        if let Some(v) = value {
+            a.set(f, &rp.place, v).ok_or(Unmapped)?;
+            return Ok(false);
+        }
+        let invalid = match (&rp.invalid, r.value.is_none() && read) {
+            (Some(inv), true) => self.invalid_value(ctx, r).map(|id| (inv, id)),
+            _ => None,
+        };
+        let Some((inv, (q, v))) = invalid else {
+            return Ok(r.required);
+        };
+        let it = a.item(inv.len);
+        let at = |k| Arena::item_field(it, k);
+        a.put(at(inv.qualifier), Doc::Text(q)).ok_or(Unmapped)?;
+        a.put(at(inv.value), Doc::Text(v)).ok_or(Unmapped)?;
+        a.link(f, &inv.list, it).ok_or(Unmapped)?;
+        Ok(false)
+    }
 }
+
+/// Why a planned run stopped: the set does not map (an error the tree route reports) or the
+/// plan does not fit its map. Nothing more is kept: the tree route runs again either way.
+struct Unmapped;
 
 /// What the inbound rules build: a `serde_json::Value`, or the lighter `super::node::Node` that
 /// borrows keys and text. Both are built by the same rules in the same order.
