@@ -448,7 +448,9 @@ impl TreeBuilder {
     }
 
     /// `hold` of the segment whose `len` bytes are in the set's buffer at `start` already
-    /// (`take_bytes`), read at `offset` in the input.
+    /// (`take_bytes`), read at `offset` in the input. In line: the replay of a held set calls
+    /// it per segment, and the `Held` it gives back then stays in registers.
+    #[inline(always)]
     pub fn hold_taken(&mut self, start: usize, len: usize, offset: u64, position: u32) -> Held<'_> {
         let t = &mut self.tree;
         let raw = t.buf.get(start..start + len).unwrap_or_default();
