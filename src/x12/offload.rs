@@ -264,6 +264,8 @@ impl<'g> Pool<'g> {
         });
     }
 
+    /// Records one segment of the set. In line: the engine calls it for every segment read.
+    #[inline(always)]
     pub fn segment(&mut self, raw: &[u8], position: u32, offset: u64) {
         let job = &mut self.building;
         let start = job.bytes.len();
