@@ -9,7 +9,7 @@ use nom::IResult;
 pub const ISA_LEN: usize = 106;
 
 /// The four delimiters of one interchange, read from its ISA header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Eq)]
 pub struct Delimiters {
     pub element: u8,
     pub component: u8,
@@ -26,6 +26,18 @@ impl Default for Delimiters {
             repetition: Some(b'^'),
             segment: b'~',
         }
+    }
+}
+
+/// Compared in line: the clean-segment memo compares delimiters for every segment it probes,
+/// and the derived comparison was called out of line.
+impl PartialEq for Delimiters {
+    #[inline(always)]
+    fn eq(&self, other: &Self) -> bool {
+        self.element == other.element
+            && self.component == other.component
+            && self.repetition == other.repetition
+            && self.segment == other.segment
     }
 }
 

@@ -186,6 +186,9 @@ pub struct Pool<'g> {
     /// looked through instead of a map that hashed the id twice per set.
     received: Vec<(u64, VecDeque<Outcome>)>,
     has_work: bool,
+    /// Where the set being recorded starts in the job being filled (its last `JobSet`'s
+    /// `bytes_start`, kept at hand: the engine asks for the set's size after every segment).
+    set_start: usize,
 }
 
 impl<'g> Pool<'g> {
@@ -218,6 +221,7 @@ impl<'g> Pool<'g> {
             in_flight: 0,
             received: Vec::new(),
             has_work: work.is_some(),
+            set_start: 0,
         }
     }
 
@@ -241,6 +245,7 @@ impl<'g> Pool<'g> {
     ) {
         let job = &mut self.building;
         let bytes_start = job.bytes.len();
+        self.set_start = bytes_start;
         job.sets.push(JobSet {
             grammar,
             dict,
@@ -259,6 +264,8 @@ impl<'g> Pool<'g> {
         });
     }
 
+    /// Records one segment of the set. In line: the engine calls it for every segment read.
+    #[inline(always)]
     pub fn segment(&mut self, raw: &[u8], position: u32, offset: u64) {
         let job = &mut self.building;
         let start = job.bytes.len();
@@ -275,12 +282,9 @@ impl<'g> Pool<'g> {
         self.building.ops.push(Op::Warning(message));
     }
 
-    /// Bytes recorded so far for the set being recorded.
+    /// Bytes recorded so far for the set being recorded (asked only while one is).
     pub fn current_set_bytes(&self) -> usize {
-        self.building
-            .sets
-            .last()
-            .map_or(0, |s| self.building.bytes.len() - s.bytes_start)
+        self.building.bytes.len().saturating_sub(self.set_start)
     }
 
     /// Ends the set being recorded; its outcome is fetched later with `outcome`. `ids` (ST01,
@@ -433,7 +437,7 @@ fn replay<'g>(
                     let h = t.hold_taken(at + (start - from), end - start, *offset, 1);
                     let idx = h.idx;
                     walker.check_header_with(h.raw, d, *offset, h.elements);
-                    t.place_in(idx, 0, "");
+                    t.place_in(idx, 0, || "");
                 }
                 None => walker.check_header(&bytes[*start..*end], d, *offset),
             },
@@ -453,8 +457,8 @@ fn replay<'g>(
                         // The SE is held at the set level (the set grammar's loop 0), as the
                         // envelope hands it to a sink.
                         match se {
-                            true => t.place_in(idx, 0, ""),
-                            false => t.place_in(idx, walker.loop_index(), walker.loop_path()),
+                            true => t.place_in(idx, 0, || ""),
+                            false => t.place_in(idx, walker.loop_index(), || walker.loop_path()),
                         }
                     }
                     None => walker.segment(raw, d, *position, *offset),
@@ -500,7 +504,7 @@ fn run_jobs<'g>(
                 _ => None,
             };
             if let Some((_, ctx, _)) = held {
-                builder.start(&ctx.isa, &ctx.gs);
+                builder.start_in(ctx);
             }
             let tree = held.map(|_| &mut builder);
             replay(

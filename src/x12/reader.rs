@@ -277,7 +277,9 @@ impl<R: Read> SegmentReader<R> {
         }
     }
 
-    /// The next item, or `None` at end of input.
+    /// The next item, or `None` at end of input. In line (the envelope's read loop is its one
+    /// caller), with `read_segment`: the item then reaches the engine in registers.
+    #[inline(always)]
     pub fn next_item(&mut self) -> io::Result<Option<Item<'_>>> {
         // Inside an interchange, a segment usually starts right here with plenty buffered:
         // nothing to skip, nothing to fill and no header to look for (what the tests below
@@ -402,6 +404,7 @@ impl<R: Read> SegmentReader<R> {
         }
     }
 
+    #[inline(always)]
     fn read_segment(&mut self, d: Delimiters) -> io::Result<Item<'_>> {
         let offset = self.position();
         let mut scanned = 0;

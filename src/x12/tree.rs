@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::envelope::{GroupInfo, IsaInfo, SetResult, Sink};
 use super::lexer::{self, Delimiters};
+use super::offload::SetContext;
 use super::reader::Segment;
 
 /// One segment of a held set.
@@ -76,6 +77,9 @@ struct Spare {
     ids: Vec<u32>,
     loops: Vec<LoopInstance>,
     paths: Vec<String>,
+    version: String,
+    set_id: String,
+    control_number: String,
 }
 
 thread_local! {
@@ -101,6 +105,9 @@ impl Drop for SetTree {
             ids: std::mem::take(&mut self.ids),
             loops: std::mem::take(&mut self.loops),
             paths: std::mem::take(&mut self.paths),
+            version: std::mem::take(&mut self.version),
+            set_id: std::mem::take(&mut self.set_id),
+            control_number: std::mem::take(&mut self.control_number),
         };
         // At thread exit the slot may be gone already: the vectors are then just freed.
         let _ = SPARE.try_with(|s| {
@@ -279,6 +286,10 @@ pub struct TreeBuilder {
     /// Per loop number given to `place_in` (the walk's loop index in its set grammar), its
     /// path index plus one, 0 when not met yet in this set.
     by_loop: Vec<u32>,
+    /// Loop instances a set's tree had room for beyond what it used, for `open` to reuse.
+    kept_loops: Vec<LoopInstance>,
+    /// The context of the last `start_in`, whose envelope fields `isa` and `gs` are.
+    ctx: Option<Arc<SetContext>>,
 }
 
 /// A segment just held (`TreeBuilder::hold`): its index, bytes, id and elements as split.
@@ -291,6 +302,24 @@ pub struct Held<'a> {
 
 impl TreeBuilder {
     pub fn start(&mut self, isa: &IsaInfo, gs: &GroupInfo) {
+        self.share_envelope(isa, gs);
+        self.ctx = None;
+        self.start_set(isa.delimiters, &gs.version);
+    }
+
+    /// `start` for a set read in `ctx`: the sets of a group share one context, so its fields
+    /// are compared with those held only when the context is another one.
+    pub fn start_in(&mut self, ctx: &Arc<SetContext>) {
+        if !self.ctx.as_ref().is_some_and(|c| Arc::ptr_eq(c, ctx)) {
+            self.share_envelope(&ctx.isa, &ctx.gs);
+            // Kept alive, so that a context at the same address later is this one.
+            self.ctx = Some(Arc::clone(ctx));
+        }
+        self.start_set(ctx.isa.delimiters, &ctx.gs.version);
+    }
+
+    /// Makes `isa` and `gs` the envelope fields held sets share, anew only when they changed.
+    fn share_envelope(&mut self, isa: &IsaInfo, gs: &GroupInfo) {
         if *self.isa != isa.fields {
             self.isa = Arc::new(isa.fields.clone());
         }
@@ -307,56 +336,67 @@ impl TreeBuilder {
         if self.gs.len() != gs_fields.len() || self.gs.iter().zip(gs_fields).any(|(a, b)| a != b) {
             self.gs = Arc::new(gs_fields.into_iter().cloned().collect());
         }
+    }
+
+    /// The part of `start` after the envelope fields: a set's buffers, from a dropped set's
+    /// spare ones when this thread has them.
+    fn start_set(&mut self, delimiters: Delimiters, gs_version: &str) {
         let spare = SPARE.with(|s| s.borrow_mut().take());
-        let (buf, bounds, segments, ids, mut loops, mut paths) = match spare {
+        let mut s = match spare {
             Some(mut s) => {
                 s.buf.clear();
                 s.bounds.clear();
                 s.segments.clear();
                 s.ids.clear();
-                (s.buf, s.bounds, s.segments, s.ids, s.loops, s.paths)
+                s
             }
             None => {
                 let (buf, bounds, segments, loops) = self.last;
-                (
-                    Vec::with_capacity(buf),
-                    Vec::with_capacity(bounds),
-                    Vec::with_capacity(segments),
-                    Vec::with_capacity(segments),
-                    Vec::with_capacity(loops.max(1)),
-                    Vec::new(),
-                )
+                Spare {
+                    buf: Vec::with_capacity(buf),
+                    bounds: Vec::with_capacity(bounds),
+                    segments: Vec::with_capacity(segments),
+                    ids: Vec::with_capacity(segments),
+                    loops: Vec::with_capacity(loops.max(1)),
+                    paths: Vec::new(),
+                    version: String::new(),
+                    set_id: String::new(),
+                    control_number: String::new(),
+                }
             }
         };
-        match loops.first_mut() {
+        match s.loops.first_mut() {
             Some(root) => reset(root, 0, None),
-            None => loops.push(LoopInstance::default()),
+            None => s.loops.push(LoopInstance::default()),
         }
         self.used = 1;
-        match paths.first_mut() {
+        match s.paths.first_mut() {
             Some(root) => root.clear(),
-            None => paths.push(String::new()),
+            None => s.paths.push(String::new()),
         }
         self.paths_used = 1;
         self.triggers.clear();
         self.triggers.push(0);
         self.recent = [0, 0];
         self.by_loop.clear();
+        s.version.clear();
+        s.version
+            .push_str(gs_version.get(..6).unwrap_or(gs_version));
+        s.set_id.clear();
+        s.control_number.clear();
         let t = &mut self.tree;
-        t.delimiters = isa.delimiters;
-        t.buf = buf;
-        t.bounds = bounds;
-        t.segments = segments;
-        t.ids = ids;
-        t.loops = loops;
-        t.paths = paths;
+        t.delimiters = delimiters;
+        t.buf = s.buf;
+        t.bounds = s.bounds;
+        t.segments = s.segments;
+        t.ids = s.ids;
+        t.loops = s.loops;
+        t.paths = s.paths;
         t.isa = self.isa.clone();
         t.gs = self.gs.clone();
-        t.version.clear();
-        t.version
-            .push_str(gs.version.get(..6).unwrap_or(&gs.version));
-        t.set_id.clear();
-        t.control_number.clear();
+        t.version = s.version;
+        t.set_id = s.set_id;
+        t.control_number = s.control_number;
         self.stack.clear();
         self.stack.push(0);
         self.hl_ids.clear();
@@ -370,13 +410,19 @@ impl TreeBuilder {
         self.used += 1;
         match t.loops.get_mut(inst) {
             Some(l) => reset(l, path, Some(parent)),
-            None => t.loops.push(LoopInstance {
-                path,
-                // Room for a loop's usual few segments at once, rather than grown from none.
-                segments: Vec::with_capacity(4),
-                parent: Some(parent),
-                ..LoopInstance::default()
-            }),
+            None => match self.kept_loops.pop() {
+                Some(mut l) => {
+                    reset(&mut l, path, Some(parent));
+                    t.loops.push(l);
+                }
+                None => t.loops.push(LoopInstance {
+                    path,
+                    // Room for a loop's usual few segments at once, rather than grown from none.
+                    segments: Vec::with_capacity(4),
+                    parent: Some(parent),
+                    ..LoopInstance::default()
+                }),
+            },
         }
         inst
     }
@@ -402,7 +448,9 @@ impl TreeBuilder {
     }
 
     /// `hold` of the segment whose `len` bytes are in the set's buffer at `start` already
-    /// (`take_bytes`), read at `offset` in the input.
+    /// (`take_bytes`), read at `offset` in the input. In line: the replay of a held set calls
+    /// it per segment, and the `Held` it gives back then stays in registers.
+    #[inline(always)]
     pub fn hold_taken(&mut self, start: usize, len: usize, offset: u64, position: u32) -> Held<'_> {
         let t = &mut self.tree;
         let raw = t.buf.get(start..start + len).unwrap_or_default();
@@ -500,17 +548,17 @@ impl TreeBuilder {
     /// instances as the path says.
     pub fn place(&mut self, idx: usize, loop_path: &str) {
         let pi = self.path_index(loop_path);
-        self.place_at(idx, pi, loop_path);
+        self.place_at(idx, pi);
     }
 
     /// `place` for a caller that numbers its loops: `lp` stands for `loop_path` throughout
     /// the set (the walk's loop index in its set grammar), so a loop's path is looked up once
-    /// per set rather than compared for every segment.
-    pub fn place_in(&mut self, idx: usize, lp: usize, loop_path: &str) {
+    /// per set rather than compared for every segment (and `loop_path` is asked for only then).
+    pub fn place_in<'p>(&mut self, idx: usize, lp: usize, loop_path: impl FnOnce() -> &'p str) {
         let pi = match self.by_loop.get(lp) {
             Some(&i) if i != 0 => i as usize - 1,
             _ => {
-                let i = self.path_index(loop_path);
+                let i = self.path_index(loop_path());
                 if self.by_loop.len() <= lp {
                     self.by_loop.resize(lp + 1, 0);
                 }
@@ -520,19 +568,21 @@ impl TreeBuilder {
                 i
             }
         };
-        self.place_at(idx, pi, loop_path);
+        self.place_at(idx, pi);
     }
 
-    /// `place` with `loop_path`'s index in `tree.paths` found.
+    /// `place` with the loop path's index `pi` in `tree.paths` found (the path is read there).
     #[inline(always)]
-    fn place_at(&mut self, idx: usize, pi: usize, loop_path: &str) {
+    fn place_at(&mut self, idx: usize, pi: usize) {
         // The segment's id as held: ids of up to three bytes (every X12 segment id) compare as
         // their codes, anything longer as bytes.
         let code = self.tree.ids.get(idx).copied().unwrap_or(LONG_ID);
-        let p = loop_path.as_bytes();
         let is_trigger = pi != 0
             && match code {
-                LONG_ID => loop_id(p) == self.tree.id(idx),
+                LONG_ID => {
+                    let p = self.tree.paths.get(pi).map_or("", String::as_str);
+                    loop_id(p.as_bytes()) == self.tree.id(idx)
+                }
                 c => Some(&c) == self.triggers.get(pi),
             };
         // An HL's own id, and the instance of the HL its HL02 names.
@@ -547,6 +597,7 @@ impl TreeBuilder {
             let tp = self.tree.loops[top].path;
             let same = tp == pi;
             let ancestor = tp == 0 || same || {
+                let p = self.tree.paths.get(pi).map_or(&b""[..], |p| p.as_bytes());
                 let q = self.tree.paths[tp].as_bytes();
                 p.len() > q.len() && p[q.len()] == b'/' && short_eq_bytes(&p[..q.len()], q)
             };
@@ -581,13 +632,35 @@ impl TreeBuilder {
     pub fn finish_ids(&mut self, set_id: &str, control_number: &str) -> SetTree {
         self.tree.set_id.push_str(set_id);
         self.tree.control_number.push_str(control_number);
-        // Spare instances and paths of an earlier set that this one did not need go.
-        self.tree.loops.truncate(self.used);
+        // Spare instances of an earlier set that this one did not need are kept for the next
+        // sets (`open`): sets differ in size, and freeing them here meant allocating and
+        // growing their vectors again for the next larger set. Spare paths go.
+        let used = self.used.min(self.tree.loops.len());
+        if self.kept_loops.len() < MAX_SPARE_LOOPS {
+            self.kept_loops.extend(self.tree.loops.drain(used..));
+        } else {
+            self.tree.loops.truncate(used);
+        }
         self.tree.paths.truncate(self.paths_used);
         self.stack.clear();
         let t = &self.tree;
         self.last = (t.buf.len(), t.bounds.len(), t.segments.len(), t.loops.len());
-        std::mem::take(&mut self.tree)
+        // The next set's tree shares the envelope fields; its buffers come in `start`.
+        let next = SetTree {
+            delimiters: t.delimiters,
+            buf: Vec::new(),
+            bounds: Vec::new(),
+            segments: Vec::new(),
+            ids: Vec::new(),
+            loops: Vec::new(),
+            paths: Vec::new(),
+            isa: Arc::clone(&self.isa),
+            gs: Arc::clone(&self.gs),
+            version: String::new(),
+            set_id: String::new(),
+            control_number: String::new(),
+        };
+        std::mem::replace(&mut self.tree, next)
     }
 }
 

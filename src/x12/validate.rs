@@ -105,9 +105,34 @@ pub const MAX_ISSUES: usize = 1000;
 
 struct Frame {
     lp: usize,
+    /// The child of the loop the walk is at. It only moves forward, so every child after it is
+    /// unseen in this instance and the children before it are never asked about again: the
+    /// one count a frame needs is `seen`.
     pos: usize,
-    /// Where this frame's child counts start in `SetWalker::counts`.
-    base: usize,
+    /// How often child `pos` was seen in this instance.
+    seen: u32,
+}
+
+impl Frame {
+    /// A new instance of loop `lp` (the set at 0), at its first child, seen once (the trigger
+    /// that opened it, or the ST) when the loop has children.
+    fn open(lp: usize, children: usize) -> Frame {
+        Frame {
+            lp,
+            pos: 0,
+            seen: u32::from(children > 0),
+        }
+    }
+
+    /// How often child `j` (at or after `pos`) was seen in this instance.
+    #[inline(always)]
+    fn seen_at(&self, j: usize) -> u32 {
+        if j == self.pos {
+            self.seen
+        } else {
+            0
+        }
+    }
 }
 
 /// Hierarchical-level bookkeeping for sets with an HL hierarchy (856).
@@ -127,9 +152,6 @@ pub struct SetWalker<'g> {
     hl: Option<HlState>,
     hl_key: u32,
     lenient: Leniency,
-    /// Per open frame, innermost last, how often each child of its loop was seen: one stack
-    /// of counts, so a loop iteration opens and closes by resizing it (no vector per frame).
-    counts: Vec<u32>,
     /// Partial-code-list warnings already given in this set.
     warned: SeenSet,
     /// Segments whose element checks were clean, to skip checking them again.
@@ -202,20 +224,11 @@ impl<'g> SetWalker<'g> {
         let Spare {
             memo,
             mut frames,
-            mut counts,
             mut warned,
         } = spare;
-        counts.clear();
-        counts.resize(set.loops[0].children.len(), 0);
-        if let Some(c) = counts.first_mut() {
-            *c = 1; // ST, consumed by the envelope
-        }
         frames.clear();
-        frames.push(Frame {
-            lp: 0,
-            pos: 0,
-            base: 0,
-        });
+        // The ST, consumed by the envelope, is the set's first child, seen.
+        frames.push(Frame::open(0, set.loops[0].children.len()));
         warned.clear();
         let hl = set.hierarchy.as_ref().map(|_| HlState::default());
         let hl_key = set
@@ -233,7 +246,6 @@ impl<'g> SetWalker<'g> {
             hl,
             hl_key,
             lenient,
-            counts,
             warned,
             memo,
         }
@@ -299,20 +311,16 @@ impl<'g> SetWalker<'g> {
             let lp = &set.loops[f.lp];
             for &j in &lp.mandatory {
                 let j = j as usize;
-                if j >= f.pos && self.counts[f.base + j] == 0 {
+                if j >= f.pos && f.seen_at(j) == 0 {
                     self.missing(&lp.children[j], position, offset);
                 }
             }
-            self.counts.truncate(f.base);
         }
     }
 
     fn skip_to(&mut self, depth: usize, i: usize, position: u32, offset: u64) {
-        let (lp, pos, base) = (
-            self.frames[depth].lp,
-            self.frames[depth].pos,
-            self.frames[depth].base,
-        );
+        let f = &self.frames[depth];
+        let (lp, pos, seen) = (f.lp, f.pos, f.seen);
         let set = self.set;
         let lp = &set.loops[lp];
         for &j in &lp.mandatory {
@@ -320,7 +328,7 @@ impl<'g> SetWalker<'g> {
             if j >= i {
                 break;
             }
-            if j >= pos && self.counts[base + j] == 0 {
+            if j >= pos && (j != pos || seen == 0) {
                 self.missing(&lp.children[j], position, offset);
             }
         }
@@ -365,10 +373,10 @@ impl<'g> SetWalker<'g> {
             }
             // Skipped children need a look only when a mandatory one is among them (the one at
             // hand, `pos`, counts as skipped only if never seen).
-            let (pos, base) = (self.frames[depth].pos, self.frames[depth].base);
+            let (pos, seen) = (self.frames[depth].pos, self.frames[depth].seen);
             if i > pos + 1 {
                 let mut m = lp.next_mandatory(pos);
-                if m == pos && self.counts[base + pos] != 0 {
+                if m == pos && seen != 0 {
                     m = lp.next_mandatory(pos + 1);
                 }
                 if m < i {
@@ -377,14 +385,13 @@ impl<'g> SetWalker<'g> {
             }
             let node = self.set.loops[lp_idx].children[i].clone();
             let f = &mut self.frames[depth];
-            let c = &mut self.counts[base + i];
             if i == f.pos {
-                *c += 1;
+                f.seen += 1;
             } else {
                 f.pos = i;
-                *c = 1;
+                f.seen = 1;
             }
-            let n = *c;
+            let n = f.seen;
             match node {
                 Node::Segment { segment, max, .. } => {
                     let def = &self.dict.segments[segment];
@@ -418,20 +425,11 @@ impl<'g> SetWalker<'g> {
                             ),
                         });
                     }
-                    let base = self.counts.len();
-                    self.counts.resize(base + child.children.len(), 0);
-                    if let Some(c) = self.counts.get_mut(base) {
-                        *c = 1;
-                    }
                     let trigger = match child.children.first() {
                         Some(Node::Segment { segment, .. }) => Some(*segment),
                         _ => None,
                     };
-                    self.frames.push(Frame {
-                        lp: l,
-                        pos: 0,
-                        base,
-                    });
+                    self.frames.push(Frame::open(l, child.children.len()));
                     if let Some(s) = trigger {
                         let def = &self.dict.segments[s];
                         self.check_segment(def, raw, d, position, offset, els());
@@ -623,7 +621,6 @@ impl<'g> SetWalker<'g> {
         Spare {
             memo: std::mem::take(&mut self.memo),
             frames: std::mem::take(&mut self.frames),
-            counts: std::mem::take(&mut self.counts),
             warned: std::mem::take(&mut self.warned),
         }
     }
@@ -634,7 +631,6 @@ impl<'g> SetWalker<'g> {
 pub struct Spare {
     memo: CleanMemo,
     frames: Vec<Frame>,
-    counts: Vec<u32>,
     warned: SeenSet,
 }
 
