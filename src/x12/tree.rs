@@ -577,12 +577,10 @@ impl TreeBuilder {
         // The segment's id as held: ids of up to three bytes (every X12 segment id) compare as
         // their codes, anything longer as bytes.
         let code = self.tree.ids.get(idx).copied().unwrap_or(LONG_ID);
+        let p = self.tree.paths.get(pi).map_or(&b""[..], |p| p.as_bytes());
         let is_trigger = pi != 0
             && match code {
-                LONG_ID => {
-                    let p = self.tree.paths.get(pi).map_or("", String::as_str);
-                    loop_id(p.as_bytes()) == self.tree.id(idx)
-                }
+                LONG_ID => loop_id(p) == self.tree.id(idx),
                 c => Some(&c) == self.triggers.get(pi),
             };
         // An HL's own id, and the instance of the HL its HL02 names.
@@ -597,7 +595,6 @@ impl TreeBuilder {
             let tp = self.tree.loops[top].path;
             let same = tp == pi;
             let ancestor = tp == 0 || same || {
-                let p = self.tree.paths.get(pi).map_or(&b""[..], |p| p.as_bytes());
                 let q = self.tree.paths[tp].as_bytes();
                 p.len() > q.len() && p[q.len()] == b'/' && short_eq_bytes(&p[..q.len()], q)
             };

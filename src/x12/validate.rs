@@ -103,6 +103,7 @@ pub struct Leniency {
 /// Findings cap per set: a runaway file must not exhaust memory.
 pub const MAX_ISSUES: usize = 1000;
 
+#[derive(Clone, Copy)]
 struct Frame {
     lp: usize,
     /// The child of the loop the walk is at. It only moves forward, so every child after it is
@@ -319,16 +320,15 @@ impl<'g> SetWalker<'g> {
     }
 
     fn skip_to(&mut self, depth: usize, i: usize, position: u32, offset: u64) {
-        let f = &self.frames[depth];
-        let (lp, pos, seen) = (f.lp, f.pos, f.seen);
+        let f = self.frames[depth];
         let set = self.set;
-        let lp = &set.loops[lp];
+        let lp = &set.loops[f.lp];
         for &j in &lp.mandatory {
             let j = j as usize;
             if j >= i {
                 break;
             }
-            if j >= pos && (j != pos || seen == 0) {
+            if j >= f.pos && f.seen_at(j) == 0 {
                 self.missing(&lp.children[j], position, offset);
             }
         }
